@@ -1,0 +1,125 @@
+//! OAuth 2.0 token endpoint helpers (RFC 6749).
+
+use crate::http::{classify, error_message, BasicEncoding, Request, Response, ResponseExt};
+use crate::{invalid, now_unix, secrets, ConnectionState, ConnectorError};
+use serde::Deserialize;
+
+/// Secret name under which access tokens are stored.
+pub const ACCESS_TOKEN: &str = "access_token";
+/// Secret name under which refresh tokens are stored.
+pub const REFRESH_TOKEN: &str = "refresh_token";
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `Authorization: Basic`, id and secret form-urlencoded first.
+    Basic,
+    /// `Authorization: Basic` over the raw `id:secret`.
+    BasicRaw,
+    /// `client_id` and `client_secret` as form fields.
+    Post,
+}
+
+impl ClientAuth {
+    /// Parses `client_secret_basic`, `client_secret_basic_raw` or
+    /// `client_secret_post`; `field` names the field for the error.
+    pub fn parse(field: &str, v: &str) -> Result<Self, ConnectorError> {
+        match v {
+            "client_secret_basic" => Ok(ClientAuth::Basic),
+            "client_secret_basic_raw" => Ok(ClientAuth::BasicRaw),
+            "client_secret_post" => Ok(ClientAuth::Post),
+            other => Err(invalid(
+                field,
+                format!("must be client_secret_basic or client_secret_post, got `{other}`"),
+            )),
+        }
+    }
+
+    /// Adds client authentication to a token-endpoint request.
+    pub fn apply(self, req: Request, client_id: &str, secret_name: &str) -> Request {
+        match self {
+            ClientAuth::Basic => req.basic(client_id, secret_name, BasicEncoding::FormUrlencoded),
+            ClientAuth::BasicRaw => req.basic(client_id, secret_name, BasicEncoding::Raw),
+            ClientAuth::Post => req
+                .form("client_id", client_id)
+                .form_secret("client_secret", secret_name),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: String,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// Reads a token response, stores the tokens as secrets and returns the
+/// connection state. `requested` is what was asked for: RFC 6749 §5.1 says
+/// an omitted `scope` means exactly those were granted. `default_lifetime`
+/// applies when `expires_in` is missing.
+pub fn accept_token_response(
+    resp: &Response,
+    requested: &[String],
+    default_lifetime: Option<u64>,
+) -> Result<ConnectionState, ConnectorError> {
+    if !(200..300).contains(&resp.status) {
+        return Err(token_error(resp));
+    }
+    let t: TokenResponse = resp.json()?;
+    // RFC 6749 §5.1: token_type is case-insensitive.
+    if !t.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(crate::ConnectorError::ProviderError(crate::ProviderFailure {
+            status: resp.status,
+            message: format!("unsupported token_type `{}`", t.token_type),
+        }));
+    }
+    if t.access_token.is_empty() {
+        return Err(crate::ConnectorError::ProviderError(crate::ProviderFailure {
+            status: resp.status,
+            message: "empty access_token".into(),
+        }));
+    }
+    // Some servers send expires_in as a string.
+    let lifetime = match &t.expires_in {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+    .or(default_lifetime);
+    secrets::set(ACCESS_TOKEN, &t.access_token);
+    // Rotation: a new refresh token replaces the old; none keeps the old.
+    if let Some(rt) = t.refresh_token.filter(|r| !r.is_empty()) {
+        secrets::set(REFRESH_TOKEN, &rt);
+    }
+    let granted = match t.scope {
+        Some(s) => s.split_whitespace().map(str::to_string).collect(),
+        None => requested.to_vec(),
+    };
+    Ok(ConnectionState {
+        granted_scopes: granted,
+        expires_at: lifetime.map(|l| now_unix() + l),
+    })
+}
+
+/// Maps an error from a token endpoint (RFC 6749 §5.2).
+pub fn token_error(resp: &Response) -> ConnectorError {
+    let code = resp
+        .json::<serde_json::Value>()
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string));
+    let message = error_message(resp);
+    match code.as_deref() {
+        Some("invalid_client") | Some("unauthorized_client") => {
+            ConnectorError::Unauthorized(message)
+        }
+        Some("invalid_grant") => ConnectorError::ReauthorizationRequired(message),
+        Some("invalid_scope") => invalid("scopes", message),
+        _ => classify(resp),
+    }
+}
