@@ -1,0 +1,55 @@
+//! connhost: a wasmtime host for sandboxed connector components.
+//!
+//! A connector component (see `wit/connector.wit`) holds the connection
+//! logic of one service. This library loads it and gives it exactly three
+//! powers, each in its own module: [`http`] (outbound HTTPS to the origins
+//! its manifest allows for the connection), [`secrets`] (the connection's
+//! own secrets, encrypted at rest by [`store`]) and [`log`].
+//!
+//! The embedding entry point is [`Manager`]:
+//!
+//! ```no_run
+//! # async fn demo() -> connhost::Result<()> {
+//! use connhost::{HostConfig, Manager, NewConnection, Secret};
+//! let manager = Manager::open(HostConfig::new("/var/lib/connhost"))?;
+//! manager.add_connector(connhost::builtin::CELONIS).await?;
+//! let conn = manager
+//!     .create(NewConnection {
+//!         connector: "celonis".into(),
+//!         fields: [("domain".into(), "acme.eu-1.celonis.cloud".into())].into(),
+//!         secrets: [("app_key".into(), Secret::new(std::env::var("KEY").unwrap()))].into(),
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! let verified = manager.verify(&conn.id).await?;
+//! println!("connected as {}", verified.account_label);
+//! # Ok(()) }
+//! ```
+
+pub mod allowlist;
+mod bindings;
+pub mod error;
+pub mod fake;
+pub mod http;
+pub mod log;
+pub mod manager;
+pub mod manifest;
+pub mod net;
+pub mod runtime;
+pub mod secrets;
+pub mod store;
+
+pub use error::{ConnectorError, Error, Result};
+pub use manager::{HostConfig, Manager, NewConnection, Refreshed, Verified, DEFAULT_TEAM};
+pub use manifest::Manifest;
+pub use net::{ConnectTo, NetConfig};
+pub use runtime::RuntimeConfig;
+pub use secrets::Secret;
+pub use store::{ConnectionRecord, MasterKey, Status};
+
+/// Connector components built with this crate (see `build.rs`).
+pub mod builtin {
+    /// The Celonis connector component.
+    pub const CELONIS: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/connector_celonis.wasm"));
+}

@@ -1,0 +1,326 @@
+//! The host's HTTPS client: one connection per request over real sockets,
+//! TLS with rustls, a deadline on the whole exchange, a cap on the body, and
+//! no redirects followed. `connect_to` reroutes an origin to another socket
+//! address while TLS still checks the original name (curl's `--connect-to`),
+//! which is how tests reach a fake provider on loopback.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use url::Url;
+
+/// `HOST:PORT:ADDR:PORT`: connect to `ADDR:PORT` when asked for `HOST:PORT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectTo {
+    pub host: String,
+    pub port: u16,
+    pub addr: String,
+    pub addr_port: u16,
+}
+
+impl FromStr for ConnectTo {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let [host, port, addr, addr_port] = parts[..] else {
+            return Err(format!("`{s}`: expected HOST:PORT:ADDR:PORT"));
+        };
+        let parse_port = |p: &str| {
+            p.parse::<u16>()
+                .map_err(|_| format!("`{s}`: `{p}` is not a port number"))
+        };
+        if host.is_empty() || addr.is_empty() {
+            return Err(format!("`{s}`: host and address must not be empty"));
+        }
+        Ok(ConnectTo {
+            host: host.to_ascii_lowercase(),
+            port: parse_port(port)?,
+            addr: addr.to_string(),
+            addr_port: parse_port(addr_port)?,
+        })
+    }
+}
+
+/// Settings of the HTTPS client.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Socket overrides (see [`ConnectTo`]).
+    pub connect_to: Vec<ConnectTo>,
+    /// Extra trust roots (PEM), in addition to the public web roots.
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Largest response body accepted.
+    pub max_body_bytes: usize,
+    /// Deadline when a request names none.
+    pub default_timeout: Duration,
+    /// Upper bound on any request's deadline.
+    pub max_timeout: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            connect_to: Vec::new(),
+            extra_roots: Vec::new(),
+            max_body_bytes: 4 * 1024 * 1024,
+            default_timeout: Duration::from_secs(30),
+            max_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl NetConfig {
+    /// Adds every certificate in a PEM file as a trust root.
+    pub fn add_ca_file(&mut self, path: &Path) -> Result<(), String> {
+        let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("--ca-file {}: {e}", path.display()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("--ca-file {}: no certificate found", path.display()));
+        }
+        self.extra_roots.extend(certs);
+        Ok(())
+    }
+}
+
+/// A request ready to send.
+#[derive(Debug)]
+pub struct OutRequest {
+    pub method: hyper::Method,
+    pub url: Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout: Option<Duration>,
+}
+
+/// A complete response.
+#[derive(Debug)]
+pub struct OutResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Why a request got no response.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    Network(String),
+    #[error("{0}")]
+    Timeout(String),
+    #[error("response body over {0} bytes")]
+    TooLarge(u64),
+}
+
+/// Headers the host sets itself; a plugin may not.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-authorization",
+    "keep-alive",
+];
+
+/// HTTPS client shared by every plugin call.
+#[derive(Clone)]
+pub struct HttpsClient {
+    tls: tokio_rustls::TlsConnector,
+    cfg: Arc<NetConfig>,
+}
+
+impl HttpsClient {
+    pub fn new(cfg: NetConfig) -> Result<Self, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for cert in &cfg.extra_roots {
+            roots
+                .add(cert.clone())
+                .map_err(|e| format!("extra trust root: {e}"))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(HttpsClient {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
+            cfg: Arc::new(cfg),
+        })
+    }
+
+    pub fn config(&self) -> &NetConfig {
+        &self.cfg
+    }
+
+    /// Sends `req` and reads the whole response, within its deadline.
+    pub async fn send(&self, req: OutRequest) -> Result<OutResponse, NetError> {
+        let timeout = req
+            .timeout
+            .unwrap_or(self.cfg.default_timeout)
+            .min(self.cfg.max_timeout);
+        let target = format!(
+            "{}://{}",
+            req.url.scheme(),
+            req.url.host_str().unwrap_or_default()
+        );
+        match tokio::time::timeout(timeout, self.exchange(req)).await {
+            Ok(r) => r,
+            Err(_) => Err(NetError::Timeout(format!(
+                "{target} did not answer within {} ms",
+                timeout.as_millis()
+            ))),
+        }
+    }
+
+    async fn exchange(&self, req: OutRequest) -> Result<OutResponse, NetError> {
+        if req.url.scheme() != "https" {
+            return Err(NetError::InvalidRequest(format!(
+                "only https URLs are allowed, got {}://",
+                req.url.scheme()
+            )));
+        }
+        let host = req
+            .url
+            .host_str()
+            .ok_or_else(|| NetError::InvalidRequest("URL has no host".into()))?
+            .to_ascii_lowercase();
+        let port = req.url.port_or_known_default().unwrap_or(443);
+        let http_req = build_request(&req, &host, port)?;
+
+        let tcp = match self
+            .cfg
+            .connect_to
+            .iter()
+            .find(|c| c.host == host && c.port == port)
+        {
+            Some(c) => TcpStream::connect((c.addr.as_str(), c.addr_port)).await,
+            None => TcpStream::connect((host.as_str(), port)).await,
+        }
+        .map_err(|e| NetError::Network(format!("connect to {host}:{port}: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::try_from(host.clone())
+            .map_err(|e| NetError::InvalidRequest(format!("host `{host}`: {e}")))?;
+        let tls = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| NetError::Network(format!("TLS with {host}:{port}: {e}")))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| NetError::Network(format!("HTTP handshake with {host}: {e}")))?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let result = async {
+            let resp = sender
+                .send_request(http_req)
+                .await
+                .map_err(|e| NetError::Network(format!("request to {host}: {e}")))?;
+            let status = resp.status().as_u16();
+            let headers = resp
+                .headers()
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect();
+            let body = read_capped(resp.into_body(), self.cfg.max_body_bytes, &host).await?;
+            Ok(OutResponse {
+                status,
+                headers,
+                body,
+            })
+        }
+        .await;
+        driver.abort();
+        result
+    }
+}
+
+fn build_request(
+    req: &OutRequest,
+    host: &str,
+    port: u16,
+) -> Result<hyper::Request<Full<Bytes>>, NetError> {
+    let path = match req.url.query() {
+        Some(q) => format!("{}?{q}", req.url.path()),
+        None => req.url.path().to_string(),
+    };
+    let authority = if port == 443 {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
+    let mut builder = hyper::Request::builder()
+        .method(req.method.clone())
+        .uri(path)
+        .header("host", authority)
+        .header("user-agent", concat!("connhost/", env!("CARGO_PKG_VERSION")));
+    for (name, value) in &req.headers {
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(NetError::InvalidRequest(format!(
+                "header `{lower}` is set by the host"
+            )));
+        }
+        let name = HeaderName::from_bytes(lower.as_bytes())
+            .map_err(|_| NetError::InvalidRequest(format!("bad header name `{lower}`")))?;
+        // The value may hold a secret: never echo it.
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| NetError::InvalidRequest(format!("bad value for header `{name}`")))?;
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Full::new(Bytes::from(req.body.clone())))
+        .map_err(|e| NetError::InvalidRequest(e.to_string()))
+}
+
+async fn read_capped(
+    mut body: hyper::body::Incoming,
+    cap: usize,
+    host: &str,
+) -> Result<Vec<u8>, NetError> {
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| NetError::Network(format!("reading response from {host}: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > cap {
+                return Err(NetError::TooLarge(cap as u64));
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_connect_to() {
+        let c: ConnectTo = "Acme.eu-1.celonis.cloud:443:127.0.0.1:8443".parse().unwrap();
+        assert_eq!(c.host, "acme.eu-1.celonis.cloud");
+        assert_eq!((c.port, c.addr.as_str(), c.addr_port), (443, "127.0.0.1", 8443));
+    }
+
+    #[test]
+    fn rejects_bad_connect_to() {
+        assert!("a:443:127.0.0.1".parse::<ConnectTo>().is_err());
+        assert!("a:x:127.0.0.1:1".parse::<ConnectTo>().unwrap_err().contains("`x`"));
+    }
+}
