@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const COMPONENTS: &[(&str, &str)] = &[("connector-celonis", "connector_celonis")];
+const COMPONENTS: &[(&str, &str)] = &[
+    ("connector-celonis", "connector_celonis"),
+    ("connector-testbed", "connector_testbed"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -12,14 +15,23 @@ fn main() {
     for dir in ["wit", "component"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
 
     // A separate target dir: the outer cargo holds the lock on its own.
     let target_dir = root.join("target").join("wasm");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for (pkg, _) in COMPONENTS {
         cmd.args(["-p", pkg]);
@@ -35,7 +47,9 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("run cargo to build connector components");
+    let status = cmd
+        .status()
+        .expect("run cargo to build connector components");
     assert!(
         status.success(),
         "building connector components for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"

@@ -151,7 +151,10 @@ mod tests {
         let a = list("acme.eu-1.celonis.cloud").unwrap();
         assert!(a.allows(&url("https://acme.eu-1.celonis.cloud/api/cloud")));
         assert!(a.allows(&url("https://ACME.eu-1.celonis.cloud:443/x?y=1")));
-        assert_eq!(a.origins()[0].to_string(), "https://acme.eu-1.celonis.cloud:443");
+        assert_eq!(
+            a.origins()[0].to_string(),
+            "https://acme.eu-1.celonis.cloud:443"
+        );
     }
 
     #[test]
@@ -192,8 +195,8 @@ mod tests {
 
     #[test]
     fn missing_field_is_named() {
-        let err = Allowlist::from_templates(&["https://{domain}".into()], &BTreeMap::new())
-            .unwrap_err();
+        let err =
+            Allowlist::from_templates(&["https://{domain}".into()], &BTreeMap::new()).unwrap_err();
         assert_eq!(
             err,
             TemplateError::MissingField {

@@ -8,4 +8,3 @@ wasmtime::component::bindgen!({
 });
 
 pub use connhost::connector::{http, log, secrets, types};
-

@@ -112,7 +112,9 @@ pub enum Error {
     #[error("wrong master key: it does not decrypt this store ({0}); nothing was changed")]
     WrongMasterKey(String),
     /// A stored record was modified outside connhost.
-    #[error("record `{0}` failed its integrity check (tampered with or moved); refusing to use it")]
+    #[error(
+        "record `{0}` failed its integrity check (tampered with or moved); refusing to use it"
+    )]
     Tampered(String),
     /// The master key given is not usable.
     #[error("invalid master key: {0}")]

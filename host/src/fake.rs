@@ -341,12 +341,16 @@ async fn handle(
                     scopes.join(" ")
                 ),
             )
-            .body(Full::new(Bytes::from_static(b"{\"error\":\"insufficient_scope\"}")))
+            .body(Full::new(Bytes::from_static(
+                b"{\"error\":\"insufficient_scope\"}",
+            )))
             .expect("response"),
         Behavior::RateLimited(secs) => Response::builder()
             .status(429)
             .header("retry-after", secs.to_string())
-            .body(Full::new(Bytes::from_static(b"{\"message\":\"Too many requests\"}")))
+            .body(Full::new(Bytes::from_static(
+                b"{\"message\":\"Too many requests\"}",
+            )))
             .expect("response"),
         Behavior::ServerError => json(500, serde_json::json!({"message": "internal error"})),
         Behavior::Malformed => Response::builder()
@@ -437,7 +441,11 @@ fn token(state: &State, is_post: bool, auth: &str, body: &[u8]) -> Response<Full
         let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
         let text = String::from_utf8(raw).ok()?;
         let (id, secret) = text.split_once(':')?;
-        let decode = |s: &str| form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+        let decode = |s: &str| {
+            form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
         Some((decode(id)?, decode(secret)?))
     });
     let posted = match (form.get("client_id"), form.get("client_secret")) {
@@ -446,11 +454,17 @@ fn token(state: &State, is_post: bool, auth: &str, body: &[u8]) -> Response<Full
     };
     let (method, (id, secret)) = match (basic, posted) {
         (Some(_), Some(_)) => {
-            return oauth_error(400, "invalid_request", "more than one client authentication method")
+            return oauth_error(
+                400,
+                "invalid_request",
+                "more than one client authentication method",
+            )
         }
         (Some(b), None) => ("client_secret_basic", b),
         (None, Some(p)) => ("client_secret_post", p),
-        (None, None) => return oauth_error(401, "invalid_client", "client authentication required"),
+        (None, None) => {
+            return oauth_error(401, "invalid_client", "client authentication required")
+        }
     };
     let Some(client) = cfg
         .clients
@@ -464,7 +478,12 @@ fn token(state: &State, is_post: bool, auth: &str, body: &[u8]) -> Response<Full
     }
     let requested: Vec<String> = form
         .get("scope")
-        .map(|s| s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect())
+        .map(|s| {
+            s.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let granted: Vec<String> = requested
         .iter()
@@ -472,7 +491,11 @@ fn token(state: &State, is_post: bool, auth: &str, body: &[u8]) -> Response<Full
         .cloned()
         .collect();
     if granted.is_empty() {
-        return oauth_error(400, "invalid_scope", "none of the requested scopes is allowed for this client");
+        return oauth_error(
+            400,
+            "invalid_scope",
+            "none of the requested scopes is allowed for this client",
+        );
     }
     let n = state.token_requests.load(Ordering::SeqCst);
     let access_token = format!("fake-at-{n}-{}", rand::random::<u64>());

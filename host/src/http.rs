@@ -4,7 +4,9 @@
 //! in, then the request goes out through [`crate::net::HttpsClient`].
 
 use crate::allowlist::{Allowlist, Origin};
-use crate::bindings::http::{self, Auth, BasicEncoding, Body, FormValue, Method, Request, Response};
+use crate::bindings::http::{
+    self, Auth, BasicEncoding, Body, FormValue, Method, Request, Response,
+};
 use crate::net::{HttpsClient, NetError, OutRequest};
 use crate::runtime::PluginState;
 use crate::secrets::SecretScope;

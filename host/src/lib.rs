@@ -50,6 +50,8 @@ pub use store::{ConnectionRecord, MasterKey, Status};
 /// Connector components built with this crate (see `build.rs`).
 pub mod builtin {
     /// The Celonis connector component.
-    pub const CELONIS: &[u8] =
-        include_bytes!(concat!(env!("OUT_DIR"), "/connector_celonis.wasm"));
+    pub const CELONIS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/connector_celonis.wasm"));
+    /// A deliberately misbehaving connector for testing the sandbox.
+    #[doc(hidden)]
+    pub const TESTBED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/connector_testbed.wasm"));
 }

@@ -454,7 +454,11 @@ impl Manager {
             .await?;
         match reply? {
             Reply::Unit => Ok(()),
-            other => Err(contract_violation(&record.connector, "validate-scopes", &other)),
+            other => Err(contract_violation(
+                &record.connector,
+                "validate-scopes",
+                &other,
+            )),
         }
     }
 
@@ -500,7 +504,9 @@ fn check_name(name: &str) -> Result<String> {
 pub fn allowlist_for(manifest: &Manifest, fields: &BTreeMap<String, String>) -> Result<Allowlist> {
     use crate::allowlist::TemplateError as T;
     Allowlist::from_templates(&manifest.hosts, fields).map_err(|e| match &e {
-        T::MissingField { field, .. } | T::UnsafeValue { field } => Error::invalid(field, e.to_string()),
+        T::MissingField { field, .. } | T::UnsafeValue { field } => {
+            Error::invalid(field, e.to_string())
+        }
         T::NotAnOrigin { .. } => Error::InvalidComponent(e.to_string()),
     })
 }

@@ -129,7 +129,11 @@ impl Manifest {
                 if !seen.insert(f.name.as_str()) {
                     return bad(format!("field `{}` defined twice", f.name));
                 }
-                if f.name.is_empty() || !f.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                if f.name.is_empty()
+                    || !f
+                        .name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
                 {
                     return bad(format!("field name `{}` must match [A-Za-z0-9_]+", f.name));
                 }
@@ -139,7 +143,10 @@ impl Manifest {
     }
 
     /// All fields that apply to `auth_kind`.
-    pub fn fields_for<'a>(&'a self, auth_kind: &'a AuthKind) -> impl Iterator<Item = &'a FieldSpec> {
+    pub fn fields_for<'a>(
+        &'a self,
+        auth_kind: &'a AuthKind,
+    ) -> impl Iterator<Item = &'a FieldSpec> {
         self.fields.iter().chain(&auth_kind.fields)
     }
 
@@ -179,7 +186,12 @@ impl Manifest {
             match self.field(name) {
                 Some(f) if f.secret => {}
                 Some(_) => return Err(Error::invalid(name, "is not secret: give it with --field")),
-                None => return Err(Error::invalid(name, format!("is not a field of connector `{}`", self.id))),
+                None => {
+                    return Err(Error::invalid(
+                        name,
+                        format!("is not a field of connector `{}`", self.id),
+                    ))
+                }
             }
         }
         let auth_id = given
@@ -192,13 +204,20 @@ impl Manifest {
                 &self.auth_field,
                 format!(
                     "must be one of {}, got `{auth_id}`",
-                    self.auth_kinds.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ")
+                    self.auth_kinds
+                        .iter()
+                        .map(|k| k.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         })?;
         let mut fields = BTreeMap::new();
         for spec in self.fields_for(kind) {
-            let value = given.get(&spec.name).cloned().or_else(|| spec.default.clone());
+            let value = given
+                .get(&spec.name)
+                .cloned()
+                .or_else(|| spec.default.clone());
             if spec.secret {
                 if spec.required && !secret_names.contains(&spec.name) {
                     return Err(Error::invalid(
@@ -213,20 +232,29 @@ impl Manifest {
                     if !spec.allowed_values.is_empty() && !spec.allowed_values.contains(&v) {
                         return Err(Error::invalid(
                             &spec.name,
-                            format!("must be one of {}, got `{v}`", spec.allowed_values.join(", ")),
+                            format!(
+                                "must be one of {}, got `{v}`",
+                                spec.allowed_values.join(", ")
+                            ),
                         ));
                     }
                     fields.insert(spec.name.clone(), v);
                 }
                 _ if spec.required => {
-                    return Err(Error::invalid(&spec.name, format!("is required for auth `{auth_id}`")))
+                    return Err(Error::invalid(
+                        &spec.name,
+                        format!("is required for auth `{auth_id}`"),
+                    ))
                 }
                 _ => {}
             }
         }
         for name in given.keys() {
             if !fields.contains_key(name) && self.fields_for(kind).all(|f| &f.name != name) {
-                return Err(Error::invalid(name, format!("does not apply to auth `{auth_id}`")));
+                return Err(Error::invalid(
+                    name,
+                    format!("does not apply to auth `{auth_id}`"),
+                ));
             }
         }
         Ok(Resolved {

@@ -83,7 +83,10 @@ impl NetConfig {
             .collect::<Result<_, _>>()
             .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
         if certs.is_empty() {
-            return Err(format!("--ca-file {}: no certificate found", path.display()));
+            return Err(format!(
+                "--ca-file {}: no certificate found",
+                path.display()
+            ));
         }
         self.extra_roots.extend(certs);
         Ok(())
@@ -268,7 +271,10 @@ fn build_request(
         .method(req.method.clone())
         .uri(path)
         .header("host", authority)
-        .header("user-agent", concat!("connhost/", env!("CARGO_PKG_VERSION")));
+        .header(
+            "user-agent",
+            concat!("connhost/", env!("CARGO_PKG_VERSION")),
+        );
     for (name, value) in &req.headers {
         let lower = name.to_ascii_lowercase();
         if RESERVED_HEADERS.contains(&lower.as_str()) {
@@ -313,14 +319,22 @@ mod tests {
 
     #[test]
     fn parses_connect_to() {
-        let c: ConnectTo = "Acme.eu-1.celonis.cloud:443:127.0.0.1:8443".parse().unwrap();
+        let c: ConnectTo = "Acme.eu-1.celonis.cloud:443:127.0.0.1:8443"
+            .parse()
+            .unwrap();
         assert_eq!(c.host, "acme.eu-1.celonis.cloud");
-        assert_eq!((c.port, c.addr.as_str(), c.addr_port), (443, "127.0.0.1", 8443));
+        assert_eq!(
+            (c.port, c.addr.as_str(), c.addr_port),
+            (443, "127.0.0.1", 8443)
+        );
     }
 
     #[test]
     fn rejects_bad_connect_to() {
         assert!("a:443:127.0.0.1".parse::<ConnectTo>().is_err());
-        assert!("a:x:127.0.0.1:1".parse::<ConnectTo>().unwrap_err().contains("`x`"));
+        assert!("a:x:127.0.0.1:1"
+            .parse::<ConnectTo>()
+            .unwrap_err()
+            .contains("`x`"));
     }
 }

@@ -194,10 +194,13 @@ impl Runtime {
             return self.compile(bytes);
         };
         let path = dir.join(format!("{}.cwasm", self.cache_key(bytes)));
-        if path.exists() {
+        // Read into memory rather than mmap: a cache file truncated or
+        // replaced under a mapping would crash the host with SIGBUS.
+        if let Ok(artifact) = std::fs::read(&path) {
             // SAFETY: the cache holds only artifacts this host serialized
-            // with an engine of the same compatibility hash (in the key).
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+            // with an engine of the same compatibility hash (in the key);
+            // wasmtime checks the header and rejects foreign data.
+            match unsafe { Component::deserialize(&self.engine, &artifact) } {
                 Ok(c) => return Ok(c),
                 Err(e) => tracing::warn!(path = %path.display(), "recompiling: {e:#}"),
             }
@@ -349,10 +352,7 @@ impl Runtime {
             let s = &mut store;
             Ok::<_, wasmtime::Error>(match call {
                 Call::Create(input) => guest.call_create(s, &input).await?.map(Reply::State),
-                Call::Verify(input) => guest
-                    .call_verify(s, &input)
-                    .await?
-                    .map(Reply::Verification),
+                Call::Verify(input) => guest.call_verify(s, &input).await?.map(Reply::Verification),
                 Call::Refresh(input) => guest.call_refresh(s, &input).await?.map(Reply::Refresh),
                 Call::ValidateScopes { required, granted } => guest
                     .call_validate_scopes(s, &required, &granted)

@@ -47,7 +47,9 @@ impl MasterKey {
                 bytes.len()
             )));
         }
-        Ok(MasterKey(Aes256Gcm::new_from_slice(bytes).expect("32-byte key")))
+        Ok(MasterKey(
+            Aes256Gcm::new_from_slice(bytes).expect("32-byte key"),
+        ))
     }
 
     /// From base64 text (as in `CONNHOST_MASTER_KEY`).
@@ -63,7 +65,13 @@ impl MasterKey {
         rand::rng().fill_bytes(&mut nonce);
         let ct = self
             .0
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("AES-GCM encryption of in-memory data");
         let mut out = nonce.to_vec();
         out.extend(ct);
@@ -216,7 +224,11 @@ impl Store {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                write_atomic(&check_path, key.seal(KEYCHECK_TEXT, KEYCHECK_AAD).as_bytes(), true)?;
+                write_atomic(
+                    &check_path,
+                    key.seal(KEYCHECK_TEXT, KEYCHECK_AAD).as_bytes(),
+                    true,
+                )?;
             }
             Err(e) => return Err(Error::io(format!("read {}", check_path.display()))(e)),
         }
@@ -229,9 +241,8 @@ impl Store {
     fn key_file(home: &Path) -> Result<MasterKey> {
         let path = home.join("master.key");
         match std::fs::read_to_string(&path) {
-            Ok(text) => MasterKey::from_base64(&text).map_err(|e| {
-                Error::BadMasterKey(format!("{}: {e}", path.display()))
-            }),
+            Ok(text) => MasterKey::from_base64(&text)
+                .map_err(|e| Error::BadMasterKey(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 rand::rng().fill_bytes(&mut bytes);
@@ -254,7 +265,10 @@ impl Store {
 
     fn connector_paths(&self, id: &str) -> (PathBuf, PathBuf) {
         let dir = self.home.join("connectors");
-        (dir.join(format!("{id}.wasm")), dir.join(format!("{id}.json")))
+        (
+            dir.join(format!("{id}.wasm")),
+            dir.join(format!("{id}.json")),
+        )
     }
 
     /// Saves a connector (replacing one with the same id).
@@ -302,7 +316,9 @@ impl Store {
     fn ids(&self, sub: &str, ext: &str) -> Result<Vec<String>> {
         let dir = self.home.join(sub);
         let mut ids = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(Error::io(format!("list {}", dir.display())))? {
+        for entry in
+            std::fs::read_dir(&dir).map_err(Error::io(format!("list {}", dir.display())))?
+        {
             let entry = entry.map_err(Error::io(format!("list {}", dir.display())))?;
             let name = entry.file_name().to_string_lossy().to_string();
             if let Some(id) = name.strip_suffix(&format!(".{ext}")) {
@@ -319,7 +335,11 @@ impl Store {
 
     fn connection_path(&self, id: &str) -> Result<PathBuf> {
         // Ids name files: refuse anything that could escape the directory.
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return Err(Error::NotFound {
                 what: "connection",
                 id: id.to_string(),
@@ -349,10 +369,11 @@ impl Store {
             }
             Err(e) => return Err(Error::io(format!("read {}", path.display()))(e)),
         };
-        let record: ConnectionRecord = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let record: ConnectionRecord =
+            serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         if record.id != id
             || self
                 .key
@@ -455,7 +476,10 @@ mod tests {
 
     fn with_secret(store: &Store, id: &str, value: &str) -> ConnectionRecord {
         let mut r = record(id);
-        store.seal_secrets(&mut r, &BTreeMap::from([("api_key".into(), Secret::new(value))]));
+        store.seal_secrets(
+            &mut r,
+            &BTreeMap::from([("api_key".into(), Secret::new(value))]),
+        );
         store.put(&mut r).unwrap();
         r
     }
@@ -498,7 +522,11 @@ mod tests {
         with_secret(&store, "conn_a", "s");
         let path = dir.path().join("connections/conn_a.json");
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, text.replace("acme.eu-1.celonis.cloud", "evil.example.com")).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("acme.eu-1.celonis.cloud", "evil.example.com"),
+        )
+        .unwrap();
         assert!(matches!(store.get("conn_a"), Err(Error::Tampered(id)) if id == "conn_a"));
     }
 
@@ -523,8 +551,14 @@ mod tests {
         let check_before = std::fs::read(dir.path().join("keycheck")).unwrap();
         let err = Store::open(dir.path(), Some(key(2))).unwrap_err();
         assert_eq!(err.kind(), "wrong-master-key");
-        assert_eq!(std::fs::read(dir.path().join("connections/conn_a.json")).unwrap(), before);
-        assert_eq!(std::fs::read(dir.path().join("keycheck")).unwrap(), check_before);
+        assert_eq!(
+            std::fs::read(dir.path().join("connections/conn_a.json")).unwrap(),
+            before
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("keycheck")).unwrap(),
+            check_before
+        );
     }
 
     #[test]
@@ -553,7 +587,13 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".tmp")
+            })
             .collect();
         assert!(leftovers.is_empty());
         // A failed write (target is a directory) keeps the old state.
@@ -568,12 +608,21 @@ mod tests {
     fn path_traversal_ids_are_not_found() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Some(key(1))).unwrap();
-        assert!(matches!(store.get("../keycheck"), Err(Error::NotFound { .. })));
+        assert!(matches!(
+            store.get("../keycheck"),
+            Err(Error::NotFound { .. })
+        ));
     }
 
     #[test]
     fn bad_master_key_env_is_explained() {
-        assert!(MasterKey::from_base64("not base64!").unwrap_err().to_string().contains("base64"));
-        assert!(MasterKey::from_base64("AAAA").unwrap_err().to_string().contains("32 bytes"));
+        assert!(MasterKey::from_base64("not base64!")
+            .unwrap_err()
+            .to_string()
+            .contains("base64"));
+        assert!(MasterKey::from_base64("AAAA")
+            .unwrap_err()
+            .to_string()
+            .contains("32 bytes"));
     }
 }

@@ -50,7 +50,10 @@ impl<'a> Settings<'a> {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                 {
-                    return Err(invalid("pool_id", "may contain only letters, digits, - and _"));
+                    return Err(invalid(
+                        "pool_id",
+                        "may contain only letters, digits, - and _",
+                    ));
                 }
                 ApiType::DataPush { pool_id }
             }
@@ -67,10 +70,16 @@ impl<'a> Settings<'a> {
                 }
                 let scopes = f.list("scopes");
                 if scopes.is_empty() {
-                    return Err(invalid("scopes", "at least one scope is required for OAuth 2.0"));
+                    return Err(invalid(
+                        "scopes",
+                        "at least one scope is required for OAuth 2.0",
+                    ));
                 }
                 if let Some(unknown) = scopes.iter().find(|s| !scopes::is_known(s)) {
-                    return Err(invalid("scopes", format!("unknown Celonis scope `{unknown}`")));
+                    return Err(invalid(
+                        "scopes",
+                        format!("unknown Celonis scope `{unknown}`"),
+                    ));
                 }
                 Auth::OAuth2 {
                     client_id: f.require("client_id")?,
@@ -162,7 +171,10 @@ fn parse_domain(raw: &str) -> Result<String, ConnectorError> {
     } else {
         Err(invalid(
             "domain",
-            format!("expected <team>.<cluster>.celonis.cloud, got `{}`", raw.trim()),
+            format!(
+                "expected <team>.<cluster>.celonis.cloud, got `{}`",
+                raw.trim()
+            ),
         ))
     }
 }
@@ -217,9 +229,9 @@ impl Connector for Celonis {
                             .default_value("client_secret_basic")
                             .one_of(&["client_secret_basic", "client_secret_post"])
                             .advanced(),
-                        field("scopes", "Scopes")
-                            .required()
-                            .help("Space-separated Celonis scopes, e.g. studio integration.data-pools"),
+                        field("scopes", "Scopes").required().help(
+                            "Space-separated Celonis scopes, e.g. studio integration.data-pools",
+                        ),
                     ],
                     authorization_code: false,
                 },
@@ -252,7 +264,10 @@ impl Connector for Celonis {
         let s = Settings::parse(&input)?;
         s.require_secret()?;
         // The identity call pycelonis makes on connect.
-        let cloud: serde_json::Value = s.authed(Request::get(s.url("/api/cloud"))).send_ok()?.json()?;
+        let cloud: serde_json::Value = s
+            .authed(Request::get(s.url("/api/cloud")))
+            .send_ok()?
+            .json()?;
         match &s.api {
             ApiType::Intelligence => {
                 s.authed(Request::get(s.url("/intelligence/api/knowledge-models")))
@@ -302,7 +317,10 @@ impl Connector for Celonis {
         ))
     }
 
-    fn exchange_code(_: ConnectionInput, _: CodeExchange) -> Result<ConnectionState, ConnectorError> {
+    fn exchange_code(
+        _: ConnectionInput,
+        _: CodeExchange,
+    ) -> Result<ConnectionState, ConnectorError> {
         Err(ConnectorError::Unsupported(
             "Celonis OAuth clients use client credentials; there is no code to exchange".into(),
         ))

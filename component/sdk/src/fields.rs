@@ -22,8 +22,7 @@ impl<'a> Fields<'a> {
 
     /// The value of `name`, or `invalid-input` saying it is required.
     pub fn require(&self, name: &str) -> Result<&'a str, ConnectorError> {
-        self.get(name)
-            .ok_or_else(|| invalid(name, "is required"))
+        self.get(name).ok_or_else(|| invalid(name, "is required"))
     }
 
     /// The value of `name`, which must be one of `allowed`.

@@ -27,7 +27,8 @@ pub mod oauth;
 pub use bindings::connhost::connector::log::Level;
 pub use bindings::connhost::connector::types::{
     AuthKind, AuthorizeRequest, CodeExchange, ConnectionInput, ConnectionState, ConnectorError,
-    FieldError, FieldSpec, ConnectorManifest as Manifest, ProviderFailure, RefreshOutcome, ScopeSpec, Verification,
+    ConnectorManifest as Manifest, FieldError, FieldSpec, ProviderFailure, RefreshOutcome,
+    ScopeSpec, Verification,
 };
 pub use bindings::exports::connhost::connector::connector::Guest as Connector;
 pub use fields::Fields;

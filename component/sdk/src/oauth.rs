@@ -74,16 +74,20 @@ pub fn accept_token_response(
     let t: TokenResponse = resp.json()?;
     // RFC 6749 §5.1: token_type is case-insensitive.
     if !t.token_type.eq_ignore_ascii_case("bearer") {
-        return Err(crate::ConnectorError::ProviderError(crate::ProviderFailure {
-            status: resp.status,
-            message: format!("unsupported token_type `{}`", t.token_type),
-        }));
+        return Err(crate::ConnectorError::ProviderError(
+            crate::ProviderFailure {
+                status: resp.status,
+                message: format!("unsupported token_type `{}`", t.token_type),
+            },
+        ));
     }
     if t.access_token.is_empty() {
-        return Err(crate::ConnectorError::ProviderError(crate::ProviderFailure {
-            status: resp.status,
-            message: "empty access_token".into(),
-        }));
+        return Err(crate::ConnectorError::ProviderError(
+            crate::ProviderFailure {
+                status: resp.status,
+                message: "empty access_token".into(),
+            },
+        ));
     }
     // Some servers send expires_in as a string.
     let lifetime = match &t.expires_in {

@@ -28,7 +28,11 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
     std::fs::create_dir_all(global.home.as_ref().unwrap())?;
     std::fs::write(&ca, fake.ca_pem())?;
     global.ca_file.push(ca);
-    global.connect_to.push(fake.connect_to(demo::DOMAIN).parse().map_err(anyhow::Error::msg)?);
+    global.connect_to.push(
+        fake.connect_to(demo::DOMAIN)
+            .parse()
+            .map_err(anyhow::Error::msg)?,
+    );
 
     println!(
         "connhost demo: a fake Celonis at https://{} is served on {} (TLS, test CA).\nStore: {} (removed afterwards unless --home is given)",
@@ -38,13 +42,21 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
     );
     let m = Manager::open(host_config(&global)?)?;
 
-    step(1, "Add the Celonis connector component (built in to this binary)");
+    step(
+        1,
+        "Add the Celonis connector component (built in to this binary)",
+    );
     let manifest = m.add_connector(connhost::builtin::CELONIS).await?;
     println!(
         "    {} {}: auth kinds {}; {} scopes; may call {}",
         manifest.display_name,
         manifest.version,
-        manifest.auth_kinds.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", "),
+        manifest
+            .auth_kinds
+            .iter()
+            .map(|k| k.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         manifest.scopes.len(),
         manifest.hosts.join(", ")
     );
@@ -53,7 +65,11 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
     let app = m
         .create(NewConnection {
             connector: "celonis".into(),
-            fields: fields(&[("domain", demo::DOMAIN), ("api_type", "intelligence"), ("auth_type", "app-key")]),
+            fields: fields(&[
+                ("domain", demo::DOMAIN),
+                ("api_type", "intelligence"),
+                ("auth_type", "app-key"),
+            ]),
             secrets: BTreeMap::from([("app_key".into(), Secret::new(demo::APP_KEY))]),
             ..Default::default()
         })
@@ -63,7 +79,10 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
     step(3, "Verify it: GET /api/cloud, then the Intelligence API");
     out.verified(&m.verify(&app.id).await?);
 
-    step(4, "Create an OAuth 2.0 connection (client credentials, client_secret_basic)");
+    step(
+        4,
+        "Create an OAuth 2.0 connection (client credentials, client_secret_basic)",
+    );
     let oauth = m
         .create(NewConnection {
             connector: "celonis".into(),
@@ -87,17 +106,26 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
     );
     out.verified(&m.verify(&oauth.id).await?);
 
-    step(5, "Refresh: client credentials has no refresh token, so a new token is requested");
+    step(
+        5,
+        "Refresh: client credentials has no refresh token, so a new token is requested",
+    );
     out.refreshed(&oauth.id, &m.refresh(&oauth.id).await?);
     out.refreshed(&app.id, &m.refresh(&app.id).await?);
 
     step(6, "Check scopes a flow needs (least privilege)");
-    match m.check_scopes(&oauth.id, &["studio".into(), "audit.log:read".into()]).await {
+    match m
+        .check_scopes(&oauth.id, &["studio".into(), "audit.log:read".into()])
+        .await
+    {
         Ok(()) => println!("    unexpected: all scopes granted"),
         Err(e) => println!("    ✗ {e}"),
     }
 
-    step(7, "A wrong key gives a typed error, and the connection records it");
+    step(
+        7,
+        "A wrong key gives a typed error, and the connection records it",
+    );
     let bad = m
         .create(NewConnection {
             connector: "celonis".into(),
@@ -127,7 +155,10 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
 }
 
 fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn now() -> u64 {

@@ -15,7 +15,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "connhost", version, about = "Run sandboxed connector components and manage their connections")]
+#[command(
+    name = "connhost",
+    version,
+    about = "Run sandboxed connector components and manage their connections"
+)]
 pub struct Cli {
     #[command(flatten)]
     global: Global,
@@ -200,7 +204,9 @@ async fn connector(m: &Manager, cmd: ConnectorCmd, out: &Out) -> anyhow::Result<
         ConnectorCmd::Add { path } => {
             let bytes = match path.as_str() {
                 "builtin:celonis" => connhost::builtin::CELONIS.to_vec(),
-                p if p.starts_with("builtin:") => bail!("unknown built-in connector `{p}` (have: builtin:celonis)"),
+                p if p.starts_with("builtin:") => {
+                    bail!("unknown built-in connector `{p}` (have: builtin:celonis)")
+                }
                 p => std::fs::read(p).with_context(|| format!("read {p}"))?,
             };
             let manifest = m.add_connector(&bytes).await?;
@@ -254,7 +260,12 @@ async fn connection(m: &Manager, cmd: ConnectionCmd, out: &Out) -> anyhow::Resul
         }
         ConnectionCmd::Delete { id, yes } => {
             let record = m.get(&id)?;
-            if !yes && !confirm(&format!("Delete connection {} ({})?", record.name, record.id))? {
+            if !yes
+                && !confirm(&format!(
+                    "Delete connection {} ({})?",
+                    record.name, record.id
+                ))?
+            {
                 bail!("not deleted");
             }
             out.deleted(&m.delete(&id)?);
@@ -321,7 +332,10 @@ fn read_secrets(raw: &[String]) -> anyhow::Result<BTreeMap<String, Secret>> {
         if value.is_empty() {
             bail!("--secret {name}: the value is empty");
         }
-        if secrets.insert(name.trim().to_string(), Secret::new(value)).is_some() {
+        if secrets
+            .insert(name.trim().to_string(), Secret::new(value))
+            .is_some()
+        {
             bail!("--secret {name} given twice");
         }
     }

@@ -111,17 +111,27 @@ impl Out {
     }
 
     pub fn connector_added(&self, m: &Manifest) {
-        self.emit(json!({"id": m.id, "display_name": m.display_name, "version": m.version}), || {
-            format!("added connector {} ({} {})", m.id, m.display_name, m.version)
-        });
+        self.emit(
+            json!({"id": m.id, "display_name": m.display_name, "version": m.version}),
+            || {
+                format!(
+                    "added connector {} ({} {})",
+                    m.id, m.display_name, m.version
+                )
+            },
+        );
     }
 
     pub fn connectors(&self, list: &[Manifest]) {
         self.emit(
-            json!(list.iter().map(|m| json!({"id": m.id, "display_name": m.display_name, "version": m.version})).collect::<Vec<_>>()),
+            json!(list
+                .iter()
+                .map(|m| json!({"id": m.id, "display_name": m.display_name, "version": m.version}))
+                .collect::<Vec<_>>()),
             || {
                 if list.is_empty() {
-                    return "no connectors (add one: connhost connector add builtin:celonis)".into();
+                    return "no connectors (add one: connhost connector add builtin:celonis)"
+                        .into();
                 }
                 list.iter()
                     .map(|m| format!("{:<16} {:<24} {}", m.id, m.display_name, m.version))
@@ -132,35 +142,57 @@ impl Out {
     }
 
     pub fn manifest(&self, m: &Manifest) {
-        self.emit(serde_json::to_value(m).expect("manifest serializes"), || {
-            let mut s = format!("{} — {} {}\nhosts: {}\n", m.id, m.display_name, m.version, m.hosts.join(", "));
-            let field_line = |f: &connhost::manifest::FieldSpec| {
-                let mut flags = vec![];
-                if f.required { flags.push("required".to_string()) }
-                if f.secret { flags.push("secret".to_string()) }
-                if f.advanced { flags.push("advanced".to_string()) }
-                if let Some(d) = &f.default { flags.push(format!("default {d}")) }
-                if !f.allowed_values.is_empty() { flags.push(format!("one of {}", f.allowed_values.join("|"))) }
-                format!("    {:<14} {:<32} {}\n", f.name, f.label, flags.join(", "))
-            };
-            s.push_str("fields:\n");
-            for f in &m.fields {
-                s.push_str(&field_line(f));
-            }
-            for k in &m.auth_kinds {
-                s.push_str(&format!("auth {}={} ({}):\n", m.auth_field, k.id, k.label));
-                for f in &k.fields {
+        self.emit(
+            serde_json::to_value(m).expect("manifest serializes"),
+            || {
+                let mut s = format!(
+                    "{} — {} {}\nhosts: {}\n",
+                    m.id,
+                    m.display_name,
+                    m.version,
+                    m.hosts.join(", ")
+                );
+                let field_line = |f: &connhost::manifest::FieldSpec| {
+                    let mut flags = vec![];
+                    if f.required {
+                        flags.push("required".to_string())
+                    }
+                    if f.secret {
+                        flags.push("secret".to_string())
+                    }
+                    if f.advanced {
+                        flags.push("advanced".to_string())
+                    }
+                    if let Some(d) = &f.default {
+                        flags.push(format!("default {d}"))
+                    }
+                    if !f.allowed_values.is_empty() {
+                        flags.push(format!("one of {}", f.allowed_values.join("|")))
+                    }
+                    format!("    {:<14} {:<32} {}\n", f.name, f.label, flags.join(", "))
+                };
+                s.push_str("fields:\n");
+                for f in &m.fields {
                     s.push_str(&field_line(f));
                 }
-            }
-            if !m.scopes.is_empty() {
-                s.push_str(&format!("scopes ({}):\n", m.scopes.len()));
-                for sc in &m.scopes {
-                    s.push_str(&format!("    {:<46} {:<20} {}\n", sc.name, sc.group, sc.description));
+                for k in &m.auth_kinds {
+                    s.push_str(&format!("auth {}={} ({}):\n", m.auth_field, k.id, k.label));
+                    for f in &k.fields {
+                        s.push_str(&field_line(f));
+                    }
                 }
-            }
-            s.trim_end().to_string()
-        });
+                if !m.scopes.is_empty() {
+                    s.push_str(&format!("scopes ({}):\n", m.scopes.len()));
+                    for sc in &m.scopes {
+                        s.push_str(&format!(
+                            "    {:<46} {:<20} {}\n",
+                            sc.name, sc.group, sc.description
+                        ));
+                    }
+                }
+                s.trim_end().to_string()
+            },
+        );
     }
 
     pub fn created(&self, r: &ConnectionRecord) {
@@ -172,34 +204,59 @@ impl Out {
                 r.name,
                 r.connector,
                 r.team,
-                if r.granted_scopes.is_empty() { String::new() } else { format!("; granted scopes: {}", r.granted_scopes.join(" ")) }
+                if r.granted_scopes.is_empty() {
+                    String::new()
+                } else {
+                    format!("; granted scopes: {}", r.granted_scopes.join(" "))
+                }
             );
             println!("{}", r.id);
         }
     }
 
     pub fn connections(&self, list: &[ConnectionRecord]) {
-        self.emit(json!(list.iter().map(|r| view(r, None)).collect::<Vec<_>>()), || {
-            if list.is_empty() {
-                return "no connections".into();
-            }
-            let mut s = format!("{:<22} {:<20} {:<10} {:<10} {:<25} {}\n", "ID", "NAME", "CONNECTOR", "TEAM", "STATUS", "ACCOUNT / LAST ERROR");
-            for r in list {
-                let detail = match (&r.last_error, &r.account_label) {
-                    (Some(e), _) if r.status != connhost::Status::Ok => e.message.clone(),
-                    (_, Some(l)) => l.clone(),
-                    _ => String::new(),
-                };
-                s.push_str(&format!("{:<22} {:<20} {:<10} {:<10} {:<25} {}\n", r.id, r.name, r.connector, r.team, status_text(r.status), detail));
-            }
-            s.trim_end().to_string()
-        });
+        self.emit(
+            json!(list.iter().map(|r| view(r, None)).collect::<Vec<_>>()),
+            || {
+                if list.is_empty() {
+                    return "no connections".into();
+                }
+                let mut s = format!(
+                    "{:<22} {:<20} {:<10} {:<10} {:<25} {}\n",
+                    "ID", "NAME", "CONNECTOR", "TEAM", "STATUS", "ACCOUNT / LAST ERROR"
+                );
+                for r in list {
+                    let detail = match (&r.last_error, &r.account_label) {
+                        (Some(e), _) if r.status != connhost::Status::Ok => e.message.clone(),
+                        (_, Some(l)) => l.clone(),
+                        _ => String::new(),
+                    };
+                    s.push_str(&format!(
+                        "{:<22} {:<20} {:<10} {:<10} {:<25} {}\n",
+                        r.id,
+                        r.name,
+                        r.connector,
+                        r.team,
+                        status_text(r.status),
+                        detail
+                    ));
+                }
+                s.trim_end().to_string()
+            },
+        );
     }
 
     pub fn connection(&self, r: &ConnectionRecord, m: Option<&Manifest>) {
         let v = view(r, m);
         self.emit(json!(v), || {
-            let mut s = format!("{} ({})\n  connector  {}\n  team       {}\n  status     {}\n", r.name, r.id, r.connector, r.team, status_text(r.status));
+            let mut s = format!(
+                "{} ({})\n  connector  {}\n  team       {}\n  status     {}\n",
+                r.name,
+                r.id,
+                r.connector,
+                r.team,
+                status_text(r.status)
+            );
             if let Some(l) = &r.account_label {
                 s.push_str(&format!("  account    {l}\n"));
             }
@@ -221,7 +278,9 @@ impl Out {
     }
 
     pub fn updated(&self, what: &str, r: &ConnectionRecord) {
-        self.emit(json!(view(r, None)), || format!("{what}: {} ({})", r.name, r.id));
+        self.emit(json!(view(r, None)), || {
+            format!("{what}: {} ({})", r.name, r.id)
+        });
     }
 
     pub fn verified(&self, v: &Verified) {
@@ -235,7 +294,10 @@ impl Out {
         let mut value = serde_json::to_value(r).expect("serializes");
         value["id"] = id.into();
         self.emit(value, || match r {
-            Refreshed::Refreshed { expires_at, granted_scopes } => format!(
+            Refreshed::Refreshed {
+                expires_at,
+                granted_scopes,
+            } => format!(
                 "refreshed {id}: new access expires {}; scopes: {}",
                 expiry_text(*expires_at),
                 granted_scopes.join(" ")
@@ -251,7 +313,9 @@ impl Out {
     }
 
     pub fn deleted(&self, r: &ConnectionRecord) {
-        self.emit(json!({"id": r.id, "deleted": true}), || format!("deleted {} ({})", r.name, r.id));
+        self.emit(json!({"id": r.id, "deleted": true}), || {
+            format!("deleted {} ({})", r.name, r.id)
+        });
     }
 
     /// Prints an error once, with its cause chain; exit code 1.
@@ -274,7 +338,11 @@ impl Out {
             }
             println!("{}", json!({ "error": err }));
         } else {
-            let mark = if matches!(lib, Some(connhost::Error::Connector(_))) { "✗ " } else { "error: " };
+            let mark = if matches!(lib, Some(connhost::Error::Connector(_))) {
+                "✗ "
+            } else {
+                "error: "
+            };
             eprintln!("{mark}{e:#}");
         }
         ExitCode::from(1)

@@ -1,0 +1,103 @@
+//! A connector that does what its `action` field says, so the host's tests
+//! can check the sandbox: `call-url` (GET the `url` field), `loop`
+//! (spin forever), `alloc` (grow memory without bound), `reveal` (read the
+//! `token` secret and report its length), `ok`.
+
+use connhost_sdk::http::Request;
+use connhost_sdk::{
+    check_scopes, export_connector, field, invalid, AuthKind, AuthorizeRequest, CodeExchange,
+    ConnectionInput, ConnectionState, Connector, ConnectorError, FieldSpecExt, Fields, Manifest,
+    ProviderFailure, RefreshOutcome, Verification,
+};
+
+struct Testbed;
+
+impl Connector for Testbed {
+    fn manifest() -> Manifest {
+        Manifest {
+            id: "testbed".into(),
+            display_name: "Testbed".into(),
+            version: "0.1.0".into(),
+            fields: vec![
+                field("domain", "Domain").required(),
+                field("action", "Action")
+                    .required()
+                    .one_of(&["ok", "call-url", "loop", "alloc", "reveal"]),
+                field("url", "URL"),
+                field("auth_type", "Auth").default_value("token"),
+            ],
+            auth_field: "auth_type".into(),
+            auth_kinds: vec![AuthKind {
+                id: "token".into(),
+                label: "Token".into(),
+                fields: vec![field("token", "Token").secret()],
+                authorization_code: false,
+            }],
+            scopes: vec![],
+            hosts: vec!["https://{domain}".into()],
+        }
+    }
+
+    fn create(_: ConnectionInput) -> Result<ConnectionState, ConnectorError> {
+        Ok(ConnectionState {
+            granted_scopes: vec![],
+            expires_at: None,
+        })
+    }
+
+    fn verify(input: ConnectionInput) -> Result<Verification, ConnectorError> {
+        let f = Fields::of(&input);
+        let label = match f.require("action")? {
+            "call-url" => {
+                let resp = Request::get(f.require("url")?).bearer("token").send()?;
+                format!("status {}", resp.status)
+            }
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let mut hog: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hog.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hog);
+                }
+            }
+            "reveal" => {
+                let v = connhost_sdk::secrets::reveal("token").unwrap_or_default();
+                format!("revealed {} chars", v.len())
+            }
+            "ok" => "ok".into(),
+            other => return Err(invalid("action", format!("unknown `{other}`"))),
+        };
+        Ok(Verification {
+            account_label: label,
+        })
+    }
+
+    fn refresh(_: ConnectionInput) -> Result<RefreshOutcome, ConnectorError> {
+        Err(ConnectorError::ProviderError(ProviderFailure {
+            status: 0,
+            message: "testbed cannot refresh".into(),
+        }))
+    }
+
+    fn validate_scopes(required: Vec<String>, granted: Vec<String>) -> Result<(), ConnectorError> {
+        check_scopes(&required, &granted)
+    }
+
+    fn authorize_url(_: ConnectionInput, _: AuthorizeRequest) -> Result<String, ConnectorError> {
+        Err(ConnectorError::Unsupported("testbed".into()))
+    }
+
+    fn exchange_code(
+        _: ConnectionInput,
+        _: CodeExchange,
+    ) -> Result<ConnectionState, ConnectorError> {
+        Err(ConnectorError::Unsupported("testbed".into()))
+    }
+}
+
+export_connector!(Testbed);
