@@ -20,6 +20,8 @@ fn main() {
         root.join("Cargo.lock").display()
     );
 
+    ensure_wasm_target();
+
     // A separate target dir: the outer cargo holds the lock on its own.
     let target_dir = root.join("target").join("wasm");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -61,5 +63,33 @@ fn main() {
         let src = built.join(format!("{file}.wasm"));
         std::fs::copy(&src, out.join(format!("{file}.wasm")))
             .unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+    }
+}
+
+/// rust-toolchain.toml lists the target, but rustup installs listed targets
+/// only with `rustup toolchain install`; do it here so a fresh clone builds
+/// with a plain `cargo build`.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let installed = sysroot
+        .as_ref()
+        .is_some_and(|s| s.join("lib/rustlib/wasm32-wasip2").is_dir());
+    if installed {
+        return;
+    }
+    println!("cargo:warning=installing the wasm32-wasip2 target with rustup (listed in rust-toolchain.toml)");
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", "wasm32-wasip2"]);
+    if let Ok(tc) = std::env::var("RUSTUP_TOOLCHAIN") {
+        cmd.args(["--toolchain", &tc]);
+    }
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        _ => println!("cargo:warning=`rustup target add wasm32-wasip2` failed; install the target by hand"),
     }
 }

@@ -221,6 +221,7 @@ impl FakeCelonis {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                let _ = tcp.set_nodelay(true);
                 let (acceptor, st) = (acceptor.clone(), st.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {

@@ -12,6 +12,7 @@ use crate::runtime::PluginState;
 use crate::secrets::SecretScope;
 use base64::Engine as _;
 use std::time::Duration;
+use tracing::Instrument;
 use url::{form_urlencoded, Url};
 
 /// What the `http` capability needs for one call.
@@ -41,24 +42,25 @@ impl http::Host for PluginState {
         };
         let span = tracing::info_span!("http.send", connection = %self.connection_id,
             method = %out.method, host = out.url.host_str().unwrap_or(""), path = out.url.path());
-        let _enter = span.enter();
         self.http.requests += 1;
-        Ok(match self.http.client.send(out).await {
-            Ok(r) => {
-                tracing::debug!(status = r.status, bytes = r.body.len(), "response");
-                Ok(Response {
-                    status: r.status,
-                    headers: r.headers,
-                    body: r.body,
-                })
-            }
-            Err(e) => Err(match e {
-                NetError::InvalidRequest(m) => http::Error::InvalidRequest(m),
-                NetError::Network(m) => http::Error::Network(m),
-                NetError::Timeout(m) => http::Error::Timeout(m),
-                NetError::TooLarge(n) => http::Error::TooLarge(n),
-            }),
-        })
+        Ok(
+            match self.http.client.send(out).instrument(span.clone()).await {
+                Ok(r) => {
+                    tracing::debug!(parent: &span, status = r.status, bytes = r.body.len(), "response");
+                    Ok(Response {
+                        status: r.status,
+                        headers: r.headers,
+                        body: r.body,
+                    })
+                }
+                Err(e) => Err(match e {
+                    NetError::InvalidRequest(m) => http::Error::InvalidRequest(m),
+                    NetError::Network(m) => http::Error::Network(m),
+                    NetError::Timeout(m) => http::Error::Timeout(m),
+                    NetError::TooLarge(n) => http::Error::TooLarge(n),
+                }),
+            },
+        )
     }
 }
 

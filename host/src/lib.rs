@@ -40,6 +40,11 @@ pub mod secrets;
 pub mod store;
 
 pub use error::{ConnectorError, Error, Result};
+
+/// The contract's types as generated from `wit/` (for [`runtime::Call`]).
+pub mod wit {
+    pub use crate::bindings::types::*;
+}
 pub use manager::{HostConfig, Manager, NewConnection, Refreshed, Verified, DEFAULT_TEAM};
 pub use manifest::Manifest;
 pub use net::{ConnectTo, NetConfig};

@@ -261,6 +261,19 @@ impl Runtime {
         self.bounded(&plugin.id, result).await
     }
 
+    /// Instantiates `plugin` in a fresh store and drops it (benchmarks).
+    #[doc(hidden)]
+    pub async fn instantiate_only(&self, plugin: &Plugin) -> Result<()> {
+        let ctx = CallContext {
+            connection_id: String::new(),
+            secrets: SecretScope::default(),
+            allowlist: Allowlist::default(),
+        };
+        let mut store = self.new_store(&plugin.id, ctx);
+        let fut = async { plugin.pre.instantiate_async(&mut store).await.map(|_| ()) };
+        self.bounded(&plugin.id, fut).await
+    }
+
     fn new_store(&self, connector: &str, ctx: CallContext) -> Store<PluginState> {
         let state = PluginState {
             connector_id: connector.to_string(),
