@@ -1,12 +1,13 @@
 //! Builds the shipped connector components for `wasm32-wasip2` so the host
 //! can embed them (`connhost demo`, tests, benches) without a separate step.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const COMPONENTS: &[(&str, &str)] = &[
     ("connector-celonis", "connector_celonis"),
     ("connector-testbed", "connector_testbed"),
+    ("connector-standalone", "connector_standalone"),
 ];
 
 fn main() {
@@ -64,6 +65,41 @@ fn main() {
         std::fs::copy(&src, out.join(format!("{file}.wasm")))
             .unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
     }
+
+    // The Celonis connector with its imports satisfied on standard WASI,
+    // for stock runtimes (`wasmtime run -S http -S config`).
+    let standalone = compose(
+        &built.join("connector_celonis.wasm"),
+        &built.join("connector_standalone.wasm"),
+    )
+    .unwrap_or_else(|e| panic!("compose celonis.standalone.wasm: {e}"));
+    std::fs::write(out.join("celonis.standalone.wasm"), &standalone).unwrap();
+
+    // Also where a user finds them: target/components/.
+    let public = root.join("target").join("components");
+    std::fs::create_dir_all(&public).unwrap();
+    std::fs::copy(
+        built.join("connector_celonis.wasm"),
+        public.join("celonis.wasm"),
+    )
+    .unwrap();
+    std::fs::write(public.join("celonis.standalone.wasm"), &standalone).unwrap();
+}
+
+/// `wac plug`: the socket's imports satisfied by the plug's exports.
+fn compose(socket: &Path, plug: &Path) -> Result<Vec<u8>, String> {
+    use wac_graph::{types::Package, CompositionGraph, EncodeOptions};
+    let mut graph = CompositionGraph::new();
+    let pkg = Package::from_file("connhost:connector", None, socket, graph.types_mut())
+        .map_err(|e| format!("{e:#}"))?;
+    let socket = graph.register_package(pkg).map_err(|e| e.to_string())?;
+    let pkg = Package::from_file("connhost:standalone", None, plug, graph.types_mut())
+        .map_err(|e| format!("{e:#}"))?;
+    let plug = graph.register_package(pkg).map_err(|e| e.to_string())?;
+    wac_graph::plug(&mut graph, vec![plug], socket).map_err(|e| format!("{e:?}"))?;
+    graph
+        .encode(EncodeOptions::default())
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// rust-toolchain.toml lists the target, but rustup installs listed targets
@@ -90,6 +126,8 @@ fn ensure_wasm_target() {
     }
     match cmd.status() {
         Ok(s) if s.success() => {}
-        _ => println!("cargo:warning=`rustup target add wasm32-wasip2` failed; install the target by hand"),
+        _ => println!(
+            "cargo:warning=`rustup target add wasm32-wasip2` failed; install the target by hand"
+        ),
     }
 }

@@ -64,8 +64,19 @@ async fn main() {
     )
     .unwrap();
 
-    println!("connhost runtime benchmark ({} mode)\n", if quick { "quick" } else { "full" });
-    row("component size", format!("{} bytes ({:.1} KB)", wasm.len(), wasm.len() as f64 / 1024.0), "target ≤ 150 KB");
+    println!(
+        "connhost runtime benchmark ({} mode)\n",
+        if quick { "quick" } else { "full" }
+    );
+    row(
+        "component size",
+        format!(
+            "{} bytes ({:.1} KB)",
+            wasm.len(),
+            wasm.len() as f64 / 1024.0
+        ),
+        "target ≤ 150 KB",
+    );
 
     let t = Instant::now();
     let component = rt.load_component(wasm).unwrap(); // compiles, writes cache
@@ -76,13 +87,24 @@ async fn main() {
         let _c = rt.load_component(wasm).unwrap();
         loads.push(t.elapsed());
     }
-    row("cached load (hash + deserialize)", format!("{} p50", ms(percentile(&mut loads, 0.5))), "target ≤ 0.5 ms");
+    row(
+        "cached load (hash + deserialize)",
+        format!("{} p50", ms(percentile(&mut loads, 0.5))),
+        "target ≤ 0.5 ms",
+    );
 
     let plugin = rt.prepare("celonis", &component).unwrap();
-    let mut inst = time_n(n_inst, || async { rt.instantiate_only(&plugin).await.unwrap() }).await;
+    let mut inst = time_n(n_inst, || async {
+        rt.instantiate_only(&plugin).await.unwrap()
+    })
+    .await;
     row(
         "instantiate (pooling, InstancePre)",
-        format!("{} p50, {} p99", us(percentile(&mut inst, 0.5)), us(percentile(&mut inst, 0.99))),
+        format!(
+            "{} p50, {} p99",
+            us(percentile(&mut inst, 0.5)),
+            us(percentile(&mut inst, 0.99))
+        ),
         "target ≤ 15 µs p50",
     );
     let mut call = time_n(n_inst, || async {
@@ -104,7 +126,11 @@ async fn main() {
         .unwrap();
     })
     .await;
-    row("instantiate + validate-scopes()", format!("{} p50", us(percentile(&mut call, 0.5))), "");
+    row(
+        "instantiate + validate-scopes()",
+        format!("{} p50", us(percentile(&mut call, 0.5))),
+        "",
+    );
 
     // verify: the plugin (two HTTPS requests through the host) against the
     // same two requests made natively with the same client.
@@ -120,7 +146,10 @@ async fn main() {
         granted_scopes: vec![],
         expires_at: None,
     };
-    let secrets = SecretScope::new(BTreeMap::from([("app_key".into(), Secret::new(demo::APP_KEY))]));
+    let secrets = SecretScope::new(BTreeMap::from([(
+        "app_key".into(),
+        Secret::new(demo::APP_KEY),
+    )]));
     let plugin_verify = || async {
         let (r, _) = rt
             .call(
@@ -150,7 +179,10 @@ async fn main() {
         let cloud = client.send(get("/api/cloud")).await.unwrap();
         let v: serde_json::Value = serde_json::from_slice(&cloud.body).unwrap();
         assert!(v.get("teamName").is_some());
-        let km = client.send(get("/intelligence/api/knowledge-models")).await.unwrap();
+        let km = client
+            .send(get("/intelligence/api/knowledge-models"))
+            .await
+            .unwrap();
         assert_eq!(km.status, 200);
     };
     // Warm up both, then interleave rounds so drift hits both alike.
@@ -162,7 +194,11 @@ async fn main() {
         n.extend(time_n(n_http / 10, native_verify).await);
     }
     let (pp, np) = (percentile(&mut p, 0.5), percentile(&mut n, 0.5));
-    row("verify via plugin (2 HTTPS reqs)", format!("{} p50", ms(pp)), "");
+    row(
+        "verify via plugin (2 HTTPS reqs)",
+        format!("{} p50", ms(pp)),
+        "",
+    );
     row("verify native (same 2 reqs)", format!("{} p50", ms(np)), "");
     row(
         "plugin / native",

@@ -192,12 +192,14 @@ pub struct FakeCelonis {
     addr: SocketAddr,
     pki: TestPki,
     state: Arc<State>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for FakeCelonis {
     fn drop(&mut self) {
-        self.task.abort();
+        for t in self.tasks.lock().unwrap().iter() {
+            t.abort();
+        }
     }
 }
 
@@ -238,8 +240,33 @@ impl FakeCelonis {
             addr,
             pki,
             state,
-            task,
+            tasks: Mutex::new(vec![task]),
         })
+    }
+
+    /// Also serves the same provider over plain HTTP on another loopback
+    /// port, for stock WASI runtimes that cannot trust a test CA.
+    pub async fn serve_plain_http(&self) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let st = self.state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = tcp.set_nodelay(true);
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
+                });
+            }
+        });
+        self.tasks.lock().unwrap().push(task);
+        Ok(addr)
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -56,6 +56,11 @@ pub use store::{ConnectionRecord, MasterKey, Status};
 pub mod builtin {
     /// The Celonis connector component.
     pub const CELONIS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/connector_celonis.wasm"));
+    /// The Celonis connector composed with providers of `http`, `secrets`
+    /// and `log` on standard WASI (`wasi:http`, `wasi:config`), runnable
+    /// by stock runtimes.
+    pub const CELONIS_STANDALONE: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/celonis.standalone.wasm"));
     /// A deliberately misbehaving connector for testing the sandbox.
     #[doc(hidden)]
     pub const TESTBED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/connector_testbed.wasm"));

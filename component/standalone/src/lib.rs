@@ -1,0 +1,296 @@
+//! connhost's `http`, `secrets` and `log` implemented on standard WASI, to
+//! be composed with a connector (`wac plug`, or `host/build.rs` with
+//! `wac-graph`) into a component any WASI 0.2 runtime can run:
+//!
+//! ```sh
+//! CONNHOST_SECRET_APP_KEY=… wasmtime run -S http -S config \
+//!   -S config-var=allowed-origins=https://acme.eu-1.celonis.cloud \
+//!   --env CONNHOST_SECRET_APP_KEY --invoke 'verify({…})' celonis.standalone.wasm
+//! ```
+//!
+//! * Allowlist: `allowed-origins` (config), comma-separated origins. Deny
+//!   by default, as in the host.
+//! * Secrets: environment `CONNHOST_SECRET_<NAME>` (upper-cased; keeps
+//!   values out of argv), else config `secret.<name>`; values `set` during
+//!   a call live in memory only.
+//! * `connect-to` (config, development only): `HOST:PORT:ADDR:PORT`, where
+//!   ADDR must be a loopback address; the request then goes to
+//!   `http://ADDR:PORT` (stock runtimes cannot take an extra trust root).
+
+mod bindings {
+    wit_bindgen::generate!({
+        path: ["../../wit", "wit"],
+        world: "connhost:standalone/providers",
+        generate_all,
+    });
+}
+
+use bindings::exports::connhost::connector::http::{
+    self as http, Auth, BasicEncoding, Body, FormValue, Method, Request, Response,
+};
+use bindings::exports::connhost::connector::log::{self, Level};
+use bindings::exports::connhost::connector::secrets;
+use bindings::wasi::config::store as config;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use url::{form_urlencoded, Url};
+use wasip2::http::types as wasi;
+
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+struct Providers;
+
+thread_local! {
+    static SET: RefCell<BTreeMap<String, Option<String>>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+fn config_get(key: &str) -> Option<String> {
+    config::get(key).ok().flatten()
+}
+
+fn secret(name: &str) -> Option<String> {
+    if let Some(v) = SET.with(|s| s.borrow().get(name).cloned()) {
+        return v;
+    }
+    std::env::var(format!("CONNHOST_SECRET_{}", name.to_ascii_uppercase()))
+        .ok()
+        .or_else(|| config_get(&format!("secret.{name}")))
+}
+
+impl secrets::Guest for Providers {
+    fn has(name: String) -> bool {
+        secret(&name).is_some()
+    }
+    fn set(name: String, value: String) {
+        SET.with(|s| s.borrow_mut().insert(name, Some(value)));
+    }
+    fn remove(name: String) {
+        SET.with(|s| s.borrow_mut().insert(name, None));
+    }
+    fn reveal(name: String) -> Option<String> {
+        eprintln!("[connhost] secret `{name}` revealed to the connector");
+        secret(&name)
+    }
+}
+
+impl log::Guest for Providers {
+    fn log(level: Level, message: String) {
+        let level = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        eprintln!("[{level}] {message}");
+    }
+}
+
+fn origin(url: &Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
+fn allowed(url: &Url) -> bool {
+    let Some(list) = config_get("allowed-origins") else {
+        return false;
+    };
+    let want = origin(url);
+    list.split(',')
+        .filter_map(|o| Url::parse(o.trim()).ok())
+        .any(|o| origin(&o) == want)
+}
+
+/// `(scheme, authority)` to use: the URL's own, or a loopback override.
+fn target(url: &Url) -> Result<(wasi::Scheme, String), http::Error> {
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    let port = url.port_or_known_default().unwrap_or(443);
+    if let Some(rules) = config_get("connect-to") {
+        for rule in rules.split(',') {
+            let parts: Vec<&str> = rule.trim().split(':').collect();
+            if let [h, p, addr, ap] = parts[..] {
+                if h.eq_ignore_ascii_case(&host) && p.parse() == Ok(port) {
+                    let loopback = addr == "localhost"
+                        || addr
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback());
+                    if !loopback {
+                        return Err(http::Error::InvalidRequest(format!(
+                            "connect-to `{rule}`: only loopback addresses are allowed"
+                        )));
+                    }
+                    return Ok((wasi::Scheme::Http, format!("{addr}:{ap}")));
+                }
+            }
+        }
+    }
+    if url.scheme() != "https" {
+        return Err(http::Error::InvalidRequest(
+            "only https URLs are allowed".into(),
+        ));
+    }
+    Ok((wasi::Scheme::Https, format!("{host}:{port}")))
+}
+
+fn need(name: &str) -> Result<String, http::Error> {
+    secret(name).ok_or_else(|| http::Error::InvalidRequest(format!("secret `{name}` is not set")))
+}
+
+fn basic(user: &str, password: &str, enc: BasicEncoding) -> String {
+    use base64::Engine as _;
+    let pair = match enc {
+        BasicEncoding::FormUrlencoded => format!(
+            "{}:{}",
+            form_urlencoded::byte_serialize(user.as_bytes()).collect::<String>(),
+            form_urlencoded::byte_serialize(password.as_bytes()).collect::<String>()
+        ),
+        BasicEncoding::Raw => format!("{user}:{password}"),
+    };
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+fn map_error(e: wasi::ErrorCode) -> http::Error {
+    use wasi::ErrorCode as E;
+    match e {
+        E::HttpRequestDenied => http::Error::DeniedHost("denied by the WASI runtime".into()),
+        E::ConnectionTimeout | E::ConnectionReadTimeout | E::ConnectionWriteTimeout => {
+            http::Error::Timeout(format!("{e:?}"))
+        }
+        other => http::Error::Network(format!("{other:?}")),
+    }
+}
+
+impl http::Guest for Providers {
+    fn send(req: Request) -> Result<Response, http::Error> {
+        let url = Url::parse(&req.url)
+            .map_err(|e| http::Error::InvalidRequest(format!("bad URL: {e}")))?;
+        if !allowed(&url) {
+            return Err(http::Error::DeniedHost(origin(&url)));
+        }
+        let (scheme, authority) = target(&url)?;
+        let mut headers = req.headers;
+        match req.auth {
+            Auth::None => {}
+            Auth::Header(h) => headers.push((h.name, format!("{}{}", h.prefix, need(&h.secret)?))),
+            Auth::Basic(b) => headers.push((
+                "authorization".into(),
+                basic(&b.username, &need(&b.password_secret)?, b.encoding),
+            )),
+        }
+        let body = match req.body {
+            Body::Empty => Vec::new(),
+            Body::Bytes(b) => b,
+            Body::Form(fields) => {
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                for (k, v) in fields {
+                    match v {
+                        FormValue::Text(t) => form.append_pair(&k, &t),
+                        FormValue::Secret(s) => form.append_pair(&k, &need(&s)?),
+                    };
+                }
+                headers.push((
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ));
+                form.finish().into_bytes()
+            }
+        };
+        let fields: Vec<(String, Vec<u8>)> = headers
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.into_bytes()))
+            .collect();
+        let fields = wasi::Fields::from_list(&fields)
+            .map_err(|e| http::Error::InvalidRequest(format!("headers: {e:?}")))?;
+        let out = wasi::OutgoingRequest::new(fields);
+        let method = match req.method {
+            Method::Get => wasi::Method::Get,
+            Method::Head => wasi::Method::Head,
+            Method::Post => wasi::Method::Post,
+            Method::Put => wasi::Method::Put,
+            Method::Patch => wasi::Method::Patch,
+            Method::Delete => wasi::Method::Delete,
+        };
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        let invalid = |what: &str| http::Error::InvalidRequest(what.to_string());
+        out.set_method(&method).map_err(|_| invalid("method"))?;
+        out.set_scheme(Some(&scheme))
+            .map_err(|_| invalid("scheme"))?;
+        out.set_authority(Some(&authority))
+            .map_err(|_| invalid("authority"))?;
+        out.set_path_with_query(Some(&path))
+            .map_err(|_| invalid("path"))?;
+        let options = wasi::RequestOptions::new();
+        let ns = u64::from(req.timeout_ms.unwrap_or(30_000)) * 1_000_000;
+        let _ = options.set_connect_timeout(Some(ns));
+        let _ = options.set_first_byte_timeout(Some(ns));
+        let _ = options.set_between_bytes_timeout(Some(ns));
+
+        let out_body = out.body().map_err(|_| invalid("body"))?;
+        let pending =
+            wasip2::http::outgoing_handler::handle(out, Some(options)).map_err(map_error)?;
+        {
+            let stream = out_body.write().map_err(|_| invalid("body stream"))?;
+            for chunk in body.chunks(4096) {
+                stream
+                    .blocking_write_and_flush(chunk)
+                    .map_err(|e| http::Error::Network(format!("writing body: {e:?}")))?;
+            }
+        }
+        wasi::OutgoingBody::finish(out_body, None).map_err(map_error)?;
+
+        let resp = loop {
+            match pending.get() {
+                Some(Ok(Ok(r))) => break r,
+                Some(Ok(Err(e))) => return Err(map_error(e)),
+                Some(Err(())) => return Err(http::Error::Network("response already taken".into())),
+                None => pending.subscribe().block(),
+            }
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
+            .collect();
+        let incoming = resp.consume().map_err(|_| invalid("response body"))?;
+        let mut body = Vec::new();
+        {
+            let stream = incoming.stream().map_err(|_| invalid("response stream"))?;
+            loop {
+                match stream.blocking_read(64 * 1024) {
+                    Ok(chunk) => {
+                        if body.len() + chunk.len() > MAX_BODY {
+                            return Err(http::Error::TooLarge(MAX_BODY as u64));
+                        }
+                        body.extend_from_slice(&chunk);
+                    }
+                    Err(wasip2::io::streams::StreamError::Closed) => break,
+                    Err(e) => return Err(http::Error::Network(format!("reading body: {e:?}"))),
+                }
+            }
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+bindings::export!(Providers with_types_in bindings);
