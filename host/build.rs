@@ -7,6 +7,7 @@ use std::process::Command;
 const COMPONENTS: &[(&str, &str)] = &[
     ("connector-celonis", "connector_celonis"),
     ("connector-testbed", "connector_testbed"),
+    ("connector-generic", "connector_generic"),
     ("connector-standalone", "connector_standalone"),
 ];
 

@@ -60,26 +60,24 @@ impl Allowlist {
         let mut origins = Vec::new();
         for template in templates {
             let expanded = expand(template, fields)?;
-            let not_origin = |reason: &str| TemplateError::NotAnOrigin {
-                template: template.clone(),
-                reason: reason.to_string(),
-            };
-            let url = Url::parse(&expanded).map_err(|e| not_origin(&e.to_string()))?;
-            if url.scheme() != "https" {
-                return Err(not_origin("only https origins are allowed"));
-            }
-            if !url.username().is_empty() || url.password().is_some() {
-                return Err(not_origin("user info is not allowed"));
-            }
-            if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-                return Err(not_origin("a path, query or fragment is not allowed"));
-            }
-            let origin = Origin::of(&url).ok_or_else(|| not_origin("no host"))?;
+            let origin = parse_origin(&expanded, template)?;
             if !origins.contains(&origin) {
                 origins.push(origin);
             }
         }
         Ok(Allowlist { origins })
+    }
+
+    /// Adds origins a connector computed for this connection. Each must be
+    /// a bare `https://host[:port]`: no user info, path, query or fragment.
+    pub fn add_origins(&mut self, origins: &[String]) -> Result<(), TemplateError> {
+        for raw in origins {
+            let origin = parse_origin(raw, raw)?;
+            if !self.origins.contains(&origin) {
+                self.origins.push(origin);
+            }
+        }
+        Ok(())
     }
 
     /// Whether `url` may be requested. Anything unparsable is denied.
@@ -91,6 +89,25 @@ impl Allowlist {
     pub fn origins(&self) -> &[Origin] {
         &self.origins
     }
+}
+
+/// A bare `https://host[:port]`; `label` names the template or value in errors.
+fn parse_origin(text: &str, label: &str) -> Result<Origin, TemplateError> {
+    let not_origin = |reason: &str| TemplateError::NotAnOrigin {
+        template: label.to_string(),
+        reason: reason.to_string(),
+    };
+    let url = Url::parse(text).map_err(|e| not_origin(&e.to_string()))?;
+    if url.scheme() != "https" {
+        return Err(not_origin("only https origins are allowed"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(not_origin("user info is not allowed"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(not_origin("a path, query or fragment is not allowed"));
+    }
+    Origin::of(&url).ok_or_else(|| not_origin("no host"))
 }
 
 fn expand(template: &str, fields: &BTreeMap<String, String>) -> Result<String, TemplateError> {
@@ -204,6 +221,25 @@ mod tests {
                 field: "domain".into()
             }
         );
+    }
+
+    #[test]
+    fn added_origins_must_be_bare_https() {
+        let mut a = Allowlist::default();
+        a.add_origins(&["https://api.github.com".into()]).unwrap();
+        assert!(a.allows(&url("https://api.github.com/user")));
+        for bad in [
+            "http://x.com",
+            "https://x.com/path",
+            "https://u@x.com",
+            "https://x.com?q",
+            "x.com",
+        ] {
+            assert!(
+                Allowlist::default().add_origins(&[bad.into()]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

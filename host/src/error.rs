@@ -129,6 +129,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The consent flow failed: denied, wrong or replayed state, expired,
+    /// issuer mismatch (`error` is the OAuth error code or our own).
+    #[error("authorization failed ({error}): {description}")]
+    Authorization { error: String, description: String },
     /// wasmtime failed outside a plugin call (engine set-up, compilation).
     #[error("runtime: {0}")]
     Runtime(String),
@@ -150,6 +154,8 @@ impl Error {
             Error::Corrupt { .. } => "corrupt-store",
             Error::Io { .. } => "io",
             Error::Runtime(_) => "runtime",
+            Error::Authorization { error, .. } if error == "access_denied" => "access-denied",
+            Error::Authorization { .. } => "authorization-failed",
         }
     }
 

@@ -56,6 +56,9 @@ pub use store::{ConnectionRecord, MasterKey, Status};
 pub mod builtin {
     /// The Celonis connector component.
     pub const CELONIS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/connector_celonis.wasm"));
+    /// The generic connector: any OAuth 2.0 / API-key / basic service from
+    /// a provider definition.
+    pub const GENERIC: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/connector_generic.wasm"));
     /// The Celonis connector composed with providers of `http`, `secrets`
     /// and `log` on standard WASI (`wasi:http`, `wasi:config`), runnable
     /// by stock runtimes.

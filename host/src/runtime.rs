@@ -103,6 +103,8 @@ pub enum Call {
     },
     AuthorizeUrl(wit::ConnectionInput, wit::AuthorizeRequest),
     ExchangeCode(wit::ConnectionInput, wit::CodeExchange),
+    Revoke(wit::ConnectionInput),
+    AllowedOrigins(wit::ConnectionInput),
 }
 
 /// The result of an export call.
@@ -112,7 +114,8 @@ pub enum Reply {
     Verification(wit::Verification),
     Refresh(wit::RefreshOutcome),
     Unit,
-    Url(String),
+    Authorization(wit::Authorization),
+    Origins(Vec<String>),
 }
 
 struct Ticker(Arc<AtomicBool>);
@@ -374,11 +377,16 @@ impl Runtime {
                 Call::AuthorizeUrl(input, req) => guest
                     .call_authorize_url(s, &input, &req)
                     .await?
-                    .map(Reply::Url),
+                    .map(Reply::Authorization),
                 Call::ExchangeCode(input, ex) => guest
                     .call_exchange_code(s, &input, &ex)
                     .await?
                     .map(Reply::State),
+                Call::Revoke(input) => guest.call_revoke(s, &input).await?.map(|()| Reply::Unit),
+                Call::AllowedOrigins(input) => guest
+                    .call_allowed_origins(s, &input)
+                    .await?
+                    .map(Reply::Origins),
             })
         };
         let reply = self.bounded(&plugin.id, result).await?;

@@ -130,6 +130,10 @@ pub struct ConnectionRecord {
     pub created_at: u64,
     pub updated_at: u64,
     pub verified_at: Option<u64>,
+    /// Bumped whenever access tokens change; lets a caller that saw a 401
+    /// tell whether someone else has refreshed since.
+    #[serde(default)]
+    pub token_generation: u64,
     /// Secret name → sealed value (base64 of nonce ‖ ciphertext ‖ tag).
     pub secrets: BTreeMap<String, String>,
     /// GMAC over the record with this field empty.
@@ -141,6 +145,53 @@ impl ConnectionRecord {
     /// Names of the secrets that are set.
     pub fn secret_names(&self) -> impl Iterator<Item = &str> {
         self.secrets.keys().map(String::as_str)
+    }
+}
+
+/// An authorization-code flow between `authorize start` and the callback.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Pending {
+    /// Pending id (what `authorize finish` takes).
+    pub id: String,
+    /// The connection to create, or to update on reauthorization; its
+    /// sealed secrets include `pkce_verifier` and `oauth_state`.
+    pub record: ConnectionRecord,
+    /// Set when reauthorizing an existing connection.
+    pub reauthorize: bool,
+    pub redirect_uri: String,
+    pub requested_scopes: Vec<String>,
+    /// Unix seconds after which the callback is refused.
+    pub expires_at: u64,
+    #[serde(default)]
+    pub integrity: String,
+}
+
+/// An exclusive advisory lock on a file (`flock`), released on drop.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: std::fs::File,
+}
+
+impl FileLock {
+    fn acquire(path: &Path) -> Result<FileLock> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(Error::io(format!("open {}", path.display())))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::io::AsRawFd;
+            // SAFETY: flock on a descriptor we own; blocks until granted.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if rc != 0 {
+                return Err(Error::io(format!("lock {}", path.display()))(
+                    std::io::Error::last_os_error(),
+                ));
+            }
+        }
+        Ok(FileLock { _file: file })
     }
 }
 
@@ -205,7 +256,14 @@ impl Store {
     /// mode 0600. A key that does not open an existing store is refused
     /// before anything is read or written.
     pub fn open(home: &Path, key: Option<MasterKey>) -> Result<Store> {
-        for sub in ["connectors", "connections", "cache"] {
+        for sub in [
+            "connectors",
+            "connections",
+            "cache",
+            "locks",
+            "pending",
+            "providers",
+        ] {
             let d = home.join(sub);
             std::fs::create_dir_all(&d).map_err(Error::io(format!("create {}", d.display())))?;
         }
@@ -413,6 +471,130 @@ impl Store {
         })
     }
 
+    // ---- provider definitions (data for data-driven connectors) ----
+
+    /// Stores a provider definition (JSON text) under `id`.
+    pub fn put_provider(&self, id: &str, json: &str) -> Result<()> {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::invalid(
+                "id",
+                "a provider id must match [A-Za-z0-9_-]+",
+            ));
+        }
+        write_atomic(
+            &self.home.join("providers").join(format!("{id}.json")),
+            json.as_bytes(),
+            false,
+        )
+    }
+
+    /// A stored provider definition's JSON text, if there is one.
+    pub fn provider(&self, id: &str) -> Result<Option<String>> {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Ok(None);
+        }
+        let path = self.home.join("providers").join(format!("{id}.json"));
+        match std::fs::read_to_string(&path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("read {}", path.display()))(e)),
+        }
+    }
+
+    /// Ids of stored provider definitions.
+    pub fn providers(&self) -> Result<Vec<String>> {
+        self.ids("providers", "json")
+    }
+
+    // ---- cross-process locks ----
+
+    /// Takes the exclusive lock of connection `id` (blocking), shared by
+    /// every process using this store. Released when the guard drops.
+    pub fn lock_at(home: &Path, id: &str) -> Result<FileLock> {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(Error::NotFound {
+                what: "connection",
+                id: id.to_string(),
+            });
+        }
+        FileLock::acquire(&home.join("locks").join(format!("{id}.lock")))
+    }
+
+    // ---- pending authorizations ----
+
+    fn pending_path(&self, id: &str) -> Result<PathBuf> {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::NotFound {
+                what: "pending authorization",
+                id: id.to_string(),
+            });
+        }
+        Ok(self.home.join("pending").join(format!("{id}.json")))
+    }
+
+    /// Stores a pending authorization. Its record's secrets (client secret,
+    /// PKCE verifier, state) are sealed like a connection's; the whole file
+    /// carries an integrity tag.
+    pub fn put_pending(&self, pending: &mut Pending) -> Result<()> {
+        let path = self.pending_path(&pending.id)?;
+        pending.integrity = String::new();
+        pending.integrity = self.key.seal(b"", &Self::pending_aad(pending));
+        let json = serde_json::to_vec_pretty(pending).expect("pending serializes");
+        write_atomic(&path, &json, true)
+    }
+
+    fn pending_aad(p: &Pending) -> Vec<u8> {
+        let mut copy = p.clone();
+        copy.integrity = String::new();
+        let mut aad = b"connhost:pending:v1:".to_vec();
+        aad.extend(serde_json::to_vec(&copy).expect("pending serializes"));
+        aad
+    }
+
+    pub fn get_pending(&self, id: &str) -> Result<Pending> {
+        let path = self.pending_path(id)?;
+        let bytes = std::fs::read(&path).map_err(|_| Error::NotFound {
+            what: "pending authorization",
+            id: id.to_string(),
+        })?;
+        let p: Pending = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        if p.id != id
+            || self
+                .key
+                .open(&p.integrity, &Self::pending_aad(&p))
+                .is_none()
+        {
+            return Err(Error::Tampered(id.to_string()));
+        }
+        Ok(p)
+    }
+
+    /// Removes a pending authorization; `true` if this call removed it (so
+    /// of two racing callbacks only one proceeds).
+    pub fn take_pending(&self, id: &str) -> Result<bool> {
+        let path = self.pending_path(id)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(format!("delete {}", path.display()))(e)),
+        }
+    }
+
     // ---- secrets ----
 
     fn secret_aad(connection: &str, name: &str) -> Vec<u8> {
@@ -465,6 +647,7 @@ mod tests {
             created_at: 1,
             updated_at: 1,
             verified_at: None,
+            token_generation: 0,
             secrets: BTreeMap::new(),
             integrity: String::new(),
         }

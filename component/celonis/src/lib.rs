@@ -4,9 +4,9 @@
 use connhost_sdk::http::{Request, ResponseExt};
 use connhost_sdk::oauth::{self, ClientAuth};
 use connhost_sdk::{
-    check_scopes, export_connector, field, invalid, AuthKind, AuthorizeRequest, CodeExchange,
-    ConnectionInput, ConnectionState, Connector, ConnectorError, FieldSpecExt, Fields, Manifest,
-    RefreshOutcome, ScopeSpec, Verification,
+    check_scopes, export_connector, field, invalid, AuthKind, Authorization, AuthorizeRequest,
+    CodeExchange, ConnectionInput, ConnectionState, Connector, ConnectorError, FieldSpecExt,
+    Fields, Manifest, RefreshOutcome, ScopeSpec, Verification,
 };
 
 mod scopes;
@@ -256,6 +256,7 @@ impl Connector for Celonis {
             Auth::AppKey | Auth::ApiKey => Ok(ConnectionState {
                 granted_scopes: Vec::new(),
                 expires_at: None,
+                fields: Vec::new(),
             }),
         }
     }
@@ -311,7 +312,10 @@ impl Connector for Celonis {
         check_scopes(&required, &granted)
     }
 
-    fn authorize_url(_: ConnectionInput, _: AuthorizeRequest) -> Result<String, ConnectorError> {
+    fn authorize_url(
+        _: ConnectionInput,
+        _: AuthorizeRequest,
+    ) -> Result<Authorization, ConnectorError> {
         Err(ConnectorError::Unsupported(
             "Celonis OAuth clients use client credentials; there is no consent URL".into(),
         ))
@@ -324,6 +328,16 @@ impl Connector for Celonis {
         Err(ConnectorError::Unsupported(
             "Celonis OAuth clients use client credentials; there is no code to exchange".into(),
         ))
+    }
+
+    fn revoke(_: ConnectionInput) -> Result<(), ConnectorError> {
+        // Celonis documents no revocation endpoint; client-credentials
+        // tokens lapse within 15 minutes (expires_in 899).
+        Ok(())
+    }
+
+    fn allowed_origins(_: ConnectionInput) -> Result<Vec<String>, ConnectorError> {
+        Ok(Vec::new())
     }
 }
 

@@ -33,6 +33,12 @@ impl Request {
         Self::new(Method::Post, url)
     }
 
+    /// Replaces the URL.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.0.url = url.into();
+        self
+    }
+
     /// Adds a plain header (never a secret: use [`Request::secret_header`]).
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.0.headers.push((name.into(), value.into()));

@@ -26,9 +26,9 @@ pub mod oauth;
 
 pub use bindings::connhost::connector::log::Level;
 pub use bindings::connhost::connector::types::{
-    AuthKind, AuthorizeRequest, CodeExchange, ConnectionInput, ConnectionState, ConnectorError,
-    ConnectorManifest as Manifest, FieldError, FieldSpec, ProviderFailure, RefreshOutcome,
-    ScopeSpec, Verification,
+    AuthKind, Authorization, AuthorizeRequest, CodeExchange, ConnectionInput, ConnectionState,
+    ConnectorError, ConnectorManifest as Manifest, FieldError, FieldSpec, ProviderFailure,
+    RefreshOutcome, ScopeSpec, Verification,
 };
 pub use bindings::exports::connhost::connector::connector::Guest as Connector;
 pub use fields::Fields;

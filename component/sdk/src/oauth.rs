@@ -108,6 +108,7 @@ pub fn accept_token_response(
     Ok(ConnectionState {
         granted_scopes: granted,
         expires_at: lifetime.map(|l| now_unix() + l),
+        fields: Vec::new(),
     })
 }
 

@@ -5,9 +5,9 @@
 
 use connhost_sdk::http::Request;
 use connhost_sdk::{
-    check_scopes, export_connector, field, invalid, AuthKind, AuthorizeRequest, CodeExchange,
-    ConnectionInput, ConnectionState, Connector, ConnectorError, FieldSpecExt, Fields, Manifest,
-    ProviderFailure, RefreshOutcome, Verification,
+    check_scopes, export_connector, field, invalid, AuthKind, Authorization, AuthorizeRequest,
+    CodeExchange, ConnectionInput, ConnectionState, Connector, ConnectorError, FieldSpecExt,
+    Fields, Manifest, ProviderFailure, RefreshOutcome, Verification,
 };
 
 struct Testbed;
@@ -24,6 +24,7 @@ impl Connector for Testbed {
                     .required()
                     .one_of(&["ok", "call-url", "loop", "alloc", "reveal"]),
                 field("url", "URL"),
+                field("extra_origin", "Extra origin").advanced(),
                 field("auth_type", "Auth").default_value("token"),
             ],
             auth_field: "auth_type".into(),
@@ -42,6 +43,7 @@ impl Connector for Testbed {
         Ok(ConnectionState {
             granted_scopes: vec![],
             expires_at: None,
+            fields: Vec::new(),
         })
     }
 
@@ -88,7 +90,10 @@ impl Connector for Testbed {
         check_scopes(&required, &granted)
     }
 
-    fn authorize_url(_: ConnectionInput, _: AuthorizeRequest) -> Result<String, ConnectorError> {
+    fn authorize_url(
+        _: ConnectionInput,
+        _: AuthorizeRequest,
+    ) -> Result<Authorization, ConnectorError> {
         Err(ConnectorError::Unsupported("testbed".into()))
     }
 
@@ -97,6 +102,18 @@ impl Connector for Testbed {
         _: CodeExchange,
     ) -> Result<ConnectionState, ConnectorError> {
         Err(ConnectorError::Unsupported("testbed".into()))
+    }
+
+    fn revoke(_: ConnectionInput) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    fn allowed_origins(input: ConnectionInput) -> Result<Vec<String>, ConnectorError> {
+        // `extra_origin` lets tests check the host's validation of origins.
+        Ok(Fields::of(&input)
+            .get("extra_origin")
+            .map(|o| vec![o.to_string()])
+            .unwrap_or_default())
     }
 }
 

@@ -144,7 +144,7 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
 
     step(9, "Delete them");
     for id in [&app.id, &oauth.id, &bad.id] {
-        out.deleted(&m.delete(id)?);
+        out.deleted(&m.delete(id).await?);
     }
     println!(
         "\nThe provider saw {} requests ({} to the token endpoint). Done.",

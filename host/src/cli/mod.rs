@@ -1,6 +1,7 @@
 //! The CLI: raw flags → validated arguments → one manager call → output.
 //! Errors reach the user in one place ([`main`]), as text or `--json`.
 
+mod callback;
 mod demo;
 mod output;
 
@@ -60,8 +61,49 @@ enum Command {
     /// Create, verify, refresh, edit and delete connections
     #[command(subcommand)]
     Connection(ConnectionCmd),
+    /// Provider definitions for data-driven connectors (the `generic` connector)
+    #[command(subcommand)]
+    Provider(ProviderCmd),
     /// Walk create → verify → refresh → list → delete against a local fake Celonis
     Demo,
+}
+
+#[derive(Subcommand)]
+enum ProviderCmd {
+    /// Check a provider definition (JSON) and store it; connect with --field provider=ID
+    Add {
+        file: PathBuf,
+        /// Connector that interprets the definition
+        #[arg(long, default_value = "generic")]
+        connector: String,
+    },
+    /// List stored provider definitions and the connector's shipped ones
+    List {
+        #[arg(long, default_value = "generic")]
+        connector: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuthorizeCmd {
+    /// Start the consent flow: prints the authorize URL and a pending id
+    Start {
+        #[arg(long)]
+        connector: String,
+        #[arg(long)]
+        team: Option<String>,
+        /// Exact redirect URI registered with the provider
+        #[arg(long)]
+        redirect_uri: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Complete it with the URL the provider redirected the browser to
+    Finish {
+        pending: String,
+        #[arg(long)]
+        redirect_url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,8 +139,25 @@ enum ConnectionCmd {
         /// Team the connection belongs to
         #[arg(long)]
         team: Option<String>,
+        /// For consent-flow auth kinds: wait for the provider's redirect on
+        /// this loopback URI (e.g. http://127.0.0.1:8765/callback)
+        #[arg(long)]
+        redirect_uri: Option<String>,
         #[command(flatten)]
         data: DataArgs,
+    },
+    /// Browser consent flow in two steps, for servers and scripts
+    #[command(subcommand)]
+    Authorize(AuthorizeCmd),
+    /// Run consent again for a connection (same id; new tokens and scopes
+    /// replace the old, which are revoked)
+    Reauthorize {
+        id: String,
+        #[arg(long)]
+        redirect_uri: String,
+        /// Print the URL and pending id instead of waiting (finish with `authorize finish`)
+        #[arg(long)]
+        no_wait: bool,
     },
     /// List connections
     List {
@@ -196,7 +255,73 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
         Command::Demo => unreachable!("handled above"),
         Command::Connector(cmd) => connector(&manager, cmd, out).await,
         Command::Connection(cmd) => connection(&manager, cmd, out).await,
+        Command::Provider(cmd) => provider(&manager, cmd, out).await,
     }
+}
+
+async fn provider(m: &Manager, cmd: ProviderCmd, out: &Out) -> anyhow::Result<()> {
+    match cmd {
+        ProviderCmd::Add { file, connector } => {
+            ensure_builtin(m, &connector).await?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("read {}", file.display()))?;
+            let id = m.add_provider(&connector, &text).await?;
+            out.emit_id("provider added", &id);
+        }
+        ProviderCmd::List { connector } => {
+            ensure_builtin(m, &connector).await?;
+            let mut list: Vec<(String, String)> = m
+                .store()
+                .providers()?
+                .into_iter()
+                .map(|id| (id, "added".to_string()))
+                .collect();
+            if let Some(f) = m.connector(&connector)?.field("provider").cloned() {
+                list.extend(
+                    f.allowed_values
+                        .into_iter()
+                        .map(|id| (id, "shipped".to_string())),
+                );
+            }
+            out.providers(&list);
+        }
+    }
+    Ok(())
+}
+
+/// Adds a built-in connector on first use, so `--connector generic` works
+/// without a separate `connector add`.
+async fn ensure_builtin(m: &Manager, id: &str) -> anyhow::Result<()> {
+    if m.connector(id).is_ok() {
+        return Ok(());
+    }
+    if let Some(bytes) = builtin(id) {
+        m.add_connector(bytes).await?;
+    }
+    Ok(())
+}
+
+fn builtin(id: &str) -> Option<&'static [u8]> {
+    match id {
+        "celonis" => Some(connhost::builtin::CELONIS),
+        "generic" => Some(connhost::builtin::GENERIC),
+        _ => None,
+    }
+}
+
+/// Consent flow with a loopback listener: print the URL, wait for the
+/// redirect, finish.
+async fn consent_and_wait(
+    m: &Manager,
+    out: &Out,
+    redirect_uri: &str,
+    start: impl std::future::Future<Output = connhost::Result<connhost::manager::AuthorizeStart>>,
+) -> anyhow::Result<connhost::ConnectionRecord> {
+    let (listener, redirect) = callback::bind(redirect_uri).await?;
+    let started = start.await?;
+    out.authorize_started(&started);
+    let url = callback::wait(listener, redirect, Duration::from_secs(600)).await?;
+    Ok(m.authorize_finish(&started.pending_id, &url).await?)
 }
 
 async fn connector(m: &Manager, cmd: ConnectorCmd, out: &Out) -> anyhow::Result<()> {
@@ -223,8 +348,10 @@ async fn connection(m: &Manager, cmd: ConnectionCmd, out: &Out) -> anyhow::Resul
         ConnectionCmd::Create {
             connector,
             team,
+            redirect_uri,
             data,
         } => {
+            ensure_builtin(m, &connector).await?;
             let new = NewConnection {
                 connector,
                 team,
@@ -232,8 +359,51 @@ async fn connection(m: &Manager, cmd: ConnectionCmd, out: &Out) -> anyhow::Resul
                 fields: parse_fields(&data.fields)?,
                 secrets: read_secrets(&data.secrets)?,
             };
-            let record = m.create(new).await?;
+            let record = match redirect_uri {
+                Some(uri) => consent_and_wait(m, out, &uri, m.authorize_start(new, &uri)).await?,
+                None => m.create(new).await?,
+            };
             out.created(&record);
+        }
+        ConnectionCmd::Authorize(AuthorizeCmd::Start {
+            connector,
+            team,
+            redirect_uri,
+            data,
+        }) => {
+            ensure_builtin(m, &connector).await?;
+            let new = NewConnection {
+                connector,
+                team,
+                name: data.name.clone(),
+                fields: parse_fields(&data.fields)?,
+                secrets: read_secrets(&data.secrets)?,
+            };
+            out.authorize_started(&m.authorize_start(new, &redirect_uri).await?);
+        }
+        ConnectionCmd::Authorize(AuthorizeCmd::Finish {
+            pending,
+            redirect_url,
+        }) => {
+            out.created(&m.authorize_finish(&pending, &redirect_url).await?);
+        }
+        ConnectionCmd::Reauthorize {
+            id,
+            redirect_uri,
+            no_wait,
+        } => {
+            if no_wait {
+                out.authorize_started(&m.reauthorize_start(&id, &redirect_uri).await?);
+            } else {
+                let record = consent_and_wait(
+                    m,
+                    out,
+                    &redirect_uri,
+                    m.reauthorize_start(&id, &redirect_uri),
+                )
+                .await?;
+                out.updated("reauthorized", &record);
+            }
         }
         ConnectionCmd::List { team } => out.connections(&m.list(team.as_deref())?),
         ConnectionCmd::Show { id } => {
@@ -268,7 +438,7 @@ async fn connection(m: &Manager, cmd: ConnectionCmd, out: &Out) -> anyhow::Resul
             {
                 bail!("not deleted");
             }
-            out.deleted(&m.delete(&id)?);
+            out.deleted(&m.delete(&id).await?);
         }
     }
     Ok(())

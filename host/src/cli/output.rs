@@ -110,6 +110,10 @@ impl Out {
         }
     }
 
+    pub fn emit_id(&self, what: &str, id: &str) {
+        self.emit(json!({ "id": id }), || format!("{what}: {id}"));
+    }
+
     pub fn connector_added(&self, m: &Manifest) {
         self.emit(
             json!({"id": m.id, "display_name": m.display_name, "version": m.version}),
@@ -312,10 +316,40 @@ impl Out {
         });
     }
 
-    pub fn deleted(&self, r: &ConnectionRecord) {
-        self.emit(json!({"id": r.id, "deleted": true}), || {
-            format!("deleted {} ({})", r.name, r.id)
+    pub fn deleted(&self, d: &connhost::manager::Deleted) {
+        self.emit(
+            json!({"id": d.id, "deleted": true, "revoked": d.revocation_error.is_none(), "revocation_error": d.revocation_error}),
+            || match &d.revocation_error {
+                None => format!("deleted {} ({})", d.name, d.id),
+                Some(e) => format!("deleted {} ({}); revoking its tokens at the provider failed: {e}", d.name, d.id),
+            },
+        );
+    }
+
+    pub fn authorize_started(&self, a: &connhost::manager::AuthorizeStart) {
+        self.emit(serde_json::to_value(a).expect("serializes"), || {
+            format!(
+                "Open this URL in a browser and approve access:\n\n  {}\n\n(waiting for the redirect to {}; pending authorization {})",
+                a.authorize_url, a.redirect_uri, a.pending_id
+            )
         });
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
+
+    pub fn providers(&self, list: &[(String, String)]) {
+        self.emit(
+            json!(list
+                .iter()
+                .map(|(id, src)| json!({"id": id, "source": src}))
+                .collect::<Vec<_>>()),
+            || {
+                list.iter()
+                    .map(|(id, src)| format!("{id:<20} {src}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            },
+        );
     }
 
     /// Prints an error once, with its cause chain; exit code 1.

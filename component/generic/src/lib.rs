@@ -1,0 +1,528 @@
+//! The generic connector: any service described by a provider definition
+//! (data, not code): OAuth 2.0 authorization code with PKCE, client
+//! credentials, API keys or HTTP basic. A connection names its provider
+//! with `provider` (a shipped id), `definition` (the JSON of an added
+//! one; the host fills it in for `connhost provider add`), or `issuer`
+//! alone (RFC 8414 / OpenID discovery).
+
+mod definition;
+
+use connhost_sdk::http::{classify, BasicEncoding, Method, Request, ResponseExt};
+use connhost_sdk::oauth::{self, ClientAuth, ACCESS_TOKEN, REFRESH_TOKEN};
+use connhost_sdk::{
+    check_scopes, export_connector, field, invalid, secrets, AuthKind, Authorization,
+    AuthorizeRequest, CodeExchange, ConnectionInput, ConnectionState, Connector, ConnectorError,
+    FieldSpecExt, Fields, Manifest, ProviderFailure, RefreshOutcome, Verification,
+};
+use definition::{origin_of, AuthMode, Definition, KeyLocation, Metadata, SHIPPED};
+use url::Url;
+
+struct Generic;
+
+/// The provider of a connection, and whether it was just discovered (then
+/// it is handed back to the host to keep as the `definition` field).
+struct Provider {
+    def: Definition,
+    discovered: bool,
+}
+
+fn auth_mode(f: &Fields) -> Result<AuthMode, ConnectorError> {
+    Ok(match f.get("auth_mode").unwrap_or("oauth2") {
+        "oauth2" => AuthMode::Oauth2,
+        "oauth2_cc" => AuthMode::Oauth2Cc,
+        "api_key" => AuthMode::ApiKey,
+        "basic" => AuthMode::Basic,
+        other => {
+            return Err(invalid(
+                "auth_mode",
+                format!("must be oauth2, oauth2_cc, api_key or basic, got `{other}`"),
+            ))
+        }
+    })
+}
+
+/// The definition, without network access (none for `issuer` alone).
+fn known(input: &ConnectionInput) -> Result<Option<Definition>, ConnectorError> {
+    let f = Fields::of(input);
+    if let Some(json) = f.get("definition") {
+        return Definition::parse(json).map(Some);
+    }
+    if let Some(id) = f.get("provider") {
+        return Definition::shipped(id).map(Some).ok_or_else(|| {
+            let ids: Vec<&str> = SHIPPED.iter().map(|(i, _)| *i).collect();
+            invalid(
+                "provider",
+                format!(
+                    "unknown provider `{id}` (shipped: {}; add others with `connhost provider add FILE`)",
+                    ids.join(", ")
+                ),
+            )
+        });
+    }
+    if f.get("issuer").is_some() {
+        return Ok(None);
+    }
+    Err(invalid("provider", "give provider, definition or issuer"))
+}
+
+fn issuer_of(input: &ConnectionInput) -> Result<String, ConnectorError> {
+    let issuer = Fields::of(input).require("issuer")?.to_string();
+    let u = Url::parse(&issuer).map_err(|e| invalid("issuer", e.to_string()))?;
+    if u.scheme() != "https" || u.query().is_some() || u.fragment().is_some() {
+        return Err(invalid(
+            "issuer",
+            "must be an https URL without query or fragment (RFC 8414 §2)",
+        ));
+    }
+    Ok(issuer)
+}
+
+/// RFC 8414 §3: `/.well-known/oauth-authorization-server` inserted before
+/// the issuer's path; then OpenID Connect Discovery's location.
+fn discover(issuer: &str, mode: AuthMode) -> Result<Definition, ConnectorError> {
+    let u = Url::parse(issuer).map_err(|e| invalid("issuer", e.to_string()))?;
+    let path = u.path().trim_end_matches('/');
+    let origin = origin_of(&u);
+    let candidates = [
+        format!("{origin}/.well-known/oauth-authorization-server{path}"),
+        format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        ),
+    ];
+    let mut last = None;
+    for url in candidates {
+        let resp = Request::get(&url).send()?;
+        if resp.status == 200 {
+            let meta: Metadata = resp.json()?;
+            return meta.into_definition(issuer, mode);
+        }
+        last = Some(resp.status);
+    }
+    Err(invalid(
+        "issuer",
+        format!(
+            "no discovery metadata at {issuer} (HTTP {})",
+            last.unwrap_or(0)
+        ),
+    ))
+}
+
+fn provider(input: &ConnectionInput) -> Result<Provider, ConnectorError> {
+    let f = Fields::of(input);
+    let mode = auth_mode(&f)?;
+    let (def, discovered) = match known(input)? {
+        Some(d) => (d, false),
+        None => (discover(&issuer_of(input)?, mode)?, true),
+    };
+    if def.auth_mode != mode {
+        return Err(invalid(
+            "auth_mode",
+            format!(
+                "provider `{}` uses auth_mode `{}`",
+                def.id,
+                def.auth_mode.id()
+            ),
+        ));
+    }
+    Ok(Provider { def, discovered })
+}
+
+impl Provider {
+    fn state_fields(&self) -> Vec<(String, String)> {
+        if self.discovered {
+            vec![(
+                "definition".into(),
+                serde_json::to_string(&self.def).expect("definition serializes"),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn requested_scopes(&self, input: &ConnectionInput) -> Vec<String> {
+        let given = Fields::of(input).list("scopes");
+        if given.is_empty() {
+            self.def.default_scopes.clone()
+        } else {
+            given
+        }
+    }
+
+    fn client_auth(&self) -> Result<ClientAuth, ConnectorError> {
+        ClientAuth::parse(
+            "definition.client_auth",
+            self.def
+                .client_auth
+                .as_deref()
+                .unwrap_or("client_secret_basic"),
+        )
+    }
+
+    /// A token-endpoint request with client authentication; public clients
+    /// (no secret) send `client_id` in the form (RFC 6749 §3.2.1).
+    fn token_request(&self, input: &ConnectionInput) -> Result<Request, ConnectorError> {
+        let url = self
+            .def
+            .token_url
+            .as_deref()
+            .ok_or_else(|| invalid("definition.token_url", "is required"))?;
+        let client_id = Fields::of(input).require("client_id")?;
+        let mut req = Request::post(url);
+        for (k, v) in &self.def.token_params {
+            req = req.form(k, v);
+        }
+        Ok(if secrets::has("client_secret") {
+            self.client_auth()?.apply(req, client_id, "client_secret")
+        } else {
+            req.form("client_id", client_id)
+        })
+    }
+
+    fn state(
+        &self,
+        resp: &connhost_sdk::http::Response,
+        requested: &[String],
+    ) -> Result<ConnectionState, ConnectorError> {
+        let mut state = oauth::accept_token_response(resp, requested, self.def.default_lifetime)?;
+        state.fields = self.state_fields();
+        Ok(state)
+    }
+
+    fn client_credentials(
+        &self,
+        input: &ConnectionInput,
+    ) -> Result<ConnectionState, ConnectorError> {
+        need("client_secret")?;
+        let scopes = self.requested_scopes(input);
+        let mut req = self
+            .token_request(input)?
+            .form("grant_type", "client_credentials");
+        if !scopes.is_empty() {
+            req = req.form("scope", &scopes.join(&self.def.scope_separator));
+        }
+        self.state(&req.send()?, &scopes)
+    }
+
+    /// Adds this connection's credentials to a resource request.
+    fn authed(
+        &self,
+        input: &ConnectionInput,
+        req: Request,
+        url: &mut Url,
+    ) -> Result<Request, ConnectorError> {
+        Ok(match self.def.auth_mode {
+            AuthMode::Oauth2 | AuthMode::Oauth2Cc => req.bearer(ACCESS_TOKEN),
+            AuthMode::Basic => {
+                let user = Fields::of(input).require("username")?;
+                req.basic(user, "password", BasicEncoding::Raw)
+            }
+            AuthMode::ApiKey => {
+                let spec = self
+                    .def
+                    .api_key
+                    .as_ref()
+                    .ok_or_else(|| invalid("definition.api_key", "is required"))?;
+                match spec.location {
+                    KeyLocation::Header => req.secret_header(&spec.name, &spec.prefix, "api_key"),
+                    KeyLocation::Query => {
+                        // The contract has no query-secret slot: read it
+                        // (the host records the reveal) and add it.
+                        let key = secrets::reveal("api_key")
+                            .ok_or_else(|| invalid("api_key", "is required"))?;
+                        url.query_pairs_mut().append_pair(&spec.name, &key);
+                        req
+                    }
+                }
+            }
+        })
+    }
+}
+
+fn need(secret: &str) -> Result<(), ConnectorError> {
+    if secrets::has(secret) {
+        Ok(())
+    } else {
+        Err(invalid(secret, "is required"))
+    }
+}
+
+/// The value at a JSON pointer, as text.
+fn pointer(v: &serde_json::Value, p: &str) -> Option<String> {
+    match v.pointer(p)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Connector for Generic {
+    fn manifest() -> Manifest {
+        let shipped: Vec<&str> = SHIPPED.iter().map(|(i, _)| *i).collect();
+        let client_id = || field("client_id", "Client ID").required();
+        Manifest {
+            id: "generic".into(),
+            display_name: "Generic OAuth 2.0 / API key".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            fields: vec![
+                field("provider", "Provider")
+                    .one_of(&shipped)
+                    .help("A shipped provider; or add one with `connhost provider add FILE`"),
+                field("definition", "Provider definition (JSON)").advanced(),
+                field("issuer", "Issuer URL")
+                    .help("Discover endpoints from RFC 8414 / OpenID metadata"),
+                field("auth_mode", "Auth mode")
+                    .required()
+                    .default_value("oauth2")
+                    .one_of(&["oauth2", "oauth2_cc", "api_key", "basic"]),
+                field("scopes", "Scopes")
+                    .help("Space- or comma-separated; default: the provider's"),
+            ],
+            auth_field: "auth_mode".into(),
+            auth_kinds: vec![
+                AuthKind {
+                    id: "oauth2".into(),
+                    label: "OAuth 2.0 authorization code (browser consent, PKCE)".into(),
+                    fields: vec![
+                        client_id(),
+                        field("client_secret", "Client secret")
+                            .secret()
+                            .help("Omit for public clients (PKCE only)"),
+                    ],
+                    authorization_code: true,
+                },
+                AuthKind {
+                    id: "oauth2_cc".into(),
+                    label: "OAuth 2.0 client credentials".into(),
+                    fields: vec![
+                        client_id(),
+                        field("client_secret", "Client secret").required().secret(),
+                    ],
+                    authorization_code: false,
+                },
+                AuthKind {
+                    id: "api_key".into(),
+                    label: "API key".into(),
+                    fields: vec![field("api_key", "API key").required().secret()],
+                    authorization_code: false,
+                },
+                AuthKind {
+                    id: "basic".into(),
+                    label: "User name and password".into(),
+                    fields: vec![
+                        field("username", "User name").required(),
+                        field("password", "Password").required().secret(),
+                    ],
+                    authorization_code: false,
+                },
+            ],
+            scopes: vec![],
+            // Origins come from the provider definition: see allowed-origins.
+            hosts: vec![],
+        }
+    }
+
+    fn create(input: ConnectionInput) -> Result<ConnectionState, ConnectorError> {
+        let p = provider(&input)?;
+        match p.def.auth_mode {
+            AuthMode::Oauth2Cc => p.client_credentials(&input),
+            AuthMode::ApiKey => {
+                need("api_key")?;
+                Ok(ConnectionState { granted_scopes: vec![], expires_at: None, fields: p.state_fields() })
+            }
+            AuthMode::Basic => {
+                need("password")?;
+                Fields::of(&input).require("username")?;
+                Ok(ConnectionState { granted_scopes: vec![], expires_at: None, fields: p.state_fields() })
+            }
+            AuthMode::Oauth2 => Err(ConnectorError::Unsupported(
+                "oauth2 connections are created through the consent flow (authorize-url, exchange-code)".into(),
+            )),
+        }
+    }
+
+    fn verify(input: ConnectionInput) -> Result<Verification, ConnectorError> {
+        let p = provider(&input)?;
+        let spec = p
+            .def
+            .verify
+            .clone()
+            .ok_or_else(|| invalid("definition.verify", "is required"))?;
+        let mut url =
+            Url::parse(&spec.url).map_err(|e| invalid("definition.verify.url", e.to_string()))?;
+        let method = if spec.method == "POST" {
+            Method::Post
+        } else {
+            Method::Get
+        };
+        let req = p.authed(&input, Request::new(method, ""), &mut url)?;
+        let resp = req.url(url.as_str()).send()?;
+        if resp.status != spec.expected_status {
+            return Err(classify(&resp));
+        }
+        let label = spec
+            .label
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .and_then(|ptr| {
+                resp.json::<serde_json::Value>()
+                    .ok()
+                    .and_then(|v| pointer(&v, ptr))
+            })
+            .unwrap_or_else(|| p.def.display_name.clone().unwrap_or(p.def.id.clone()));
+        Ok(Verification {
+            account_label: label,
+        })
+    }
+
+    fn refresh(input: ConnectionInput) -> Result<RefreshOutcome, ConnectorError> {
+        let p = provider(&input)?;
+        match p.def.auth_mode {
+            AuthMode::Oauth2Cc => Ok(RefreshOutcome::Refreshed(p.client_credentials(&input)?)),
+            AuthMode::Oauth2 => {
+                if !secrets::has(REFRESH_TOKEN) {
+                    return Err(ConnectorError::ReauthorizationRequired(
+                        "the provider issued no refresh token; reauthorize to get new access"
+                            .into(),
+                    ));
+                }
+                let req = p
+                    .token_request(&input)?
+                    .form("grant_type", "refresh_token")
+                    .form_secret("refresh_token", REFRESH_TOKEN);
+                // Keep the granted scopes when the response omits `scope`.
+                let state = p.state(&req.send()?, &input.granted_scopes)?;
+                Ok(RefreshOutcome::Refreshed(state))
+            }
+            AuthMode::ApiKey | AuthMode::Basic => Ok(RefreshOutcome::NotNeeded(
+                "static credentials do not expire; nothing to refresh".into(),
+            )),
+        }
+    }
+
+    fn validate_scopes(required: Vec<String>, granted: Vec<String>) -> Result<(), ConnectorError> {
+        check_scopes(&required, &granted)
+    }
+
+    fn authorize_url(
+        input: ConnectionInput,
+        req: AuthorizeRequest,
+    ) -> Result<Authorization, ConnectorError> {
+        let p = provider(&input)?;
+        let base = p.def.authorize_url.as_deref().ok_or_else(|| {
+            invalid(
+                "definition.authorize_url",
+                "is required for the consent flow",
+            )
+        })?;
+        let mut url =
+            Url::parse(base).map_err(|e| invalid("definition.authorize_url", e.to_string()))?;
+        let client_id = Fields::of(&input).require("client_id")?;
+        let scopes = if req.scopes.is_empty() {
+            p.requested_scopes(&input)
+        } else {
+            req.scopes.clone()
+        };
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", client_id)
+                .append_pair("redirect_uri", &req.redirect_uri)
+                .append_pair("state", &req.state);
+            if !scopes.is_empty() {
+                q.append_pair("scope", &scopes.join(&p.def.scope_separator));
+            }
+            if p.def.pkce {
+                q.append_pair("code_challenge", &req.code_challenge)
+                    .append_pair("code_challenge_method", "S256");
+            }
+            for (k, v) in &p.def.authorize_params {
+                q.append_pair(k, v);
+            }
+        }
+        let mut fields = p.state_fields();
+        if let Some(iss) = &p.def.issuer {
+            fields.push(("issuer".into(), iss.clone()));
+        }
+        Ok(Authorization {
+            url: url.to_string(),
+            fields,
+        })
+    }
+
+    fn exchange_code(
+        input: ConnectionInput,
+        ex: CodeExchange,
+    ) -> Result<ConnectionState, ConnectorError> {
+        let p = provider(&input)?;
+        let mut req = p
+            .token_request(&input)?
+            .form("grant_type", "authorization_code")
+            .form("code", &ex.code)
+            .form("redirect_uri", &ex.redirect_uri);
+        if p.def.pkce {
+            req = req.form("code_verifier", &ex.code_verifier);
+        }
+        p.state(&req.send()?, &ex.requested_scopes)
+    }
+
+    fn revoke(input: ConnectionInput) -> Result<(), ConnectorError> {
+        let p = provider(&input)?;
+        let Some(url) = p.def.revocation_url.clone() else {
+            return Ok(());
+        };
+        // The refresh token first: revoking it ends the grant (RFC 7009 §2.1).
+        for (secret, hint) in [
+            (REFRESH_TOKEN, "refresh_token"),
+            (ACCESS_TOKEN, "access_token"),
+        ] {
+            if !secrets::has(secret) {
+                continue;
+            }
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let client_id = Fields::of(&input).require("client_id")?;
+                let req = Request::post(&url)
+                    .form_secret("token", secret)
+                    .form("token_type_hint", hint);
+                let req = if secrets::has("client_secret") {
+                    p.client_auth()?.apply(req, client_id, "client_secret")
+                } else {
+                    req.form("client_id", client_id)
+                };
+                let resp = req.send()?;
+                match resp.status {
+                    // 200 also for tokens the server no longer knows (§2.2).
+                    200 => break,
+                    // §2.2.1: the client may retry after a while.
+                    503 if attempt < 3 => continue,
+                    _ => {
+                        return Err(ConnectorError::ProviderError(ProviderFailure {
+                            status: resp.status,
+                            message: format!(
+                                "revoking the {hint}: {}",
+                                connhost_sdk::http::error_message(&resp)
+                            ),
+                        }))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn allowed_origins(input: ConnectionInput) -> Result<Vec<String>, ConnectorError> {
+        match known(&input)? {
+            Some(def) => Ok(def.origins()),
+            // Before discovery: only the issuer itself.
+            None => {
+                let issuer = issuer_of(&input)?;
+                let u = Url::parse(&issuer).map_err(|e| invalid("issuer", e.to_string()))?;
+                Ok(vec![origin_of(&u)])
+            }
+        }
+    }
+}
+
+export_connector!(Generic);
