@@ -49,8 +49,10 @@ async fn main() {
     let wasm = connhost::builtin::CELONIS;
     let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let mut net = NetConfig::default();
-    net.connect_to = vec![fake.connect_to(demo::DOMAIN).parse().unwrap()];
+    let mut net = NetConfig {
+        connect_to: vec![fake.connect_to(demo::DOMAIN).parse().unwrap()],
+        ..Default::default()
+    };
     let ca = cache.path().join("ca.pem");
     std::fs::write(&ca, fake.ca_pem()).unwrap();
     net.add_ca_file(&ca).unwrap();

@@ -56,7 +56,7 @@ impl TestPki {
         }
     }
 
-    fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+    pub(crate) fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()));
         let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
@@ -299,7 +299,7 @@ impl FakeCelonis {
     }
 }
 
-fn json(status: u16, value: serde_json::Value) -> Response<Full<Bytes>> {
+pub(crate) fn json(status: u16, value: serde_json::Value) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -307,7 +307,7 @@ fn json(status: u16, value: serde_json::Value) -> Response<Full<Bytes>> {
         .expect("response")
 }
 
-fn oauth_error(status: u16, code: &str, description: &str) -> Response<Full<Bytes>> {
+pub(crate) fn oauth_error(status: u16, code: &str, description: &str) -> Response<Full<Bytes>> {
     json(
         status,
         serde_json::json!({"error": code, "error_description": description}),

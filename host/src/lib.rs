@@ -30,6 +30,7 @@ pub mod allowlist;
 mod bindings;
 pub mod error;
 pub mod fake;
+pub mod fake_oauth;
 pub mod http;
 pub mod log;
 pub mod manager;

@@ -117,9 +117,6 @@ impl Manifest {
         if self.auth_kinds.is_empty() {
             return bad("no auth kinds".into());
         }
-        if self.hosts.is_empty() {
-            return bad("no hosts: the connector could call nothing".into());
-        }
         if !self.fields.iter().any(|f| f.name == self.auth_field) {
             return bad(format!("auth field `{}` is not a field", self.auth_field));
         }

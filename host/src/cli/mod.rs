@@ -48,6 +48,9 @@ pub struct Global {
     /// Wall-clock limit of one plugin call
     #[arg(long, value_name = "MS", global = true, default_value_t = 60_000)]
     call_timeout_ms: u64,
+    /// Renew access that expires within this many seconds before using it
+    #[arg(long, value_name = "SECS", global = true, default_value_t = 60)]
+    refresh_margin_secs: u64,
     /// Log to stderr (-v info, -vv debug)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -243,6 +246,7 @@ pub fn host_config(g: &Global) -> anyhow::Result<HostConfig> {
     }
     cfg.net.default_timeout = Duration::from_millis(g.http_timeout_ms);
     cfg.runtime.call_timeout = Duration::from_millis(g.call_timeout_ms);
+    cfg.refresh_margin = Duration::from_secs(g.refresh_margin_secs);
     Ok(cfg)
 }
 
