@@ -133,6 +133,15 @@ pub enum Error {
     /// issuer mismatch (`error` is the OAuth error code or our own).
     #[error("authorization failed ({error}): {description}")]
     Authorization { error: String, description: String },
+    /// Active or scheduled usages still need this connection.
+    #[error("connection `{connection}` is used by {}: deleting it would break them (use --force to delete anyway)", consumers.join(", "))]
+    InUse {
+        connection: String,
+        consumers: Vec<String>,
+    },
+    /// A usage refers to a connection that was deleted.
+    #[error("connection `{reference}` was deleted: this usage cannot run until it is given another connection")]
+    ConnectionDeleted { reference: String },
     /// wasmtime failed outside a plugin call (engine set-up, compilation).
     #[error("runtime: {0}")]
     Runtime(String),
@@ -154,6 +163,8 @@ impl Error {
             Error::Corrupt { .. } => "corrupt-store",
             Error::Io { .. } => "io",
             Error::Runtime(_) => "runtime",
+            Error::InUse { .. } => "in-use",
+            Error::ConnectionDeleted { .. } => "connection-deleted",
             Error::Authorization { error, .. } if error == "access_denied" => "access-denied",
             Error::Authorization { .. } => "authorization-failed",
         }

@@ -27,6 +27,7 @@
 //! ```
 
 pub mod allowlist;
+pub mod audit;
 mod bindings;
 pub mod error;
 pub mod fake;
@@ -39,6 +40,8 @@ pub mod net;
 pub mod runtime;
 pub mod secrets;
 pub mod store;
+pub mod team;
+pub mod usage;
 
 pub use error::{ConnectorError, Error, Result};
 
@@ -52,6 +55,7 @@ pub use net::{ConnectTo, NetConfig};
 pub use runtime::RuntimeConfig;
 pub use secrets::Secret;
 pub use store::{ConnectionRecord, MasterKey, Status};
+pub use team::{Caller, TeamView};
 
 /// Connector components built with this crate (see `build.rs`).
 pub mod builtin {

@@ -7,7 +7,10 @@ mod output;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand};
-use connhost::{ConnectTo, HostConfig, Manager, MasterKey, NewConnection, Secret};
+use connhost::usage::{DynamicConnection, Usage};
+use connhost::{
+    Caller, ConnectTo, HostConfig, Manager, MasterKey, NewConnection, Secret, TeamView,
+};
 use output::Out;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
@@ -48,6 +51,12 @@ pub struct Global {
     /// Wall-clock limit of one plugin call
     #[arg(long, value_name = "MS", global = true, default_value_t = 60_000)]
     call_timeout_ms: u64,
+    /// Team the caller acts for (a connection of another team is not found)
+    #[arg(long, global = true, env = "CONNHOST_TEAM", default_value = "default")]
+    team: String,
+    /// Who is acting, for the audit log [default: $USER]
+    #[arg(long, global = true, env = "CONNHOST_ACTOR")]
+    actor: Option<String>,
     /// Renew access that expires within this many seconds before using it
     #[arg(long, value_name = "SECS", global = true, default_value_t = 60)]
     refresh_margin_secs: u64,
@@ -64,11 +73,99 @@ enum Command {
     /// Create, verify, refresh, edit and delete connections
     #[command(subcommand)]
     Connection(ConnectionCmd),
+    /// What uses the team's connections (flows, modules), and their pre-run check
+    #[command(subcommand)]
+    Usage(UsageCmd),
+    /// Dynamic connections: pick one of several connections by run context
+    #[command(subcommand)]
+    Dynamic(DynamicCmd),
+    /// Least-privilege scope planning
+    #[command(subcommand)]
+    Scopes(ScopesCmd),
+    /// The team's audit log
+    Audit {
+        #[arg(long)]
+        connection: Option<String>,
+        /// Unix seconds
+        #[arg(long)]
+        since: Option<u64>,
+    },
     /// Provider definitions for data-driven connectors (the `generic` connector)
     #[command(subcommand)]
     Provider(ProviderCmd),
     /// Walk create → verify → refresh → list → delete against a local fake Celonis
     Demo,
+}
+
+#[derive(Subcommand)]
+enum UsageCmd {
+    /// Register what a consumer needs from a connection (or dynamic:NAME)
+    Add {
+        #[arg(long)]
+        consumer: String,
+        #[arg(long)]
+        connection: String,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// active | scheduled | inactive
+        #[arg(long, default_value = "active")]
+        state: String,
+    },
+    List,
+    Remove {
+        #[arg(long)]
+        consumer: String,
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// Pre-run check: resolve the connection and require the scopes
+    Check {
+        #[arg(long)]
+        consumer: String,
+        /// KEY=VALUE run context for dynamic connections (repeatable)
+        #[arg(long)]
+        context: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DynamicCmd {
+    /// Create or replace a dynamic connection
+    Put {
+        name: String,
+        #[arg(long)]
+        connector: String,
+        /// Context key it selects on, e.g. department
+        #[arg(long)]
+        key: String,
+        /// VALUE=CONNECTION_ID (repeatable)
+        #[arg(long = "choice")]
+        choices: Vec<String>,
+        #[arg(long)]
+        default: Option<String>,
+    },
+    List,
+    Remove {
+        name: String,
+    },
+    /// Which connection a context selects
+    Resolve {
+        name: String,
+        #[arg(long)]
+        context: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScopesCmd {
+    /// The union of the scopes usages need, checked against the catalogue
+    Plan {
+        #[arg(long)]
+        connector: String,
+        /// JSON file(s): a usage {"scopes": [...]} or a list of them
+        #[arg(long = "usage")]
+        usages: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,8 +190,6 @@ enum AuthorizeCmd {
     Start {
         #[arg(long)]
         connector: String,
-        #[arg(long)]
-        team: Option<String>,
         /// Exact redirect URI registered with the provider
         #[arg(long)]
         redirect_uri: String,
@@ -139,9 +234,6 @@ enum ConnectionCmd {
     Create {
         #[arg(long)]
         connector: String,
-        /// Team the connection belongs to
-        #[arg(long)]
-        team: Option<String>,
         /// For consent-flow auth kinds: wait for the provider's redirect on
         /// this loopback URI (e.g. http://127.0.0.1:8765/callback)
         #[arg(long)]
@@ -162,11 +254,8 @@ enum ConnectionCmd {
         #[arg(long)]
         no_wait: bool,
     },
-    /// List connections
-    List {
-        #[arg(long)]
-        team: Option<String>,
-    },
+    /// List the team's connections
+    List,
     /// Show one connection (secrets as set/unset, never values)
     Show { id: String },
     /// Rename a connection
@@ -188,12 +277,23 @@ enum ConnectionCmd {
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
     },
-    /// Delete a connection and its secrets
+    /// Replace one secret (e.g. a regenerated client secret); the
+    /// connection changes only if it verifies with it
+    SetSecret {
+        id: String,
+        /// NAME=env:VAR | NAME=file:PATH | NAME=stdin
+        #[arg(long)]
+        secret: String,
+    },
+    /// Revoke the connection's tokens, then delete it and its secrets
     Delete {
         id: String,
         /// Do not ask for confirmation
         #[arg(long)]
         yes: bool,
+        /// Delete even though active or scheduled usages need it
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -255,10 +355,72 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
         return demo::run(&cli.global, out).await;
     }
     let manager = Manager::open(host_config(&cli.global)?)?;
+    let actor = cli
+        .global
+        .actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into());
+    let team = manager.team(Caller {
+        team: cli.global.team.clone(),
+        actor,
+    })?;
     match cli.command {
         Command::Demo => unreachable!("handled above"),
         Command::Connector(cmd) => connector(&manager, cmd, out).await,
-        Command::Connection(cmd) => connection(&manager, cmd, out).await,
+        Command::Connection(cmd) => connection(&manager, &team, cmd, out).await,
+        Command::Usage(cmd) => usage(&team, cmd, out).await,
+        Command::Dynamic(cmd) => dynamic(&team, cmd, out).await,
+        Command::Scopes(ScopesCmd::Plan { connector, usages }) => {
+            let mut needs = Vec::new();
+            for file in &usages {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("read {}", file.display()))?;
+                let v: serde_json::Value = serde_json::from_str(&text)
+                    .with_context(|| format!("{}: not JSON", file.display()))?;
+                let items = match v {
+                    serde_json::Value::Array(a) => a,
+                    one => vec![one],
+                };
+                for item in items {
+                    let scopes: Vec<String> = serde_json::from_value(item["scopes"].clone())
+                        .with_context(|| {
+                            format!("{}: each usage needs \"scopes\": [..]", file.display())
+                        })?;
+                    needs.push(scopes);
+                }
+            }
+            let plan = team.plan_scopes(&connector, &needs)?;
+            out.json_or(
+                serde_json::json!({"connector": connector, "scopes": plan}),
+                plan.join(" "),
+            );
+            Ok(())
+        }
+        Command::Audit { connection, since } => {
+            let records = team.audit(connection.as_deref(), since)?;
+            let human = records
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {:<10} {:<12} {:<28} {:<22} {}{}",
+                        r.time,
+                        r.team,
+                        r.actor,
+                        r.operation,
+                        r.connection.as_deref().unwrap_or("-"),
+                        r.result,
+                        r.via
+                            .as_ref()
+                            .map(|v| format!(" via {v}"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.json_or(serde_json::to_value(&records)?, human);
+            Ok(())
+        }
         Command::Provider(cmd) => provider(&manager, cmd, out).await,
     }
 }
@@ -316,7 +478,7 @@ fn builtin(id: &str) -> Option<&'static [u8]> {
 /// Consent flow with a loopback listener: print the URL, wait for the
 /// redirect, finish.
 async fn consent_and_wait(
-    m: &Manager,
+    t: &TeamView<'_>,
     out: &Out,
     redirect_uri: &str,
     start: impl std::future::Future<Output = connhost::Result<connhost::manager::AuthorizeStart>>,
@@ -325,7 +487,7 @@ async fn consent_and_wait(
     let started = start.await?;
     out.authorize_started(&started);
     let url = callback::wait(listener, redirect, Duration::from_secs(600)).await?;
-    Ok(m.authorize_finish(&started.pending_id, &url).await?)
+    Ok(t.authorize_finish(&started.pending_id, &url).await?)
 }
 
 async fn connector(m: &Manager, cmd: ConnectorCmd, out: &Out) -> anyhow::Result<()> {
@@ -347,49 +509,49 @@ async fn connector(m: &Manager, cmd: ConnectorCmd, out: &Out) -> anyhow::Result<
     Ok(())
 }
 
-async fn connection(m: &Manager, cmd: ConnectionCmd, out: &Out) -> anyhow::Result<()> {
+async fn connection(
+    m: &Manager,
+    t: &TeamView<'_>,
+    cmd: ConnectionCmd,
+    out: &Out,
+) -> anyhow::Result<()> {
+    let data_of = |connector: String, data: &DataArgs| -> anyhow::Result<NewConnection> {
+        Ok(NewConnection {
+            connector,
+            team: None,
+            name: data.name.clone(),
+            fields: parse_fields(&data.fields)?,
+            secrets: read_secrets(&data.secrets)?,
+        })
+    };
     match cmd {
         ConnectionCmd::Create {
             connector,
-            team,
             redirect_uri,
             data,
         } => {
             ensure_builtin(m, &connector).await?;
-            let new = NewConnection {
-                connector,
-                team,
-                name: data.name.clone(),
-                fields: parse_fields(&data.fields)?,
-                secrets: read_secrets(&data.secrets)?,
-            };
+            let new = data_of(connector, &data)?;
             let record = match redirect_uri {
-                Some(uri) => consent_and_wait(m, out, &uri, m.authorize_start(new, &uri)).await?,
-                None => m.create(new).await?,
+                Some(uri) => consent_and_wait(t, out, &uri, t.authorize_start(new, &uri)).await?,
+                None => t.create(new).await?,
             };
             out.created(&record);
         }
         ConnectionCmd::Authorize(AuthorizeCmd::Start {
             connector,
-            team,
             redirect_uri,
             data,
         }) => {
             ensure_builtin(m, &connector).await?;
-            let new = NewConnection {
-                connector,
-                team,
-                name: data.name.clone(),
-                fields: parse_fields(&data.fields)?,
-                secrets: read_secrets(&data.secrets)?,
-            };
-            out.authorize_started(&m.authorize_start(new, &redirect_uri).await?);
+            let new = data_of(connector, &data)?;
+            out.authorize_started(&t.authorize_start(new, &redirect_uri).await?);
         }
         ConnectionCmd::Authorize(AuthorizeCmd::Finish {
             pending,
             redirect_url,
         }) => {
-            out.created(&m.authorize_finish(&pending, &redirect_url).await?);
+            out.created(&t.authorize_finish(&pending, &redirect_url).await?);
         }
         ConnectionCmd::Reauthorize {
             id,
@@ -397,43 +559,45 @@ async fn connection(m: &Manager, cmd: ConnectionCmd, out: &Out) -> anyhow::Resul
             no_wait,
         } => {
             if no_wait {
-                out.authorize_started(&m.reauthorize_start(&id, &redirect_uri).await?);
+                out.authorize_started(&t.reauthorize_start(&id, &redirect_uri).await?);
             } else {
                 let record = consent_and_wait(
-                    m,
+                    t,
                     out,
                     &redirect_uri,
-                    m.reauthorize_start(&id, &redirect_uri),
+                    t.reauthorize_start(&id, &redirect_uri),
                 )
                 .await?;
                 out.updated("reauthorized", &record);
             }
         }
-        ConnectionCmd::List { team } => out.connections(&m.list(team.as_deref())?),
+        ConnectionCmd::List => out.connections(&t.list()?),
         ConnectionCmd::Show { id } => {
-            let record = m.get(&id)?;
+            let record = t.get(&id)?;
             let manifest = m.connector(&record.connector).ok();
             out.connection(&record, manifest.as_ref());
         }
-        ConnectionCmd::Rename { id, name } => out.updated("renamed", &m.rename(&id, &name)?),
+        ConnectionCmd::Rename { id, name } => out.updated("renamed", &t.rename(&id, &name).await?),
         ConnectionCmd::Edit { id, data } => {
-            let new = NewConnection {
-                connector: String::new(),
-                team: None,
-                name: data.name.clone(),
-                fields: parse_fields(&data.fields)?,
-                secrets: read_secrets(&data.secrets)?,
-            };
-            out.updated("edited and verified", &m.edit(&id, new).await?);
+            let new = data_of(String::new(), &data)?;
+            out.updated("edited and verified", &t.edit(&id, new).await?);
         }
-        ConnectionCmd::Verify { id } => out.verified(&m.verify(&id).await?),
-        ConnectionCmd::Refresh { id } => out.refreshed(&id, &m.refresh(&id).await?),
+        ConnectionCmd::SetSecret { id, secret } => {
+            let mut one = read_secrets(std::slice::from_ref(&secret))?;
+            let (name, value) = one.pop_first().context("--secret")?;
+            out.updated(
+                &format!("secret `{name}` replaced and verified"),
+                &t.set_secret(&id, &name, value).await?,
+            );
+        }
+        ConnectionCmd::Verify { id } => out.verified(&t.verify(&id).await?),
+        ConnectionCmd::Refresh { id } => out.refreshed(&id, &t.refresh(&id).await?),
         ConnectionCmd::Check { id, scopes } => {
-            m.check_scopes(&id, &scopes).await?;
+            t.check_scopes(&id, &scopes).await?;
             out.scopes_ok(&id, &scopes);
         }
-        ConnectionCmd::Delete { id, yes } => {
-            let record = m.get(&id)?;
+        ConnectionCmd::Delete { id, yes, force } => {
+            let record = t.get(&id)?;
             if !yes
                 && !confirm(&format!(
                     "Delete connection {} ({})?",
@@ -442,10 +606,137 @@ async fn connection(m: &Manager, cmd: ConnectionCmd, out: &Out) -> anyhow::Resul
             {
                 bail!("not deleted");
             }
-            out.deleted(&m.delete(&id).await?);
+            out.deleted(&t.delete(&id, force).await?);
         }
     }
     Ok(())
+}
+
+async fn usage(t: &TeamView<'_>, cmd: UsageCmd, out: &Out) -> anyhow::Result<()> {
+    match cmd {
+        UsageCmd::Add {
+            consumer,
+            connection,
+            scopes,
+            state,
+        } => {
+            let u = t.add_usage(Usage {
+                consumer,
+                connection,
+                scopes,
+                state: state.parse().map_err(|e: String| anyhow!("--state {e}"))?,
+            })?;
+            out.json_or(
+                serde_json::to_value(&u)?,
+                format!("usage of {} by {} registered", u.connection, u.consumer),
+            );
+        }
+        UsageCmd::List => {
+            let list = t.usages()?;
+            let human = list
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{:<20} {:<28} {:<10} {}",
+                        u.consumer,
+                        u.connection,
+                        format!("{:?}", u.state).to_lowercase(),
+                        u.scopes.join(",")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.json_or(serde_json::to_value(&list)?, human);
+        }
+        UsageCmd::Remove {
+            consumer,
+            connection,
+        } => {
+            let n = t.remove_usage(&consumer, connection.as_deref())?;
+            out.json_or(
+                serde_json::json!({"consumer": consumer, "removed": n}),
+                format!("removed {n} usage(s) of {consumer}"),
+            );
+        }
+        UsageCmd::Check { consumer, context } => {
+            let checks = t.check_usage(&consumer, &parse_context(&context)?).await?;
+            let human = checks
+                .iter()
+                .map(|c| {
+                    format!(
+                        "✓ {} can run with {}{}",
+                        c.consumer,
+                        c.connection,
+                        c.via
+                            .as_ref()
+                            .map(|v| format!(" (via {v})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.json_or(serde_json::to_value(&checks)?, human);
+        }
+    }
+    Ok(())
+}
+
+async fn dynamic(t: &TeamView<'_>, cmd: DynamicCmd, out: &Out) -> anyhow::Result<()> {
+    match cmd {
+        DynamicCmd::Put {
+            name,
+            connector,
+            key,
+            choices,
+            default,
+        } => {
+            let choices = parse_fields(&choices).context("--choice VALUE=CONNECTION")?;
+            let d = t.put_dynamic(DynamicConnection {
+                name,
+                connector,
+                key,
+                choices,
+                default,
+            })?;
+            out.json_or(
+                serde_json::to_value(&d)?,
+                format!("dynamic connection {} saved", d.name),
+            );
+        }
+        DynamicCmd::List => {
+            let list = t.dynamics()?;
+            let human = list
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{:<20} {:<10} by {}: {:?} default {:?}",
+                        d.name, d.connector, d.key, d.choices, d.default
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.json_or(serde_json::to_value(&list)?, human);
+        }
+        DynamicCmd::Remove { name } => {
+            t.remove_dynamic(&name)?;
+            out.json_or(
+                serde_json::json!({"name": name, "removed": true}),
+                format!("removed {name}"),
+            );
+        }
+        DynamicCmd::Resolve { name, context } => {
+            let (id, via) = t.resolve(
+                &format!("{}{name}", connhost::usage::DYNAMIC_PREFIX),
+                &parse_context(&context)?,
+            )?;
+            out.json_or(serde_json::json!({"connection": id, "via": via}), id);
+        }
+    }
+    Ok(())
+}
+
+fn parse_context(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    parse_fields(raw).context("--context KEY=VALUE")
 }
 
 fn confirm(question: &str) -> anyhow::Result<bool> {

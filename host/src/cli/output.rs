@@ -110,6 +110,11 @@ impl Out {
         }
     }
 
+    /// `value` with --json, else `human`.
+    pub fn json_or(&self, value: Value, human: String) {
+        self.emit(value, || human);
+    }
+
     pub fn emit_id(&self, what: &str, id: &str) {
         self.emit(json!({ "id": id }), || format!("{what}: {id}"));
     }
