@@ -120,16 +120,10 @@ impl TeamView<'_> {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let result = match self.own(id) {
-            Ok(_) => f().await,
-            Err(e) => Err(e),
+        let (result, connector) = match self.own(id) {
+            Ok(r) => (f().await, Some(r.connector)),
+            Err(e) => (Err(e), None),
         };
-        let connector = self
-            .m
-            .get(id)
-            .ok()
-            .filter(|r| r.team == self.caller.team)
-            .map(|r| r.connector);
         self.log(operation, Some(id), connector.as_deref(), None, &result);
         result
     }
