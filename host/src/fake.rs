@@ -70,6 +70,51 @@ impl TestPki {
     }
 }
 
+/// Serves `handler` on every connection `listener` accepts, over TLS when
+/// an acceptor is given. Shared by the fake providers.
+pub(crate) fn spawn_server<H, Fut>(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handler: H,
+) -> tokio::task::JoinHandle<()>
+where
+    H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    async fn serve<IO, H, Fut>(io: IO, handler: H)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        H: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>>
+            + Send
+            + 'static,
+    {
+        let svc = hyper::service::service_fn(handler);
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), svc)
+            .await;
+    }
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let (tls, handler) = (tls.clone(), handler.clone());
+            tokio::spawn(async move {
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(tcp).await {
+                            serve(stream, handler).await;
+                        }
+                    }
+                    None => serve(tcp, handler).await,
+                }
+            });
+        }
+    })
+}
+
 /// What the provider does for a request made with a given credential.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Behavior {
@@ -216,25 +261,9 @@ impl FakeCelonis {
             token_requests: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
         });
-        let acceptor = pki.acceptor();
         let st = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = tcp.set_nodelay(true);
-                let (acceptor, st) = (acceptor.clone(), st.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), svc)
-                        .await;
-                });
-            }
+        let task = spawn_server(listener, Some(pki.acceptor()), move |req| {
+            handle(st.clone(), req)
         });
         Ok(FakeCelonis {
             addr,
@@ -250,21 +279,7 @@ impl FakeCelonis {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let st = self.state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = tcp.set_nodelay(true);
-                let st = st.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), svc)
-                        .await;
-                });
-            }
-        });
+        let task = spawn_server(listener, None, move |req| handle(st.clone(), req));
         self.tasks.lock().unwrap().push(task);
         Ok(addr)
     }

@@ -4,13 +4,12 @@
 //! RFC 7009 revocation, RFC 8414 metadata, and a userinfo endpoint. It
 //! enforces the RFCs strictly so a client mistake shows up as a failure.
 
-use crate::fake::{json, oauth_error, TestPki};
+use crate::fake::{json, oauth_error, spawn_server, TestPki};
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -127,25 +126,9 @@ impl FakeOAuth {
             ledger: Mutex::new(Ledger::default()),
             counter: Mutex::new(0),
         });
-        let acceptor = pki.acceptor();
         let st = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = tcp.set_nodelay(true);
-                let (acceptor, st) = (acceptor.clone(), st.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), svc)
-                        .await;
-                });
-            }
+        let task = spawn_server(listener, Some(pki.acceptor()), move |req| {
+            handle(st.clone(), req)
         });
         Ok(FakeOAuth {
             addr,

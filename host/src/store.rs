@@ -166,6 +166,38 @@ pub struct Pending {
     pub integrity: String,
 }
 
+/// A stored document that carries a GMAC tag over its own JSON.
+trait Signed: Serialize + serde::de::DeserializeOwned + Clone {
+    /// Domain separation for the tag.
+    const DOMAIN: &'static [u8];
+    /// What it is, for "not found" errors.
+    const WHAT: &'static str;
+    fn id(&self) -> &str;
+    fn integrity(&mut self) -> &mut String;
+}
+
+impl Signed for ConnectionRecord {
+    const DOMAIN: &'static [u8] = b"connhost:record:v1:";
+    const WHAT: &'static str = "connection";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn integrity(&mut self) -> &mut String {
+        &mut self.integrity
+    }
+}
+
+impl Signed for Pending {
+    const DOMAIN: &'static [u8] = b"connhost:pending:v1:";
+    const WHAT: &'static str = "pending authorization";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn integrity(&mut self) -> &mut String {
+        &mut self.integrity
+    }
+}
+
 /// An exclusive advisory lock on a file (`flock`), released on drop.
 #[derive(Debug)]
 pub struct FileLock {
@@ -406,41 +438,10 @@ impl Store {
         Ok(self.home.join("connections").join(format!("{id}.json")))
     }
 
-    fn integrity_aad(record: &ConnectionRecord) -> Vec<u8> {
-        let mut r = record.clone();
-        r.integrity = String::new();
-        let mut aad = b"connhost:record:v1:".to_vec();
-        aad.extend(serde_json::to_vec(&r).expect("record serializes"));
-        aad
-    }
-
     /// Loads a record, checking its integrity tag.
     pub fn get(&self, id: &str) -> Result<ConnectionRecord> {
         let path = self.connection_path(id)?;
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotFound {
-                    what: "connection",
-                    id: id.to_string(),
-                })
-            }
-            Err(e) => return Err(Error::io(format!("read {}", path.display()))(e)),
-        };
-        let record: ConnectionRecord =
-            serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-        if record.id != id
-            || self
-                .key
-                .open(&record.integrity, &Self::integrity_aad(&record))
-                .is_none()
-        {
-            return Err(Error::Tampered(id.to_string()));
-        }
-        Ok(record)
+        self.get_signed(&path, id)
     }
 
     /// All records, in id order.
@@ -454,10 +455,7 @@ impl Store {
     /// Writes a record atomically, sealing its integrity tag.
     pub fn put(&self, record: &mut ConnectionRecord) -> Result<()> {
         let path = self.connection_path(&record.id)?;
-        record.integrity = String::new();
-        record.integrity = self.key.seal(b"", &Self::integrity_aad(record));
-        let json = serde_json::to_vec_pretty(record).expect("record serializes");
-        write_atomic(&path, &json, true)
+        self.put_signed(&path, record)
     }
 
     pub fn delete(&self, id: &str) -> Result<()> {
@@ -549,39 +547,12 @@ impl Store {
     /// carries an integrity tag.
     pub fn put_pending(&self, pending: &mut Pending) -> Result<()> {
         let path = self.pending_path(&pending.id)?;
-        pending.integrity = String::new();
-        pending.integrity = self.key.seal(b"", &Self::pending_aad(pending));
-        let json = serde_json::to_vec_pretty(pending).expect("pending serializes");
-        write_atomic(&path, &json, true)
-    }
-
-    fn pending_aad(p: &Pending) -> Vec<u8> {
-        let mut copy = p.clone();
-        copy.integrity = String::new();
-        let mut aad = b"connhost:pending:v1:".to_vec();
-        aad.extend(serde_json::to_vec(&copy).expect("pending serializes"));
-        aad
+        self.put_signed(&path, pending)
     }
 
     pub fn get_pending(&self, id: &str) -> Result<Pending> {
         let path = self.pending_path(id)?;
-        let bytes = std::fs::read(&path).map_err(|_| Error::NotFound {
-            what: "pending authorization",
-            id: id.to_string(),
-        })?;
-        let p: Pending = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        if p.id != id
-            || self
-                .key
-                .open(&p.integrity, &Self::pending_aad(&p))
-                .is_none()
-        {
-            return Err(Error::Tampered(id.to_string()));
-        }
-        Ok(p)
+        self.get_signed(&path, id)
     }
 
     /// Removes a pending authorization; `true` if this call removed it (so
@@ -593,6 +564,47 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(Error::io(format!("delete {}", path.display()))(e)),
         }
+    }
+
+    // ---- signed documents ----
+
+    fn signed_aad<T: Signed>(doc: &T) -> Vec<u8> {
+        let mut copy = doc.clone();
+        copy.integrity().clear();
+        let mut aad = T::DOMAIN.to_vec();
+        aad.extend(serde_json::to_vec(&copy).expect("document serializes"));
+        aad
+    }
+
+    /// Writes `doc` atomically (mode 0600) with a fresh GMAC tag over it.
+    fn put_signed<T: Signed>(&self, path: &Path, doc: &mut T) -> Result<()> {
+        doc.integrity().clear();
+        *doc.integrity() = self.key.seal(b"", &Self::signed_aad(doc));
+        let json = serde_json::to_vec_pretty(doc).expect("document serializes");
+        write_atomic(path, &json, true)
+    }
+
+    /// Reads a document, refusing it unless its tag and id check out.
+    fn get_signed<T: Signed>(&self, path: &Path, id: &str) -> Result<T> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound {
+                    what: T::WHAT,
+                    id: id.to_string(),
+                })
+            }
+            Err(e) => return Err(Error::io(format!("read {}", path.display()))(e)),
+        };
+        let mut doc: T = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let tag = doc.integrity().clone();
+        if doc.id() != id || self.key.open(&tag, &Self::signed_aad(&doc)).is_none() {
+            return Err(Error::Tampered(id.to_string()));
+        }
+        Ok(doc)
     }
 
     // ---- secrets ----
