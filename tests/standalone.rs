@@ -44,7 +44,9 @@ async fn run(args: &[String], env: &[(&str, &str)]) -> (bool, String, String) {
     )
 }
 
-const INVOKE_PREFIX: &str = "connhost:connector/connector@0.1.0#";
+/// Unqualified names work when unique; the qualified form is
+/// `connhost:connector/connector.verify@0.1.0(…)`.
+const INVOKE_PREFIX: &str = "";
 
 fn verify_call() -> String {
     format!(

@@ -40,7 +40,7 @@ impl<'a> Settings<'a> {
     fn parse(input: &'a ConnectionInput) -> Result<Self, ConnectorError> {
         let f = Fields::of(input);
         let domain = parse_domain(f.require("domain")?)?;
-        let api = match f.one_of("api_type", &["intelligence", "data_push"])? {
+        let api = match f.one_of_or("api_type", &["intelligence", "data_push"], "intelligence")? {
             "intelligence" => ApiType::Intelligence,
             _ => {
                 let pool_id = f
@@ -58,7 +58,7 @@ impl<'a> Settings<'a> {
                 ApiType::DataPush { pool_id }
             }
         };
-        let auth = match f.one_of("auth_type", &["app-key", "api-key", "oauth2"])? {
+        let auth = match f.one_of_or("auth_type", &["app-key", "api-key", "oauth2"], "app-key")? {
             "app-key" => Auth::AppKey,
             "api-key" => Auth::ApiKey,
             _ => {
@@ -265,7 +265,7 @@ impl Connector for Celonis {
         let s = Settings::parse(&input)?;
         s.require_secret()?;
         // The identity call pycelonis makes on connect.
-        let cloud: serde_json::Value = s
+        let cloud: Cloud = s
             .authed(Request::get(s.url("/api/cloud")))
             .send_ok()?
             .json()?;
@@ -289,7 +289,7 @@ impl Connector for Celonis {
             }
         }
         Ok(Verification {
-            account_label: account_label(&cloud, &s.domain),
+            account_label: account_label(cloud, &s.domain),
         })
     }
 
@@ -341,16 +341,34 @@ impl Connector for Celonis {
     }
 }
 
+/// The identity fields of `/api/cloud` we read.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Cloud {
+    #[serde(default)]
+    user_email: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    user_name: Option<String>,
+    #[serde(default)]
+    application_name: Option<String>,
+    #[serde(default)]
+    team_name: Option<String>,
+    #[serde(default)]
+    team_domain: Option<String>,
+}
+
 /// "<user> (<team>)" from `/api/cloud`, falling back to the domain.
-fn account_label(cloud: &serde_json::Value, domain: &str) -> String {
-    let pick = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| cloud.get(*k).and_then(|v| v.as_str()))
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    let who = pick(&["userEmail", "email", "userName", "applicationName", "name"]);
-    let team = pick(&["teamName", "team", "teamDomain"]);
+fn account_label(cloud: Cloud, domain: &str) -> String {
+    let first = |v: [Option<String>; 4]| v.into_iter().flatten().find(|s| !s.is_empty());
+    let who = first([
+        cloud.user_email,
+        cloud.email,
+        cloud.user_name,
+        cloud.application_name,
+    ]);
+    let team = first([cloud.team_name, cloud.team_domain, None, None]);
     match (who, team) {
         (Some(w), Some(t)) => format!("{w} ({t})"),
         (Some(w), None) => w,

@@ -38,6 +38,20 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Like [`Fields::one_of`], with the manifest's default when unset
+    /// (hosts apply defaults; stock runtimes pass fields as given).
+    pub fn one_of_or(
+        &self,
+        name: &str,
+        allowed: &[&str],
+        default: &'a str,
+    ) -> Result<&'a str, ConnectorError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(_) => self.one_of(name, allowed),
+        }
+    }
+
     /// A space- or comma-separated list (e.g. scopes), empty when unset.
     pub fn list(&self, name: &str) -> Vec<String> {
         self.get(name)

@@ -207,22 +207,29 @@ fn challenge_scope(header: &str) -> Option<Vec<String>> {
     )
 }
 
+/// The usual error fields of JSON error bodies (typed, not `Value`: the
+/// component stays smaller).
+#[derive(Default, serde::Deserialize)]
+pub(crate) struct ErrorBody {
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub error_description: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
 /// A short, human message from an error body: OAuth's `error` /
 /// `error_description`, or a common `message` field, else the status.
 pub fn error_message(resp: &Response) -> String {
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(&resp.body).ok();
-    let pick = |k: &str| {
-        parsed
-            .as_ref()
-            .and_then(|v| v.get(k))
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
-    let text = match (pick("error"), pick("error_description")) {
+    let body: ErrorBody = serde_json::from_slice(&resp.body).unwrap_or_default();
+    let text = match (body.error, body.error_description) {
         (Some(e), Some(d)) => format!("{e}: {d}"),
         (Some(e), None) => e,
         (None, Some(d)) => d,
-        (None, None) => pick("message").unwrap_or_else(|| format!("HTTP {}", resp.status)),
+        (None, None) => body
+            .message
+            .unwrap_or_else(|| format!("HTTP {}", resp.status)),
     };
     // Provider text is untrusted and shown to users: keep it short.
     text.chars().take(300).collect()

@@ -47,12 +47,39 @@ impl ClientAuth {
     }
 }
 
+/// `expires_in` as a number, or as a string as some servers send it.
+fn lifetime<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("seconds as a number or a string")
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(u64::try_from(v).ok())
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok((v >= 0.0).then_some(v as u64))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(v.trim().parse().ok())
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
+}
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
     token_type: String,
-    #[serde(default)]
-    expires_in: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "lifetime")]
+    expires_in: Option<u64>,
     #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
@@ -90,12 +117,7 @@ pub fn accept_token_response(
         ));
     }
     // Some servers send expires_in as a string.
-    let lifetime = match &t.expires_in {
-        Some(serde_json::Value::Number(n)) => n.as_u64(),
-        Some(serde_json::Value::String(s)) => s.parse().ok(),
-        _ => None,
-    }
-    .or(default_lifetime);
+    let lifetime = t.expires_in.or(default_lifetime);
     secrets::set(ACCESS_TOKEN, &t.access_token);
     // Rotation: a new refresh token replaces the old; none keeps the old.
     if let Some(rt) = t.refresh_token.filter(|r| !r.is_empty()) {
@@ -114,10 +136,9 @@ pub fn accept_token_response(
 
 /// Maps an error from a token endpoint (RFC 6749 §5.2).
 pub fn token_error(resp: &Response) -> ConnectorError {
-    let code = resp
-        .json::<serde_json::Value>()
+    let code = serde_json::from_slice::<crate::http::ErrorBody>(&resp.body)
         .ok()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string));
+        .and_then(|b| b.error);
     let message = error_message(resp);
     match code.as_deref() {
         Some("invalid_client") | Some("unauthorized_client") => {
