@@ -386,6 +386,25 @@ async fn wrong_state_is_refused_and_the_right_one_still_works() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_authorization_is_refused_and_pruned() {
+    let s = Setup::new(OAuthConfig::default()).await;
+    let m = s.manager(|c| c.pending_ttl = Duration::ZERO).await;
+    let st = start(&m, None).await;
+    let location = s.consent(&st.authorize_url, true).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    match m.authorize_finish(&st.pending_id, &location).await {
+        Err(Error::Authorization { error, .. }) => assert_eq!(error, "expired"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.fake.grants("authorization_code"), 0);
+    // Abandoned flows do not pile up: starting another prunes them.
+    let abandoned = start(&m, None).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    start(&m, None).await;
+    assert!(m.store().get_pending(&abandoned.pending_id).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_denied_and_issuer_mismatch_are_reported() {
     let s = Setup::new(OAuthConfig::default()).await;
     let m = s.manager(|_| {}).await;

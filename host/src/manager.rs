@@ -713,6 +713,7 @@ impl Manager {
         reauthorize: bool,
     ) -> Result<AuthorizeStart> {
         check_redirect_uri(redirect_uri)?;
+        self.store.prune_pending(now())?;
         let state = random_token();
         let verifier = random_token();
         let challenge = pkce_challenge(&verifier);

@@ -555,6 +555,20 @@ impl Store {
         self.get_signed(&path, id)
     }
 
+    /// Removes pending authorizations that expired before `now` (their
+    /// sealed client secrets and PKCE verifiers with them); returns how many.
+    pub fn prune_pending(&self, now: u64) -> Result<usize> {
+        let mut removed = 0;
+        for id in self.ids("pending", "json")? {
+            if let Ok(p) = self.get_pending(&id) {
+                if p.expires_at < now && self.take_pending(&id)? {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes a pending authorization; `true` if this call removed it (so
     /// of two racing callbacks only one proceeds).
     pub fn take_pending(&self, id: &str) -> Result<bool> {
