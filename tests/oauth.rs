@@ -602,6 +602,29 @@ async fn invalid_grant_means_reauthorization_and_reauthorize_keeps_the_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_refreshes_once_and_retries() {
+    let s = Setup::new(OAuthConfig::default()).await;
+    let m = s.manager(|_| {}).await;
+    let rec = s.connect(&m, None).await;
+    s.fake.drop_access_tokens();
+    let v = m.verify(&rec.id).await.unwrap();
+    assert_eq!(v.account_label, USER_EMAIL);
+    assert!(v.refreshed_first);
+    assert_eq!(s.fake.grants("refresh_token"), 1);
+    // Without a refresh token to fall back on, the 401 stands.
+    s.fake.drop_access_tokens();
+    s.fake.revoke_consent();
+    let err = m.verify(&rec.id).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Connector(ConnectorError::ReauthorizationRequired { .. })
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_refresh_failures_retry_and_leave_status_alone() {
     let s = Setup::new(OAuthConfig::default()).await;
     let m = s.manager(|_| {}).await;

@@ -168,6 +168,12 @@ impl FakeOAuth {
         }
     }
 
+    /// Forgets every access token (as a server restart or key rotation
+    /// would) while the refresh tokens stay valid.
+    pub fn drop_access_tokens(&self) {
+        self.state.ledger.lock().unwrap().access.clear();
+    }
+
     /// A provider definition (JSON) pointing at this server.
     pub fn definition(&self) -> serde_json::Value {
         serde_json::json!({
