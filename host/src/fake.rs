@@ -115,6 +115,33 @@ where
     })
 }
 
+/// RFC 6749 §2.3.1: `Basic base64(urlencode(id):urlencode(secret))`.
+pub(crate) fn basic_credentials(auth: &str) -> Option<(String, String)> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(auth.strip_prefix("Basic ")?)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let decode = |s: &str| {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((decode(id)?, decode(secret)?))
+}
+
+/// The space-separated `scope` of a form, as a list.
+pub(crate) fn scope_list(form: &BTreeMap<String, String>) -> Vec<String> {
+    form.get("scope")
+        .map(|s| {
+            s.split(' ')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// What the provider does for a request made with a given credential.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Behavior {
@@ -480,17 +507,7 @@ fn token(state: &State, is_post: bool, auth: &str, body: &[u8]) -> Response<Full
     let form: BTreeMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     let cfg = state.cfg.lock().unwrap().clone();
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
-    let basic = auth.strip_prefix("Basic ").and_then(|b64| {
-        let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-        let text = String::from_utf8(raw).ok()?;
-        let (id, secret) = text.split_once(':')?;
-        let decode = |s: &str| {
-            form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        };
-        Some((decode(id)?, decode(secret)?))
-    });
+    let basic = basic_credentials(auth);
     let posted = match (form.get("client_id"), form.get("client_secret")) {
         (Some(i), Some(s)) => Some((i.clone(), s.clone())),
         _ => None,
@@ -519,15 +536,7 @@ fn token(state: &State, is_post: bool, auth: &str, body: &[u8]) -> Response<Full
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return oauth_error(400, "unsupported_grant_type", "only client_credentials");
     }
-    let requested: Vec<String> = form
-        .get("scope")
-        .map(|s| {
-            s.split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let requested = scope_list(&form);
     let granted: Vec<String> = requested
         .iter()
         .filter(|s| client.scopes.contains(s))

@@ -4,7 +4,7 @@
 //! RFC 7009 revocation, RFC 8414 metadata, and a userinfo endpoint. It
 //! enforces the RFCs strictly so a client mistake shows up as a failure.
 
-use crate::fake::{json, oauth_error, spawn_server, TestPki};
+use crate::fake::{basic_credentials, json, oauth_error, scope_list, spawn_server, TestPki};
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -337,15 +337,7 @@ fn consent(
             q.append_pair("error", "access_denied")
                 .append_pair("error_description", "The user denied access");
         } else {
-            let scopes: Vec<String> = f
-                .get("scope")
-                .map(|s| {
-                    s.split(' ')
-                        .filter(|x| !x.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let scopes = scope_list(f);
             let code = next(state, "code");
             state.ledger.lock().unwrap().codes.insert(
                 code.clone(),
@@ -370,17 +362,7 @@ fn consent(
 
 /// RFC 6749 §2.3.1 client authentication, basic or post.
 fn client_ok(auth: &str, f: &BTreeMap<String, String>) -> bool {
-    let basic = auth.strip_prefix("Basic ").and_then(|b| {
-        let raw =
-            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).ok()?).ok()?;
-        let (id, secret) = raw.split_once(':')?;
-        let dec = |s: &str| {
-            form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        };
-        Some((dec(id)?, dec(secret)?))
-    });
+    let basic = basic_credentials(auth);
     let post = f
         .get("client_id")
         .cloned()
