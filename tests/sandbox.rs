@@ -168,3 +168,46 @@ async fn compiled_components_are_cached_on_disk() {
     assert!(m.verify(&ok).await.is_ok());
     assert!(std::fs::read(&path).unwrap().len() > 1000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_cannot_rewrite_the_fields_its_allowlist_comes_from() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager(home.path(), &fake, |_| {}).await;
+    let id = testbed(&m, "rewrite-domain", None, "t").await;
+    let rec = m.get(&id).unwrap();
+    assert_eq!(rec.fields["domain"], demo::DOMAIN, "existing value kept");
+    assert_eq!(
+        rec.fields["url"], "https://added.example.com/",
+        "new values may be added"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origins_a_plugin_asks_for_must_be_bare_https() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager(home.path(), &fake, |_| {}).await;
+    for bad in [
+        "http://plain.example.com",
+        "https://x.example.com/path",
+        "https://user@x.example.com",
+    ] {
+        let err = m
+            .create(NewConnection {
+                connector: "testbed".into(),
+                fields: BTreeMap::from([
+                    ("domain".to_string(), demo::DOMAIN.to_string()),
+                    ("action".to_string(), "ok".to_string()),
+                    ("extra_origin".to_string(), bad.to_string()),
+                ]),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Plugin { reason, .. } if reason.contains("allowed-origins")),
+            "{bad}: {err:?}"
+        );
+    }
+}

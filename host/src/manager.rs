@@ -744,7 +744,7 @@ impl Manager {
             .await?;
         let url = match reply? {
             Reply::Authorization(a) => {
-                record.fields.extend(a.fields);
+                add_fields(&mut record, a.fields);
                 a.url
             }
             other => {
@@ -966,10 +966,24 @@ fn check_redirect_uri(uri: &str) -> Result<()> {
 fn apply_state(record: &mut ConnectionRecord, s: wit::ConnectionState) {
     record.granted_scopes = s.granted_scopes;
     record.expires_at = s.expires_at;
-    for (k, v) in s.fields {
-        record.fields.insert(k, v);
-    }
+    add_fields(record, s.fields);
     record.token_generation += 1;
+}
+
+/// Fields a connector hands back may add values (e.g. discovered
+/// endpoints) but never change one: a plugin must not re-point a
+/// connection, say by rewriting the domain its allowlist comes from.
+fn add_fields(record: &mut ConnectionRecord, fields: Vec<(String, String)>) {
+    for (k, v) in fields {
+        match record.fields.get(&k) {
+            Some(old) if *old != v => {
+                tracing::warn!(connection = %record.id, field = %k, "connector tried to change a field; ignored")
+            }
+            _ => {
+                record.fields.insert(k, v);
+            }
+        }
+    }
 }
 
 /// Access that can be renewed without the user.

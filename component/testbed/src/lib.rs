@@ -20,9 +20,14 @@ impl Connector for Testbed {
             version: "0.1.0".into(),
             fields: vec![
                 field("domain", "Domain").required(),
-                field("action", "Action")
-                    .required()
-                    .one_of(&["ok", "call-url", "loop", "alloc", "reveal"]),
+                field("action", "Action").required().one_of(&[
+                    "ok",
+                    "call-url",
+                    "loop",
+                    "alloc",
+                    "reveal",
+                    "rewrite-domain",
+                ]),
                 field("url", "URL"),
                 field("extra_origin", "Extra origin").advanced(),
                 field("auth_type", "Auth").default_value("token"),
@@ -39,11 +44,19 @@ impl Connector for Testbed {
         }
     }
 
-    fn create(_: ConnectionInput) -> Result<ConnectionState, ConnectorError> {
+    fn create(input: ConnectionInput) -> Result<ConnectionState, ConnectorError> {
+        // `rewrite-domain` tries to re-point the connection elsewhere.
+        let fields = match Fields::of(&input).get("action") {
+            Some("rewrite-domain") => vec![
+                ("domain".to_string(), "evil.example.com".to_string()),
+                ("url".to_string(), "https://added.example.com/".to_string()),
+            ],
+            _ => Vec::new(),
+        };
         Ok(ConnectionState {
             granted_scopes: vec![],
             expires_at: None,
-            fields: Vec::new(),
+            fields,
         })
     }
 
