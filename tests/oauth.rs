@@ -815,3 +815,87 @@ async fn shipped_providers_build_their_consent_urls() {
         "{err:?}"
     );
 }
+
+/// The generic connector's static-credential modes, against the fake
+/// Celonis (which takes a key as Bearer, as a Basic password or as
+/// `?api_key=`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_api_key_and_basic_modes() {
+    use connhost::fake::{demo, FakeCelonis, FakeConfig};
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let ca = home.path().join("ca.pem");
+    std::fs::write(&ca, fake.ca_pem()).unwrap();
+    let mut cfg = HostConfig::new(home.path());
+    cfg.net.connect_to = vec![fake.connect_to(demo::DOMAIN).parse().unwrap()];
+    cfg.net.add_ca_file(&ca).unwrap();
+    let m = Manager::open(cfg).unwrap();
+    m.add_connector(connhost::builtin::GENERIC).await.unwrap();
+    let verify = serde_json::json!({"url": format!("https://{}/api/cloud", demo::DOMAIN), "label": "/userEmail"});
+    let cases = [
+        (
+            "key-header",
+            "api_key",
+            serde_json::json!({"in": "header", "name": "Authorization", "prefix": "Bearer "}),
+        ),
+        (
+            "key-query",
+            "api_key",
+            serde_json::json!({"in": "query", "name": "api_key"}),
+        ),
+        ("basic", "basic", serde_json::Value::Null),
+    ];
+    for (id, mode, key) in cases {
+        let mut def = serde_json::json!({"id": id, "auth_mode": mode, "verify": verify});
+        if !key.is_null() {
+            def["api_key"] = key;
+        }
+        m.add_provider("generic", &def.to_string()).await.unwrap();
+        let (secret, mut fields) = if mode == "basic" {
+            (
+                "password",
+                BTreeMap::from([("username".to_string(), "api".to_string())]),
+            )
+        } else {
+            ("api_key", BTreeMap::new())
+        };
+        fields.insert("provider".into(), id.into());
+        fields.insert("auth_mode".into(), mode.into());
+        let rec = m
+            .create(NewConnection {
+                connector: "generic".into(),
+                fields,
+                secrets: BTreeMap::from([(secret.to_string(), Secret::new(demo::API_KEY))]),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            m.verify(&rec.id).await.unwrap().account_label,
+            demo::USER,
+            "{id}"
+        );
+        // Static credentials: nothing to refresh, and it says so.
+        assert!(matches!(
+            m.refresh(&rec.id).await.unwrap(),
+            connhost::Refreshed::NotNeeded { .. }
+        ));
+    }
+    // The auth mode must match the definition's.
+    let err = m
+        .create(NewConnection {
+            connector: "generic".into(),
+            fields: BTreeMap::from([
+                ("provider".to_string(), "basic".to_string()),
+                ("auth_mode".to_string(), "api_key".to_string()),
+            ]),
+            secrets: BTreeMap::from([("api_key".to_string(), Secret::new("k"))]),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Connector(ConnectorError::InvalidInput { field, .. }) if field == "auth_mode"),
+        "{err:?}"
+    );
+}

@@ -362,6 +362,11 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query_key = req.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "api_key")
+            .map(|(_, v)| v.into_owned())
+    });
     state
         .requests
         .lock()
@@ -384,12 +389,18 @@ async fn handle(
         return Ok(token(&state, method == hyper::Method::POST, &auth, &body));
     }
 
-    // Resource endpoints: AppKey, or Bearer with a static key or a token.
+    // Resource endpoints: AppKey, or Bearer with a static key or a token;
+    // also (for the generic connector's tests) HTTP Basic with the key as
+    // password and `?api_key=` in the query.
     let (credential, token_scopes) = if let Some(k) = auth.strip_prefix("AppKey ") {
         (k.to_string(), None)
     } else if let Some(t) = auth.strip_prefix("Bearer ") {
         let scopes = state.tokens.lock().unwrap().issued.get(t).cloned();
         (t.to_string(), scopes)
+    } else if let Some((_, password)) = basic_credentials(&auth) {
+        (password, None)
+    } else if let Some(k) = query_key {
+        (k, None)
     } else {
         return Ok(unauthorized("missing credentials"));
     };
