@@ -97,6 +97,20 @@ fn connhost_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Text from plugins and providers (labels, error messages) reaches the
+/// terminal: drop control characters so it cannot send escape sequences.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 impl Out {
     pub fn new(json: bool) -> Self {
         Out { json }
@@ -106,7 +120,7 @@ impl Out {
         if self.json {
             println!("{value}");
         } else {
-            println!("{}", human());
+            println!("{}", printable(&human()));
         }
     }
 
@@ -382,8 +396,16 @@ impl Out {
             } else {
                 "error: "
             };
-            eprintln!("{mark}{e:#}");
+            eprintln!("{mark}{}", printable(&format!("{e:#}")));
         }
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_drops_escape_sequences() {
+        assert_eq!(super::printable("ok\x1b[2Jx\nnext"), "ok\u{fffd}[2Jx\nnext");
     }
 }
