@@ -89,7 +89,9 @@ pub enum Refreshed {
 pub struct Manager {
     store: Store,
     runtime: Runtime,
-    plugins: Mutex<HashMap<String, Plugin>>,
+    /// Prepared connectors with their manifests, so a call reads neither
+    /// the `.wasm` nor the manifest from disk again.
+    plugins: Mutex<HashMap<String, (Arc<Manifest>, Plugin)>>,
     /// One async lock per connection: concurrent refreshes in this process
     /// share one token request (the store's file lock covers processes).
     refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -169,7 +171,7 @@ impl Manager {
         self.plugins
             .lock()
             .unwrap()
-            .insert(manifest.id.clone(), plugin);
+            .insert(manifest.id.clone(), (Arc::new(manifest.clone()), plugin));
         Ok(manifest)
     }
 
@@ -186,7 +188,7 @@ impl Manager {
         Ok(self.store.connector(id)?.manifest)
     }
 
-    async fn plugin(&self, id: &str) -> Result<Plugin> {
+    async fn plugin(&self, id: &str) -> Result<(Arc<Manifest>, Plugin)> {
         if let Some(p) = self.plugins.lock().unwrap().get(id) {
             return Ok(p.clone());
         }
@@ -194,12 +196,15 @@ impl Manager {
         let bytes = std::fs::read(&stored.wasm_path)
             .map_err(Error::io(format!("read {}", stored.wasm_path.display())))?;
         let component = self.runtime.load_component(&bytes)?;
-        let plugin = self.runtime.prepare(id, &component)?;
+        let entry = (
+            Arc::new(stored.manifest),
+            self.runtime.prepare(id, &component)?,
+        );
         self.plugins
             .lock()
             .unwrap()
-            .insert(id.to_string(), plugin.clone());
-        Ok(plugin)
+            .insert(id.to_string(), entry.clone());
+        Ok(entry)
     }
 
     async fn call(
@@ -208,8 +213,7 @@ impl Manager {
         secrets: SecretScope,
         call: Call,
     ) -> Result<(std::result::Result<Reply, ConnectorError>, SecretScope)> {
-        let manifest = self.connector(&record.connector)?;
-        let plugin = self.plugin(&record.connector).await?;
+        let (manifest, plugin) = self.plugin(&record.connector).await?;
         let allowlist = self.allowlist(&manifest, &plugin, record).await?;
         let ctx = CallContext {
             connection_id: record.id.clone(),
@@ -342,7 +346,7 @@ impl Manager {
         // which parses and checks the whole definition.
         let mut probe = self.new_record(&manifest, &NewConnection::default(), new_id())?;
         probe.fields.insert("definition".into(), json.to_string());
-        let plugin = self.plugin(connector).await?;
+        let (_, plugin) = self.plugin(connector).await?;
         self.allowlist(&manifest, &plugin, &probe).await?;
         self.store.put_provider(&id, json)?;
         Ok(id)
@@ -455,9 +459,7 @@ impl Manager {
     /// outcome (status, account label or last error) either way. Access
     /// about to expire is renewed first; a 401 renews once and retries.
     pub async fn verify(&self, id: &str) -> Result<Verified> {
-        let before = self.store.get(id)?.token_generation;
-        let mut record = self.ensure_fresh(id).await?;
-        let mut refreshed_first = record.token_generation != before;
+        let (mut record, mut refreshed_first) = self.fresh(id).await?;
         let scope = self.store.open_secrets(&record)?;
         let (mut reply, mut scope) = self
             .call(&record, scope, Call::Verify(input_of(&record)))
@@ -513,11 +515,19 @@ impl Manager {
     /// margin. Concurrent callers (threads or processes sharing the store)
     /// share one refresh: exactly one token request per expiry.
     pub async fn ensure_fresh(&self, id: &str) -> Result<ConnectionRecord> {
+        Ok(self.fresh(id).await?.0)
+    }
+
+    /// [`Manager::ensure_fresh`], also saying whether tokens changed.
+    async fn fresh(&self, id: &str) -> Result<(ConnectionRecord, bool)> {
         let record = self.store.get(id)?;
         if !self.expiring(&record) {
-            return Ok(record);
+            return Ok((record, false));
         }
-        Ok(self.refresh_locked(id, |r| self.expiring(r)).await?.0)
+        let seen = record.token_generation;
+        let (record, _) = self.refresh_locked(id, |r| self.expiring(r)).await?;
+        let changed = record.token_generation != seen;
+        Ok((record, changed))
     }
 
     /// Renews access now (a no-op, said so, for static keys).
