@@ -9,6 +9,7 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("connector-testbed", "connector_testbed"),
     ("connector-generic", "connector_generic"),
     ("connector-standalone", "connector_standalone"),
+    ("connector-example-apikey", "connector_example_apikey"),
 ];
 
 fn main() {
@@ -61,11 +62,23 @@ fn main() {
 
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let built = target_dir.join("wasm32-wasip2").join("release");
+    let wasm_opt = wasm_opt();
+    if wasm_opt.is_none() {
+        println!(
+            "cargo:warning=wasm-opt (Debian: binaryen) not found: shipping components unoptimized"
+        );
+    }
     for (_, file) in COMPONENTS {
         let src = built.join(format!("{file}.wasm"));
-        std::fs::copy(&src, out.join(format!("{file}.wasm")))
-            .unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+        let bytes = std::fs::read(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+        let bytes = match &wasm_opt {
+            Some(tool) => optimize_component(tool, &bytes, &out)
+                .unwrap_or_else(|e| panic!("wasm-opt {}: {e}", src.display())),
+            None => bytes,
+        };
+        std::fs::write(out.join(format!("{file}.wasm")), &bytes).unwrap();
     }
+    let built = &out;
 
     // The Celonis connector with its imports satisfied on standard WASI,
     // for stock runtimes (`wasmtime run -S http -S config`).
@@ -101,6 +114,100 @@ fn compose(socket: &Path, plug: &Path) -> Result<Vec<u8>, String> {
     graph
         .encode(EncodeOptions::default())
         .map_err(|e| format!("{e:?}"))
+}
+
+/// `wasm-opt` from binaryen, if installed (`.ci/run` installs it).
+fn wasm_opt() -> Option<PathBuf> {
+    println!("cargo:rerun-if-env-changed=CONNHOST_WASM_OPT");
+    if let Ok(p) = std::env::var("CONNHOST_WASM_OPT") {
+        return (!p.is_empty()).then(|| PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("wasm-opt"))
+        .find(|p| p.is_file())
+}
+
+/// `wasm-opt -Oz` over each core module of a component (wasm-opt reads
+/// core modules only): the component's top-level sections are copied as
+/// they are, its core module sections (id 1) replaced by optimized ones.
+fn optimize_component(tool: &Path, component: &[u8], scratch: &Path) -> Result<Vec<u8>, String> {
+    fn leb(bytes: &[u8], pos: &mut usize) -> Result<u32, String> {
+        let (mut value, mut shift) = (0u32, 0);
+        loop {
+            let b = *bytes.get(*pos).ok_or("truncated LEB128")?;
+            *pos += 1;
+            value |= u32::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+            shift += 7;
+            if shift > 28 {
+                return Err("LEB128 too long".into());
+            }
+        }
+    }
+    fn put_leb(out: &mut Vec<u8>, mut v: u32) {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+    // A component: magic, version 0x0d, layer 1.
+    if component.len() < 8 || component[..4] != *b"\0asm" || component[6..8] != [1, 0] {
+        return Err("not a component".into());
+    }
+    let mut out = component[..8].to_vec();
+    let mut pos = 8;
+    while pos < component.len() {
+        let id = component[pos];
+        pos += 1;
+        let len = leb(component, &mut pos)? as usize;
+        let body = component
+            .get(pos..pos + len)
+            .ok_or("section past the end")?;
+        pos += len;
+        let body = if id == 1 {
+            let input = scratch.join("module.in.wasm");
+            let output = scratch.join("module.out.wasm");
+            std::fs::write(&input, body).map_err(|e| e.to_string())?;
+            let status = Command::new(tool)
+                .arg("-Oz")
+                .args([
+                    "--enable-bulk-memory",
+                    "--enable-sign-ext",
+                    "--enable-mutable-globals",
+                ])
+                .args(["--enable-nontrapping-float-to-int", "--enable-multivalue"])
+                .args(["--enable-reference-types"])
+                .arg(&input)
+                .arg("-o")
+                .arg(&output)
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err(format!("wasm-opt exited with {status}"));
+            }
+            let optimized = std::fs::read(&output).map_err(|e| e.to_string())?;
+            // Keep the original if wasm-opt made it larger.
+            if optimized.len() < body.len() {
+                optimized
+            } else {
+                body.to_vec()
+            }
+        } else {
+            body.to_vec()
+        };
+        out.push(id);
+        put_leb(&mut out, body.len() as u32);
+        out.extend(body);
+    }
+    Ok(out)
 }
 
 /// rust-toolchain.toml lists the target, but rustup installs listed targets

@@ -1,12 +1,12 @@
 //! `cargo bench -p connhost --bench runtime`: prints the runtime's figures
 //! in one run. Targets (not asserted): cached load ≤ 0.5 ms, instantiate
-//! ≤ 15 µs p50, component ≤ 150 KB, plugin/native verify ≤ 1.10.
+//! ≤ 10 µs p50, component ≤ 150 KB, plugin/native verify ≤ 1.10.
 
-use connhost::allowlist::Allowlist;
-use connhost::fake::{demo, FakeCelonis, FakeConfig};
 use connhost::net::{HttpsClient, NetConfig, OutRequest};
-use connhost::runtime::{Call, CallContext, Runtime, RuntimeConfig};
-use connhost::secrets::{Secret, SecretScope};
+use connhost::policy::Allowlist;
+use connhost::runtime::{CallContext, Runtime, RuntimeConfig};
+use connhost::{Secret, SecretScope};
+use connhost_testkit::celonis::{demo, FakeCelonis, FakeConfig};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -97,7 +97,7 @@ async fn main() {
 
     let plugin = rt.prepare("celonis", &component).unwrap();
     let mut inst = time_n(n_inst, || async {
-        rt.instantiate_only(&plugin).await.unwrap()
+        drop(rt.instantiate(&plugin, CallContext::empty()).await.unwrap())
     })
     .await;
     row(
@@ -107,25 +107,12 @@ async fn main() {
             us(percentile(&mut inst, 0.5)),
             us(percentile(&mut inst, 0.99))
         ),
-        "target ≤ 15 µs p50",
+        "target ≤ 10 µs p50",
     );
     let mut call = time_n(n_inst, || async {
-        rt.call(
-            &plugin,
-            CallContext {
-                connection_id: "bench".into(),
-                secrets: SecretScope::default(),
-                allowlist: Allowlist::default(),
-            },
-            Call::ValidateScopes {
-                required: vec!["studio".into()],
-                granted: vec!["studio".into()],
-            },
-        )
-        .await
-        .unwrap()
-        .0
-        .unwrap();
+        let scopes = ["studio".to_string()];
+        let mut instance = rt.instantiate(&plugin, CallContext::empty()).await.unwrap();
+        instance.validate_scopes(&scopes, &scopes).await.unwrap();
     })
     .await;
     row(
@@ -153,19 +140,13 @@ async fn main() {
         Secret::new(demo::APP_KEY),
     )]));
     let plugin_verify = || async {
-        let (r, _) = rt
-            .call(
-                &plugin,
-                CallContext {
-                    connection_id: "bench".into(),
-                    secrets: secrets.clone(),
-                    allowlist: allowlist.clone(),
-                },
-                Call::Verify(input.clone()),
-            )
-            .await
-            .unwrap();
-        r.unwrap();
+        let ctx = CallContext {
+            connection_id: "bench".into(),
+            secrets: secrets.clone(),
+            allowlist: allowlist.clone(),
+        };
+        let mut instance = rt.instantiate(&plugin, ctx).await.unwrap();
+        instance.verify(&input).await.unwrap();
     };
     let native_verify = || async {
         let get = |path: &str| OutRequest {

@@ -102,6 +102,9 @@ pub enum Error {
     /// Something with that id already exists.
     #[error("{what} `{id}` already exists")]
     AlreadyExists { what: &'static str, id: String },
+    /// Another writer changed it first and retrying did not settle it.
+    #[error("{what} `{id}` was changed by another operation at the same time; try again")]
+    Conflict { what: &'static str, id: String },
     /// The plugin trapped, ran out of time or memory, or broke the contract.
     #[error("connector `{connector}` failed: {reason}")]
     Plugin { connector: String, reason: String },
@@ -155,6 +158,7 @@ impl Error {
             Error::InvalidInput { .. } => "invalid-input",
             Error::NotFound { .. } => "not-found",
             Error::AlreadyExists { .. } => "already-exists",
+            Error::Conflict { .. } => "conflict",
             Error::Plugin { .. } => "plugin-failure",
             Error::InvalidComponent(_) => "invalid-component",
             Error::WrongMasterKey(_) => "wrong-master-key",

@@ -2,11 +2,14 @@
 //!
 //! A connector component (see `wit/connector.wit`) holds the connection
 //! logic of one service. This library loads it and gives it exactly three
-//! powers, each in its own module: [`http`] (outbound HTTPS to the origins
-//! its manifest allows for the connection), [`secrets`] (the connection's
-//! own secrets, encrypted at rest by [`store`]) and [`log`].
+//! powers, one small module each under `capabilities/`: `http` (outbound
+//! HTTPS to the origins its manifest allows for the connection), `secrets`
+//! (the connection's own secrets, encrypted at rest by the store) and
+//! `log`.
 //!
-//! The embedding entry point is [`Manager`]:
+//! Data flows one way: [`Manager`] (and the team-scoped [`TeamView`]) →
+//! the plugin runtime ([`runtime`]) → the component → the capabilities →
+//! the store.
 //!
 //! ```no_run
 //! # async fn demo() -> connhost::Result<()> {
@@ -26,36 +29,39 @@
 //! # Ok(()) }
 //! ```
 
-pub mod allowlist;
-pub mod audit;
 mod bindings;
-pub mod error;
-pub mod fake;
-pub mod fake_oauth;
-pub mod http;
-pub mod log;
-pub mod manager;
-pub mod manifest;
+mod capabilities;
+mod error;
+mod manager;
+mod manifest;
 pub mod net;
+mod platform;
 pub mod runtime;
-pub mod secrets;
-pub mod store;
-pub mod team;
-pub mod usage;
+mod store;
+mod util;
 
+pub use capabilities::http::HttpHooks;
+pub use capabilities::{Secret, SecretScope};
+/// The outbound policy (origins, allowlists), shared with the standalone adapter.
+pub use connhost_policy as policy;
 pub use error::{ConnectorError, Error, Result};
+pub use manager::{
+    pkce_challenge, AuthorizeStart, Deleted, HostConfig, Manager, NewConnection, Refreshed,
+    Verified, DEFAULT_TEAM,
+};
+pub use manifest::{AuthKind, DefinitionFields, FieldSpec, Manifest, ScopeSpec};
+pub use net::{ConnectTo, NetConfig};
+pub use platform::{
+    is_account_validation, plan_scopes, AuditRecord, Caller, DynamicConnection, TeamView, Usage,
+    UsageCheck, UsageState, DYNAMIC_PREFIX,
+};
+pub use runtime::RuntimeConfig;
+pub use store::{ConnectionRecord, LastError, MasterKey, Status, MASTER_KEY_ENV};
 
-/// The contract's types as generated from `wit/` (for [`runtime::Call`]).
+/// The contract's types as generated from `wit/` (for [`runtime`] calls).
 pub mod wit {
     pub use crate::bindings::types::*;
 }
-pub use manager::{HostConfig, Manager, NewConnection, Refreshed, Verified, DEFAULT_TEAM};
-pub use manifest::Manifest;
-pub use net::{ConnectTo, NetConfig};
-pub use runtime::RuntimeConfig;
-pub use secrets::Secret;
-pub use store::{ConnectionRecord, MasterKey, Status};
-pub use team::{Caller, TeamView};
 
 /// Connector components built with this crate (see `build.rs`).
 pub mod builtin {
@@ -69,6 +75,10 @@ pub mod builtin {
     /// by stock runtimes.
     pub const CELONIS_STANDALONE: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/celonis.standalone.wasm"));
+    /// `component/examples/apikey`, the smallest connector (tests).
+    #[doc(hidden)]
+    pub const EXAMPLE_APIKEY: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/connector_example_apikey.wasm"));
     /// A deliberately misbehaving connector for testing the sandbox.
     #[doc(hidden)]
     pub const TESTBED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/connector_testbed.wasm"));

@@ -43,6 +43,30 @@ pub struct Manifest {
     pub auth_kinds: Vec<AuthKind>,
     pub scopes: Vec<ScopeSpec>,
     pub hosts: Vec<String>,
+    /// Field holding the scopes to request (contract 0.2.0).
+    #[serde(default)]
+    pub scopes_field: Option<String>,
+    /// Field holding an OAuth issuer, checked against a callback's `iss`.
+    #[serde(default)]
+    pub issuer_field: Option<String>,
+    /// Secrets the connector obtains itself (tokens).
+    #[serde(default)]
+    pub token_secrets: Vec<String>,
+    /// The secret whose presence makes access renewable.
+    #[serde(default)]
+    pub refresh_secret: Option<String>,
+    /// How stored definitions reach a data-driven connector.
+    #[serde(default)]
+    pub definitions: Option<DefinitionFields>,
+}
+
+/// The fields through which a stored definition reaches a connector.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DefinitionFields {
+    /// Field naming a stored definition by id (e.g. `provider`).
+    pub reference: String,
+    /// Field carrying the definition's text (e.g. `definition`).
+    pub content: String,
 }
 
 impl From<wit::FieldSpec> for FieldSpec {
@@ -88,6 +112,14 @@ impl From<wit::ConnectorManifest> for Manifest {
                 })
                 .collect(),
             hosts: m.hosts,
+            scopes_field: m.scopes_field,
+            issuer_field: m.issuer_field,
+            token_secrets: m.token_secrets,
+            refresh_secret: m.refresh_secret,
+            definitions: m.definitions.map(|d| DefinitionFields {
+                reference: d.reference,
+                content: d.content,
+            }),
         }
     }
 }
@@ -105,13 +137,7 @@ impl Manifest {
     /// Checks what the host relies on. A plugin's manifest is untrusted.
     pub fn validate(&self) -> Result<()> {
         let bad = |reason: String| Err(Error::InvalidComponent(format!("manifest: {reason}")));
-        let id_ok = !self.id.is_empty()
-            && self.id.len() <= 64
-            && self
-                .id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !id_ok {
+        if !connhost_policy::ids::is_connector_id(&self.id) {
             return bad(format!("id `{}` must match [a-z0-9-]{{1,64}}", self.id));
         }
         if self.auth_kinds.is_empty() {
@@ -136,7 +162,42 @@ impl Manifest {
                 }
             }
         }
+        let named = [&self.scopes_field, &self.issuer_field]
+            .into_iter()
+            .flatten()
+            .chain(
+                self.definitions
+                    .iter()
+                    .flat_map(|d| [&d.reference, &d.content]),
+            );
+        for name in named {
+            if self.field(name).is_some_and(|f| f.secret) {
+                return bad(format!(
+                    "`{name}` is named by the manifest but is a secret field"
+                ));
+            }
+        }
+        let secrets = self.token_secrets.iter().chain(&self.refresh_secret);
+        for name in secrets {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return bad(format!("secret name `{name}` must match [A-Za-z0-9_]+"));
+            }
+        }
         Ok(())
+    }
+
+    /// The scopes to request, from the field the manifest names.
+    pub fn requested_scopes(&self, fields: &BTreeMap<String, String>) -> Vec<String> {
+        self.scopes_field
+            .as_ref()
+            .and_then(|f| fields.get(f))
+            .map(|s| {
+                s.split([' ', ','])
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// All fields that apply to `auth_kind`.

@@ -93,14 +93,29 @@ impl NetConfig {
     }
 }
 
-/// A request ready to send.
-#[derive(Debug)]
+/// A request ready to send. It holds filled-in secrets (headers, form
+/// body), so `Debug` shows header names and the body's length only.
 pub struct OutRequest {
     pub method: hyper::Method,
     pub url: Url,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for OutRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutRequest")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body.len())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// A complete response.
@@ -316,6 +331,20 @@ async fn read_capped(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_debug_shows_no_header_values_or_body() {
+        let r = OutRequest {
+            method: hyper::Method::POST,
+            url: Url::parse("https://a.example.com/token").unwrap(),
+            headers: vec![("authorization".into(), "Bearer hunter2".into())],
+            body: b"client_secret=hunter2".to_vec(),
+            timeout: None,
+        };
+        let text = format!("{r:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("authorization"), "{text}");
+    }
 
     #[test]
     fn parses_connect_to() {

@@ -4,9 +4,9 @@
 use connhost_sdk::http::{Request, ResponseExt};
 use connhost_sdk::oauth::{self, ClientAuth};
 use connhost_sdk::{
-    check_scopes, export_connector, field, invalid, AuthKind, Authorization, AuthorizeRequest,
-    CodeExchange, ConnectionInput, ConnectionState, Connector, ConnectorError, FieldSpecExt,
-    Fields, Manifest, RefreshOutcome, ScopeSpec, Verification,
+    export_connector, field, invalid, manifest, AuthKind, ConnectionInput, ConnectionState,
+    Connector, ConnectorError, FieldSpecExt, Fields, Manifest, RefreshOutcome, ScopeSpec,
+    Verification,
 };
 
 mod scopes;
@@ -182,9 +182,6 @@ fn parse_domain(raw: &str) -> Result<String, ConnectorError> {
 impl Connector for Celonis {
     fn manifest() -> Manifest {
         Manifest {
-            id: "celonis".into(),
-            display_name: "Celonis".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
             fields: vec![
                 field("domain", "Domain")
                     .required()
@@ -245,6 +242,9 @@ impl Connector for Celonis {
                 })
                 .collect(),
             hosts: vec!["https://{domain}".into()],
+            scopes_field: Some("scopes".into()),
+            token_secrets: vec![oauth::ACCESS_TOKEN.into()],
+            ..manifest("celonis", "Celonis", env!("CARGO_PKG_VERSION"))
         }
     }
 
@@ -308,37 +308,9 @@ impl Connector for Celonis {
         }
     }
 
-    fn validate_scopes(required: Vec<String>, granted: Vec<String>) -> Result<(), ConnectorError> {
-        check_scopes(&required, &granted)
-    }
-
-    fn authorize_url(
-        _: ConnectionInput,
-        _: AuthorizeRequest,
-    ) -> Result<Authorization, ConnectorError> {
-        Err(ConnectorError::Unsupported(
-            "Celonis OAuth clients use client credentials; there is no consent URL".into(),
-        ))
-    }
-
-    fn exchange_code(
-        _: ConnectionInput,
-        _: CodeExchange,
-    ) -> Result<ConnectionState, ConnectorError> {
-        Err(ConnectorError::Unsupported(
-            "Celonis OAuth clients use client credentials; there is no code to exchange".into(),
-        ))
-    }
-
-    fn revoke(_: ConnectionInput) -> Result<(), ConnectorError> {
-        // Celonis documents no revocation endpoint; client-credentials
-        // tokens lapse within 15 minutes (expires_in 899).
-        Ok(())
-    }
-
-    fn allowed_origins(_: ConnectionInput) -> Result<Vec<String>, ConnectorError> {
-        Ok(Vec::new())
-    }
+    // No consent flow (Celonis OAuth clients use client credentials), and
+    // no revocation endpoint: client-credentials tokens lapse within 15
+    // minutes. The SDK's defaults say so.
 }
 
 /// The identity fields of `/api/cloud` we read.

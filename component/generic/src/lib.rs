@@ -10,8 +10,8 @@ mod definition;
 use connhost_sdk::http::{classify, BasicEncoding, Method, Request, ResponseExt};
 use connhost_sdk::oauth::{self, ClientAuth, ACCESS_TOKEN, REFRESH_TOKEN};
 use connhost_sdk::{
-    check_scopes, export_connector, field, invalid, secrets, AuthKind, Authorization,
-    AuthorizeRequest, CodeExchange, ConnectionInput, ConnectionState, Connector, ConnectorError,
+    export_connector, field, invalid, manifest, secrets, AuthKind, Authorization, AuthorizeRequest,
+    CodeExchange, ConnectionInput, ConnectionState, Connector, ConnectorError, DefinitionFields,
     FieldSpecExt, Fields, Manifest, ProviderFailure, RefreshOutcome, Verification,
 };
 use definition::{origin_of, AuthMode, Definition, KeyLocation, Metadata, SHIPPED};
@@ -261,9 +261,6 @@ impl Connector for Generic {
         let shipped: Vec<&str> = SHIPPED.iter().map(|(i, _)| *i).collect();
         let client_id = || field("client_id", "Client ID").required();
         Manifest {
-            id: "generic".into(),
-            display_name: "Generic OAuth 2.0 / API key".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
             fields: vec![
                 field("provider", "Provider")
                     .one_of(&shipped)
@@ -319,6 +316,19 @@ impl Connector for Generic {
             scopes: vec![],
             // Origins come from the provider definition: see allowed-origins.
             hosts: vec![],
+            scopes_field: Some("scopes".into()),
+            issuer_field: Some("issuer".into()),
+            token_secrets: vec![ACCESS_TOKEN.into(), REFRESH_TOKEN.into()],
+            refresh_secret: Some(REFRESH_TOKEN.into()),
+            definitions: Some(DefinitionFields {
+                reference: "provider".into(),
+                content: "definition".into(),
+            }),
+            ..manifest(
+                "generic",
+                "Generic OAuth 2.0 / API key",
+                env!("CARGO_PKG_VERSION"),
+            )
         }
     }
 
@@ -398,10 +408,6 @@ impl Connector for Generic {
                 "static credentials do not expire; nothing to refresh".into(),
             )),
         }
-    }
-
-    fn validate_scopes(required: Vec<String>, granted: Vec<String>) -> Result<(), ConnectorError> {
-        check_scopes(&required, &granted)
     }
 
     fn authorize_url(

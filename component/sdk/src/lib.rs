@@ -1,15 +1,31 @@
 //! Guest SDK for connhost connector components.
 //!
-//! A connector implements [`Connector`] and registers it with
-//! [`export_connector!`]. The generated bindings stay in [`bindings`]; this
-//! crate re-exports the types a connector needs and adds helpers: an HTTP
-//! request builder that maps transport failures to [`ConnectorError`],
-//! standard classification of provider errors, field access, and OAuth 2.0
-//! token-response handling.
+//! A connector implements [`Connector`] (three required methods; the
+//! optional exports have defaults) and registers it with
+//! [`export_connector!`]. The generated bindings stay hidden; this crate
+//! re-exports the types a connector needs and adds helpers: a manifest
+//! starter ([`manifest`]), an HTTP request builder that maps transport
+//! failures to [`ConnectorError`], standard classification of provider
+//! errors, field access, and OAuth 2.0 token-response handling.
+//!
+//! ```ignore
+//! use connhost_sdk::*;
+//! struct Hello;
+//! impl Connector for Hello {
+//!     fn manifest() -> Manifest {
+//!         Manifest { hosts: vec!["https://{domain}".into()], ..manifest("hello", "Hello", "1.0.0") }
+//!     }
+//!     fn create(_: ConnectionInput) -> Result<ConnectionState, ConnectorError> { Ok(state()) }
+//!     fn verify(input: ConnectionInput) -> Result<Verification, ConnectorError> { /* … */ }
+//! }
+//! export_connector!(Hello);
+//! ```
 
 #![deny(missing_docs)]
 
-/// Generated bindings for the `connector-plugin` world.
+/// Generated bindings for the `connector-plugin` world (used by
+/// [`export_connector!`]; connectors use the re-exports instead).
+#[doc(hidden)]
 #[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -27,18 +43,159 @@ pub mod oauth;
 pub use bindings::connhost::connector::log::Level;
 pub use bindings::connhost::connector::types::{
     AuthKind, Authorization, AuthorizeRequest, CodeExchange, ConnectionInput, ConnectionState,
-    ConnectorError, ConnectorManifest as Manifest, FieldError, FieldSpec, ProviderFailure,
-    RefreshOutcome, ScopeSpec, Verification,
+    ConnectorError, ConnectorManifest as Manifest, DefinitionFields, FieldError, FieldSpec,
+    ProviderFailure, RefreshOutcome, ScopeSpec, Verification,
 };
-pub use bindings::exports::connhost::connector::connector::Guest as Connector;
 pub use fields::Fields;
+
+/// A connector: what the contract's `connector` interface exports, with
+/// defaults for everything a simple connector does not need.
+pub trait Connector {
+    /// Describes the connector (start from [`manifest`]). Must not use imports.
+    fn manifest() -> Manifest;
+
+    /// Checks the fields and obtains access.
+    fn create(input: ConnectionInput) -> Result<ConnectionState, ConnectorError>;
+
+    /// Proves the connection works; returns the account it belongs to.
+    fn verify(input: ConnectionInput) -> Result<Verification, ConnectorError>;
+
+    /// Renews access. Default: `not-needed` (static credentials).
+    fn refresh(input: ConnectionInput) -> Result<RefreshOutcome, ConnectorError> {
+        let _ = input;
+        Ok(RefreshOutcome::NotNeeded(
+            "static credentials: nothing to renew".into(),
+        ))
+    }
+
+    /// Whether `granted` covers `required`. Default: [`check_scopes`].
+    fn validate_scopes(required: Vec<String>, granted: Vec<String>) -> Result<(), ConnectorError> {
+        check_scopes(&required, &granted)
+    }
+
+    /// The provider's consent URL. Default: `unsupported`.
+    fn authorize_url(
+        input: ConnectionInput,
+        request: AuthorizeRequest,
+    ) -> Result<Authorization, ConnectorError> {
+        let _ = (input, request);
+        Err(ConnectorError::Unsupported(
+            "this connector has no browser consent flow".into(),
+        ))
+    }
+
+    /// Redeems an authorization code. Default: `unsupported`.
+    fn exchange_code(
+        input: ConnectionInput,
+        exchange: CodeExchange,
+    ) -> Result<ConnectionState, ConnectorError> {
+        let _ = (input, exchange);
+        Err(ConnectorError::Unsupported(
+            "this connector has no browser consent flow".into(),
+        ))
+    }
+
+    /// Revokes tokens at the provider. Default: nothing to revoke.
+    fn revoke(input: ConnectionInput) -> Result<(), ConnectorError> {
+        let _ = input;
+        Ok(())
+    }
+
+    /// Origins beyond the manifest's `hosts`. Default: none.
+    fn allowed_origins(input: ConnectionInput) -> Result<Vec<String>, ConnectorError> {
+        let _ = input;
+        Ok(Vec::new())
+    }
+}
+
+/// Adapts a [`Connector`] to the generated export trait.
+#[doc(hidden)]
+pub struct Export<T>(std::marker::PhantomData<T>);
+
+impl<T: Connector> bindings::exports::connhost::connector::connector::Guest for Export<T> {
+    fn manifest() -> Manifest {
+        T::manifest()
+    }
+    fn create(input: ConnectionInput) -> Result<ConnectionState, ConnectorError> {
+        T::create(input)
+    }
+    fn verify(input: ConnectionInput) -> Result<Verification, ConnectorError> {
+        T::verify(input)
+    }
+    fn refresh(input: ConnectionInput) -> Result<RefreshOutcome, ConnectorError> {
+        T::refresh(input)
+    }
+    fn validate_scopes(required: Vec<String>, granted: Vec<String>) -> Result<(), ConnectorError> {
+        T::validate_scopes(required, granted)
+    }
+    fn authorize_url(
+        input: ConnectionInput,
+        request: AuthorizeRequest,
+    ) -> Result<Authorization, ConnectorError> {
+        T::authorize_url(input, request)
+    }
+    fn exchange_code(
+        input: ConnectionInput,
+        exchange: CodeExchange,
+    ) -> Result<ConnectionState, ConnectorError> {
+        T::exchange_code(input, exchange)
+    }
+    fn revoke(input: ConnectionInput) -> Result<(), ConnectorError> {
+        T::revoke(input)
+    }
+    fn allowed_origins(input: ConnectionInput) -> Result<Vec<String>, ConnectorError> {
+        T::allowed_origins(input)
+    }
+}
 
 /// Registers a type implementing [`Connector`] as the component's export.
 #[macro_export]
 macro_rules! export_connector {
-    ($ty:ident) => {
-        $crate::bindings::export!($ty with_types_in $crate::bindings);
+    ($ty:ty) => {
+        #[doc(hidden)]
+        type __ConnhostExport = $crate::Export<$ty>;
+        $crate::bindings::export!(__ConnhostExport with_types_in $crate::bindings);
     };
+}
+
+/// A manifest with this id, name and version and nothing else: no fields,
+/// auth kinds, scopes or hosts yet. Fill it in with struct update syntax:
+/// `Manifest { hosts: …, ..manifest("id", "Name", "1.0.0") }`.
+pub fn manifest(id: &str, display_name: &str, version: &str) -> Manifest {
+    Manifest {
+        id: id.into(),
+        display_name: display_name.into(),
+        version: version.into(),
+        fields: Vec::new(),
+        auth_field: String::new(),
+        auth_kinds: Vec::new(),
+        scopes: Vec::new(),
+        hosts: Vec::new(),
+        scopes_field: None,
+        issuer_field: None,
+        token_secrets: Vec::new(),
+        refresh_secret: None,
+        definitions: None,
+    }
+}
+
+/// An auth kind selected by `id`, with these extra fields.
+pub fn auth_kind(id: &str, label: &str, fields: Vec<FieldSpec>) -> AuthKind {
+    AuthKind {
+        id: id.into(),
+        label: label.into(),
+        fields,
+        authorization_code: false,
+    }
+}
+
+/// A `connection-state` with nothing in it (static credentials).
+pub fn state() -> ConnectionState {
+    ConnectionState {
+        granted_scopes: Vec::new(),
+        expires_at: None,
+        fields: Vec::new(),
+    }
 }
 
 /// Writes a message to the host's log. Never pass secrets.

@@ -31,6 +31,7 @@ use bindings::exports::connhost::connector::http::{
 use bindings::exports::connhost::connector::log::{self, Level};
 use bindings::exports::connhost::connector::secrets;
 use bindings::wasi::config::store as config;
+use connhost_policy::{basic, Allowlist, Origin};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use url::{form_urlencoded, Url};
@@ -86,23 +87,27 @@ impl log::Guest for Providers {
     }
 }
 
+/// The origin a refusal names.
 fn origin(url: &Url) -> String {
-    format!(
-        "{}://{}:{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.port_or_known_default().unwrap_or(0)
-    )
+    Origin::of(url)
+        .map(|o| o.to_string())
+        .unwrap_or_else(|| url.origin().ascii_serialization())
 }
 
+/// The `allowed-origins` config as an allowlist: bare https origins only
+/// (the host's rule, from the same code); anything else allows nothing.
 fn allowed(url: &Url) -> bool {
     let Some(list) = config_get("allowed-origins") else {
         return false;
     };
-    let want = origin(url);
-    list.split(',')
-        .filter_map(|o| Url::parse(o.trim()).ok())
-        .any(|o| origin(&o) == want)
+    let origins: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|o| Origin::parse_bare(o).is_ok())
+        .map(str::to_string)
+        .collect();
+    let mut allowlist = Allowlist::default();
+    allowlist.add_origins(&origins).is_ok() && allowlist.allows(url)
 }
 
 /// `(scheme, authority)` to use: the URL's own, or a loopback override.
@@ -141,19 +146,11 @@ fn need(name: &str) -> Result<String, http::Error> {
 }
 
 fn basic(user: &str, password: &str, enc: BasicEncoding) -> String {
-    use base64::Engine as _;
-    let pair = match enc {
-        BasicEncoding::FormUrlencoded => format!(
-            "{}:{}",
-            form_urlencoded::byte_serialize(user.as_bytes()).collect::<String>(),
-            form_urlencoded::byte_serialize(password.as_bytes()).collect::<String>()
-        ),
-        BasicEncoding::Raw => format!("{user}:{password}"),
+    let encoding = match enc {
+        BasicEncoding::FormUrlencoded => basic::Encoding::FormUrlencoded,
+        BasicEncoding::Raw => basic::Encoding::Raw,
     };
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    )
+    basic::header(user, password, encoding)
 }
 
 fn map_error(e: wasi::ErrorCode) -> http::Error {

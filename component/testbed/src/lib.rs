@@ -5,9 +5,9 @@
 
 use connhost_sdk::http::Request;
 use connhost_sdk::{
-    check_scopes, export_connector, field, invalid, AuthKind, Authorization, AuthorizeRequest,
-    CodeExchange, ConnectionInput, ConnectionState, Connector, ConnectorError, FieldSpecExt,
-    Fields, Manifest, ProviderFailure, RefreshOutcome, Verification,
+    export_connector, field, invalid, manifest, AuthKind, ConnectionInput, ConnectionState,
+    Connector, ConnectorError, FieldSpecExt, Fields, Manifest, ProviderFailure, RefreshOutcome,
+    Verification,
 };
 
 struct Testbed;
@@ -15,9 +15,6 @@ struct Testbed;
 impl Connector for Testbed {
     fn manifest() -> Manifest {
         Manifest {
-            id: "testbed".into(),
-            display_name: "Testbed".into(),
-            version: "0.1.0".into(),
             fields: vec![
                 field("domain", "Domain").required(),
                 field("action", "Action").required().one_of(&[
@@ -39,8 +36,8 @@ impl Connector for Testbed {
                 fields: vec![field("token", "Token").secret()],
                 authorization_code: false,
             }],
-            scopes: vec![],
             hosts: vec!["https://{domain}".into()],
+            ..manifest("testbed", "Testbed", "0.1.0")
         }
     }
 
@@ -97,28 +94,6 @@ impl Connector for Testbed {
             status: 0,
             message: "testbed cannot refresh".into(),
         }))
-    }
-
-    fn validate_scopes(required: Vec<String>, granted: Vec<String>) -> Result<(), ConnectorError> {
-        check_scopes(&required, &granted)
-    }
-
-    fn authorize_url(
-        _: ConnectionInput,
-        _: AuthorizeRequest,
-    ) -> Result<Authorization, ConnectorError> {
-        Err(ConnectorError::Unsupported("testbed".into()))
-    }
-
-    fn exchange_code(
-        _: ConnectionInput,
-        _: CodeExchange,
-    ) -> Result<ConnectionState, ConnectorError> {
-        Err(ConnectorError::Unsupported("testbed".into()))
-    }
-
-    fn revoke(_: ConnectionInput) -> Result<(), ConnectorError> {
-        Ok(())
     }
 
     fn allowed_origins(input: ConnectionInput) -> Result<Vec<String>, ConnectorError> {

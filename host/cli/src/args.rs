@@ -1,0 +1,285 @@
+//! The command line as clap parses it: raw flags only. `commands/` turns
+//! them into library calls.
+
+use clap::{Args, Parser, Subcommand};
+use connhost::ConnectTo;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "connhost",
+    version,
+    about = "Run sandboxed connector components and manage their connections"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct Global {
+    /// Store directory [default: the user's data dir]/connhost
+    #[arg(long, global = true, env = "CONNHOST_HOME")]
+    pub home: Option<PathBuf>,
+    /// Print machine-readable JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Connect to ADDR:PORT when a plugin asks for HOST:PORT (TLS still checks HOST), like curl
+    #[arg(long = "connect-to", value_name = "HOST:PORT:ADDR:PORT", global = true)]
+    pub connect_to: Vec<ConnectTo>,
+    /// Extra trust root(s) in PEM, in addition to the public web roots
+    #[arg(long = "ca-file", value_name = "PEM", global = true)]
+    pub ca_file: Vec<PathBuf>,
+    /// Default deadline of one outbound HTTP request
+    #[arg(long, value_name = "MS", global = true, default_value_t = 30_000)]
+    pub http_timeout_ms: u64,
+    /// Wall-clock limit of one plugin call
+    #[arg(long, value_name = "MS", global = true, default_value_t = 60_000)]
+    pub call_timeout_ms: u64,
+    /// Team the caller acts for (a connection of another team is not found)
+    #[arg(long, global = true, env = "CONNHOST_TEAM", default_value = "default")]
+    pub team: String,
+    /// Who is acting, for the audit log [default: $USER]
+    #[arg(long, global = true, env = "CONNHOST_ACTOR")]
+    pub actor: Option<String>,
+    /// Renew access that expires within this many seconds before using it
+    #[arg(long, value_name = "SECS", global = true, default_value_t = 60)]
+    pub refresh_margin_secs: u64,
+    /// Log to stderr (-v info, -vv debug)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Add, list and inspect connector components
+    #[command(subcommand)]
+    Connector(ConnectorCmd),
+    /// Create, verify, refresh, edit and delete connections
+    #[command(subcommand)]
+    Connection(ConnectionCmd),
+    /// What uses the team's connections (flows, modules), and their pre-run check
+    #[command(subcommand)]
+    Usage(UsageCmd),
+    /// Dynamic connections: pick one of several connections by run context
+    #[command(subcommand)]
+    Dynamic(DynamicCmd),
+    /// Least-privilege scope planning
+    #[command(subcommand)]
+    Scopes(ScopesCmd),
+    /// The team's audit log
+    Audit {
+        #[arg(long)]
+        connection: Option<String>,
+        /// Unix seconds
+        #[arg(long)]
+        since: Option<u64>,
+    },
+    /// Provider definitions for data-driven connectors (the `generic` connector)
+    #[command(subcommand)]
+    Provider(ProviderCmd),
+    /// Walk create → verify → refresh → list → delete against a local fake Celonis
+    Demo,
+}
+
+#[derive(Subcommand)]
+pub enum UsageCmd {
+    /// Register what a consumer needs from a connection (or dynamic:NAME)
+    Add {
+        #[arg(long)]
+        consumer: String,
+        #[arg(long)]
+        connection: String,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// active | scheduled | inactive
+        #[arg(long, default_value = "active")]
+        state: String,
+    },
+    List,
+    Remove {
+        #[arg(long)]
+        consumer: String,
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// Pre-run check: resolve the connection and require the scopes
+    Check {
+        #[arg(long)]
+        consumer: String,
+        /// KEY=VALUE run context for dynamic connections (repeatable)
+        #[arg(long)]
+        context: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DynamicCmd {
+    /// Create or replace a dynamic connection
+    Put {
+        name: String,
+        #[arg(long)]
+        connector: String,
+        /// Context key it selects on, e.g. department
+        #[arg(long)]
+        key: String,
+        /// VALUE=CONNECTION_ID (repeatable)
+        #[arg(long = "choice")]
+        choices: Vec<String>,
+        #[arg(long)]
+        default: Option<String>,
+    },
+    List,
+    Remove {
+        name: String,
+    },
+    /// Which connection a context selects
+    Resolve {
+        name: String,
+        #[arg(long)]
+        context: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ScopesCmd {
+    /// The union of the scopes usages need, checked against the catalogue
+    Plan {
+        #[arg(long)]
+        connector: String,
+        /// JSON file(s): a usage {"scopes": [...]} or a list of them
+        #[arg(long = "usage")]
+        usages: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ProviderCmd {
+    /// Check a provider definition (JSON) and store it; connect with --field provider=ID
+    Add {
+        file: PathBuf,
+        /// Connector that interprets the definition
+        #[arg(long, default_value = "generic")]
+        connector: String,
+    },
+    /// List stored provider definitions and the connector's shipped ones
+    List {
+        #[arg(long, default_value = "generic")]
+        connector: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuthorizeCmd {
+    /// Start the consent flow: prints the authorize URL and a pending id
+    Start {
+        #[arg(long)]
+        connector: String,
+        /// Exact redirect URI registered with the provider
+        #[arg(long)]
+        redirect_uri: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Complete it with the URL the provider redirected the browser to
+    Finish {
+        pending: String,
+        #[arg(long)]
+        redirect_url: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConnectorCmd {
+    /// Add a connector component (a .wasm file, or `builtin:celonis`)
+    Add { path: String },
+    /// List connectors
+    List,
+    /// Show a connector's manifest: fields, auth kinds, scopes, hosts
+    Show { id: String },
+}
+
+#[derive(Args)]
+pub struct DataArgs {
+    /// Connection name [default: connector name + counter]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A non-secret field, NAME=VALUE (repeatable)
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    pub fields: Vec<String>,
+    /// A secret field, NAME=env:VAR | NAME=file:PATH | NAME=stdin (repeatable).
+    /// Plain values are refused: they would land in shell history and `ps`.
+    #[arg(long = "secret", value_name = "NAME=SOURCE")]
+    pub secrets: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub enum ConnectionCmd {
+    /// Create a connection; prints its id
+    Create {
+        #[arg(long)]
+        connector: String,
+        /// For consent-flow auth kinds: wait for the provider's redirect on
+        /// this loopback URI (e.g. http://127.0.0.1:8765/callback)
+        #[arg(long)]
+        redirect_uri: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Browser consent flow in two steps, for servers and scripts
+    #[command(subcommand)]
+    Authorize(AuthorizeCmd),
+    /// Run consent again for a connection (same id; new tokens and scopes
+    /// replace the old, which are revoked)
+    Reauthorize {
+        id: String,
+        #[arg(long)]
+        redirect_uri: String,
+        /// Print the URL and pending id instead of waiting (finish with `authorize finish`)
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// List the team's connections
+    List,
+    /// Show one connection (secrets as set/unset, never values)
+    Show { id: String },
+    /// Rename a connection
+    Rename { id: String, name: String },
+    /// Replace all data of a connection; secrets must be given again.
+    /// The stored connection changes only if the new data verifies.
+    Edit {
+        id: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Call the service to check the connection works
+    Verify { id: String },
+    /// Renew expiring access now
+    Refresh { id: String },
+    /// Check that the connection has these scopes
+    Check {
+        id: String,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
+    /// Replace one secret (e.g. a regenerated client secret); the
+    /// connection changes only if it verifies with it
+    SetSecret {
+        id: String,
+        /// NAME=env:VAR | NAME=file:PATH | NAME=stdin
+        #[arg(long)]
+        secret: String,
+    },
+    /// Revoke the connection's tokens, then delete it and its secrets
+    Delete {
+        id: String,
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
+        /// Delete even though active or scheduled usages need it
+        #[arg(long)]
+        force: bool,
+    },
+}

@@ -1,0 +1,93 @@
+//! `connector …` and `provider …`: components and the provider
+//! definitions data-driven connectors read.
+
+use crate::args::{ConnectorCmd, ProviderCmd};
+use crate::output::Out;
+use anyhow::{bail, Context};
+use connhost::{Manager, TeamView};
+use std::time::Duration;
+
+pub async fn provider(m: &Manager, cmd: ProviderCmd, out: &Out) -> anyhow::Result<()> {
+    match cmd {
+        ProviderCmd::Add { file, connector } => {
+            ensure_builtin(m, &connector).await?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("read {}", file.display()))?;
+            let id = m.add_provider(&connector, &text).await?;
+            out.emit_id("provider added", &id);
+        }
+        ProviderCmd::List { connector } => {
+            ensure_builtin(m, &connector).await?;
+            let mut list: Vec<(String, String)> = m
+                .providers()?
+                .into_iter()
+                .map(|id| (id, "added".to_string()))
+                .collect();
+            let manifest = m.connector(&connector)?;
+            let reference = manifest.definitions.as_ref().map(|d| d.reference.as_str());
+            if let Some(f) = reference.and_then(|r| manifest.field(r)).cloned() {
+                list.extend(
+                    f.allowed_values
+                        .into_iter()
+                        .map(|id| (id, "shipped".to_string())),
+                );
+            }
+            out.providers(&list);
+        }
+    }
+    Ok(())
+}
+
+/// Adds a built-in connector on first use, so `--connector generic` works
+/// without a separate `connector add`.
+pub async fn ensure_builtin(m: &Manager, id: &str) -> anyhow::Result<()> {
+    if m.connector(id).is_ok() {
+        return Ok(());
+    }
+    if let Some(bytes) = builtin(id) {
+        m.add_connector(bytes).await?;
+    }
+    Ok(())
+}
+
+fn builtin(id: &str) -> Option<&'static [u8]> {
+    match id {
+        "celonis" => Some(connhost::builtin::CELONIS),
+        "generic" => Some(connhost::builtin::GENERIC),
+        _ => None,
+    }
+}
+
+/// Consent flow with a loopback listener: print the URL, wait for the
+/// redirect, finish.
+pub async fn consent_and_wait(
+    t: &TeamView<'_>,
+    out: &Out,
+    redirect_uri: &str,
+    start: impl std::future::Future<Output = connhost::Result<connhost::AuthorizeStart>>,
+) -> anyhow::Result<connhost::ConnectionRecord> {
+    let (listener, redirect) = crate::callback::bind(redirect_uri).await?;
+    let started = start.await?;
+    out.authorize_started(&started);
+    let url = crate::callback::wait(listener, redirect, Duration::from_secs(600)).await?;
+    Ok(t.authorize_finish(&started.pending_id, &url).await?)
+}
+
+pub async fn run(m: &Manager, cmd: ConnectorCmd, out: &Out) -> anyhow::Result<()> {
+    match cmd {
+        ConnectorCmd::Add { path } => {
+            let bytes = match path.as_str() {
+                "builtin:celonis" => connhost::builtin::CELONIS.to_vec(),
+                p if p.starts_with("builtin:") => {
+                    bail!("unknown built-in connector `{p}` (have: builtin:celonis)")
+                }
+                p => std::fs::read(p).with_context(|| format!("read {p}"))?,
+            };
+            let manifest = m.add_connector(&bytes).await?;
+            out.connector_added(&manifest);
+        }
+        ConnectorCmd::List => out.connectors(&m.connectors()?),
+        ConnectorCmd::Show { id } => out.manifest(&m.connector(&id)?),
+    }
+    Ok(())
+}

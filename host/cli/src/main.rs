@@ -1,0 +1,108 @@
+//! `connhost`: manage connectors and connections from the command line.
+//! Raw flags (`args`) → one library call (`commands`) → `output`. Errors
+//! reach the user in one place, as text or `--json`. Only the library's
+//! public API is used.
+
+mod args;
+mod callback;
+mod commands;
+mod demo;
+mod input;
+mod output;
+
+use anyhow::{anyhow, Context};
+use args::{Cli, Command, Global};
+use clap::Parser;
+use connhost::{Caller, HostConfig, Manager, MasterKey};
+use output::Out;
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn main() -> ExitCode {
+    // Behave like other Unix tools when stdout is closed early (`| head`).
+    #[cfg(unix)]
+    // SAFETY: called first thing, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let out = Out::new(cli.global.json);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return out.fail(&anyhow!(e).context("start async runtime")),
+    };
+    match rt.block_on(run(cli, &out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => out.fail(&e),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONNHOST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn host_config(g: &Global) -> anyhow::Result<HostConfig> {
+    let home = match &g.home {
+        Some(h) => h.clone(),
+        None => dirs::data_dir()
+            .context("no data directory for this user: pass --home or set CONNHOST_HOME")?
+            .join("connhost"),
+    };
+    let mut cfg = HostConfig::new(home);
+    if let Ok(k) = std::env::var(connhost::MASTER_KEY_ENV) {
+        cfg.master_key = Some(MasterKey::from_base64(&k)?);
+    }
+    cfg.net.connect_to = g.connect_to.clone();
+    for ca in &g.ca_file {
+        cfg.net.add_ca_file(ca).map_err(|e| anyhow!(e))?;
+    }
+    cfg.net.default_timeout = Duration::from_millis(g.http_timeout_ms);
+    cfg.runtime.call_timeout = Duration::from_millis(g.call_timeout_ms);
+    // Capped: a margin beyond a day only means "always renew".
+    cfg.refresh_margin = Duration::from_secs(g.refresh_margin_secs.min(86_400));
+    Ok(cfg)
+}
+
+async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
+    if let Command::Demo = cli.command {
+        return demo::run(&cli.global, out).await;
+    }
+    let manager = Manager::open(host_config(&cli.global)?)?;
+    let actor = cli
+        .global
+        .actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into());
+    let team = manager.team(Caller {
+        team: cli.global.team.clone(),
+        actor,
+    })?;
+    match cli.command {
+        Command::Demo => unreachable!("handled above"),
+        Command::Connector(cmd) => commands::connector::run(&manager, cmd, out).await,
+        Command::Provider(cmd) => commands::connector::provider(&manager, cmd, out).await,
+        Command::Connection(cmd) => commands::connection::run(&manager, &team, cmd, out).await,
+        Command::Usage(cmd) => commands::platform::usage(&team, cmd, out).await,
+        Command::Dynamic(cmd) => commands::platform::dynamic(&team, cmd, out),
+        Command::Scopes(cmd) => commands::platform::scopes(&team, cmd, out),
+        Command::Audit { connection, since } => {
+            commands::platform::audit(&team, connection.as_deref(), since, out)
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! Everything the CLI prints. With `--json`, one JSON document on stdout
+//! per command (errors included); without, short human text. Secret
+//! values are never in what reaches this module.
+
+use connhost::ConnectionRecord;
+use connhost::Manifest;
+use connhost::{Refreshed, Verified};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+pub struct Out {
+    json: bool,
+}
+
+/// A connection as shown: secret fields as set/unset.
+#[derive(Serialize)]
+struct ConnectionView<'a> {
+    id: &'a str,
+    team: &'a str,
+    connector: &'a str,
+    name: &'a str,
+    status: connhost::Status,
+    account_label: Option<&'a str>,
+    fields: &'a BTreeMap<String, String>,
+    secrets: BTreeMap<String, &'static str>,
+    granted_scopes: &'a [String],
+    expires_at: Option<u64>,
+    last_error: Option<&'a connhost::LastError>,
+    created_at: u64,
+    updated_at: u64,
+    verified_at: Option<u64>,
+}
+
+fn view<'a>(r: &'a ConnectionRecord, manifest: Option<&Manifest>) -> ConnectionView<'a> {
+    let mut secrets: BTreeMap<String, &'static str> =
+        r.secret_names().map(|n| (n.to_string(), "set")).collect();
+    // Secret fields of the connection's auth kind that were never given.
+    if let Some(m) = manifest {
+        let kind = r
+            .fields
+            .get(&m.auth_field)
+            .and_then(|id| m.auth_kind(id))
+            .or(m.auth_kinds.first());
+        if let Some(kind) = kind {
+            for f in m.fields_for(kind).filter(|f| f.secret) {
+                secrets.entry(f.name.clone()).or_insert("unset");
+            }
+        }
+    }
+    ConnectionView {
+        id: &r.id,
+        team: &r.team,
+        connector: &r.connector,
+        name: &r.name,
+        status: r.status,
+        account_label: r.account_label.as_deref(),
+        fields: &r.fields,
+        secrets,
+        granted_scopes: &r.granted_scopes,
+        expires_at: r.expires_at,
+        last_error: r.last_error.as_ref(),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        verified_at: r.verified_at,
+    }
+}
+
+fn status_text(s: connhost::Status) -> &'static str {
+    match s {
+        connhost::Status::Created => "created",
+        connhost::Status::Ok => "ok",
+        connhost::Status::Error => "error",
+        connhost::Status::ReauthorizationRequired => "reauthorization-required",
+    }
+}
+
+fn expiry_text(at: Option<u64>) -> String {
+    match at {
+        None => "never".into(),
+        Some(t) => {
+            let now = connhost_now();
+            if t > now {
+                format!("in {} s", t - now)
+            } else {
+                format!("{} s ago", now - t)
+            }
+        }
+    }
+}
+
+fn connhost_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Text from plugins and providers (labels, error messages) reaches the
+/// terminal: drop control characters so it cannot send escape sequences.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+impl Out {
+    pub fn new(json: bool) -> Self {
+        Out { json }
+    }
+
+    fn emit(&self, value: Value, human: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{}", printable(&human()));
+        }
+    }
+
+    /// `value` with --json, else `human`.
+    pub fn json_or(&self, value: Value, human: String) {
+        self.emit(value, || human);
+    }
+
+    pub fn emit_id(&self, what: &str, id: &str) {
+        self.emit(json!({ "id": id }), || format!("{what}: {id}"));
+    }
+
+    pub fn connector_added(&self, m: &Manifest) {
+        self.emit(
+            json!({"id": m.id, "display_name": m.display_name, "version": m.version}),
+            || {
+                format!(
+                    "added connector {} ({} {})",
+                    m.id, m.display_name, m.version
+                )
+            },
+        );
+    }
+
+    pub fn connectors(&self, list: &[Manifest]) {
+        self.emit(
+            json!(list
+                .iter()
+                .map(|m| json!({"id": m.id, "display_name": m.display_name, "version": m.version}))
+                .collect::<Vec<_>>()),
+            || {
+                if list.is_empty() {
+                    return "no connectors (add one: connhost connector add builtin:celonis)"
+                        .into();
+                }
+                list.iter()
+                    .map(|m| format!("{:<16} {:<24} {}", m.id, m.display_name, m.version))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            },
+        );
+    }
+
+    pub fn manifest(&self, m: &Manifest) {
+        self.emit(
+            serde_json::to_value(m).expect("manifest serializes"),
+            || {
+                let mut s = format!(
+                    "{} — {} {}\nhosts: {}\n",
+                    m.id,
+                    m.display_name,
+                    m.version,
+                    m.hosts.join(", ")
+                );
+                let field_line = |f: &connhost::FieldSpec| {
+                    let mut flags = vec![];
+                    if f.required {
+                        flags.push("required".to_string())
+                    }
+                    if f.secret {
+                        flags.push("secret".to_string())
+                    }
+                    if f.advanced {
+                        flags.push("advanced".to_string())
+                    }
+                    if let Some(d) = &f.default {
+                        flags.push(format!("default {d}"))
+                    }
+                    if !f.allowed_values.is_empty() {
+                        flags.push(format!("one of {}", f.allowed_values.join("|")))
+                    }
+                    format!("    {:<14} {:<32} {}\n", f.name, f.label, flags.join(", "))
+                };
+                s.push_str("fields:\n");
+                for f in &m.fields {
+                    s.push_str(&field_line(f));
+                }
+                for k in &m.auth_kinds {
+                    s.push_str(&format!("auth {}={} ({}):\n", m.auth_field, k.id, k.label));
+                    for f in &k.fields {
+                        s.push_str(&field_line(f));
+                    }
+                }
+                if !m.scopes.is_empty() {
+                    s.push_str(&format!("scopes ({}):\n", m.scopes.len()));
+                    for sc in &m.scopes {
+                        s.push_str(&format!(
+                            "    {:<46} {:<20} {}\n",
+                            sc.name, sc.group, sc.description
+                        ));
+                    }
+                }
+                s.trim_end().to_string()
+            },
+        );
+    }
+
+    pub fn created(&self, r: &ConnectionRecord) {
+        if self.json {
+            println!("{}", json!(view(r, None)));
+        } else {
+            eprintln!(
+                "created connection {} ({}, team {}){}",
+                r.name,
+                r.connector,
+                r.team,
+                if r.granted_scopes.is_empty() {
+                    String::new()
+                } else {
+                    format!("; granted scopes: {}", r.granted_scopes.join(" "))
+                }
+            );
+            println!("{}", r.id);
+        }
+    }
+
+    pub fn connections(&self, list: &[ConnectionRecord]) {
+        self.emit(
+            json!(list.iter().map(|r| view(r, None)).collect::<Vec<_>>()),
+            || {
+                if list.is_empty() {
+                    return "no connections".into();
+                }
+                let mut s = format!(
+                    "{:<22} {:<20} {:<10} {:<10} {:<25} {}\n",
+                    "ID", "NAME", "CONNECTOR", "TEAM", "STATUS", "ACCOUNT / LAST ERROR"
+                );
+                for r in list {
+                    let detail = match (&r.last_error, &r.account_label) {
+                        (Some(e), _) if r.status != connhost::Status::Ok => e.message.clone(),
+                        (_, Some(l)) => l.clone(),
+                        _ => String::new(),
+                    };
+                    s.push_str(&format!(
+                        "{:<22} {:<20} {:<10} {:<10} {:<25} {}\n",
+                        r.id,
+                        r.name,
+                        r.connector,
+                        r.team,
+                        status_text(r.status),
+                        detail
+                    ));
+                }
+                s.trim_end().to_string()
+            },
+        );
+    }
+
+    pub fn connection(&self, r: &ConnectionRecord, m: Option<&Manifest>) {
+        let v = view(r, m);
+        self.emit(json!(v), || {
+            let mut s = format!(
+                "{} ({})\n  connector  {}\n  team       {}\n  status     {}\n",
+                r.name,
+                r.id,
+                r.connector,
+                r.team,
+                status_text(r.status)
+            );
+            if let Some(l) = &r.account_label {
+                s.push_str(&format!("  account    {l}\n"));
+            }
+            if let Some(e) = &r.last_error {
+                s.push_str(&format!("  last error {} ({})\n", e.message, e.kind));
+            }
+            for (k, val) in &r.fields {
+                s.push_str(&format!("  {k:<10} {val}\n"));
+            }
+            for (k, state) in &v.secrets {
+                s.push_str(&format!("  {k:<10} <{state}>\n"));
+            }
+            if !r.granted_scopes.is_empty() {
+                s.push_str(&format!("  scopes     {}\n", r.granted_scopes.join(" ")));
+            }
+            s.push_str(&format!("  expires    {}", expiry_text(r.expires_at)));
+            s
+        });
+    }
+
+    pub fn updated(&self, what: &str, r: &ConnectionRecord) {
+        self.emit(json!(view(r, None)), || {
+            format!("{what}: {} ({})", r.name, r.id)
+        });
+    }
+
+    pub fn verified(&self, v: &Verified) {
+        self.emit(
+            json!({"id": v.id, "ok": true, "account_label": v.account_label, "refreshed_first": v.refreshed_first}),
+            || format!("✓ {} — connected as {}", v.id, v.account_label),
+        );
+    }
+
+    pub fn refreshed(&self, id: &str, r: &Refreshed) {
+        let mut value = serde_json::to_value(r).expect("serializes");
+        value["id"] = id.into();
+        self.emit(value, || match r {
+            Refreshed::Refreshed {
+                expires_at,
+                granted_scopes,
+            } => format!(
+                "refreshed {id}: new access expires {}; scopes: {}",
+                expiry_text(*expires_at),
+                granted_scopes.join(" ")
+            ),
+            Refreshed::NotNeeded { reason } => format!("nothing to refresh for {id}: {reason}"),
+        });
+    }
+
+    pub fn scopes_ok(&self, id: &str, scopes: &[String]) {
+        self.emit(json!({"id": id, "ok": true, "scopes": scopes}), || {
+            format!("✓ {id} has {}", scopes.join(", "))
+        });
+    }
+
+    pub fn deleted(&self, d: &connhost::Deleted) {
+        self.emit(
+            json!({"id": d.id, "deleted": true, "revoked": d.revocation_error.is_none(), "revocation_error": d.revocation_error}),
+            || match &d.revocation_error {
+                None => format!("deleted {} ({})", d.name, d.id),
+                Some(e) => format!("deleted {} ({}); revoking its tokens at the provider failed: {e}", d.name, d.id),
+            },
+        );
+    }
+
+    pub fn authorize_started(&self, a: &connhost::AuthorizeStart) {
+        self.emit(serde_json::to_value(a).expect("serializes"), || {
+            format!(
+                "Open this URL in a browser and approve access:\n\n  {}\n\n(waiting for the redirect to {}; pending authorization {})",
+                a.authorize_url, a.redirect_uri, a.pending_id
+            )
+        });
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
+
+    pub fn providers(&self, list: &[(String, String)]) {
+        self.emit(
+            json!(list
+                .iter()
+                .map(|(id, src)| json!({"id": id, "source": src}))
+                .collect::<Vec<_>>()),
+            || {
+                list.iter()
+                    .map(|(id, src)| format!("{id:<20} {src}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            },
+        );
+    }
+
+    /// Prints an error once, with its cause chain; exit code 1.
+    pub fn fail(&self, e: &anyhow::Error) -> ExitCode {
+        let lib = e.downcast_ref::<connhost::Error>();
+        if self.json {
+            let mut err = json!({
+                "kind": lib.map(|l| l.kind()).unwrap_or("error"),
+                "message": format!("{e:#}"),
+            });
+            if let Some(connhost::Error::Connector(c)) = lib {
+                if let Value::Object(detail) = serde_json::to_value(c).expect("serializes") {
+                    for (k, v) in detail {
+                        err[k] = v;
+                    }
+                }
+            }
+            if let Some(connhost::Error::InvalidInput { field, .. }) = lib {
+                err["field"] = field.clone().into();
+            }
+            println!("{}", json!({ "error": err }));
+        } else {
+            let mark = if matches!(lib, Some(connhost::Error::Connector(_))) {
+                "✗ "
+            } else {
+                "error: "
+            };
+            eprintln!("{mark}{}", printable(&format!("{e:#}")));
+        }
+        ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_drops_escape_sequences() {
+        assert_eq!(super::printable("ok\x1b[2Jx\nnext"), "ok\u{fffd}[2Jx\nnext");
+    }
+}

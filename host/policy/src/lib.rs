@@ -1,0 +1,15 @@
+//! connhost's policy, in plain Rust with no wasmtime: shared by the host
+//! (`connhost`) and the standalone WASI adapter (`component/standalone`),
+//! so both enforce the same rules from the same code.
+//!
+//! * [`origin`]: which origins a connection may call (deny by default);
+//! * [`basic`]: `Authorization: Basic` per RFC 6749 §2.3.1;
+//! * [`ids`]: what an id that names a file or a team may contain.
+
+#![deny(missing_docs)]
+
+pub mod basic;
+pub mod ids;
+pub mod origin;
+
+pub use origin::{Allowlist, Origin, TemplateError};

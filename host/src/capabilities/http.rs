@@ -1,0 +1,287 @@
+//! The `http` capability. Every outbound request passes
+//! [`HttpHooks::check`] first (deny by default; a refusal names the
+//! target), then [`HttpHooks::attach_secrets`] fills in secrets referenced
+//! by name, then the request goes out through [`HttpsClient`].
+
+use super::secrets::SecretScope;
+use crate::bindings::http::{
+    self, Auth, BasicEncoding, Body, FormValue, Method, Request, Response,
+};
+use crate::net::{HttpsClient, NetError, OutRequest};
+use connhost_policy::{basic, Allowlist, Origin};
+use std::time::Duration;
+use tracing::Instrument;
+use url::{form_urlencoded, Url};
+use wasmtime::component::{HasData, Linker};
+
+/// Embedder policy for outbound requests: the one place each passes. The
+/// defaults deny everything and attach secrets the standard way.
+pub trait HttpHooks: Send + Sync {
+    /// Whether `url` may be requested; the error is what the guest sees.
+    fn check(&self, url: &Url) -> Result<(), http::Error> {
+        Err(http::Error::DeniedHost(target(url)))
+    }
+
+    /// Turns a plugin's request into a wire request, filling in secrets
+    /// named by `auth` and form values from `secrets`.
+    fn attach_secrets(
+        &self,
+        req: Request,
+        url: Url,
+        secrets: &SecretScope,
+    ) -> Result<OutRequest, http::Error> {
+        attach_secrets(req, url, secrets)
+    }
+}
+
+/// A connection's allowlist is the host's policy: exact origins only.
+impl HttpHooks for Allowlist {
+    fn check(&self, url: &Url) -> Result<(), http::Error> {
+        if self.allows(url) {
+            Ok(())
+        } else {
+            Err(http::Error::DeniedHost(target(url)))
+        }
+    }
+}
+
+/// The origin a refusal names.
+fn target(url: &Url) -> String {
+    Origin::of(url)
+        .map(|o| o.to_string())
+        .unwrap_or_else(|| url.origin().ascii_serialization())
+}
+
+/// The capability's own state for one call.
+pub struct HttpCtx {
+    pub client: HttpsClient,
+    /// Requests sent in this call (statistics).
+    pub requests: u32,
+}
+
+/// What the capability works on: its state, the policy, the secrets.
+pub struct HttpView<'a> {
+    pub ctx: &'a mut HttpCtx,
+    pub hooks: &'a dyn HttpHooks,
+    pub secrets: &'a SecretScope,
+    /// Connection id, for log fields.
+    pub connection: &'a str,
+}
+
+impl http::Host for HttpView<'_> {
+    async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, http::Error>> {
+        let url = match Url::parse(&req.url) {
+            Ok(u) => u,
+            Err(e) => return Ok(Err(http::Error::InvalidRequest(format!("bad URL: {e}")))),
+        };
+        if let Err(denied) = self.hooks.check(&url) {
+            tracing::warn!(connection = %self.connection, target = %target(&url), "denied outbound request");
+            return Ok(Err(denied));
+        }
+        let out = match self.hooks.attach_secrets(req, url, self.secrets) {
+            Ok(o) => o,
+            Err(e) => return Ok(Err(e)),
+        };
+        let span = tracing::info_span!("http.send", connection = %self.connection,
+            method = %out.method, host = out.url.host_str().unwrap_or(""), path = out.url.path());
+        self.ctx.requests += 1;
+        Ok(
+            match self.ctx.client.send(out).instrument(span.clone()).await {
+                Ok(r) => {
+                    tracing::debug!(parent: &span, status = r.status, bytes = r.body.len(), "response");
+                    Ok(Response {
+                        status: r.status,
+                        headers: r.headers,
+                        body: r.body,
+                    })
+                }
+                Err(e) => Err(match e {
+                    NetError::InvalidRequest(m) => http::Error::InvalidRequest(m),
+                    NetError::Network(m) => http::Error::Network(m),
+                    NetError::Timeout(m) => http::Error::Timeout(m),
+                    NetError::TooLarge(n) => http::Error::TooLarge(n),
+                }),
+            },
+        )
+    }
+}
+
+struct HasHttp;
+impl HasData for HasHttp {
+    type Data<'a> = HttpView<'a>;
+}
+
+/// Adds `connhost:connector/http` to `linker`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> HttpView<'_>,
+) -> wasmtime::Result<()> {
+    http::add_to_linker::<T, HasHttp>(linker, view)
+}
+
+/// The standard secret attachment: header with prefix, Basic per RFC 6749
+/// §2.3.1 (or raw), and secret form fields.
+pub fn attach_secrets(
+    req: Request,
+    url: Url,
+    secrets: &SecretScope,
+) -> Result<OutRequest, http::Error> {
+    let secret = |name: &str| {
+        secrets
+            .get(name)
+            .map(|s| s.expose().to_string())
+            .ok_or_else(|| http::Error::InvalidRequest(format!("secret `{name}` is not set")))
+    };
+    let mut headers = req.headers;
+    match req.auth {
+        Auth::None => {}
+        Auth::Header(h) => headers.push((h.name, format!("{}{}", h.prefix, secret(&h.secret)?))),
+        Auth::Basic(b) => {
+            let encoding = match b.encoding {
+                BasicEncoding::FormUrlencoded => basic::Encoding::FormUrlencoded,
+                BasicEncoding::Raw => basic::Encoding::Raw,
+            };
+            let password = secret(&b.password_secret)?;
+            headers.push((
+                "authorization".into(),
+                basic::header(&b.username, &password, encoding),
+            ));
+        }
+    }
+    let body = match req.body {
+        Body::Empty => Vec::new(),
+        Body::Bytes(b) => b,
+        Body::Form(fields) => {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in fields {
+                match value {
+                    FormValue::Text(t) => form.append_pair(&name, &t),
+                    FormValue::Secret(s) => form.append_pair(&name, &secret(&s)?),
+                };
+            }
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+            headers.push((
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ));
+            form.finish().into_bytes()
+        }
+    };
+    Ok(OutRequest {
+        method: match req.method {
+            Method::Get => hyper::Method::GET,
+            Method::Head => hyper::Method::HEAD,
+            Method::Post => hyper::Method::POST,
+            Method::Put => hyper::Method::PUT,
+            Method::Patch => hyper::Method::PATCH,
+            Method::Delete => hyper::Method::DELETE,
+        },
+        url,
+        headers,
+        body,
+        timeout: req.timeout_ms.map(|ms| Duration::from_millis(ms.into())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::http::{BasicAuth, Host as _, SecretHeader};
+    use crate::capabilities::Secret;
+    use crate::net::NetConfig;
+    use std::collections::BTreeMap;
+
+    fn request(url: &str, auth: Auth) -> Request {
+        Request {
+            method: Method::Get,
+            url: url.into(),
+            headers: vec![],
+            auth,
+            body: Body::Empty,
+            timeout_ms: None,
+        }
+    }
+
+    fn scope() -> SecretScope {
+        SecretScope::new(BTreeMap::from([(
+            "client_secret".into(),
+            Secret::new("s:e/c"),
+        )]))
+    }
+
+    /// Hooks with only the defaults: everything is denied, without wasm.
+    struct Defaults;
+    impl HttpHooks for Defaults {}
+
+    #[tokio::test]
+    async fn default_hooks_deny_and_name_the_target() {
+        let mut ctx = HttpCtx {
+            client: HttpsClient::new(NetConfig::default()).unwrap(),
+            requests: 0,
+        };
+        let secrets = scope();
+        let mut view = HttpView {
+            ctx: &mut ctx,
+            hooks: &Defaults,
+            secrets: &secrets,
+            connection: "conn_x",
+        };
+        let r = view
+            .send(request("https://evil.example.com/x", Auth::None))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.unwrap_err(),
+            http::Error::DeniedHost("https://evil.example.com:443".into())
+        );
+        assert_eq!(ctx.requests, 0, "a denied request is never sent");
+    }
+
+    #[test]
+    fn allowlist_hooks_allow_only_its_origins() {
+        let fields = BTreeMap::from([("domain".to_string(), "acme.example.com".to_string())]);
+        let list = Allowlist::from_templates(&["https://{domain}".into()], &fields).unwrap();
+        assert!(list
+            .check(&Url::parse("https://acme.example.com/api").unwrap())
+            .is_ok());
+        assert!(list
+            .check(&Url::parse("https://acme.example.com:8443/").unwrap())
+            .is_err());
+    }
+
+    #[test]
+    fn basic_auth_is_form_encoded_and_unknown_secret_is_named() {
+        let req = request(
+            "https://a.example.com/token",
+            Auth::Basic(BasicAuth {
+                username: "a b".into(),
+                password_secret: "client_secret".into(),
+                encoding: BasicEncoding::FormUrlencoded,
+            }),
+        );
+        let url = Url::parse(&req.url).unwrap();
+        let out = attach_secrets(req, url.clone(), &scope()).unwrap();
+        let (_, value) = out
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .unwrap();
+        assert_eq!(
+            value,
+            &basic::header("a b", "s:e/c", basic::Encoding::FormUrlencoded)
+        );
+        let missing = request(
+            "https://a.example.com/",
+            Auth::Header(SecretHeader {
+                name: "authorization".into(),
+                prefix: "Bearer ".into(),
+                secret: "access_token".into(),
+            }),
+        );
+        let err = attach_secrets(missing, url, &scope()).unwrap_err();
+        assert_eq!(
+            err,
+            http::Error::InvalidRequest("secret `access_token` is not set".into())
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! Connections: create, rename, edit, delete, and the scope check.
+
+use super::{allowlist_for, input_of, Deleted, Manager, NewConnection, DEFAULT_TEAM};
+use crate::bindings::types as wit;
+use crate::capabilities::SecretScope;
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::store::{ConnectionRecord, Status};
+use crate::util::{now, random_hex};
+use std::collections::BTreeSet;
+
+impl Manager {
+    /// Connections of `team` (all teams when `None`).
+    pub fn list(&self, team: Option<&str>) -> Result<Vec<ConnectionRecord>> {
+        Ok(self
+            .store
+            .list()?
+            .into_iter()
+            .filter(|r| team.is_none_or(|t| r.team == t))
+            .collect())
+    }
+
+    pub fn get(&self, id: &str) -> Result<ConnectionRecord> {
+        self.store.get(id)
+    }
+
+    pub(super) fn new_record(
+        &self,
+        manifest: &Manifest,
+        new: &NewConnection,
+    ) -> Result<ConnectionRecord> {
+        let team = new.team.clone().unwrap_or_else(|| DEFAULT_TEAM.to_string());
+        let name = match &new.name {
+            Some(n) => check_name(n)?,
+            None => self.default_name(manifest, &team)?,
+        };
+        Ok(ConnectionRecord::new(
+            format!("conn_{}", random_hex(8)),
+            team,
+            manifest.id.clone(),
+            name,
+        ))
+    }
+
+    /// Creates a connection: checks fields against the manifest, lets the
+    /// component validate them and obtain access, then stores the record.
+    pub async fn create(&self, mut new: NewConnection) -> Result<ConnectionRecord> {
+        let manifest = self.connector(&new.connector)?;
+        self.expand_definition(&manifest, &mut new.fields)?;
+        let mut record = self.new_record(&manifest, &new)?;
+        let (_, instance) = self.run_create(&manifest, &mut record, &new).await?;
+        let secrets = instance.finish().secrets;
+        self.store.seal_secrets(&mut record, secrets.values());
+        self.store.insert(&mut record)?;
+        tracing::info!(connection = %record.id, connector = %record.connector, "created");
+        Ok(record)
+    }
+
+    /// Validates `new` against the manifest, then runs the component's
+    /// `create` on `record` (in memory only). Returns the instance, which
+    /// the caller may go on using (an edit verifies with it).
+    async fn run_create(
+        &self,
+        manifest: &Manifest,
+        record: &mut ConnectionRecord,
+        new: &NewConnection,
+    ) -> Result<(wit::ConnectionState, crate::runtime::ConnectorInstance)> {
+        let secret_names: BTreeSet<String> = new.secrets.keys().cloned().collect();
+        let resolved = manifest.resolve(&new.fields, &secret_names)?;
+        if manifest
+            .auth_kind(&resolved.auth_kind)
+            .is_some_and(|k| k.authorization_code)
+        {
+            return Err(Error::invalid(
+                &manifest.auth_field,
+                format!(
+                    "`{}` needs the browser consent flow: use `connection create --redirect-uri …` or `connection authorize start`",
+                    resolved.auth_kind
+                ),
+            ));
+        }
+        allowlist_for(manifest, &resolved.fields)?;
+        record.fields = resolved.fields;
+        record.granted_scopes.clear();
+        record.expires_at = None;
+        let scope = SecretScope::new(new.secrets.clone());
+        let (_, mut instance) = self.instance_with_origins(record, scope).await?;
+        let state = instance.create(&input_of(record)).await?;
+        super::renewal::apply_state(record, state.clone());
+        Ok((state, instance))
+    }
+
+    /// "Celonis 1", "Celonis 2", …: the first name not taken in the team.
+    fn default_name(&self, manifest: &Manifest, team: &str) -> Result<String> {
+        let taken: BTreeSet<String> = self.list(Some(team))?.into_iter().map(|r| r.name).collect();
+        Ok((1..)
+            .map(|n| format!("{} {n}", manifest.display_name))
+            .find(|n| !taken.contains(n))
+            .expect("unbounded counter"))
+    }
+
+    pub fn rename(&self, id: &str, name: &str) -> Result<ConnectionRecord> {
+        let name = check_name(name)?;
+        let record = self.store.get(id)?;
+        self.commit(record, |r| {
+            r.name.clone_from(&name);
+            r.updated_at = now();
+            Ok(())
+        })
+    }
+
+    /// Replaces all data of a connection (secrets must be given again).
+    /// The new data is created and verified through the component first,
+    /// in one instance; the stored connection changes only if both
+    /// succeed. The id stays, and so does a name changed meanwhile unless
+    /// the edit gives one.
+    pub async fn edit(&self, id: &str, mut new: NewConnection) -> Result<ConnectionRecord> {
+        let old = self.store.get(id)?;
+        let manifest = self.connector(&old.connector)?;
+        self.expand_definition(&manifest, &mut new.fields)?;
+        if !new.connector.is_empty() && new.connector != old.connector {
+            return Err(Error::invalid(
+                "connector",
+                format!("an edit keeps the connector (`{}`)", old.connector),
+            ));
+        }
+        let name = new.name.as_deref().map(check_name).transpose()?;
+        let mut record = old.clone();
+        let (_, mut instance) = self.run_create(&manifest, &mut record, &new).await?;
+        let label = instance.verify(&input_of(&record)).await?.account_label;
+        let secrets = instance.finish().secrets;
+        let t = now();
+        self.commit(old, |r| {
+            r.fields.clone_from(&record.fields);
+            r.granted_scopes.clone_from(&record.granted_scopes);
+            r.expires_at = record.expires_at;
+            r.origins.clone_from(&record.origins);
+            r.token_generation += 1;
+            if let Some(n) = &name {
+                r.name.clone_from(n);
+            }
+            r.status = Status::Ok;
+            r.account_label = Some(label.clone());
+            r.last_error = None;
+            r.verified_at = Some(t);
+            r.updated_at = t;
+            self.store.seal_secrets(r, secrets.values());
+            Ok(())
+        })
+    }
+
+    /// Replaces one secret (e.g. a regenerated client secret), keeping the
+    /// other data: an edit, so the connection changes only if it verifies
+    /// with the new secret. Tokens are dropped: create obtains fresh ones.
+    pub async fn set_secret(
+        &self,
+        id: &str,
+        name: &str,
+        value: crate::capabilities::Secret,
+    ) -> Result<ConnectionRecord> {
+        let record = self.store.get(id)?;
+        let manifest = self.connector(&record.connector)?;
+        if !manifest.field(name).is_some_and(|f| f.secret) {
+            return Err(Error::invalid(
+                name,
+                format!("is not a secret field of `{}`", record.connector),
+            ));
+        }
+        let mut secrets = self.store.open_secrets(&record)?.into_values();
+        for token in &manifest.token_secrets {
+            secrets.remove(token);
+        }
+        secrets.insert(name.to_string(), value);
+        let new = NewConnection {
+            connector: record.connector.clone(),
+            name: None,
+            team: None,
+            fields: record.fields.clone(),
+            secrets,
+        };
+        self.edit(id, new).await
+    }
+
+    /// Whether the connection's granted scopes cover `required`
+    /// (`account-validation` naming each missing scope otherwise).
+    pub async fn check_scopes(&self, id: &str, required: &[String]) -> Result<()> {
+        let record = self.store.get(id)?;
+        let (_, mut instance) = self.instance(&record, SecretScope::default()).await?;
+        instance
+            .validate_scopes(required, &record.granted_scopes)
+            .await
+    }
+
+    /// Revokes the connection's tokens at the provider, then removes the
+    /// record and its secrets whether or not revocation worked.
+    pub async fn delete(&self, id: &str) -> Result<Deleted> {
+        let record = self.store.get(id)?;
+        let revocation_error = self.revoke(&record).await.err().map(|e| e.to_string());
+        self.store.delete(id)?;
+        Ok(Deleted {
+            id: record.id,
+            name: record.name,
+            revocation_error,
+        })
+    }
+
+    pub(super) async fn revoke(&self, record: &ConnectionRecord) -> Result<()> {
+        let scope = self.store.open_secrets(record)?;
+        let (_, mut instance) = self.instance(record, scope).await?;
+        instance.revoke(&input_of(record)).await
+    }
+}
+
+pub(super) fn check_name(name: &str) -> Result<String> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "name",
+            "must be 1 to 200 printable characters",
+        ));
+    }
+    Ok(n.to_string())
+}
+
+/// Fields a connector hands back may add values (e.g. discovered
+/// endpoints) but never change one: a plugin must not re-point a
+/// connection, say by rewriting the domain its allowlist comes from.
+pub(super) fn add_fields(record: &mut ConnectionRecord, fields: Vec<(String, String)>) {
+    for (k, v) in fields {
+        match record.fields.get(&k) {
+            Some(old) if *old != v => {
+                tracing::warn!(connection = %record.id, field = %k, "connector tried to change a field; ignored")
+            }
+            _ => {
+                record.fields.insert(k, v);
+            }
+        }
+    }
+}

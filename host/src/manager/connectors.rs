@@ -1,0 +1,129 @@
+//! Connectors and the provider definitions data-driven ones read.
+
+use super::{Manager, Prepared};
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::runtime::CallContext;
+use crate::store::ConnectionRecord;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+impl Manager {
+    /// Adds (or replaces) a connector from component bytes: compiled (or
+    /// loaded from the cache), linked, its manifest read and validated.
+    pub async fn add_connector(&self, wasm: &[u8]) -> Result<Manifest> {
+        let component = self.runtime.load_component(wasm)?;
+        let probe = self.runtime.prepare("(new)", &component)?;
+        let manifest: Manifest = self.runtime.manifest(&probe).await?.into();
+        manifest.validate()?;
+        self.store.put_connector(&manifest, wasm)?;
+        let plugin = self.runtime.prepare(&manifest.id, &component)?;
+        let prepared = Prepared {
+            manifest: Arc::new(manifest.clone()),
+            plugin,
+        };
+        self.plugins
+            .lock()
+            .unwrap()
+            .insert(manifest.id.clone(), prepared);
+        Ok(manifest)
+    }
+
+    pub fn connectors(&self) -> Result<Vec<Manifest>> {
+        Ok(self
+            .store
+            .connectors()?
+            .into_iter()
+            .map(|c| c.manifest)
+            .collect())
+    }
+
+    /// A connector's manifest (from memory once it has run).
+    pub fn connector(&self, id: &str) -> Result<Manifest> {
+        if let Some(p) = self.plugins.lock().unwrap().get(id) {
+            return Ok((*p.manifest).clone());
+        }
+        Ok(self.store.connector(id)?.manifest)
+    }
+
+    pub(super) async fn prepared(&self, id: &str) -> Result<Prepared> {
+        if let Some(p) = self.plugins.lock().unwrap().get(id) {
+            return Ok(p.clone());
+        }
+        let stored = self.store.connector(id)?;
+        let bytes = std::fs::read(&stored.wasm_path)
+            .map_err(Error::io(format!("read {}", stored.wasm_path.display())))?;
+        let component = self.runtime.load_component(&bytes)?;
+        let prepared = Prepared {
+            manifest: Arc::new(stored.manifest),
+            plugin: self.runtime.prepare(id, &component)?,
+        };
+        self.plugins
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), prepared.clone());
+        Ok(prepared)
+    }
+
+    /// For data-driven connectors (the manifest's `definitions`): a
+    /// reference naming a stored definition becomes the definition itself.
+    pub(super) fn expand_definition(
+        &self,
+        manifest: &Manifest,
+        fields: &mut BTreeMap<String, String>,
+    ) -> Result<()> {
+        let Some(d) = &manifest.definitions else {
+            return Ok(());
+        };
+        if let Some(id) = fields.get(&d.reference).cloned() {
+            if let Some(text) = self.store.provider(&id)? {
+                fields.remove(&d.reference);
+                fields.insert(d.content.clone(), text);
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates a provider definition with `connector` (which must take
+    /// definitions) and stores it. Returns its id.
+    pub async fn add_provider(&self, connector: &str, json: &str) -> Result<String> {
+        let prepared = self.prepared(connector).await?;
+        let Some(d) = prepared.manifest.definitions.clone() else {
+            return Err(Error::invalid(
+                "connector",
+                format!("`{connector}` does not take provider definitions"),
+            ));
+        };
+        let value: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| Error::invalid("definition", format!("is not JSON: {e}")))?;
+        let id = value
+            .get("id")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| Error::invalid("definition.id", "is required"))?
+            .to_string();
+        // The connector owns the format: `allowed-origins` parses and
+        // checks the whole definition.
+        let mut probe = probe_record(connector);
+        probe.fields.insert(d.content, json.to_string());
+        let ctx = CallContext::empty();
+        let mut instance = self.runtime.instantiate(&prepared.plugin, ctx).await?;
+        let origins = instance.allowed_origins(&super::input_of(&probe)).await?;
+        instance.allow_origins(&origins)?;
+        self.store.put_provider(&id, json)?;
+        Ok(id)
+    }
+
+    /// Ids of stored provider definitions.
+    pub fn providers(&self) -> Result<Vec<String>> {
+        self.store.providers()
+    }
+}
+
+fn probe_record(connector: &str) -> ConnectionRecord {
+    ConnectionRecord::new(
+        "probe".into(),
+        String::new(),
+        connector.into(),
+        String::new(),
+    )
+}

@@ -1,0 +1,297 @@
+//! The authorization-code flow (browser consent): `state` random, single
+//! use, bound to the pending authorization and expiring; PKCE S256; the
+//! callback's `error` and `iss` (RFC 9207) checked; the code redeemed with
+//! the same redirect URI and verifier.
+
+use super::connections::add_fields;
+use super::{input_of, AuthorizeStart, Manager, NewConnection};
+use crate::bindings::types as wit;
+use crate::capabilities::{Secret, SecretScope};
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::store::{ConnectionRecord, Pending, Status};
+use crate::util::{constant_time_eq, now, random_hex, random_token};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Host-owned secrets of a pending authorization. The `$` keeps them
+/// apart from any secret a connector can declare (`[A-Za-z0-9_]+`).
+const PKCE_VERIFIER: &str = "$pkce_verifier";
+const OAUTH_STATE: &str = "$oauth_state";
+
+fn failed(error: &str, description: impl Into<String>) -> Error {
+    Error::Authorization {
+        error: error.into(),
+        description: description.into(),
+    }
+}
+
+impl Manager {
+    /// Starts the consent flow for a new connection: stores a pending
+    /// authorization (state, PKCE verifier, the data given) and returns the
+    /// provider's consent URL.
+    pub async fn authorize_start(
+        &self,
+        mut new: NewConnection,
+        redirect_uri: &str,
+    ) -> Result<AuthorizeStart> {
+        let manifest = self.connector(&new.connector)?;
+        self.expand_definition(&manifest, &mut new.fields)?;
+        let secret_names: BTreeSet<String> = new.secrets.keys().cloned().collect();
+        let resolved = manifest.resolve(&new.fields, &secret_names)?;
+        if !manifest
+            .auth_kind(&resolved.auth_kind)
+            .is_some_and(|k| k.authorization_code)
+        {
+            return Err(Error::invalid(
+                &manifest.auth_field,
+                format!(
+                    "`{}` does not use the consent flow; use `connection create`",
+                    resolved.auth_kind
+                ),
+            ));
+        }
+        let mut record = self.new_record(&manifest, &new)?;
+        record.fields = resolved.fields;
+        self.start_pending(&manifest, record, new.secrets, redirect_uri, false)
+            .await
+    }
+
+    /// Runs consent again for an existing connection (same id); on finish
+    /// the new tokens and scopes replace the old, which are revoked.
+    pub async fn reauthorize_start(&self, id: &str, redirect_uri: &str) -> Result<AuthorizeStart> {
+        let record = self.store.get(id)?;
+        let manifest = self.connector(&record.connector)?;
+        let mut secrets = self.store.open_secrets(&record)?.into_values();
+        for token in &manifest.token_secrets {
+            secrets.remove(token);
+        }
+        self.start_pending(&manifest, record, secrets, redirect_uri, true)
+            .await
+    }
+
+    async fn start_pending(
+        &self,
+        manifest: &Manifest,
+        mut record: ConnectionRecord,
+        mut secrets: BTreeMap<String, Secret>,
+        redirect_uri: &str,
+        reauthorize: bool,
+    ) -> Result<AuthorizeStart> {
+        check_redirect_uri(redirect_uri)?;
+        self.store.prune_pending(now())?;
+        let state = random_token();
+        let verifier = random_token();
+        let requested = manifest.requested_scopes(&record.fields);
+        let request = wit::AuthorizeRequest {
+            redirect_uri: redirect_uri.to_string(),
+            state: state.clone(),
+            code_challenge: pkce_challenge(&verifier),
+            scopes: requested.clone(),
+        };
+        let scope = SecretScope::new(secrets.clone());
+        let (_, mut instance) = self.instance_with_origins(&mut record, scope).await?;
+        let authorization = instance.authorize_url(&input_of(&record), &request).await?;
+        add_fields(&mut record, authorization.fields);
+        secrets.insert(PKCE_VERIFIER.into(), Secret::new(verifier));
+        secrets.insert(OAUTH_STATE.into(), Secret::new(state));
+        self.store.seal_secrets(&mut record, &secrets);
+        let expires_at = now() + self.cfg.pending_ttl.as_secs();
+        let mut pending = Pending {
+            id: format!("pend_{}", random_hex(12)),
+            record,
+            reauthorize,
+            redirect_uri: redirect_uri.to_string(),
+            requested_scopes: requested,
+            expires_at,
+            integrity: String::new(),
+        };
+        self.store.put_pending(&mut pending)?;
+        Ok(AuthorizeStart {
+            pending_id: pending.id,
+            connection_id: pending.record.id,
+            authorize_url: authorization.url,
+            redirect_uri: redirect_uri.to_string(),
+            expires_at,
+        })
+    }
+
+    /// The team a pending authorization belongs to.
+    pub(crate) fn pending_team(&self, pending_id: &str) -> Result<String> {
+        Ok(self.store.get_pending(pending_id)?.record.team)
+    }
+
+    /// Completes the consent flow with the URL the provider redirected the
+    /// browser to. Checks `state` (single use, bound to this pending
+    /// authorization, expiring), the provider's `error` (RFC 6749
+    /// §4.1.2.1) and `iss` (RFC 9207), then redeems the code with the same
+    /// redirect URI and PKCE verifier.
+    pub async fn authorize_finish(
+        &self,
+        pending_id: &str,
+        redirect_url: &str,
+    ) -> Result<ConnectionRecord> {
+        let pending = self.store.get_pending(pending_id).map_err(|e| match e {
+            Error::NotFound { .. } => failed(
+                "unknown_authorization",
+                format!("no pending authorization `{pending_id}` (already used, expired or never started)"),
+            ),
+            other => other,
+        })?;
+        let url = url::Url::parse(redirect_url)
+            .map_err(|e| Error::invalid("redirect-url", e.to_string()))?;
+        let expected = url::Url::parse(&pending.redirect_uri)
+            .map_err(|e| Error::invalid("redirect-uri", e.to_string()))?;
+        if url.origin() != expected.origin() || url.path() != expected.path() {
+            return Err(Error::invalid(
+                "redirect-url",
+                format!("does not match the redirect URI {}", pending.redirect_uri),
+            ));
+        }
+        let params: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+        let mut secrets = self.store.open_secrets(&pending.record)?.into_values();
+        let take = |secrets: &mut BTreeMap<String, Secret>, name: &str| {
+            secrets
+                .remove(name)
+                .map(|s| s.expose().to_string())
+                .unwrap_or_default()
+        };
+        let state = take(&mut secrets, OAUTH_STATE);
+        let verifier = take(&mut secrets, PKCE_VERIFIER);
+        let given = params.get("state").map(String::as_str).unwrap_or("");
+        if !constant_time_eq(given.as_bytes(), state.as_bytes()) {
+            return Err(failed(
+                "state_mismatch",
+                "the callback's state does not match this authorization; ignored",
+            ));
+        }
+        // From here the pending authorization is spent, whatever happens.
+        if !self.store.take_pending(pending_id)? {
+            return Err(failed(
+                "unknown_authorization",
+                format!("authorization `{pending_id}` was already used"),
+            ));
+        }
+        if pending.expires_at < now() {
+            return Err(failed(
+                "expired",
+                "the authorization took too long; start again",
+            ));
+        }
+        if let Some(err) = params.get("error") {
+            let description = params.get("error_description").cloned().unwrap_or_else(|| {
+                match err.as_str() {
+                    "access_denied" => "the user or the provider denied access",
+                    _ => "the provider refused the authorization request",
+                }
+                .into()
+            });
+            return Err(failed(err, description));
+        }
+        let mut record = pending.record.clone();
+        let manifest = self.connector(&record.connector)?;
+        let issuer = manifest
+            .issuer_field
+            .as_ref()
+            .and_then(|f| record.fields.get(f));
+        if let (Some(iss), Some(issuer)) = (params.get("iss"), issuer) {
+            if iss != issuer {
+                return Err(failed(
+                    "issuer_mismatch",
+                    format!("callback from issuer `{iss}`, expected `{issuer}` (RFC 9207)"),
+                ));
+            }
+        }
+        let code = params
+            .get("code")
+            .ok_or_else(|| Error::invalid("redirect-url", "has no `code` parameter"))?;
+        // Only what the user gave goes into the exchange; old tokens stay out.
+        for token in &manifest.token_secrets {
+            secrets.remove(token);
+        }
+        let exchange = wit::CodeExchange {
+            code: code.clone(),
+            redirect_uri: pending.redirect_uri.clone(),
+            code_verifier: verifier,
+            requested_scopes: pending.requested_scopes.clone(),
+        };
+        let (_, mut instance) = self.instance(&record, SecretScope::new(secrets)).await?;
+        let state = instance
+            .exchange_code(&input_of(&record), &exchange)
+            .await?;
+        let secrets = instance.finish().secrets;
+        record.granted_scopes.clear();
+        super::renewal::apply_state(&mut record, state);
+        record.updated_at = now();
+        if !pending.reauthorize {
+            self.store.seal_secrets(&mut record, secrets.values());
+            self.store.insert(&mut record)?;
+            return Ok(record);
+        }
+        let old = self.store.get(&record.id)?;
+        if let Err(e) = self.revoke(&old).await {
+            tracing::warn!(connection = %old.id, "revoking the replaced tokens failed: {e}");
+        }
+        self.commit(old, |r| {
+            r.fields.clone_from(&record.fields);
+            r.granted_scopes.clone_from(&record.granted_scopes);
+            r.expires_at = record.expires_at;
+            r.origins.clone_from(&record.origins);
+            r.token_generation += 1;
+            r.status = Status::Ok;
+            r.last_error = None;
+            r.updated_at = record.updated_at;
+            self.store.seal_secrets(r, secrets.values());
+            Ok(())
+        })
+    }
+}
+
+/// RFC 7636 §4.2: BASE64URL(SHA256(verifier)).
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+/// https anywhere, or http on a loopback address (RFC 8252 §7.3).
+fn check_redirect_uri(uri: &str) -> Result<()> {
+    let url = url::Url::parse(uri).map_err(|e| Error::invalid("redirect-uri", e.to_string()))?;
+    let loopback = matches!(
+        url.host_str(),
+        Some("127.0.0.1") | Some("[::1]") | Some("localhost")
+    );
+    if url.scheme() == "https" || (url.scheme() == "http" && loopback) {
+        if url.fragment().is_some() {
+            return Err(Error::invalid("redirect-uri", "must not have a fragment"));
+        }
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "redirect-uri",
+            "must be https, or http on 127.0.0.1/[::1]",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_is_base64url_sha256_without_padding() {
+        // Expected value computed independently (Python hashlib + base64).
+        assert_eq!(
+            pkce_challenge("connhost-test-verifier-0123456789abcdefghijklm"),
+            "30VY6muJ32XOuEFJ6GXuEi84L8488dlZhUcX7HQurUg"
+        );
+    }
+
+    #[test]
+    fn redirect_uris_must_be_https_or_loopback_http() {
+        assert!(check_redirect_uri("https://app.example.com/cb").is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:8765/cb").is_ok());
+        assert!(check_redirect_uri("http://app.example.com/cb").is_err());
+        assert!(check_redirect_uri("https://app.example.com/cb#x").is_err());
+    }
+}

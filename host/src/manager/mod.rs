@@ -1,0 +1,260 @@
+//! The connection manager: the library API an iPaaS backend embeds and the
+//! CLI drives. CLI/API → manager → runtime → component → capabilities →
+//! store; nothing is written unless the component's operation succeeded.
+//!
+//! * [`connectors`]: adding connectors and provider definitions;
+//! * [`connections`]: create, rename, edit, delete, scope checks;
+//! * [`renewal`]: verify and refresh, single-flight across processes;
+//! * [`consent`]: the authorization-code flow.
+//!
+//! Every operation instantiates its connector once. The origins a
+//! connector adds (`allowed-origins`) are asked in the same instance when
+//! access is set up, and kept in the signed record for later calls.
+
+mod connections;
+mod connectors;
+mod consent;
+mod renewal;
+
+pub use consent::pkce_challenge;
+
+use crate::bindings::types as wit;
+use crate::capabilities::{Secret, SecretScope};
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::net::{HttpsClient, NetConfig};
+use crate::runtime::{CallContext, ConnectorInstance, Plugin, Runtime, RuntimeConfig};
+use crate::store::{ConnectionRecord, MasterKey, Store};
+use connhost_policy::{Allowlist, TemplateError};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Team used when the caller names none.
+pub const DEFAULT_TEAM: &str = "default";
+
+/// How to open a [`Manager`].
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Store directory.
+    pub home: PathBuf,
+    /// Master key; `None` reads or creates `home/master.key`.
+    pub master_key: Option<MasterKey>,
+    pub net: NetConfig,
+    pub runtime: RuntimeConfig,
+    /// Refresh access that expires within this margin before using it.
+    pub refresh_margin: Duration,
+    /// Attempts at a refresh that fails transiently (5xx, 429, network).
+    pub refresh_attempts: u32,
+    /// First backoff between those attempts (doubles each time).
+    pub refresh_backoff: Duration,
+    /// How long an authorization-code flow may wait for its callback.
+    pub pending_ttl: Duration,
+}
+
+impl HostConfig {
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        HostConfig {
+            home: home.into(),
+            master_key: None,
+            net: NetConfig::default(),
+            runtime: RuntimeConfig::default(),
+            refresh_margin: Duration::from_secs(60),
+            refresh_attempts: 3,
+            refresh_backoff: Duration::from_millis(200),
+            pending_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+/// A connection to create, or the full replacement data of an edit.
+#[derive(Clone, Debug, Default)]
+pub struct NewConnection {
+    pub connector: String,
+    pub name: Option<String>,
+    pub team: Option<String>,
+    pub fields: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// Result of a successful verify.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Verified {
+    pub id: String,
+    pub account_label: String,
+    /// True if access was renewed first because it was about to expire.
+    pub refreshed_first: bool,
+}
+
+/// Result of a refresh.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Refreshed {
+    Refreshed {
+        expires_at: Option<u64>,
+        granted_scopes: Vec<String>,
+    },
+    NotNeeded {
+        reason: String,
+    },
+}
+
+/// Result of a delete.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Deleted {
+    pub id: String,
+    pub name: String,
+    /// `None` when tokens were revoked (or there was nothing to revoke);
+    /// otherwise why revocation failed. The connection is deleted anyway.
+    pub revocation_error: Option<String>,
+}
+
+/// A started authorization-code flow.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AuthorizeStart {
+    pub pending_id: String,
+    pub connection_id: String,
+    pub authorize_url: String,
+    pub redirect_uri: String,
+    pub expires_at: u64,
+}
+
+/// A connector ready to run: its manifest and its linked component.
+#[derive(Clone)]
+struct Prepared {
+    manifest: Arc<Manifest>,
+    plugin: Plugin,
+}
+
+/// The manager.
+pub struct Manager {
+    store: Store,
+    runtime: Runtime,
+    /// Prepared connectors, so a call reads neither the `.wasm` nor the
+    /// manifest from disk again.
+    plugins: Mutex<HashMap<String, Prepared>>,
+    /// One async lock per connection: concurrent refreshes in this process
+    /// share one token request (the store's file lock covers processes).
+    renewal_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    cfg: HostConfig,
+}
+
+/// Attempts at a compare-and-swap write before giving up with `conflict`.
+const WRITE_ATTEMPTS: usize = 32;
+
+impl Manager {
+    pub fn open(mut cfg: HostConfig) -> Result<Self> {
+        let store = Store::open(&cfg.home, cfg.master_key.take())?;
+        if cfg.runtime.cache_dir.is_none() {
+            cfg.runtime.cache_dir = Some(store.cache_dir());
+        }
+        let client = HttpsClient::new(cfg.net.clone()).map_err(|e| Error::invalid("ca-file", e))?;
+        let runtime = Runtime::new(cfg.runtime.clone(), client)?;
+        Ok(Manager {
+            store,
+            runtime,
+            plugins: Mutex::new(HashMap::new()),
+            renewal_locks: Mutex::new(HashMap::new()),
+            cfg,
+        })
+    }
+
+    /// Component instances created so far (one per operation).
+    pub fn instantiations(&self) -> u64 {
+        self.runtime.instantiations()
+    }
+
+    /// Connection record reads and writes so far, in this process.
+    pub fn store_io(&self) -> (u64, u64) {
+        self.store.io_counts()
+    }
+
+    pub(crate) fn home(&self) -> &std::path::Path {
+        self.store.home()
+    }
+
+    /// The connection's allowlist: the manifest's host templates expanded
+    /// with its fields, plus the origins kept in the record.
+    fn allowlist(&self, manifest: &Manifest, record: &ConnectionRecord) -> Result<Allowlist> {
+        let mut list = allowlist_for(manifest, &record.fields)?;
+        list.add_origins(&record.origins)
+            .map_err(|e| Error::Tampered(format!("{} (stored origin: {e})", record.id)))?;
+        Ok(list)
+    }
+
+    /// One instance of `record`'s connector, for one operation on it.
+    async fn instance(
+        &self,
+        record: &ConnectionRecord,
+        secrets: SecretScope,
+    ) -> Result<(Arc<Manifest>, ConnectorInstance)> {
+        let prepared = self.prepared(&record.connector).await?;
+        let allowlist = self.allowlist(&prepared.manifest, record)?;
+        let ctx = CallContext {
+            connection_id: record.id.clone(),
+            secrets,
+            allowlist,
+        };
+        let instance = self.runtime.instantiate(&prepared.plugin, ctx).await?;
+        Ok((prepared.manifest, instance))
+    }
+
+    /// Like [`Manager::instance`] for an operation that sets up access:
+    /// asks `allowed-origins` first, in the same instance, and keeps the
+    /// answer in `record` (stored with it when the operation succeeds).
+    async fn instance_with_origins(
+        &self,
+        record: &mut ConnectionRecord,
+        secrets: SecretScope,
+    ) -> Result<(Arc<Manifest>, ConnectorInstance)> {
+        record.origins.clear();
+        let (manifest, mut instance) = self.instance(record, secrets).await?;
+        let origins = instance.allowed_origins(&input_of(record)).await?;
+        instance.allow_origins(&origins)?;
+        record.origins = origins;
+        Ok((manifest, instance))
+    }
+
+    /// Writes `apply(record)` with compare-and-swap: if another write came
+    /// first, re-reads and applies again, so neither change is lost; a
+    /// record deleted meanwhile stays deleted (`not-found`).
+    fn commit(
+        &self,
+        mut record: ConnectionRecord,
+        apply: impl Fn(&mut ConnectionRecord) -> Result<()>,
+    ) -> Result<ConnectionRecord> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut next = record.clone();
+            apply(&mut next)?;
+            match self.store.replace(&mut next) {
+                Ok(()) => return Ok(next),
+                Err(Error::Conflict { .. }) => record = self.store.get(&record.id)?,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict {
+            what: "connection",
+            id: record.id,
+        })
+    }
+}
+
+fn input_of(record: &ConnectionRecord) -> wit::ConnectionInput {
+    wit::ConnectionInput {
+        id: record.id.clone(),
+        fields: record.fields.clone().into_iter().collect(),
+        granted_scopes: record.granted_scopes.clone(),
+        expires_at: record.expires_at,
+    }
+}
+
+/// The connection's allowed origins, from the manifest's host templates.
+fn allowlist_for(manifest: &Manifest, fields: &BTreeMap<String, String>) -> Result<Allowlist> {
+    Allowlist::from_templates(&manifest.hosts, fields).map_err(|e| match &e {
+        TemplateError::MissingField { field, .. } | TemplateError::UnsafeValue { field } => {
+            Error::invalid(field, e.to_string())
+        }
+        TemplateError::NotAnOrigin { .. } => Error::InvalidComponent(e.to_string()),
+    })
+}

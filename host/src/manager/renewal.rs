@@ -1,0 +1,239 @@
+//! Verify and refresh. Access that expires within the margin is renewed
+//! before use and once more on a 401. Renewal is single-flight: callers in
+//! one process wait on one async lock, processes sharing a store on one
+//! file lock, and whoever waited re-reads the record and uses the result,
+//! so one expiry costs exactly one token request.
+
+use super::connections::add_fields;
+use super::{input_of, Manager, Refreshed, Verified};
+use crate::bindings::types as wit;
+use crate::error::{ConnectorError, Error, Result};
+use crate::manifest::Manifest;
+use crate::store::{ConnectionRecord, LastError, Status, Store};
+use crate::util::now;
+use std::time::Duration;
+
+impl Manager {
+    /// Calls the service to prove the connection works and records the
+    /// outcome (status, account label or last error) either way. One
+    /// record read, one instance, one write on the usual path.
+    pub async fn verify(&self, id: &str) -> Result<Verified> {
+        let (mut record, mut refreshed_first) = self.fresh(id).await?;
+        let scope = self.store.open_secrets(&record)?;
+        let (manifest, mut instance) = self.instance(&record, scope).await?;
+        let mut result = instance.verify(&input_of(&record)).await;
+        let unauthorized = matches!(
+            result,
+            Err(Error::Connector(ConnectorError::Unauthorized { .. }))
+        );
+        if unauthorized && renewable(&manifest, &record) {
+            let seen = record.token_generation;
+            record = self
+                .renew_locked(id, |r| r.token_generation == seen)
+                .await?
+                .0;
+            refreshed_first = true;
+            let scope = self.store.open_secrets(&record)?;
+            (_, instance) = self.instance(&record, scope).await?;
+            result = instance.verify(&input_of(&record)).await;
+        }
+        let outcome = match result {
+            Ok(v) => Ok(v),
+            Err(Error::Connector(e)) => Err(e),
+            Err(other) => return Err(other),
+        };
+        let secrets = instance.finish().secrets;
+        let generation = record.token_generation;
+        let t = now();
+        self.commit(record, |r| {
+            r.updated_at = t;
+            match &outcome {
+                Ok(v) => {
+                    r.status = Status::Ok;
+                    r.account_label = Some(v.account_label.clone());
+                    r.last_error = None;
+                    r.verified_at = Some(t);
+                }
+                Err(e) => record_failure(r, e),
+            }
+            // Tokens the component changed are kept only if nobody renewed
+            // meanwhile; a renewal's tokens win.
+            if secrets.changed() && r.token_generation == generation {
+                self.store.seal_secrets(r, secrets.values());
+            }
+            Ok(())
+        })?;
+        match outcome {
+            Ok(v) => Ok(Verified {
+                id: id.to_string(),
+                account_label: v.account_label,
+                refreshed_first,
+            }),
+            Err(e) => Err(Error::Connector(e)),
+        }
+    }
+
+    fn expiring(&self, record: &ConnectionRecord) -> bool {
+        record
+            .expires_at
+            .is_some_and(|e| e <= now().saturating_add(self.cfg.refresh_margin.as_secs()))
+    }
+
+    /// The connection, with access renewed first if it expires within the
+    /// margin. Concurrent callers (tasks or processes sharing the store)
+    /// share one renewal: exactly one token request per expiry.
+    pub async fn ensure_fresh(&self, id: &str) -> Result<ConnectionRecord> {
+        Ok(self.fresh(id).await?.0)
+    }
+
+    /// [`Manager::ensure_fresh`], also saying whether tokens changed.
+    async fn fresh(&self, id: &str) -> Result<(ConnectionRecord, bool)> {
+        let record = self.store.get(id)?;
+        if !self.expiring(&record) {
+            return Ok((record, false));
+        }
+        let seen = record.token_generation;
+        let (record, _) = self.renew_locked(id, |r| self.expiring(r)).await?;
+        let changed = record.token_generation != seen;
+        Ok((record, changed))
+    }
+
+    /// Renews access now (a no-op, said so, for static keys).
+    pub async fn refresh(&self, id: &str) -> Result<Refreshed> {
+        let before = self.store.get(id)?;
+        let seen = before.token_generation;
+        let (after, not_needed) = self
+            .renew_locked(id, |r| r.token_generation == seen)
+            .await?;
+        Ok(match not_needed {
+            Some(reason) => Refreshed::NotNeeded { reason },
+            None => Refreshed::Refreshed {
+                expires_at: after.expires_at,
+                granted_scopes: after.granted_scopes,
+            },
+        })
+    }
+
+    /// Takes this connection's renewal locks (in-process, then the store's
+    /// file lock), re-reads the record and renews only if `needed` still
+    /// holds: whoever waited behind another renewal uses its result. The
+    /// second value is the connector's reason when it had nothing to renew.
+    async fn renew_locked(
+        &self,
+        id: &str,
+        needed: impl Fn(&ConnectionRecord) -> bool,
+    ) -> Result<(ConnectionRecord, Option<String>)> {
+        let local = self
+            .renewal_locks
+            .lock()
+            .unwrap()
+            .entry(id.to_string())
+            .or_default()
+            .clone();
+        let _local = local.lock().await;
+        let (home, lock_id) = (self.store.home().to_path_buf(), id.to_string());
+        let _file = tokio::task::spawn_blocking(move || Store::renewal_lock(&home, &lock_id))
+            .await
+            .map_err(|e| Error::Runtime(format!("lock task: {e}")))??;
+        let record = self.store.get(id)?;
+        if !needed(&record) {
+            return Ok((record, None));
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut next = record.clone();
+            let scope = self.store.open_secrets(&next)?;
+            let (_, mut instance) = self.instance_with_origins(&mut next, scope).await?;
+            let result = instance.refresh(&input_of(&next)).await;
+            let secrets = instance.finish().secrets;
+            let e = match result {
+                Ok(wit::RefreshOutcome::Refreshed(state)) => {
+                    let written = self.commit(record, |r| {
+                        apply_state(r, state.clone());
+                        r.origins.clone_from(&next.origins);
+                        r.last_error = None;
+                        if r.status != Status::Created {
+                            r.status = Status::Ok;
+                        }
+                        r.updated_at = now();
+                        self.store.seal_secrets(r, secrets.values());
+                        Ok(())
+                    })?;
+                    return Ok((written, None));
+                }
+                Ok(wit::RefreshOutcome::NotNeeded(reason)) => return Ok((record, Some(reason))),
+                Err(Error::Connector(e)) => e,
+                Err(other) => return Err(other),
+            };
+            if transient(&e) && attempt < self.cfg.refresh_attempts {
+                let mut wait = self.cfg.refresh_backoff * 2u32.pow(attempt - 1);
+                if let ConnectorError::RateLimited {
+                    retry_after: Some(s),
+                } = &e
+                {
+                    wait =
+                        wait.max(Duration::from_secs(u64::from(*s)).min(Duration::from_secs(10)));
+                }
+                tracing::warn!(connection = %id, attempt, "refresh failed transiently, retrying in {wait:?}: {e}");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            self.commit(record, |r| {
+                if transient(&e) {
+                    // Status unchanged: the provider may be back soon.
+                    r.last_error = Some(LastError {
+                        kind: e.kind().to_string(),
+                        message: format!("refresh: {e}"),
+                        at: now(),
+                    });
+                } else {
+                    record_failure(r, &e);
+                }
+                r.updated_at = now();
+                Ok(())
+            })?;
+            return Err(Error::Connector(e));
+        }
+    }
+}
+
+pub(super) fn apply_state(record: &mut ConnectionRecord, s: wit::ConnectionState) {
+    record.granted_scopes = s.granted_scopes;
+    record.expires_at = s.expires_at;
+    add_fields(record, s.fields);
+    record.token_generation += 1;
+}
+
+/// Access that can be renewed without the user: it expires, or the
+/// connector's refresh secret (per its manifest) is set.
+fn renewable(manifest: &Manifest, record: &ConnectionRecord) -> bool {
+    record.expires_at.is_some()
+        || manifest
+            .refresh_secret
+            .as_ref()
+            .is_some_and(|s| record.secrets.contains_key(s))
+}
+
+/// Failures worth retrying: the provider may answer later.
+fn transient(e: &ConnectorError) -> bool {
+    match e {
+        ConnectorError::RateLimited { .. }
+        | ConnectorError::Network { .. }
+        | ConnectorError::Timeout { .. } => true,
+        ConnectorError::ProviderError { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
+fn record_failure(record: &mut ConnectionRecord, e: &ConnectorError) {
+    record.status = match e {
+        ConnectorError::ReauthorizationRequired { .. } => Status::ReauthorizationRequired,
+        _ => Status::Error,
+    };
+    record.last_error = Some(LastError {
+        kind: e.kind().to_string(),
+        message: e.to_string(),
+        at: now(),
+    });
+}

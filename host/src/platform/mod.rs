@@ -1,0 +1,15 @@
+//! The platform's view of connections, as the seeds describe it: teams
+//! (each sees only its own), usages and least-privilege scope plans,
+//! dynamic connections, the delete guard, and the audit log.
+//!
+//! * [`team`]: the team-scoped API ([`TeamView`]);
+//! * [`usage`]: usages, dynamic connections, scope plans;
+//! * [`audit`]: the append-only audit log.
+
+pub mod audit;
+pub mod team;
+pub mod usage;
+
+pub use audit::AuditRecord;
+pub use team::{is_account_validation, Caller, TeamView, UsageCheck};
+pub use usage::{plan_scopes, DynamicConnection, Usage, UsageState, DYNAMIC_PREFIX};

@@ -1,0 +1,214 @@
+//! What uses a connection, and dynamic connections: the platform-side data
+//! behind least privilege, the delete guard and per-context selection.
+//! Stored per team under `$HOME/teams/<team>/`, written atomically.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Whether a consumer runs.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UsageState {
+    Active,
+    Scheduled,
+    Inactive,
+}
+
+impl std::str::FromStr for UsageState {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "active" => Ok(UsageState::Active),
+            "scheduled" => Ok(UsageState::Scheduled),
+            "inactive" => Ok(UsageState::Inactive),
+            other => Err(format!("`{other}`: expected active, scheduled or inactive")),
+        }
+    }
+}
+
+/// A consumer (flow, module) that uses a connection.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Usage {
+    pub consumer: String,
+    /// A connection id, or `dynamic:NAME`.
+    pub connection: String,
+    /// Scopes the consumer needs.
+    pub scopes: Vec<String>,
+    pub state: UsageState,
+}
+
+/// A named selector: context → one of several connections of a connector.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DynamicConnection {
+    pub name: String,
+    pub connector: String,
+    /// The context key it selects on (e.g. `department`).
+    pub key: String,
+    /// Key value → connection id.
+    pub choices: BTreeMap<String, String>,
+    /// Used when the context has no matching value.
+    pub default: Option<String>,
+}
+
+/// Prefix that marks a dynamic connection in a usage's `connection`.
+pub const DYNAMIC_PREFIX: &str = "dynamic:";
+
+impl DynamicConnection {
+    /// The connection for `context`, or an error naming the key.
+    pub fn resolve(&self, context: &BTreeMap<String, String>) -> Result<&str> {
+        match context.get(&self.key) {
+            Some(v) => match self.choices.get(v) {
+                Some(id) => Ok(id),
+                None => self.default.as_deref().ok_or_else(|| {
+                    Error::invalid(
+                        &self.key,
+                        format!("`{v}` selects no connection in dynamic connection `{}`, which has no default", self.name),
+                    )
+                }),
+            },
+            None => self.default.as_deref().ok_or_else(|| {
+                Error::invalid(
+                    &self.key,
+                    format!(
+                        "the context has no `{}` and dynamic connection `{}` has no default",
+                        self.key, self.name
+                    ),
+                )
+            }),
+        }
+    }
+
+    /// Every connection it can resolve to.
+    pub fn targets(&self) -> impl Iterator<Item = &str> {
+        self.choices
+            .values()
+            .map(String::as_str)
+            .chain(self.default.as_deref())
+    }
+}
+
+/// Per-team registry files.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    dir: PathBuf,
+}
+
+fn load<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> Result<T> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Corrupt {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(Error::io(format!("read {}", path.display()))(e)),
+    }
+}
+
+fn save<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    crate::util::write_atomic(
+        path,
+        &serde_json::to_vec_pretty(value).expect("serializes"),
+        false,
+    )
+}
+
+impl Registry {
+    pub fn new(home: &Path, team: &str) -> Self {
+        Registry {
+            dir: home.join("teams").join(team),
+        }
+    }
+
+    pub fn usages(&self) -> Result<Vec<Usage>> {
+        load(&self.dir.join("usages.json"))
+    }
+
+    pub fn save_usages(&self, usages: &[Usage]) -> Result<()> {
+        save(&self.dir.join("usages.json"), &usages)
+    }
+
+    pub fn dynamics(&self) -> Result<Vec<DynamicConnection>> {
+        load(&self.dir.join("dynamic.json"))
+    }
+
+    pub fn save_dynamics(&self, d: &[DynamicConnection]) -> Result<()> {
+        save(&self.dir.join("dynamic.json"), &d)
+    }
+}
+
+/// The least-privilege scope set for usages: their union, in first-seen
+/// order, each checked against the connector's catalogue.
+pub fn plan_scopes(catalogue: &[String], needs: &[Vec<String>]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for scope in needs.iter().flatten() {
+        if !catalogue.contains(scope) {
+            return Err(Error::invalid(
+                "scopes",
+                format!("`{scope}` is not in the connector's scope catalogue"),
+            ));
+        }
+        if !out.contains(scope) {
+            out.push(scope.clone());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dynamic(default: Option<&str>) -> DynamicConnection {
+        DynamicConnection {
+            name: "by-dept".into(),
+            connector: "celonis".into(),
+            key: "department".into(),
+            choices: BTreeMap::from([
+                ("sales".into(), "conn_s".into()),
+                ("eng".into(), "conn_e".into()),
+            ]),
+            default: default.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn resolves_by_key_then_default() {
+        let ctx = |v: &str| BTreeMap::from([("department".to_string(), v.to_string())]);
+        assert_eq!(dynamic(None).resolve(&ctx("sales")).unwrap(), "conn_s");
+        assert_eq!(
+            dynamic(Some("conn_d")).resolve(&ctx("legal")).unwrap(),
+            "conn_d"
+        );
+        assert_eq!(
+            dynamic(Some("conn_d")).resolve(&BTreeMap::new()).unwrap(),
+            "conn_d"
+        );
+    }
+
+    #[test]
+    fn missing_key_without_default_names_the_key() {
+        let err = dynamic(None).resolve(&BTreeMap::new()).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput { field, .. } if field == "department"),
+            "{err}"
+        );
+        let err = dynamic(None)
+            .resolve(&BTreeMap::from([("department".into(), "legal".into())]))
+            .unwrap_err();
+        assert!(err.to_string().contains("legal"), "{err}");
+    }
+
+    #[test]
+    fn plan_is_the_union_and_names_unknown_scopes() {
+        let cat: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let needs = vec![
+            vec!["a".to_string(), "b".to_string()],
+            vec!["b".to_string(), "c".to_string()],
+        ];
+        assert_eq!(plan_scopes(&cat, &needs).unwrap(), ["a", "b", "c"]);
+        let err = plan_scopes(&cat, &[vec!["z".to_string()]]).unwrap_err();
+        assert!(err.to_string().contains("`z`"), "{err}");
+    }
+}

@@ -1,0 +1,122 @@
+//! A connector instantiated for one operation, with typed calls: each
+//! method returns the export's value, its `connector-error` as
+//! [`Error::Connector`], or a trap/limit as [`Error::Plugin`].
+
+use super::limits::{deadline_ticks, plugin_error, timed_out};
+use super::state::PluginState;
+use crate::bindings::types as wit;
+use crate::bindings::ConnectorPlugin;
+use crate::capabilities::SecretScope;
+use crate::error::{ConnectorError, Error, Result};
+use connhost_policy::TemplateError;
+use std::time::Duration;
+use wasmtime::Store;
+
+/// What an instance leaves when it is done.
+#[derive(Debug)]
+pub struct CallOutcome {
+    /// The connection's secrets as the component left them.
+    pub secrets: SecretScope,
+    /// Outbound requests sent.
+    pub http_requests: u32,
+}
+
+/// One instance of a connector in its own store.
+pub struct ConnectorInstance {
+    pub(super) store: Store<PluginState>,
+    pub(super) bindings: ConnectorPlugin,
+    pub(super) connector: String,
+    pub(super) timeout: Duration,
+    pub(super) max_memory_bytes: usize,
+}
+
+/// Defines a typed method per export: bounded by the call timeout, the
+/// guest's `result` mapped onto [`Error::Connector`].
+macro_rules! export_calls {
+    ($( $(#[$doc:meta])* $name:ident => $call:ident ( $($arg:ident : $ty:ty),* ) -> $out:ty; )*) => {
+        impl ConnectorInstance {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&mut self, $($arg: $ty),*) -> Result<$out> {
+                    self.store.set_epoch_deadline(deadline_ticks(self.timeout));
+                    let guest = self.bindings.connhost_connector_connector();
+                    let call = guest.$call(&mut self.store, $($arg),*);
+                    let result = bounded(&self.connector, self.timeout, self.max_memory_bytes, call).await?;
+                    result.map_err(|e| Error::Connector(ConnectorError::from(e)))
+                }
+            )*
+        }
+    };
+}
+
+export_calls! {
+    /// `create`: check fields, obtain access.
+    create => call_create(input: &wit::ConnectionInput) -> wit::ConnectionState;
+    /// `verify`: prove the connection works.
+    verify => call_verify(input: &wit::ConnectionInput) -> wit::Verification;
+    /// `refresh`: renew access.
+    refresh => call_refresh(input: &wit::ConnectionInput) -> wit::RefreshOutcome;
+    /// `validate-scopes`: `required` ⊆ `granted`, or `account-validation`.
+    validate_scopes => call_validate_scopes(required: &[String], granted: &[String]) -> ();
+    /// `authorize-url`: the provider's consent URL.
+    authorize_url => call_authorize_url(input: &wit::ConnectionInput, request: &wit::AuthorizeRequest) -> wit::Authorization;
+    /// `exchange-code`: redeem an authorization code.
+    exchange_code => call_exchange_code(input: &wit::ConnectionInput, exchange: &wit::CodeExchange) -> wit::ConnectionState;
+    /// `revoke`: revoke tokens at the provider.
+    revoke => call_revoke(input: &wit::ConnectionInput) -> ();
+    /// `allowed-origins`: origins the connection may call beyond the templates.
+    allowed_origins => call_allowed_origins(input: &wit::ConnectionInput) -> Vec<String>;
+}
+
+impl ConnectorInstance {
+    /// `manifest`: what the connector is (no imports used).
+    pub async fn manifest(&mut self) -> Result<wit::ConnectorManifest> {
+        self.store.set_epoch_deadline(deadline_ticks(self.timeout));
+        let guest = self.bindings.connhost_connector_connector();
+        let call = guest.call_manifest(&mut self.store);
+        bounded(&self.connector, self.timeout, self.max_memory_bytes, call).await
+    }
+
+    /// Lets the rest of this instance's calls reach `origins` too (what
+    /// `allowed-origins` answered); each must be a bare https origin.
+    pub fn allow_origins(&mut self, origins: &[String]) -> Result<()> {
+        let state = self.store.data_mut();
+        state
+            .allowlist
+            .add_origins(origins)
+            .map_err(|e: TemplateError| Error::Plugin {
+                connector: self.connector.clone(),
+                reason: format!("allowed-origins: {e}"),
+            })
+    }
+
+    /// The connection's secrets as they stand now.
+    pub fn secrets(&self) -> &SecretScope {
+        &self.store.data().secrets
+    }
+
+    /// Ends the instance, handing back the secrets and statistics.
+    pub fn finish(self) -> CallOutcome {
+        let state = self.store.into_data();
+        CallOutcome {
+            secrets: state.secrets,
+            http_requests: state.http.requests,
+        }
+    }
+}
+
+/// Runs one export call under the wall-clock limit: the epoch deadline
+/// stops runaway wasm, this also bounds time spent in host calls.
+pub(super) async fn bounded<T>(
+    connector: &str,
+    timeout: Duration,
+    max_memory_bytes: usize,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> Result<T> {
+    // A small grace lets the epoch trap win the race.
+    match tokio::time::timeout(timeout + Duration::from_millis(200), call).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(plugin_error(connector, e, timeout, max_memory_bytes)),
+        Err(_) => Err(timed_out(connector, timeout)),
+    }
+}

@@ -1,0 +1,262 @@
+//! The plugin runtime: one `Engine`, components compiled once and cached
+//! on disk, an `InstancePre` per connector, and a fresh `Store` per
+//! operation with a memory limit and an epoch deadline, so a looping or
+//! greedy plugin fails with a typed error and the host carries on.
+//!
+//! * [`state`]: what a plugin's store holds (the capabilities' views);
+//! * [`cache`]: the compile cache;
+//! * [`limits`]: store limits, deadlines, trap → error;
+//! * [`instance`]: typed calls into one instance.
+
+mod cache;
+mod instance;
+mod limits;
+mod state;
+
+pub use instance::{CallOutcome, ConnectorInstance};
+
+use crate::bindings::ConnectorPluginPre;
+use crate::capabilities::http::HttpCtx;
+use crate::capabilities::{self, SecretScope};
+use crate::error::{Error, Result};
+use crate::net::HttpsClient;
+use connhost_policy::Allowlist;
+use limits::EPOCH_TICK;
+use state::PluginState;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::WasiCtx;
+
+/// The contract version this host implements.
+pub const CONTRACT: &str = "connhost:connector@0.2.0";
+
+/// Limits and switches for the runtime.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Linear memory one instance may use.
+    pub max_memory_bytes: usize,
+    /// Wall-clock limit of one export call, host calls included.
+    pub call_timeout: Duration,
+    /// Use the pooling allocator (fast instantiation).
+    pub pooling: bool,
+    /// Instances that may be alive at once with pooling.
+    pub max_concurrent_calls: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            max_memory_bytes: 64 * 1024 * 1024,
+            call_timeout: Duration::from_secs(60),
+            pooling: true,
+            max_concurrent_calls: 64,
+        }
+    }
+}
+
+/// What an instance works on: which connection, its secrets, its allowlist.
+pub struct CallContext {
+    pub connection_id: String,
+    pub secrets: SecretScope,
+    pub allowlist: Allowlist,
+}
+
+impl CallContext {
+    /// No connection, no secrets, nothing allowed (manifest reads).
+    pub fn empty() -> Self {
+        CallContext {
+            connection_id: String::new(),
+            secrets: SecretScope::default(),
+            allowlist: Allowlist::default(),
+        }
+    }
+}
+
+/// A compiled connector, linked and ready to instantiate.
+#[derive(Clone)]
+pub struct Plugin {
+    id: String,
+    pre: ConnectorPluginPre<PluginState>,
+}
+
+impl Plugin {
+    /// The connector id it was prepared for.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+struct Ticker(Arc<AtomicBool>);
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The engine, the linker and the compile cache.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    cfg: RuntimeConfig,
+    client: HttpsClient,
+    instantiations: AtomicU64,
+    _ticker: Ticker,
+}
+
+fn runtime_err(e: wasmtime::Error) -> Error {
+    Error::Runtime(format!("{e:#}"))
+}
+
+impl Runtime {
+    pub fn new(cfg: RuntimeConfig, client: HttpsClient) -> Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        if cfg.pooling {
+            let mut pool = PoolingAllocationConfig::default();
+            let n = cfg.max_concurrent_calls;
+            pool.total_component_instances(n)
+                .total_core_instances(n * 4)
+                .total_memories(n * 2)
+                .total_tables(n * 4)
+                .max_memory_size(cfg.max_memory_bytes)
+                .max_memories_per_component(4)
+                .max_tables_per_component(8)
+                .max_core_instances_per_component(16)
+                // Reset small memories by memset rather than madvise:
+                // cheaper for connectors, which touch little memory.
+                .linear_memory_keep_resident(64 * 1024)
+                .table_keep_resident(64 * 1024);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = Engine::new(&config).map_err(runtime_err)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime_err)?;
+        crate::bindings::types::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
+            .map_err(runtime_err)?;
+        capabilities::http::add_to_linker(&mut linker, PluginState::http).map_err(runtime_err)?;
+        capabilities::secrets::add_to_linker(&mut linker, PluginState::secrets)
+            .map_err(runtime_err)?;
+        capabilities::log::add_to_linker(&mut linker, PluginState::log).map_err(runtime_err)?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (engine, stop) = (engine.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("connhost-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| Error::Runtime(format!("epoch thread: {e}")))?;
+        }
+        Ok(Runtime {
+            engine,
+            linker,
+            cfg,
+            client,
+            instantiations: AtomicU64::new(0),
+            _ticker: Ticker(stop),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.cfg
+    }
+
+    /// Instances created so far (each operation should cost one).
+    pub fn instantiations(&self) -> u64 {
+        self.instantiations.load(Ordering::Relaxed)
+    }
+
+    /// Compiles `bytes`, or loads the compiled artifact from the cache.
+    pub fn load_component(&self, bytes: &[u8]) -> Result<Component> {
+        cache::load(&self.engine, self.cfg.cache_dir.as_deref(), bytes)
+    }
+
+    /// Compiles a component file (tools and benches).
+    pub fn load_file(&self, path: &Path) -> Result<Component> {
+        let bytes = std::fs::read(path).map_err(Error::io(format!("read {}", path.display())))?;
+        self.load_component(&bytes)
+    }
+
+    /// Links a component against the host's imports. Fails if it does not
+    /// implement this contract version.
+    pub fn prepare(&self, id: &str, component: &Component) -> Result<Plugin> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .and_then(ConnectorPluginPre::new)
+            .map_err(|e| {
+                Error::InvalidComponent(format!("does not implement {CONTRACT}: {e:#}"))
+            })?;
+        Ok(Plugin {
+            id: id.to_string(),
+            pre,
+        })
+    }
+
+    /// A fresh instance of `plugin` for one operation on `ctx`'s connection.
+    pub async fn instantiate(
+        &self,
+        plugin: &Plugin,
+        ctx: CallContext,
+    ) -> Result<ConnectorInstance> {
+        let state = PluginState {
+            connector: plugin.id.clone(),
+            connection: ctx.connection_id,
+            http: HttpCtx {
+                client: self.client.clone(),
+                requests: 0,
+            },
+            allowlist: ctx.allowlist,
+            secrets: ctx.secrets,
+            // No environment, arguments, files or sockets: WASI here is
+            // only clocks, random and stdio-to-nowhere.
+            wasi: WasiCtx::builder().allow_tcp(false).allow_udp(false).build(),
+            table: ResourceTable::new(),
+            limits: limits::store_limits(self.cfg.max_memory_bytes),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(limits::deadline_ticks(self.cfg.call_timeout));
+        store.epoch_deadline_trap();
+        self.instantiations.fetch_add(1, Ordering::Relaxed);
+        let bindings = instance::bounded(
+            &plugin.id,
+            self.cfg.call_timeout,
+            self.cfg.max_memory_bytes,
+            plugin.pre.instantiate_async(&mut store),
+        )
+        .await?;
+        Ok(ConnectorInstance {
+            store,
+            bindings,
+            connector: plugin.id.clone(),
+            timeout: self.cfg.call_timeout,
+            max_memory_bytes: self.cfg.max_memory_bytes,
+        })
+    }
+
+    /// Reads a component's manifest: no secrets, no network.
+    pub async fn manifest(&self, plugin: &Plugin) -> Result<crate::wit::ConnectorManifest> {
+        self.instantiate(plugin, CallContext::empty())
+            .await?
+            .manifest()
+            .await
+    }
+}

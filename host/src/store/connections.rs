@@ -1,0 +1,223 @@
+//! Connection records and their sealed secrets.
+//!
+//! Writes are versioned compare-and-swap: [`Store::insert`] only creates,
+//! [`Store::replace`] only succeeds if the stored version is the one the
+//! caller read, and [`Store::delete`] takes the same per-connection lock,
+//! so a write can neither lose another's change nor bring back a deleted
+//! record. A database backend implements the same three calls.
+
+use super::signed::{self, Signed};
+use super::Store;
+use crate::capabilities::{Secret, SecretScope};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Where a connection stands.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Created, not verified yet.
+    Created,
+    /// The last verify or refresh succeeded.
+    Ok,
+    /// The last verify or refresh failed (see `last_error`).
+    Error,
+    /// Access cannot be renewed without the user.
+    ReauthorizationRequired,
+}
+
+/// The last failure of a connection.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LastError {
+    pub kind: String,
+    pub message: String,
+    pub at: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// One connection as stored.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    pub id: String,
+    pub team: String,
+    pub connector: String,
+    pub name: String,
+    /// Non-secret field values.
+    pub fields: BTreeMap<String, String>,
+    pub granted_scopes: Vec<String>,
+    /// Unix seconds.
+    pub expires_at: Option<u64>,
+    pub status: Status,
+    pub account_label: Option<String>,
+    pub last_error: Option<LastError>,
+    pub created_at: u64,
+    pub updated_at: u64,
+    pub verified_at: Option<u64>,
+    /// Bumped whenever access tokens change; lets a caller that saw a 401
+    /// tell whether someone else has refreshed since.
+    #[serde(default)]
+    pub token_generation: u64,
+    /// Origins the connector added with `allowed-origins` when access was
+    /// last set up (create, edit, refresh, reauthorization), covered by the
+    /// record's tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<String>,
+    /// Bumped by every write; a write must name the version it read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub version: u64,
+    /// Secret name → sealed value (base64 of nonce ‖ ciphertext ‖ tag).
+    pub secrets: BTreeMap<String, String>,
+    /// GMAC over the record with this field empty.
+    #[serde(default)]
+    pub integrity: String,
+}
+
+impl ConnectionRecord {
+    /// A new, unverified record with no data yet (version 0: not stored).
+    pub(crate) fn new(id: String, team: String, connector: String, name: String) -> Self {
+        let t = crate::util::now();
+        ConnectionRecord {
+            id,
+            team,
+            connector,
+            name,
+            fields: BTreeMap::new(),
+            granted_scopes: Vec::new(),
+            expires_at: None,
+            status: Status::Created,
+            account_label: None,
+            last_error: None,
+            created_at: t,
+            updated_at: t,
+            verified_at: None,
+            token_generation: 0,
+            origins: Vec::new(),
+            version: 0,
+            secrets: BTreeMap::new(),
+            integrity: String::new(),
+        }
+    }
+
+    /// Names of the secrets that are set.
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        self.secrets.keys().map(String::as_str)
+    }
+}
+
+impl Signed for ConnectionRecord {
+    const DOMAIN: &'static [u8] = b"connhost:record:v1:";
+    const WHAT: &'static str = "connection";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn integrity(&mut self) -> &mut String {
+        &mut self.integrity
+    }
+}
+
+fn secret_aad(connection: &str, name: &str) -> Vec<u8> {
+    format!("connhost:secret:v1:{connection}\0{name}").into_bytes()
+}
+
+impl Store {
+    fn connection_path(&self, id: &str) -> Result<PathBuf> {
+        self.path_of("connections", id, "json", "connection")
+    }
+
+    /// Loads a record, checking its integrity tag.
+    pub fn get(&self, id: &str) -> Result<ConnectionRecord> {
+        let path = self.connection_path(id)?;
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        signed::get(&self.key, &path, id)
+    }
+
+    /// All records, in id order.
+    pub fn list(&self) -> Result<Vec<ConnectionRecord>> {
+        self.ids("connections", "json")?
+            .iter()
+            .map(|id| self.get(id))
+            .collect()
+    }
+
+    /// Stores a new record (version 1); fails if the id exists.
+    pub fn insert(&self, record: &mut ConnectionRecord) -> Result<()> {
+        let path = self.connection_path(&record.id)?;
+        let _lock = self.write_lock(&record.id)?;
+        if path.exists() {
+            return Err(Error::AlreadyExists {
+                what: "connection",
+                id: record.id.clone(),
+            });
+        }
+        record.version = 1;
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        signed::put(&self.key, &path, record)
+    }
+
+    /// Replaces a record if the stored one is still at `record.version`;
+    /// the version is then bumped. [`Error::Conflict`] if another write
+    /// came first, [`Error::NotFound`] if it was deleted.
+    pub fn replace(&self, record: &mut ConnectionRecord) -> Result<()> {
+        let path = self.connection_path(&record.id)?;
+        let _lock = self.write_lock(&record.id)?;
+        let current: ConnectionRecord = signed::get(&self.key, &path, &record.id)?;
+        if current.version != record.version {
+            return Err(Error::Conflict {
+                what: "connection",
+                id: record.id.clone(),
+            });
+        }
+        record.version += 1;
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        signed::put(&self.key, &path, record)
+    }
+
+    /// Removes a record; a write racing it finds it gone.
+    pub fn delete(&self, id: &str) -> Result<()> {
+        let path = self.connection_path(id)?;
+        let _lock = self.write_lock(id)?;
+        std::fs::remove_file(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                what: "connection",
+                id: id.to_string(),
+            },
+            _ => Error::io(format!("delete {}", path.display()))(e),
+        })?;
+        self.sync_dir("connections");
+        Ok(())
+    }
+
+    /// Replaces the record's sealed secrets with `values`.
+    pub fn seal_secrets(&self, record: &mut ConnectionRecord, values: &BTreeMap<String, Secret>) {
+        record.secrets = values
+            .iter()
+            .map(|(name, value)| {
+                let aad = secret_aad(&record.id, name);
+                (name.clone(), self.key.seal(value.expose().as_bytes(), &aad))
+            })
+            .collect();
+    }
+
+    /// Decrypts a record's secrets into a scope for one call.
+    pub fn open_secrets(&self, record: &ConnectionRecord) -> Result<SecretScope> {
+        let mut values = BTreeMap::new();
+        for (name, sealed) in &record.secrets {
+            let tampered = || Error::Tampered(format!("{} (secret `{name}`)", record.id));
+            let plain = self
+                .key
+                .open(sealed, &secret_aad(&record.id, name))
+                .ok_or_else(tampered)?;
+            let text = String::from_utf8(plain).map_err(|_| tampered())?;
+            values.insert(name.clone(), Secret::new(text));
+        }
+        Ok(SecretScope::new(values))
+    }
+}

@@ -1,0 +1,445 @@
+//! A fake Celonis provider: a real HTTPS server on loopback speaking the
+//! parts of Celonis's protocol the connector uses (OAuth 2.0 token
+//! endpoint, `/api/cloud`, the Intelligence and Data Push endpoints), with
+//! a throwaway CA. It is the third-party test double for `connhost demo`,
+//! the end-to-end tests and the benchmark; production never starts it.
+//!
+//! Credential values pick the provider's behaviour, so every error case is
+//! reachable through the real component: see [`Behavior`].
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use url::form_urlencoded;
+
+use crate::pki::TestPki;
+use crate::server::{basic_credentials, json, oauth_error, scope_list, spawn_server};
+
+/// What the provider does for a request made with a given credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Behavior {
+    /// Normal answers.
+    Ok,
+    /// 403 with an RFC 6750 `insufficient_scope` challenge naming these.
+    InsufficientScope(Vec<String>),
+    /// 429 with `Retry-After`.
+    RateLimited(u32),
+    /// 500 with a JSON error.
+    ServerError,
+    /// 200 with a body that is not JSON.
+    Malformed,
+    /// 200 with a body of this many bytes.
+    Huge(usize),
+    /// Answers after this long.
+    Slow(Duration),
+    /// 302 to another host.
+    Redirect(String),
+}
+
+/// A registered OAuth client.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub id: String,
+    pub secret: String,
+    /// `client_secret_basic` or `client_secret_post`.
+    pub method: &'static str,
+    /// Scopes this client may be granted.
+    pub scopes: Vec<String>,
+}
+
+/// The provider's accounts and knobs.
+#[derive(Clone, Debug)]
+pub struct FakeConfig {
+    /// Static keys (AppKey or API key) → behaviour. Unknown keys get 401.
+    pub keys: HashMap<String, Behavior>,
+    pub clients: Vec<Client>,
+    /// Data pools that exist.
+    pub pools: BTreeSet<String>,
+    pub team_name: String,
+    pub user_email: String,
+    /// Token lifetime (`expires_in`); `None` omits it.
+    pub token_lifetime: Option<u64>,
+    /// `token_type` as sent (case varies between servers).
+    pub token_type: String,
+    /// Omit `scope` from token responses.
+    pub omit_scope: bool,
+}
+
+/// Credentials and names the demo and tests use.
+pub mod demo {
+    pub const DOMAIN: &str = "acme.eu-1.celonis.cloud";
+    pub const APP_KEY: &str = "demo-app-key-4f1d9c";
+    pub const API_KEY: &str = "demo-api-key-7be210";
+    pub const CLIENT_ID: &str = "demo-client";
+    /// Holds characters that RFC 6749 §2.3.1 form-encoding changes.
+    pub const CLIENT_SECRET: &str = "demo:secret/+%&=x";
+    pub const POOL_ID: &str = "pool-42";
+    pub const TEAM: &str = "Acme Process Mining";
+    pub const USER: &str = "ada@acme.example";
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        let all_scopes: Vec<String> = [
+            "studio",
+            "integration.data-pools",
+            "integration.data-pools:data_push",
+            "intelligence.knowledge-models:read",
+            "audit.log:read",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        FakeConfig {
+            keys: HashMap::from([
+                (demo::APP_KEY.to_string(), Behavior::Ok),
+                (demo::API_KEY.to_string(), Behavior::Ok),
+            ]),
+            clients: vec![
+                Client {
+                    id: demo::CLIENT_ID.into(),
+                    secret: demo::CLIENT_SECRET.into(),
+                    method: "client_secret_basic",
+                    scopes: all_scopes.clone(),
+                },
+                Client {
+                    id: "post-client".into(),
+                    secret: demo::CLIENT_SECRET.into(),
+                    method: "client_secret_post",
+                    scopes: all_scopes,
+                },
+            ],
+            pools: BTreeSet::from([demo::POOL_ID.to_string()]),
+            team_name: demo::TEAM.into(),
+            user_email: demo::USER.into(),
+            token_lifetime: Some(899),
+            token_type: "Bearer".into(),
+            omit_scope: false,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tokens {
+    /// access token → granted scopes
+    issued: HashMap<String, Vec<String>>,
+}
+
+struct State {
+    cfg: Mutex<FakeConfig>,
+    tokens: Mutex<Tokens>,
+    token_requests: AtomicUsize,
+    requests: Mutex<Vec<String>>,
+}
+
+/// A running fake provider. Dropping it stops the server.
+pub struct FakeCelonis {
+    addr: SocketAddr,
+    pki: TestPki,
+    state: Arc<State>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for FakeCelonis {
+    fn drop(&mut self) {
+        for t in self.tasks.lock().unwrap().iter() {
+            t.abort();
+        }
+    }
+}
+
+impl FakeCelonis {
+    /// Starts on 127.0.0.1 with a certificate for `*.celonis.cloud` names
+    /// used in tests.
+    pub async fn start(cfg: FakeConfig) -> std::io::Result<FakeCelonis> {
+        let pki = TestPki::new(&[demo::DOMAIN, "other.eu-1.celonis.cloud", "localhost"]);
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            cfg: Mutex::new(cfg),
+            tokens: Mutex::new(Tokens::default()),
+            token_requests: AtomicUsize::new(0),
+            requests: Mutex::new(Vec::new()),
+        });
+        let st = state.clone();
+        let task = spawn_server(listener, Some(pki.acceptor()), move |req| {
+            handle(st.clone(), req)
+        });
+        Ok(FakeCelonis {
+            addr,
+            pki,
+            state,
+            tasks: Mutex::new(vec![task]),
+        })
+    }
+
+    /// Also serves the same provider over plain HTTP on another loopback
+    /// port, for stock WASI runtimes that cannot trust a test CA.
+    pub async fn serve_plain_http(&self) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let st = self.state.clone();
+        let task = spawn_server(listener, None, move |req| handle(st.clone(), req));
+        self.tasks.lock().unwrap().push(task);
+        Ok(addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// PEM of the CA that signed the server certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.pki.ca_pem
+    }
+
+    /// `HOST:443:127.0.0.1:PORT` for `--connect-to`.
+    pub fn connect_to(&self, host: &str) -> String {
+        format!("{host}:443:{}:{}", self.addr.ip(), self.addr.port())
+    }
+
+    /// Token-endpoint requests served so far.
+    pub fn token_requests(&self) -> usize {
+        self.state.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// `METHOD /path` of every request served so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Changes the configuration while running.
+    pub fn configure(&self, f: impl FnOnce(&mut FakeConfig)) {
+        f(&mut self.state.cfg.lock().unwrap());
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query_key = req.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "api_key")
+            .map(|(_, v)| v.into_owned())
+    });
+    state
+        .requests
+        .lock()
+        .unwrap()
+        .push(format!("{method} {path}"));
+    let headers = req.headers().clone();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+
+    if path == "/oauth2/token" {
+        return Ok(token(&state, method == hyper::Method::POST, &auth, &body));
+    }
+
+    // Resource endpoints: AppKey, or Bearer with a static key or a token;
+    // also (for the generic connector's tests) HTTP Basic with the key as
+    // password and `?api_key=` in the query.
+    let (credential, token_scopes) = if let Some(k) = auth.strip_prefix("AppKey ") {
+        (k.to_string(), None)
+    } else if let Some(t) = auth.strip_prefix("Bearer ") {
+        let scopes = state.tokens.lock().unwrap().issued.get(t).cloned();
+        (t.to_string(), scopes)
+    } else if let Some((_, password)) = basic_credentials(&auth) {
+        (password, None)
+    } else if let Some(k) = query_key {
+        (k, None)
+    } else {
+        return Ok(unauthorized("missing credentials"));
+    };
+    let behavior = match &token_scopes {
+        Some(_) => Behavior::Ok,
+        None => match state.cfg.lock().unwrap().keys.get(&credential) {
+            Some(b) => b.clone(),
+            None => return Ok(unauthorized("invalid key")),
+        },
+    };
+    Ok(match behavior {
+        Behavior::Ok => resource(&state, &path, token_scopes.as_deref()),
+        Behavior::InsufficientScope(scopes) => Response::builder()
+            .status(403)
+            .header(
+                "www-authenticate",
+                format!(
+                    "Bearer error=\"insufficient_scope\", scope=\"{}\"",
+                    scopes.join(" ")
+                ),
+            )
+            .body(Full::new(Bytes::from_static(
+                b"{\"error\":\"insufficient_scope\"}",
+            )))
+            .expect("response"),
+        Behavior::RateLimited(secs) => Response::builder()
+            .status(429)
+            .header("retry-after", secs.to_string())
+            .body(Full::new(Bytes::from_static(
+                b"{\"message\":\"Too many requests\"}",
+            )))
+            .expect("response"),
+        Behavior::ServerError => json(500, serde_json::json!({"message": "internal error"})),
+        Behavior::Malformed => Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(b"{\"teamName\": \"Acme\", ")))
+            .expect("response"),
+        Behavior::Huge(n) => Response::builder()
+            .status(200)
+            .body(Full::new(Bytes::from(vec![b' '; n])))
+            .expect("response"),
+        Behavior::Slow(d) => {
+            tokio::time::sleep(d).await;
+            resource(&state, &path, None)
+        }
+        Behavior::Redirect(to) => Response::builder()
+            .status(302)
+            .header("location", to)
+            .body(Full::new(Bytes::new()))
+            .expect("response"),
+    })
+}
+
+fn unauthorized(why: &str) -> Response<Full<Bytes>> {
+    let mut r = json(401, serde_json::json!({"message": why}));
+    r.headers_mut().insert(
+        "www-authenticate",
+        hyper::header::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    r
+}
+
+fn resource(state: &State, path: &str, token_scopes: Option<&[String]>) -> Response<Full<Bytes>> {
+    let cfg = state.cfg.lock().unwrap();
+    let needs = |scope: &str| -> Option<Response<Full<Bytes>>> {
+        let granted = token_scopes?;
+        if granted.iter().any(|g| g == scope) {
+            None
+        } else {
+            Some(
+                Response::builder()
+                    .status(403)
+                    .header(
+                        "www-authenticate",
+                        format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
+                    )
+                    .body(Full::new(Bytes::new()))
+                    .expect("response"),
+            )
+        }
+    };
+    if path == "/api/cloud" {
+        return json(
+            200,
+            serde_json::json!({"teamName": cfg.team_name, "teamDomain": "acme", "userEmail": cfg.user_email}),
+        );
+    }
+    if path == "/intelligence/api/knowledge-models" {
+        if let Some(denied) = needs("intelligence.knowledge-models:read") {
+            return denied;
+        }
+        return json(200, serde_json::json!({"content": [], "pageSize": 50}));
+    }
+    if let Some(rest) = path.strip_prefix("/integration/api/v1/data-push/") {
+        if let Some(pool) = rest.strip_suffix("/jobs/") {
+            if let Some(denied) = needs("integration.data-pools:data_push") {
+                return denied;
+            }
+            return if cfg.pools.contains(pool) {
+                json(200, serde_json::json!([]))
+            } else {
+                json(404, serde_json::json!({"message": "Data pool not found"}))
+            };
+        }
+    }
+    json(404, serde_json::json!({"message": "not found"}))
+}
+
+fn token(state: &State, is_post: bool, auth: &str, body: &[u8]) -> Response<Full<Bytes>> {
+    state.token_requests.fetch_add(1, Ordering::SeqCst);
+    if !is_post {
+        return oauth_error(405, "invalid_request", "use POST");
+    }
+    let form: BTreeMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+    let cfg = state.cfg.lock().unwrap().clone();
+    // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
+    let basic = basic_credentials(auth);
+    let posted = match (form.get("client_id"), form.get("client_secret")) {
+        (Some(i), Some(s)) => Some((i.clone(), s.clone())),
+        _ => None,
+    };
+    let (method, (id, secret)) = match (basic, posted) {
+        (Some(_), Some(_)) => {
+            return oauth_error(
+                400,
+                "invalid_request",
+                "more than one client authentication method",
+            )
+        }
+        (Some(b), None) => ("client_secret_basic", b),
+        (None, Some(p)) => ("client_secret_post", p),
+        (None, None) => {
+            return oauth_error(401, "invalid_client", "client authentication required")
+        }
+    };
+    let Some(client) = cfg
+        .clients
+        .iter()
+        .find(|c| c.id == id && c.secret == secret && c.method == method)
+    else {
+        return oauth_error(401, "invalid_client", "client authentication failed");
+    };
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return oauth_error(400, "unsupported_grant_type", "only client_credentials");
+    }
+    let requested = scope_list(&form);
+    let granted: Vec<String> = requested
+        .iter()
+        .filter(|s| client.scopes.contains(s))
+        .cloned()
+        .collect();
+    if granted.is_empty() {
+        return oauth_error(
+            400,
+            "invalid_scope",
+            "none of the requested scopes is allowed for this client",
+        );
+    }
+    let n = state.token_requests.load(Ordering::SeqCst);
+    let access_token = format!("fake-at-{n}-{}", rand::random::<u64>());
+    state
+        .tokens
+        .lock()
+        .unwrap()
+        .issued
+        .insert(access_token.clone(), granted.clone());
+    let mut resp = serde_json::json!({"access_token": access_token, "token_type": cfg.token_type});
+    if let Some(l) = cfg.token_lifetime {
+        resp["expires_in"] = l.into();
+    }
+    if !cfg.omit_scope {
+        resp["scope"] = granted.join(" ").into();
+    }
+    json(200, resp)
+}

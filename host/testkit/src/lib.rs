@@ -1,0 +1,17 @@
+//! Test doubles for connhost: third-party providers on loopback speaking
+//! their real protocols over real HTTPS with a throwaway CA. Used by the
+//! end-to-end tests, the benchmark and `connhost demo`; the `connhost`
+//! library itself ships none of this.
+//!
+//! * [`celonis`]: a fake Celonis (token endpoint, Intelligence and Data
+//!   Push APIs), behaviour chosen by the credential used;
+//! * [`oauth`]: a fake OAuth 2.0 / OpenID provider (authorization code
+//!   with PKCE, refresh rotation, revocation, discovery);
+//! * [`pki`]: the throwaway CA.
+
+pub mod celonis;
+pub mod oauth;
+pub mod pki;
+mod server;
+
+pub use pki::TestPki;

@@ -1,0 +1,15 @@
+//! connhost's end-to-end suite, one binary (one link of wasmtime) with a
+//! module per area. Real components, the real runtime and the real
+//! `connhost` binary, against fake third-party providers on loopback.
+
+#![allow(clippy::too_many_arguments)]
+
+#[allow(dead_code)]
+mod common;
+
+mod cli;
+mod costs;
+mod oauth;
+mod platform;
+mod sandbox;
+mod standalone;

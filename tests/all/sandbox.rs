@@ -1,0 +1,213 @@
+//! The sandbox, through the library: a misbehaving real component (the
+//! testbed connector) against the real runtime.
+
+use connhost::{ConnectorError, Error, HostConfig, Manager, NewConnection, Secret};
+use connhost_testkit::celonis::{demo, FakeCelonis, FakeConfig};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+async fn manager(
+    home: &std::path::Path,
+    fake: &FakeCelonis,
+    tweak: impl FnOnce(&mut HostConfig),
+) -> Manager {
+    let mut cfg = HostConfig::new(home);
+    cfg.net.connect_to = vec![fake.connect_to(demo::DOMAIN).parse().unwrap()];
+    let ca = home.join("ca.pem");
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::write(&ca, fake.ca_pem()).unwrap();
+    cfg.net.add_ca_file(&ca).unwrap();
+    tweak(&mut cfg);
+    let m = Manager::open(cfg).unwrap();
+    let manifest = m.add_connector(connhost::builtin::TESTBED).await.unwrap();
+    assert_eq!(manifest.id, "testbed");
+    m
+}
+
+async fn testbed(m: &Manager, action: &str, url: Option<&str>, token: &str) -> String {
+    let mut fields = BTreeMap::from([
+        ("domain".to_string(), demo::DOMAIN.to_string()),
+        ("action".to_string(), action.to_string()),
+    ]);
+    if let Some(u) = url {
+        fields.insert("url".into(), u.into());
+    }
+    m.create(NewConnection {
+        connector: "testbed".into(),
+        fields,
+        secrets: BTreeMap::from([("token".into(), Secret::new(token))]),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_outside_the_allowlist_are_denied_and_name_the_target() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager(home.path(), &fake, |_| {}).await;
+    for (url, target) in [
+        ("https://evil.example.com/x", "https://evil.example.com:443"),
+        (
+            "https://acme.eu-1.celonis.cloud:8443/x",
+            "https://acme.eu-1.celonis.cloud:8443",
+        ),
+        (
+            "http://acme.eu-1.celonis.cloud/x",
+            "http://acme.eu-1.celonis.cloud:80",
+        ),
+        ("https://127.0.0.1/x", "https://127.0.0.1:443"),
+    ] {
+        let id = testbed(&m, "call-url", Some(url), "t").await;
+        match m.verify(&id).await {
+            Err(Error::Connector(ConnectorError::DeniedHost { target: t })) => {
+                assert_eq!(t, target)
+            }
+            other => panic!("{url}: expected denied-host, got {other:?}"),
+        }
+    }
+    assert!(
+        fake.requests().is_empty(),
+        "nothing reached the network: {:?}",
+        fake.requests()
+    );
+    // The allowed origin goes through (the fake rejects the unknown token).
+    let id = testbed(
+        &m,
+        "call-url",
+        Some("https://acme.eu-1.celonis.cloud/nothing"),
+        "t",
+    )
+    .await;
+    assert_eq!(m.verify(&id).await.unwrap().account_label, "status 401");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_plugin_is_stopped_and_the_host_lives_on() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager(home.path(), &fake, |c| {
+        c.runtime.call_timeout = Duration::from_millis(300)
+    })
+    .await;
+    let looping = testbed(&m, "loop", None, "t").await;
+    let started = std::time::Instant::now();
+    match m.verify(&looping).await {
+        Err(Error::Plugin { connector, reason }) => {
+            assert_eq!(connector, "testbed");
+            assert!(reason.contains("time limit of 300 ms"), "{reason}");
+        }
+        other => panic!("expected a plugin failure, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let ok = testbed(&m, "ok", None, "t").await;
+    assert_eq!(m.verify(&ok).await.unwrap().account_label, "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_greedy_plugin_hits_the_memory_limit() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager(home.path(), &fake, |c| {
+        c.runtime.max_memory_bytes = 16 << 20
+    })
+    .await;
+    let greedy = testbed(&m, "alloc", None, "t").await;
+    match m.verify(&greedy).await {
+        Err(Error::Plugin { reason, .. }) => assert!(reason.contains("memory"), "{reason}"),
+        other => panic!("expected a plugin failure, got {other:?}"),
+    }
+    let ok = testbed(&m, "ok", None, "t").await;
+    assert!(m.verify(&ok).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_scoped_to_their_connection() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager(home.path(), &fake, |_| {}).await;
+    let a = testbed(&m, "reveal", None, "aaaa").await;
+    let b = testbed(&m, "reveal", None, "bbbbbbbbbb").await;
+    assert_eq!(
+        m.verify(&a).await.unwrap().account_label,
+        "revealed 4 chars"
+    );
+    assert_eq!(
+        m.verify(&b).await.unwrap().account_label,
+        "revealed 10 chars"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_components_are_cached_on_disk() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager(home.path(), &fake, |_| {}).await;
+    let cached: Vec<_> = std::fs::read_dir(home.path().join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".cwasm"))
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    drop(m);
+    // A second host on the same store loads from the cache and works.
+    let m = manager(home.path(), &fake, |_| {}).await;
+    let ok = testbed(&m, "ok", None, "t").await;
+    assert!(m.verify(&ok).await.is_ok());
+    // A corrupt cache entry is recompiled, not trusted.
+    let path = home.path().join("cache").join(&cached[0]);
+    std::fs::write(&path, b"garbage").unwrap();
+    drop(m);
+    let m = manager(home.path(), &fake, |_| {}).await;
+    assert!(m.verify(&ok).await.is_ok());
+    assert!(std::fs::read(&path).unwrap().len() > 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_cannot_rewrite_the_fields_its_allowlist_comes_from() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager(home.path(), &fake, |_| {}).await;
+    let id = testbed(&m, "rewrite-domain", None, "t").await;
+    let rec = m.get(&id).unwrap();
+    assert_eq!(rec.fields["domain"], demo::DOMAIN, "existing value kept");
+    assert_eq!(
+        rec.fields["url"], "https://added.example.com/",
+        "new values may be added"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origins_a_plugin_asks_for_must_be_bare_https() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager(home.path(), &fake, |_| {}).await;
+    for bad in [
+        "http://plain.example.com",
+        "https://x.example.com/path",
+        "https://user@x.example.com",
+    ] {
+        let err = m
+            .create(NewConnection {
+                connector: "testbed".into(),
+                fields: BTreeMap::from([
+                    ("domain".to_string(), demo::DOMAIN.to_string()),
+                    ("action".to_string(), "ok".to_string()),
+                    ("extra_origin".to_string(), bad.to_string()),
+                ]),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Plugin { reason, .. } if reason.contains("allowed-origins")),
+            "{bad}: {err:?}"
+        );
+    }
+}
