@@ -194,6 +194,8 @@ fn optimize_component(tool: &Path, component: &[u8], scratch: &Path) -> Result<V
                 return Err(format!("wasm-opt exited with {status}"));
             }
             let optimized = std::fs::read(&output).map_err(|e| e.to_string())?;
+            let _ = std::fs::remove_file(&input);
+            let _ = std::fs::remove_file(&output);
             // Keep the original if wasm-opt made it larger.
             if optimized.len() < body.len() {
                 optimized

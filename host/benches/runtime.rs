@@ -57,7 +57,7 @@ async fn main() {
     std::fs::write(&ca, fake.ca_pem()).unwrap();
     net.add_ca_file(&ca).unwrap();
     let client = HttpsClient::new(net).unwrap();
-    let rt = Runtime::new(
+    let mut rt = Runtime::new(
         RuntimeConfig {
             cache_dir: Some(cache.path().to_path_buf()),
             ..Default::default()
@@ -65,6 +65,9 @@ async fn main() {
         client.clone(),
     )
     .unwrap();
+    rt.set_cache_key(std::sync::Arc::new(
+        connhost::MasterKey::from_bytes(&[7; 32]).unwrap(),
+    ));
 
     println!(
         "connhost runtime benchmark ({} mode)\n",

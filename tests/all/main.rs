@@ -13,3 +13,4 @@ mod oauth;
 mod platform;
 mod sandbox;
 mod standalone;
+mod trust;

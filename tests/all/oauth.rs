@@ -50,9 +50,13 @@ impl Setup {
         tweak(&mut cfg);
         let m = Manager::open(cfg).unwrap();
         m.add_connector(connhost::builtin::GENERIC).await.unwrap();
-        m.add_provider("generic", &self.fake.definition().to_string())
-            .await
-            .unwrap();
+        m.add_provider(
+            connhost::DEFAULT_TEAM,
+            "generic",
+            &self.fake.definition().to_string(),
+        )
+        .await
+        .unwrap();
         m
     }
 
@@ -739,20 +743,32 @@ async fn provider_definitions_are_validated_naming_the_field() {
     let m = s.manager(|_| {}).await;
     let mut d = s.fake.definition();
     d["token_url"] = "http://oauth.example.com/token".into();
-    let err = m.add_provider("generic", &d.to_string()).await.unwrap_err();
+    let err = m
+        .add_provider(connhost::DEFAULT_TEAM, "generic", &d.to_string())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, Error::Connector(ConnectorError::InvalidInput { field, .. }) if field == "definition.token_url"),
         "{err:?}"
     );
     let mut d = s.fake.definition();
     d.as_object_mut().unwrap().remove("verify");
-    let err = m.add_provider("generic", &d.to_string()).await.unwrap_err();
+    let err = m
+        .add_provider(connhost::DEFAULT_TEAM, "generic", &d.to_string())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("definition.verify"), "{err}");
     let mut d = s.fake.definition();
     d["colour"] = "blue".into();
-    let err = m.add_provider("generic", &d.to_string()).await.unwrap_err();
+    let err = m
+        .add_provider(connhost::DEFAULT_TEAM, "generic", &d.to_string())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("colour"), "{err}");
-    let err = m.add_provider("generic", "{not json").await.unwrap_err();
+    let err = m
+        .add_provider(connhost::DEFAULT_TEAM, "generic", "{not json")
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), "invalid-input");
 }
 
@@ -863,7 +879,9 @@ async fn generic_api_key_and_basic_modes() {
         if !key.is_null() {
             def["api_key"] = key;
         }
-        m.add_provider("generic", &def.to_string()).await.unwrap();
+        m.add_provider(connhost::DEFAULT_TEAM, "generic", &def.to_string())
+            .await
+            .unwrap();
         let (secret, mut fields) = if mode == "basic" {
             (
                 "password",

@@ -4,8 +4,8 @@
 use connhost_sdk::http::{Request, ResponseExt};
 use connhost_sdk::oauth::{self, ClientAuth};
 use connhost_sdk::{
-    export_connector, field, invalid, manifest, AuthKind, ConnectionInput, ConnectionState,
-    Connector, ConnectorError, FieldSpecExt, Fields, Manifest, RefreshOutcome, ScopeSpec,
+    auth_kind, export_connector, field, invalid, manifest, state, ConnectionInput, ConnectionState,
+    Connector, ConnectorError, FieldSpecExt, Fields, Manifest, ManifestExt, RefreshOutcome,
     Verification,
 };
 
@@ -181,71 +181,69 @@ fn parse_domain(raw: &str) -> Result<String, ConnectorError> {
 
 impl Connector for Celonis {
     fn manifest() -> Manifest {
-        Manifest {
-            fields: vec![
+        let m = manifest("celonis", "Celonis", env!("CARGO_PKG_VERSION"))
+            .field(
                 field("domain", "Domain")
                     .required()
                     .help("Your Celonis account domain: <team>.<cluster>.celonis.cloud"),
+            )
+            .field(
                 field("api_type", "API type")
                     .required()
                     .default_value("intelligence")
                     .one_of(&["intelligence", "data_push"]),
-                field("pool_id", "Pool ID").help("Data pool to push to (Data Push API only)"),
+            )
+            .field(field("pool_id", "Pool ID").help("Data pool to push to (Data Push API only)"))
+            .field(
                 field("auth_type", "Auth type")
                     .required()
                     .default_value("app-key")
                     .one_of(&["app-key", "api-key", "oauth2"]),
-            ],
-            auth_field: "auth_type".into(),
-            auth_kinds: vec![
-                AuthKind {
-                    id: "app-key".into(),
-                    label: "Custom (App key)".into(),
-                    fields: vec![field("app_key", "App key")
+            )
+            .auth_field("auth_type")
+            .auth_kind(auth_kind(
+                "app-key",
+                "Custom (App key)",
+                vec![field("app_key", "App key")
+                    .required()
+                    .secret()
+                    .help("Admin & settings > Applications > Add new application")],
+            ))
+            .auth_kind(auth_kind(
+                "api-key",
+                "Token (API key)",
+                vec![field("api_key", "API key")
+                    .required()
+                    .secret()
+                    .help("Profile > Edit profile > Create API key")],
+            ))
+            .auth_kind(auth_kind(
+                "oauth2",
+                "OAuth 2.0 (client credentials)",
+                vec![
+                    field("client_id", "Client ID").required(),
+                    field("client_secret", "Client secret").required().secret(),
+                    field("client_auth", "Client authentication")
+                        .default_value("client_secret_basic")
+                        .one_of(&["client_secret_basic", "client_secret_post"])
+                        .advanced(),
+                    field("scopes", "Scopes")
                         .required()
-                        .secret()
-                        .help("Admin & settings > Applications > Add new application")],
-                    authorization_code: false,
-                },
-                AuthKind {
-                    id: "api-key".into(),
-                    label: "Token (API key)".into(),
-                    fields: vec![field("api_key", "API key")
-                        .required()
-                        .secret()
-                        .help("Profile > Edit profile > Create API key")],
-                    authorization_code: false,
-                },
-                AuthKind {
-                    id: "oauth2".into(),
-                    label: "OAuth 2.0 (client credentials)".into(),
-                    fields: vec![
-                        field("client_id", "Client ID").required(),
-                        field("client_secret", "Client secret").required().secret(),
-                        field("client_auth", "Client authentication")
-                            .default_value("client_secret_basic")
-                            .one_of(&["client_secret_basic", "client_secret_post"])
-                            .advanced(),
-                        field("scopes", "Scopes").required().help(
-                            "Space-separated Celonis scopes, e.g. studio integration.data-pools",
-                        ),
-                    ],
-                    authorization_code: false,
-                },
-            ],
-            scopes: scopes::CATALOGUE
-                .iter()
-                .map(|(group, name, description)| ScopeSpec {
-                    name: name.to_string(),
-                    group: group.to_string(),
-                    description: description.to_string(),
-                })
-                .collect(),
-            hosts: vec!["https://{domain}".into()],
-            scopes_field: Some("scopes".into()),
-            token_secrets: vec![oauth::ACCESS_TOKEN.into()],
-            ..manifest("celonis", "Celonis", env!("CARGO_PKG_VERSION"))
-        }
+                        .help("Space-separated Celonis scopes, e.g. studio integration.data-pools"),
+                ],
+            ))
+            .hosts(&["https://{domain}"])
+            .scopes_field("scopes")
+            // What `oauth::accept_token_response` may store: the access
+            // token, and a refresh token should the server send one
+            // (client credentials renew by asking again, so no
+            // `refresh_secret`; the expiry makes them renewable).
+            .token_secrets(&[oauth::ACCESS_TOKEN, oauth::REFRESH_TOKEN]);
+        scopes::CATALOGUE
+            .iter()
+            .fold(m, |m, (group, name, description)| {
+                m.scope(group, name, description)
+            })
     }
 
     fn create(input: ConnectionInput) -> Result<ConnectionState, ConnectorError> {
@@ -253,11 +251,7 @@ impl Connector for Celonis {
         s.require_secret()?;
         match s.auth {
             Auth::OAuth2 { .. } => s.request_token(),
-            Auth::AppKey | Auth::ApiKey => Ok(ConnectionState {
-                granted_scopes: Vec::new(),
-                expires_at: None,
-                fields: Vec::new(),
-            }),
+            Auth::AppKey | Auth::ApiKey => Ok(state()),
         }
     }
 

@@ -10,9 +10,10 @@ mod definition;
 use connhost_sdk::http::{classify, BasicEncoding, Method, Request, ResponseExt};
 use connhost_sdk::oauth::{self, ClientAuth, ACCESS_TOKEN, REFRESH_TOKEN};
 use connhost_sdk::{
-    export_connector, field, invalid, manifest, secrets, AuthKind, Authorization, AuthorizeRequest,
-    CodeExchange, ConnectionInput, ConnectionState, Connector, ConnectorError, DefinitionFields,
-    FieldSpecExt, Fields, Manifest, ProviderFailure, RefreshOutcome, Verification,
+    auth_kind, export_connector, field, invalid, manifest, secrets, state, AuthKindExt,
+    Authorization, AuthorizeRequest, CodeExchange, ConnectionInput, ConnectionState, Connector,
+    ConnectorError, FieldSpecExt, Fields, Manifest, ManifestExt, ProviderFailure, RefreshOutcome,
+    Verification,
 };
 use definition::{origin_of, AuthMode, Definition, KeyLocation, Metadata, SHIPPED};
 use url::Url;
@@ -260,76 +261,72 @@ impl Connector for Generic {
     fn manifest() -> Manifest {
         let shipped: Vec<&str> = SHIPPED.iter().map(|(i, _)| *i).collect();
         let client_id = || field("client_id", "Client ID").required();
-        Manifest {
-            fields: vec![
-                field("provider", "Provider")
-                    .one_of(&shipped)
-                    .help("A shipped provider; or add one with `connhost provider add FILE`"),
-                field("definition", "Provider definition (JSON)").advanced(),
-                field("issuer", "Issuer URL")
-                    .help("Discover endpoints from RFC 8414 / OpenID metadata"),
-                field("auth_mode", "Auth mode")
-                    .required()
-                    .default_value("oauth2")
-                    .one_of(&["oauth2", "oauth2_cc", "api_key", "basic"]),
-                field("scopes", "Scopes")
-                    .help("Space- or comma-separated; default: the provider's"),
-            ],
-            auth_field: "auth_mode".into(),
-            auth_kinds: vec![
-                AuthKind {
-                    id: "oauth2".into(),
-                    label: "OAuth 2.0 authorization code (browser consent, PKCE)".into(),
-                    fields: vec![
-                        client_id(),
-                        field("client_secret", "Client secret")
-                            .secret()
-                            .help("Omit for public clients (PKCE only)"),
-                    ],
-                    authorization_code: true,
-                },
-                AuthKind {
-                    id: "oauth2_cc".into(),
-                    label: "OAuth 2.0 client credentials".into(),
-                    fields: vec![
-                        client_id(),
-                        field("client_secret", "Client secret").required().secret(),
-                    ],
-                    authorization_code: false,
-                },
-                AuthKind {
-                    id: "api_key".into(),
-                    label: "API key".into(),
-                    fields: vec![field("api_key", "API key").required().secret()],
-                    authorization_code: false,
-                },
-                AuthKind {
-                    id: "basic".into(),
-                    label: "User name and password".into(),
-                    fields: vec![
-                        field("username", "User name").required(),
-                        field("password", "Password").required().secret(),
-                    ],
-                    authorization_code: false,
-                },
-            ],
-            scopes: vec![],
-            // Origins come from the provider definition: see allowed-origins.
-            hosts: vec![],
-            scopes_field: Some("scopes".into()),
-            issuer_field: Some("issuer".into()),
-            token_secrets: vec![ACCESS_TOKEN.into(), REFRESH_TOKEN.into()],
-            refresh_secret: Some(REFRESH_TOKEN.into()),
-            definitions: Some(DefinitionFields {
-                reference: "provider".into(),
-                content: "definition".into(),
-            }),
-            ..manifest(
-                "generic",
-                "Generic OAuth 2.0 / API key",
-                env!("CARGO_PKG_VERSION"),
+        manifest(
+            "generic",
+            "Generic OAuth 2.0 / API key",
+            env!("CARGO_PKG_VERSION"),
+        )
+        .field(
+            field("provider", "Provider")
+                .one_of(&shipped)
+                .help("A shipped provider; or add one with `connhost provider add FILE`"),
+        )
+        .field(field("definition", "Provider definition (JSON)").advanced())
+        .field(
+            field("issuer", "Issuer URL")
+                .help("Discover endpoints from RFC 8414 / OpenID metadata"),
+        )
+        .field(
+            field("auth_mode", "Auth mode")
+                .required()
+                .default_value("oauth2")
+                .one_of(&["oauth2", "oauth2_cc", "api_key", "basic"]),
+        )
+        .field(field("scopes", "Scopes").help("Space- or comma-separated; default: the provider's"))
+        .auth_field("auth_mode")
+        .auth_kind(
+            auth_kind(
+                "oauth2",
+                "OAuth 2.0 authorization code (browser consent, PKCE)",
+                vec![
+                    client_id(),
+                    field("client_secret", "Client secret")
+                        .secret()
+                        .help("Omit for public clients (PKCE only)"),
+                ],
             )
-        }
+            .authorization_code(),
+        )
+        .auth_kind(auth_kind(
+            "oauth2_cc",
+            "OAuth 2.0 client credentials",
+            vec![
+                client_id(),
+                field("client_secret", "Client secret").required().secret(),
+            ],
+        ))
+        .auth_kind(auth_kind(
+            "api_key",
+            "API key",
+            vec![field("api_key", "API key").required().secret()],
+        ))
+        .auth_kind(auth_kind(
+            "basic",
+            "User name and password",
+            vec![
+                field("username", "User name").required(),
+                field("password", "Password").required().secret(),
+            ],
+        ))
+        // No `hosts`: origins come from the provider definition (see
+        // `allowed_origins`), which reaches us through `provider` /
+        // `definition`.
+        .definitions("provider", "definition")
+        .scopes_field("scopes")
+        // `authorize_url` hands back the provider's issuer in this field.
+        .issuer_field("issuer")
+        .token_secrets(&[ACCESS_TOKEN, REFRESH_TOKEN])
+        .refresh_secret(REFRESH_TOKEN)
     }
 
     fn create(input: ConnectionInput) -> Result<ConnectionState, ConnectorError> {
@@ -338,12 +335,12 @@ impl Connector for Generic {
             AuthMode::Oauth2Cc => p.client_credentials(&input),
             AuthMode::ApiKey => {
                 need("api_key")?;
-                Ok(ConnectionState { granted_scopes: vec![], expires_at: None, fields: p.state_fields() })
+                Ok(ConnectionState { fields: p.state_fields(), ..state() })
             }
             AuthMode::Basic => {
                 need("password")?;
                 Fields::of(&input).require("username")?;
-                Ok(ConnectionState { granted_scopes: vec![], expires_at: None, fields: p.state_fields() })
+                Ok(ConnectionState { fields: p.state_fields(), ..state() })
             }
             AuthMode::Oauth2 => Err(ConnectorError::Unsupported(
                 "oauth2 connections are created through the consent flow (authorize-url, exchange-code)".into(),

@@ -1,30 +1,46 @@
 //! Guest SDK for connhost connector components.
 //!
-//! A connector implements [`Connector`] (three required methods; the
-//! optional exports have defaults) and registers it with
+//! A connector implements [`Connector`] (`manifest`, `create` and `verify`
+//! are required; every other export has a default) and registers it with
 //! [`export_connector!`]. The generated bindings stay hidden; this crate
-//! re-exports the types a connector needs and adds helpers: a manifest
-//! starter ([`manifest`]), an HTTP request builder that maps transport
-//! failures to [`ConnectorError`], standard classification of provider
-//! errors, field access, and OAuth 2.0 token-response handling.
+//! re-exports the types a connector needs and adds helpers: manifest and
+//! field builders ([`manifest`], [`ManifestExt`], [`field`],
+//! [`FieldSpecExt`]), an HTTP request builder that maps transport failures
+//! to [`ConnectorError`], standard classification of provider errors, field
+//! access, and OAuth 2.0 token-response handling.
 //!
 //! ```ignore
+//! use connhost_sdk::http::{Request, ResponseExt};
 //! use connhost_sdk::*;
+//!
 //! struct Hello;
+//!
 //! impl Connector for Hello {
 //!     fn manifest() -> Manifest {
-//!         Manifest { hosts: vec!["https://{domain}".into()], ..manifest("hello", "Hello", "1.0.0") }
+//!         manifest("hello", "Hello", "1.0.0")
+//!             .field(field("domain", "Domain").required())
+//!             .field(field("auth_type", "Auth").default_value("api-key"))
+//!             .auth_field("auth_type")
+//!             .auth_kind(auth_kind("api-key", "API key", vec![field("api_key", "API key").required().secret()]))
+//!             .hosts(&["https://{domain}"])
 //!     }
-//!     fn create(_: ConnectionInput) -> Result<ConnectionState, ConnectorError> { Ok(state()) }
-//!     fn verify(input: ConnectionInput) -> Result<Verification, ConnectorError> { /* … */ }
+//!     fn create(_: ConnectionInput) -> Result<ConnectionState, ConnectorError> {
+//!         Ok(state())
+//!     }
+//!     fn verify(input: ConnectionInput) -> Result<Verification, ConnectorError> {
+//!         let url = format!("https://{}/api/me", Fields::of(&input).require("domain")?);
+//!         let resp = Request::get(url).bearer("api_key").send_ok()?;
+//!         Ok(Verification { account_label: resp.json::<Me>()?.name })
+//!     }
 //! }
+//!
 //! export_connector!(Hello);
 //! ```
 
 #![deny(missing_docs)]
 
-/// Generated bindings for the `connector-plugin` world (used by
-/// [`export_connector!`]; connectors use the re-exports instead).
+/// Generated bindings for the `connector-plugin` world. Only
+/// [`export_connector!`] needs them; connectors use the re-exports.
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod bindings {
@@ -48,69 +64,80 @@ pub use bindings::connhost::connector::types::{
 };
 pub use fields::Fields;
 
-/// A connector: what the contract's `connector` interface exports, with
-/// defaults for everything a simple connector does not need.
+/// A connector: the contract's `connector` exports. `manifest`, `create`
+/// and `verify` are required; the rest default to what a connector with
+/// static credentials and no consent flow does.
 pub trait Connector {
-    /// Describes the connector (start from [`manifest`]). Must not use imports.
+    /// Describes the connector (start from [`manifest`]). Must not use
+    /// imports.
     fn manifest() -> Manifest;
 
-    /// Checks the fields and obtains access.
+    /// Checks the fields and obtains access (e.g. a client-credentials
+    /// token, stored with [`secrets::set`]). Secrets the user gave are
+    /// already stored.
     fn create(input: ConnectionInput) -> Result<ConnectionState, ConnectorError>;
 
-    /// Proves the connection works; returns the account it belongs to.
+    /// Proves the connection works by calling the service; returns the
+    /// account it belongs to.
     fn verify(input: ConnectionInput) -> Result<Verification, ConnectorError>;
 
-    /// Renews access. Default: `not-needed` (static credentials).
+    /// Renews access that expires. Default: `not-needed` (static
+    /// credentials).
     fn refresh(input: ConnectionInput) -> Result<RefreshOutcome, ConnectorError> {
         let _ = input;
         Ok(RefreshOutcome::NotNeeded(
-            "static credentials: nothing to renew".into(),
+            "static credentials; nothing to renew".into(),
         ))
     }
 
-    /// Whether `granted` covers `required`. Default: [`check_scopes`].
+    /// Succeeds when `required` ⊆ `granted`. Default: [`check_scopes`].
     fn validate_scopes(required: Vec<String>, granted: Vec<String>) -> Result<(), ConnectorError> {
         check_scopes(&required, &granted)
     }
 
-    /// The provider's consent URL. Default: `unsupported`.
+    /// Builds the provider's consent URL (authorization code with PKCE).
+    /// Default: `unsupported`.
     fn authorize_url(
         input: ConnectionInput,
         request: AuthorizeRequest,
     ) -> Result<Authorization, ConnectorError> {
         let _ = (input, request);
         Err(ConnectorError::Unsupported(
-            "this connector has no browser consent flow".into(),
+            "this connector has no browser consent flow, so no authorization URL".into(),
         ))
     }
 
-    /// Redeems an authorization code. Default: `unsupported`.
+    /// Redeems an authorization code for tokens. Default: `unsupported`.
     fn exchange_code(
         input: ConnectionInput,
         exchange: CodeExchange,
     ) -> Result<ConnectionState, ConnectorError> {
         let _ = (input, exchange);
         Err(ConnectorError::Unsupported(
-            "this connector has no browser consent flow".into(),
+            "this connector has no browser consent flow, so no authorization code to exchange"
+                .into(),
         ))
     }
 
-    /// Revokes tokens at the provider. Default: nothing to revoke.
+    /// Revokes the connection's tokens at the provider. Default: `ok`
+    /// (nothing to revoke).
     fn revoke(input: ConnectionInput) -> Result<(), ConnectorError> {
         let _ = input;
         Ok(())
     }
 
-    /// Origins beyond the manifest's `hosts`. Default: none.
+    /// Origins this connection may call beyond the manifest's `hosts`.
+    /// Default: none.
     fn allowed_origins(input: ConnectionInput) -> Result<Vec<String>, ConnectorError> {
         let _ = input;
         Ok(Vec::new())
     }
 }
 
-/// Adapts a [`Connector`] to the generated export trait.
+/// Adapts a [`Connector`] to the generated export trait; used by
+/// [`export_connector!`].
 #[doc(hidden)]
-pub struct Export<T>(std::marker::PhantomData<T>);
+pub struct Export<T>(core::marker::PhantomData<T>);
 
 impl<T: Connector> bindings::exports::connhost::connector::connector::Guest for Export<T> {
     fn manifest() -> Manifest {
@@ -148,19 +175,22 @@ impl<T: Connector> bindings::exports::connhost::connector::connector::Guest for 
     }
 }
 
-/// Registers a type implementing [`Connector`] as the component's export.
+/// Registers a type implementing [`Connector`] as the component's
+/// `connector` export. Use it once, at the crate root:
+/// `export_connector!(MyConnector);`.
 #[macro_export]
 macro_rules! export_connector {
     ($ty:ty) => {
-        #[doc(hidden)]
-        type __ConnhostExport = $crate::Export<$ty>;
-        $crate::bindings::export!(__ConnhostExport with_types_in $crate::bindings);
+        const _: () = {
+            type ConnhostExport = $crate::Export<$ty>;
+    $crate::bindings::export!(ConnhostExport with_types_in $crate::bindings);
+        };
     };
 }
 
-/// A manifest with this id, name and version and nothing else: no fields,
-/// auth kinds, scopes or hosts yet. Fill it in with struct update syntax:
-/// `Manifest { hosts: …, ..manifest("id", "Name", "1.0.0") }`.
+/// A manifest with this id, name and version and nothing else yet: no
+/// fields, auth kinds, scopes or hosts; the optional 0.2 fields unset.
+/// Fill it in with [`ManifestExt`] (or struct update syntax).
 pub fn manifest(id: &str, display_name: &str, version: &str) -> Manifest {
     Manifest {
         id: id.into(),
@@ -179,7 +209,85 @@ pub fn manifest(id: &str, display_name: &str, version: &str) -> Manifest {
     }
 }
 
-/// An auth kind selected by `id`, with these extra fields.
+/// Chainable setters on a [`Manifest`]; each adds to or sets one field of
+/// the contract's `connector-manifest`.
+pub trait ManifestExt {
+    /// Adds a field every connection has, whatever its auth kind.
+    fn field(self, field: FieldSpec) -> Self;
+    /// Names the field that selects the auth kind (it must be a field).
+    fn auth_field(self, name: &str) -> Self;
+    /// Adds an auth kind (see [`auth_kind`]); the first is the default.
+    fn auth_kind(self, kind: AuthKind) -> Self;
+    /// Adds a scope to the catalogue.
+    fn scope(self, group: &str, name: &str, description: &str) -> Self;
+    /// Adds origin templates, e.g. `https://{domain}`.
+    fn hosts(self, templates: &[&str]) -> Self;
+    /// Names the field holding the scopes to request.
+    fn scopes_field(self, name: &str) -> Self;
+    /// Names the field holding the OAuth issuer (RFC 9207 check).
+    fn issuer_field(self, name: &str) -> Self;
+    /// Adds secrets the connector obtains itself (e.g. `access_token`).
+    fn token_secrets(self, names: &[&str]) -> Self;
+    /// Names the secret whose presence means access can be renewed.
+    fn refresh_secret(self, name: &str) -> Self;
+    /// For data-driven connectors: the field naming a stored definition
+    /// (`reference`) and the one carrying its text (`content`).
+    fn definitions(self, reference: &str, content: &str) -> Self;
+}
+
+impl ManifestExt for Manifest {
+    fn field(mut self, field: FieldSpec) -> Self {
+        self.fields.push(field);
+        self
+    }
+    fn auth_field(mut self, name: &str) -> Self {
+        self.auth_field = name.into();
+        self
+    }
+    fn auth_kind(mut self, kind: AuthKind) -> Self {
+        self.auth_kinds.push(kind);
+        self
+    }
+    fn scope(mut self, group: &str, name: &str, description: &str) -> Self {
+        self.scopes.push(ScopeSpec {
+            name: name.into(),
+            group: group.into(),
+            description: description.into(),
+        });
+        self
+    }
+    fn hosts(mut self, templates: &[&str]) -> Self {
+        self.hosts.extend(templates.iter().map(|t| t.to_string()));
+        self
+    }
+    fn scopes_field(mut self, name: &str) -> Self {
+        self.scopes_field = Some(name.into());
+        self
+    }
+    fn issuer_field(mut self, name: &str) -> Self {
+        self.issuer_field = Some(name.into());
+        self
+    }
+    fn token_secrets(mut self, names: &[&str]) -> Self {
+        self.token_secrets
+            .extend(names.iter().map(|n| n.to_string()));
+        self
+    }
+    fn refresh_secret(mut self, name: &str) -> Self {
+        self.refresh_secret = Some(name.into());
+        self
+    }
+    fn definitions(mut self, reference: &str, content: &str) -> Self {
+        self.definitions = Some(DefinitionFields {
+            reference: reference.into(),
+            content: content.into(),
+        });
+        self
+    }
+}
+
+/// An auth kind selected by `id`, with these fields in addition to the
+/// manifest's; created with `create` (see [`AuthKindExt`] for consent).
 pub fn auth_kind(id: &str, label: &str, fields: Vec<FieldSpec>) -> AuthKind {
     AuthKind {
         id: id.into(),
@@ -189,7 +297,22 @@ pub fn auth_kind(id: &str, label: &str, fields: Vec<FieldSpec>) -> AuthKind {
     }
 }
 
-/// A `connection-state` with nothing in it (static credentials).
+/// Chainable setters on an [`AuthKind`].
+pub trait AuthKindExt {
+    /// Connections of this kind are created through the browser consent
+    /// flow (`authorize-url`, then `exchange-code`) instead of `create`.
+    fn authorization_code(self) -> Self;
+}
+
+impl AuthKindExt for AuthKind {
+    fn authorization_code(mut self) -> Self {
+        self.authorization_code = true;
+        self
+    }
+}
+
+/// A `connection-state` with nothing in it: no scopes, no expiry, no
+/// fields (static credentials).
 pub fn state() -> ConnectionState {
     ConnectionState {
         granted_scopes: Vec::new(),

@@ -8,7 +8,8 @@
 //!   --env CONNHOST_SECRET_APP_KEY --invoke 'verify({…})' celonis.standalone.wasm
 //! ```
 //!
-//! * Allowlist: `allowed-origins` (config), comma-separated origins. Deny
+//! * Allowlist: `allowed-origins` (config), comma-separated bare https
+//!   origins (`https://host[:port]`), checked with `connhost-policy`. Deny
 //!   by default, as in the host.
 //! * Secrets: environment `CONNHOST_SECRET_<NAME>` (upper-cased; keeps
 //!   values out of argv), else config `secret.<name>`; values `set` during
@@ -87,27 +88,26 @@ impl log::Guest for Providers {
     }
 }
 
-/// The origin a refusal names.
+/// The origin a refusal names: `scheme://host:port`, as the host says it.
 fn origin(url: &Url) -> String {
     Origin::of(url)
         .map(|o| o.to_string())
         .unwrap_or_else(|| url.origin().ascii_serialization())
 }
 
-/// The `allowed-origins` config as an allowlist: bare https origins only
-/// (the host's rule, from the same code); anything else allows nothing.
-fn allowed(url: &Url) -> bool {
-    let Some(list) = config_get("allowed-origins") else {
-        return false;
-    };
-    let origins: Vec<String> = list
-        .split(',')
-        .map(str::trim)
-        .filter(|o| Origin::parse_bare(o).is_ok())
-        .map(str::to_string)
-        .collect();
-    let mut allowlist = Allowlist::default();
-    allowlist.add_origins(&origins).is_ok() && allowlist.allows(url)
+/// The `allowed-origins` config (comma-separated) as an allowlist, parsed
+/// and matched by the host's own code: each entry must be a bare
+/// `https://host[:port]`; others are reported and ignored. Empty or unset:
+/// everything is denied.
+fn allowlist() -> Allowlist {
+    let mut list = Allowlist::default();
+    let config = config_get("allowed-origins").unwrap_or_default();
+    for entry in config.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if let Err(e) = list.add_origins(&[entry.to_string()]) {
+            eprintln!("[connhost] allowed-origins: ignoring `{entry}`: {e}");
+        }
+    }
+    list
 }
 
 /// `(scheme, authority)` to use: the URL's own, or a loopback override.
@@ -168,7 +168,7 @@ impl http::Guest for Providers {
     fn send(req: Request) -> Result<Response, http::Error> {
         let url = Url::parse(&req.url)
             .map_err(|e| http::Error::InvalidRequest(format!("bad URL: {e}")))?;
-        if !allowed(&url) {
+        if !allowlist().allows(&url) {
             return Err(http::Error::DeniedHost(origin(&url)));
         }
         let (scheme, authority) = target(&url)?;

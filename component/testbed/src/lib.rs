@@ -1,44 +1,42 @@
 //! A connector that does what its `action` field says, so the host's tests
 //! can check the sandbox: `call-url` (GET the `url` field), `loop`
 //! (spin forever), `alloc` (grow memory without bound), `reveal` (read the
-//! `token` secret and report its length), `ok`.
+//! `token` secret and report its length), `ok`. `create` with
+//! `rewrite-domain` hands back fields that try to re-point the connection;
+//! `allowed-origins` returns `extra_origin` as given; `refresh` always
+//! fails.
 
 use connhost_sdk::http::Request;
 use connhost_sdk::{
-    export_connector, field, invalid, manifest, AuthKind, ConnectionInput, ConnectionState,
-    Connector, ConnectorError, FieldSpecExt, Fields, Manifest, ProviderFailure, RefreshOutcome,
-    Verification,
+    auth_kind, export_connector, field, invalid, manifest, ConnectionInput, ConnectionState,
+    Connector, ConnectorError, FieldSpecExt, Fields, Manifest, ManifestExt, ProviderFailure,
+    RefreshOutcome, Verification,
 };
 
 struct Testbed;
 
 impl Connector for Testbed {
     fn manifest() -> Manifest {
-        Manifest {
-            fields: vec![
-                field("domain", "Domain").required(),
-                field("action", "Action").required().one_of(&[
-                    "ok",
-                    "call-url",
-                    "loop",
-                    "alloc",
-                    "reveal",
-                    "rewrite-domain",
-                ]),
-                field("url", "URL"),
-                field("extra_origin", "Extra origin").advanced(),
-                field("auth_type", "Auth").default_value("token"),
-            ],
-            auth_field: "auth_type".into(),
-            auth_kinds: vec![AuthKind {
-                id: "token".into(),
-                label: "Token".into(),
-                fields: vec![field("token", "Token").secret()],
-                authorization_code: false,
-            }],
-            hosts: vec!["https://{domain}".into()],
-            ..manifest("testbed", "Testbed", "0.1.0")
-        }
+        manifest("testbed", "Testbed", "0.1.0")
+            .field(field("domain", "Domain").required())
+            .field(field("action", "Action").required().one_of(&[
+                "ok",
+                "call-url",
+                "loop",
+                "alloc",
+                "reveal",
+                "rewrite-domain",
+            ]))
+            .field(field("url", "URL"))
+            .field(field("extra_origin", "Extra origin").advanced())
+            .field(field("auth_type", "Auth").default_value("token"))
+            .auth_field("auth_type")
+            .auth_kind(auth_kind(
+                "token",
+                "Token",
+                vec![field("token", "Token").secret()],
+            ))
+            .hosts(&["https://{domain}"])
     }
 
     fn create(input: ConnectionInput) -> Result<ConnectionState, ConnectorError> {

@@ -77,7 +77,7 @@ pub enum Command {
         #[arg(long)]
         since: Option<u64>,
     },
-    /// Provider definitions for data-driven connectors (the `generic` connector)
+    /// The team's provider definitions for data-driven connectors (the `generic` connector)
     #[command(subcommand)]
     Provider(ProviderCmd),
     /// Walk create → verify → refresh → list → delete against a local fake Celonis
@@ -157,14 +157,16 @@ pub enum ScopesCmd {
 
 #[derive(Subcommand)]
 pub enum ProviderCmd {
-    /// Check a provider definition (JSON) and store it; connect with --field provider=ID
+    /// Check a provider definition (JSON) and store it for the team; connect with --field provider=ID
     Add {
         file: PathBuf,
         /// Connector that interprets the definition
         #[arg(long, default_value = "generic")]
         connector: String,
     },
-    /// List stored provider definitions and the connector's shipped ones
+    /// Remove one of the team's provider definitions
+    Remove { id: String },
+    /// List the team's provider definitions and the connector's shipped ones
     List {
         #[arg(long, default_value = "generic")]
         connector: String,

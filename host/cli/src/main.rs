@@ -96,7 +96,7 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo => unreachable!("handled above"),
         Command::Connector(cmd) => commands::connector::run(&manager, cmd, out).await,
-        Command::Provider(cmd) => commands::connector::provider(&manager, cmd, out).await,
+        Command::Provider(cmd) => commands::connector::provider(&manager, &team, cmd, out).await,
         Command::Connection(cmd) => commands::connection::run(&manager, &team, cmd, out).await,
         Command::Usage(cmd) => commands::platform::usage(&team, cmd, out).await,
         Command::Dynamic(cmd) => commands::platform::dynamic(&team, cmd, out),

@@ -46,7 +46,8 @@ impl Manager {
     /// component validate them and obtain access, then stores the record.
     pub async fn create(&self, mut new: NewConnection) -> Result<ConnectionRecord> {
         let manifest = self.connector(&new.connector)?;
-        self.expand_definition(&manifest, &mut new.fields)?;
+        let team = new.team.as_deref().unwrap_or(DEFAULT_TEAM).to_string();
+        self.expand_definition(&team, &manifest, &mut new.fields)?;
         let mut record = self.new_record(&manifest, &new)?;
         let (_, instance) = self.run_create(&manifest, &mut record, &new).await?;
         let secrets = instance.finish().secrets;
@@ -117,7 +118,7 @@ impl Manager {
     pub async fn edit(&self, id: &str, mut new: NewConnection) -> Result<ConnectionRecord> {
         let old = self.store.get(id)?;
         let manifest = self.connector(&old.connector)?;
-        self.expand_definition(&manifest, &mut new.fields)?;
+        self.expand_definition(&old.team, &manifest, &mut new.fields)?;
         if !new.connector.is_empty() && new.connector != old.connector {
             return Err(Error::invalid(
                 "connector",

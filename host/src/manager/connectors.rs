@@ -51,8 +51,7 @@ impl Manager {
             return Ok(p.clone());
         }
         let stored = self.store.connector(id)?;
-        let bytes = std::fs::read(&stored.wasm_path)
-            .map_err(Error::io(format!("read {}", stored.wasm_path.display())))?;
+        let bytes = self.store.connector_code(&stored)?;
         let component = self.runtime.load_component(&bytes)?;
         let prepared = Prepared {
             manifest: Arc::new(stored.manifest),
@@ -66,9 +65,11 @@ impl Manager {
     }
 
     /// For data-driven connectors (the manifest's `definitions`): a
-    /// reference naming a stored definition becomes the definition itself.
+    /// reference naming one of `team`'s stored definitions becomes the
+    /// definition itself. Another team's definitions are never looked at.
     pub(super) fn expand_definition(
         &self,
+        team: &str,
         manifest: &Manifest,
         fields: &mut BTreeMap<String, String>,
     ) -> Result<()> {
@@ -76,7 +77,7 @@ impl Manager {
             return Ok(());
         };
         if let Some(id) = fields.get(&d.reference).cloned() {
-            if let Some(text) = self.store.provider(&id)? {
+            if let Some(text) = self.store.provider(team, &id)? {
                 fields.remove(&d.reference);
                 fields.insert(d.content.clone(), text);
             }
@@ -85,8 +86,10 @@ impl Manager {
     }
 
     /// Validates a provider definition with `connector` (which must take
-    /// definitions) and stores it. Returns its id.
-    pub async fn add_provider(&self, connector: &str, json: &str) -> Result<String> {
+    /// definitions) and stores it for `team`. Returns its id. An id the
+    /// connector ships (its reference field's allowed values) cannot be
+    /// shadowed.
+    pub async fn add_provider(&self, team: &str, connector: &str, json: &str) -> Result<String> {
         let prepared = self.prepared(connector).await?;
         let Some(d) = prepared.manifest.definitions.clone() else {
             return Err(Error::invalid(
@@ -101,6 +104,16 @@ impl Manager {
             .and_then(|v| v.as_str())
             .ok_or_else(|| Error::invalid("definition.id", "is required"))?
             .to_string();
+        let shipped = prepared
+            .manifest
+            .field(&d.reference)
+            .is_some_and(|f| f.allowed_values.contains(&id));
+        if shipped {
+            return Err(Error::invalid(
+                "definition.id",
+                format!("`{id}` is a provider `{connector}` ships; choose another id"),
+            ));
+        }
         // The connector owns the format: `allowed-origins` parses and
         // checks the whole definition.
         let mut probe = probe_record(connector);
@@ -109,13 +122,25 @@ impl Manager {
         let mut instance = self.runtime.instantiate(&prepared.plugin, ctx).await?;
         let origins = instance.allowed_origins(&super::input_of(&probe)).await?;
         instance.allow_origins(&origins)?;
-        self.store.put_provider(&id, json)?;
+        self.store.put_provider(team, &id, json)?;
         Ok(id)
     }
 
-    /// Ids of stored provider definitions.
-    pub fn providers(&self) -> Result<Vec<String>> {
-        self.store.providers()
+    /// Ids of `team`'s provider definitions.
+    pub fn providers(&self, team: &str) -> Result<Vec<String>> {
+        self.store.providers(team)
+    }
+
+    /// Removes one of `team`'s provider definitions.
+    pub fn remove_provider(&self, team: &str, id: &str) -> Result<()> {
+        if self.store.remove_provider(team, id)? {
+            Ok(())
+        } else {
+            Err(Error::NotFound {
+                what: "provider",
+                id: id.to_string(),
+            })
+        }
     }
 }
 

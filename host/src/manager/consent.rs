@@ -35,7 +35,12 @@ impl Manager {
         redirect_uri: &str,
     ) -> Result<AuthorizeStart> {
         let manifest = self.connector(&new.connector)?;
-        self.expand_definition(&manifest, &mut new.fields)?;
+        let team = new
+            .team
+            .as_deref()
+            .unwrap_or(super::DEFAULT_TEAM)
+            .to_string();
+        self.expand_definition(&team, &manifest, &mut new.fields)?;
         let secret_names: BTreeSet<String> = new.secrets.keys().cloned().collect();
         let resolved = manifest.resolve(&new.fields, &secret_names)?;
         if !manifest

@@ -150,7 +150,8 @@ impl Manager {
             cfg.runtime.cache_dir = Some(store.cache_dir());
         }
         let client = HttpsClient::new(cfg.net.clone()).map_err(|e| Error::invalid("ca-file", e))?;
-        let runtime = Runtime::new(cfg.runtime.clone(), client)?;
+        let mut runtime = Runtime::new(cfg.runtime.clone(), client)?;
+        runtime.set_cache_key(Arc::new(store.key().clone()));
         Ok(Manager {
             store,
             runtime,

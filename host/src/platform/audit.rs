@@ -22,7 +22,8 @@ pub struct AuditRecord {
     pub connection: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub connector: Option<String>,
-    /// For dynamic connections: the selector used and what it resolved to.
+    /// For dynamic connections, the selector used; for provider changes,
+    /// `provider:ID`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub via: Option<String>,
     /// `ok`, or the error kind (`unauthorized`, `account-validation`, …).

@@ -3,10 +3,14 @@
 //! dynamic connections, the delete guard, and the audit log.
 //!
 //! * [`team`]: the team-scoped API ([`TeamView`]);
+//! * `consumers`, `providers`: the team's usages, dynamic connections and
+//!   provider definitions, through [`TeamView`];
 //! * [`usage`]: usages, dynamic connections, scope plans;
 //! * [`audit`]: the append-only audit log.
 
 pub mod audit;
+mod consumers;
+mod providers;
 pub mod team;
 pub mod usage;
 

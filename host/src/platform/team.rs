@@ -6,13 +6,12 @@
 //! (`AccountValidationError`), dynamic connections and the delete guard.
 
 use super::audit::{AuditLog, AuditRecord};
-use super::usage::{self, DynamicConnection, Registry, Usage, UsageState, DYNAMIC_PREFIX};
+use super::usage::{Registry, Usage, UsageState, DYNAMIC_PREFIX};
 use crate::capabilities::Secret;
 use crate::error::{ConnectorError, Error, Result};
 use crate::manager::{AuthorizeStart, Deleted, Manager, NewConnection, Refreshed, Verified};
 use crate::store::ConnectionRecord;
 use crate::util::now;
-use std::collections::BTreeMap;
 
 /// Who is asking: the platform maps its users onto a team and an actor.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,13 +32,13 @@ pub struct UsageCheck {
 
 /// [`Manager`] as seen by one team.
 pub struct TeamView<'a> {
-    m: &'a Manager,
-    caller: Caller,
-    registry: Registry,
+    pub(super) m: &'a Manager,
+    pub(super) caller: Caller,
+    pub(super) registry: Registry,
     audit: AuditLog,
 }
 
-fn valid_name(kind: &str, s: &str) -> Result<()> {
+pub(super) fn valid_name(kind: &str, s: &str) -> Result<()> {
     if !connhost_policy::ids::is_safe(s, 64) {
         return Err(Error::invalid(
             kind,
@@ -70,7 +69,7 @@ impl TeamView<'_> {
         &self.caller
     }
 
-    fn log<T>(
+    pub(super) fn log<T>(
         &self,
         operation: &str,
         connection: Option<&str>,
@@ -97,7 +96,7 @@ impl TeamView<'_> {
     }
 
     /// A connection of this team; any other is "not found".
-    fn own(&self, id: &str) -> Result<ConnectionRecord> {
+    pub(super) fn own(&self, id: &str) -> Result<ConnectionRecord> {
         let not_found = || Error::NotFound {
             what: "connection",
             id: id.to_string(),
@@ -274,209 +273,6 @@ impl TeamView<'_> {
             &r,
         );
         r
-    }
-
-    // ---- usages ----
-
-    /// Registers (or replaces) what `usage.consumer` needs from a connection.
-    pub fn add_usage(&self, usage: Usage) -> Result<Usage> {
-        if usage.consumer.trim().is_empty() {
-            return Err(Error::invalid("consumer", "must not be empty"));
-        }
-        let connector = match usage.connection.strip_prefix(DYNAMIC_PREFIX) {
-            Some(name) => self.dynamic(name)?.connector,
-            None => self.own(&usage.connection)?.connector,
-        };
-        let catalogue: Vec<String> = self
-            .m
-            .connector(&connector)?
-            .scopes
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
-        if !catalogue.is_empty() {
-            usage::plan_scopes(&catalogue, std::slice::from_ref(&usage.scopes))?;
-        }
-        let mut all = self.registry.usages()?;
-        all.retain(|u| !(u.consumer == usage.consumer && u.connection == usage.connection));
-        all.push(usage.clone());
-        let r = self.registry.save_usages(&all).map(|()| usage);
-        self.log("usage.add", None, Some(&connector), None, &r);
-        r
-    }
-
-    pub fn usages(&self) -> Result<Vec<Usage>> {
-        self.registry.usages()
-    }
-
-    /// Removes a consumer's usages (of one connection, or all); returns how many.
-    pub fn remove_usage(&self, consumer: &str, connection: Option<&str>) -> Result<usize> {
-        let mut all = self.registry.usages()?;
-        let before = all.len();
-        all.retain(|u| !(u.consumer == consumer && connection.is_none_or(|c| u.connection == c)));
-        let removed = before - all.len();
-        if removed == 0 {
-            return Err(Error::NotFound {
-                what: "usage",
-                id: consumer.to_string(),
-            });
-        }
-        self.registry.save_usages(&all)?;
-        Ok(removed)
-    }
-
-    /// The least-privilege scopes for a new connection of `connector`
-    /// serving consumers that need `needs`.
-    pub fn plan_scopes(&self, connector: &str, needs: &[Vec<String>]) -> Result<Vec<String>> {
-        let catalogue: Vec<String> = self
-            .m
-            .connector(connector)?
-            .scopes
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
-        usage::plan_scopes(&catalogue, needs)
-    }
-
-    /// Resolves a reference (`conn_…` or `dynamic:NAME`) for a context to a
-    /// connection of this team.
-    pub fn resolve(
-        &self,
-        reference: &str,
-        context: &BTreeMap<String, String>,
-    ) -> Result<(String, Option<String>)> {
-        let (id, via) = match reference.strip_prefix(DYNAMIC_PREFIX) {
-            Some(name) => {
-                let d = self.dynamic(name)?;
-                let id = d.resolve(context)?.to_string();
-                (id, Some(reference.to_string()))
-            }
-            None => (reference.to_string(), None),
-        };
-        match self.own(&id) {
-            Ok(_) => Ok((id, via)),
-            Err(Error::NotFound { .. }) => Err(Error::ConnectionDeleted { reference: id }),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The pre-run check of a consumer: resolve its connection for the
-    /// context, then require the scopes it needs (`AccountValidationError`
-    /// naming exactly the missing ones), before any call is made.
-    pub async fn check_usage(
-        &self,
-        consumer: &str,
-        context: &BTreeMap<String, String>,
-    ) -> Result<Vec<UsageCheck>> {
-        let usages: Vec<Usage> = self
-            .registry
-            .usages()?
-            .into_iter()
-            .filter(|u| u.consumer == consumer)
-            .collect();
-        if usages.is_empty() {
-            return Err(Error::NotFound {
-                what: "usage",
-                id: consumer.to_string(),
-            });
-        }
-        let mut out = Vec::new();
-        for u in usages {
-            let resolved = self.resolve(&u.connection, context);
-            let result = match &resolved {
-                Ok((id, _)) => self.m.check_scopes(id, &u.scopes).await,
-                Err(_) => Ok(()),
-            };
-            let result = resolved.and_then(|r| result.map(|()| r));
-            let (conn, via) = match &result {
-                Ok((id, via)) => (Some(id.clone()), via.clone()),
-                Err(_) => (
-                    None,
-                    u.connection
-                        .starts_with(DYNAMIC_PREFIX)
-                        .then(|| u.connection.clone()),
-                ),
-            };
-            self.log("usage.check", conn.as_deref(), None, via.clone(), &result);
-            let (connection, via) = result?;
-            out.push(UsageCheck {
-                consumer: u.consumer,
-                connection,
-                via,
-            });
-        }
-        Ok(out)
-    }
-
-    // ---- dynamic connections ----
-
-    fn dynamic(&self, name: &str) -> Result<DynamicConnection> {
-        self.registry
-            .dynamics()?
-            .into_iter()
-            .find(|d| d.name == name)
-            .ok_or_else(|| Error::NotFound {
-                what: "dynamic connection",
-                id: name.to_string(),
-            })
-    }
-
-    /// Creates or replaces a dynamic connection; every target must be a
-    /// connection of this team and of the same connector.
-    pub fn put_dynamic(&self, d: DynamicConnection) -> Result<DynamicConnection> {
-        valid_name("name", &d.name)?;
-        if d.key.trim().is_empty() {
-            return Err(Error::invalid("key", "must not be empty"));
-        }
-        for target in d.targets() {
-            let r = self.own(target)?;
-            if r.connector != d.connector {
-                return Err(Error::invalid(
-                    "connection",
-                    format!(
-                        "`{target}` is a {} connection, not {}",
-                        r.connector, d.connector
-                    ),
-                ));
-            }
-        }
-        let mut all = self.registry.dynamics()?;
-        all.retain(|x| x.name != d.name);
-        all.push(d.clone());
-        let r = self.registry.save_dynamics(&all).map(|()| d);
-        self.log(
-            "dynamic.put",
-            None,
-            r.as_ref().ok().map(|d| d.connector.as_str()),
-            None,
-            &r,
-        );
-        r
-    }
-
-    pub fn dynamics(&self) -> Result<Vec<DynamicConnection>> {
-        self.registry.dynamics()
-    }
-
-    pub fn remove_dynamic(&self, name: &str) -> Result<()> {
-        self.dynamic(name)?;
-        let reference = format!("{DYNAMIC_PREFIX}{name}");
-        let users: Vec<String> = self
-            .registry
-            .usages()?
-            .into_iter()
-            .filter(|u| u.connection == reference && u.state != UsageState::Inactive)
-            .map(|u| u.consumer)
-            .collect();
-        if !users.is_empty() {
-            return Err(Error::InUse {
-                connection: reference,
-                consumers: users,
-            });
-        }
-        let mut all = self.registry.dynamics()?;
-        all.retain(|d| d.name != name);
-        self.registry.save_dynamics(&all)
     }
 
     /// Audit records of this team.

@@ -3,6 +3,7 @@
 //! Stored per team under `$HOME/teams/<team>/`, written atomically.
 
 use crate::error::{Error, Result};
+use crate::store::FileLock;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -110,7 +111,7 @@ fn save<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     crate::util::write_atomic(
         path,
         &serde_json::to_vec_pretty(value).expect("serializes"),
-        false,
+        true,
     )
 }
 
@@ -125,16 +126,48 @@ impl Registry {
         load(&self.dir.join("usages.json"))
     }
 
-    pub fn save_usages(&self, usages: &[Usage]) -> Result<()> {
-        save(&self.dir.join("usages.json"), &usages)
-    }
-
     pub fn dynamics(&self) -> Result<Vec<DynamicConnection>> {
         load(&self.dir.join("dynamic.json"))
     }
 
-    pub fn save_dynamics(&self, d: &[DynamicConnection]) -> Result<()> {
-        save(&self.dir.join("dynamic.json"), &d)
+    /// Read-modify-write of the team's usages under the team's registry
+    /// lock (every process), so concurrent changes are all kept.
+    pub fn update_usages<R>(&self, f: impl FnOnce(&mut Vec<Usage>) -> Result<R>) -> Result<R> {
+        self.update("usages.json", f)
+    }
+
+    /// Read-modify-write of the team's dynamic connections, locked.
+    pub fn update_dynamics<R>(
+        &self,
+        f: impl FnOnce(&mut Vec<DynamicConnection>) -> Result<R>,
+    ) -> Result<R> {
+        self.update("dynamic.json", f)
+    }
+
+    /// Both lists under one lock: a check across them holds while it writes.
+    pub fn update_both<R>(
+        &self,
+        f: impl FnOnce(&mut Vec<Usage>, &mut Vec<DynamicConnection>) -> Result<R>,
+    ) -> Result<R> {
+        let _lock = FileLock::acquire(&self.dir.join("registry.lock"))?;
+        let mut usages: Vec<Usage> = load(&self.dir.join("usages.json"))?;
+        let mut dynamics: Vec<DynamicConnection> = load(&self.dir.join("dynamic.json"))?;
+        let r = f(&mut usages, &mut dynamics)?;
+        save(&self.dir.join("usages.json"), &usages)?;
+        save(&self.dir.join("dynamic.json"), &dynamics)?;
+        Ok(r)
+    }
+
+    fn update<T, R>(&self, file: &str, f: impl FnOnce(&mut T) -> Result<R>) -> Result<R>
+    where
+        T: Serialize + for<'de> Deserialize<'de> + Default,
+    {
+        let _lock = FileLock::acquire(&self.dir.join("registry.lock"))?;
+        let path = self.dir.join(file);
+        let mut value: T = load(&path)?;
+        let r = f(&mut value)?;
+        save(&path, &value)?;
+        Ok(r)
     }
 }
 

@@ -13,6 +13,7 @@ mod instance;
 mod limits;
 mod state;
 
+pub use cache::ArtifactKey;
 pub use instance::{CallOutcome, ConnectorInstance};
 
 use crate::bindings::ConnectorPluginPre;
@@ -37,7 +38,8 @@ pub const CONTRACT: &str = "connhost:connector@0.2.0";
 /// Limits and switches for the runtime.
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
-    /// Where compiled components are cached; `None` disables the cache.
+    /// Where compiled components are cached (with a key, see
+    /// [`Runtime::set_cache_key`]); `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
     /// Linear memory one instance may use.
     pub max_memory_bytes: usize,
@@ -107,6 +109,7 @@ pub struct Runtime {
     cfg: RuntimeConfig,
     client: HttpsClient,
     instantiations: AtomicU64,
+    cache_key: Option<Arc<dyn ArtifactKey>>,
     _ticker: Ticker,
 }
 
@@ -166,6 +169,7 @@ impl Runtime {
             cfg,
             client,
             instantiations: AtomicU64::new(0),
+            cache_key: None,
             _ticker: Ticker(stop),
         })
     }
@@ -183,9 +187,19 @@ impl Runtime {
         self.instantiations.load(Ordering::Relaxed)
     }
 
+    /// Turns the compile cache on: artifacts in `cache_dir` are written and
+    /// loaded only with tags from `key`. Without a key nothing is cached.
+    pub fn set_cache_key(&mut self, key: Arc<dyn ArtifactKey>) {
+        self.cache_key = Some(key);
+    }
+
     /// Compiles `bytes`, or loads the compiled artifact from the cache.
     pub fn load_component(&self, bytes: &[u8]) -> Result<Component> {
-        cache::load(&self.engine, self.cfg.cache_dir.as_deref(), bytes)
+        let cache = match (&self.cfg.cache_dir, &self.cache_key) {
+            (Some(dir), Some(key)) => Some((dir.as_path(), key.as_ref())),
+            _ => None,
+        };
+        cache::load(&self.engine, cache, bytes)
     }
 
     /// Compiles a component file (tools and benches).

@@ -1,16 +1,44 @@
-//! Connectors: a component's bytes and its validated manifest, by id.
+//! Connectors: a component's bytes and its validated manifest, by id. The
+//! manifest and the digest of the bytes are a signed document, so neither
+//! an edited manifest (say, its hosts) nor other code copied over the
+//! `.wasm` is ever run for a connection.
 
+use super::signed::{self, Signed};
 use super::Store;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
-use crate::util::write_atomic;
+use crate::util::{hex, write_atomic};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
-/// A connector as stored: its manifest and component bytes' path.
+/// A connector as stored: its manifest and where its bytes are.
 #[derive(Clone, Debug)]
 pub struct StoredConnector {
     pub manifest: Manifest,
     pub wasm_path: PathBuf,
+    wasm_sha256: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ConnectorDoc {
+    id: String,
+    manifest: Manifest,
+    /// SHA-256 of the component bytes, hex.
+    wasm_sha256: String,
+    #[serde(default)]
+    integrity: String,
+}
+
+impl Signed for ConnectorDoc {
+    const DOMAIN: &'static [u8] = b"connhost:connector:v1:";
+    const WHAT: &'static str = "connector";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn integrity(&mut self) -> &mut String {
+        &mut self.integrity
+    }
 }
 
 impl Store {
@@ -21,38 +49,43 @@ impl Store {
         ))
     }
 
-    /// Saves a connector (replacing one with the same id).
-    pub fn put_connector(&self, manifest: &Manifest, wasm: &[u8]) -> Result<StoredConnector> {
+    /// Saves a connector (replacing one with the same id): the bytes
+    /// first, then the signed manifest naming their digest.
+    pub fn put_connector(&self, manifest: &Manifest, wasm: &[u8]) -> Result<()> {
         let (wasm_path, json_path) = self.connector_paths(&manifest.id)?;
-        write_atomic(&wasm_path, wasm, false)?;
-        let json = serde_json::to_vec_pretty(manifest).expect("manifest serializes");
-        write_atomic(&json_path, &json, false)?;
-        Ok(StoredConnector {
+        write_atomic(&wasm_path, wasm, true)?;
+        let mut doc = ConnectorDoc {
+            id: manifest.id.clone(),
             manifest: manifest.clone(),
+            wasm_sha256: hex(&Sha256::digest(wasm)),
+            integrity: String::new(),
+        };
+        signed::put(&self.key, &json_path, &mut doc)
+    }
+
+    /// A connector's signed manifest.
+    pub fn connector(&self, id: &str) -> Result<StoredConnector> {
+        let (wasm_path, json_path) = self.connector_paths(id)?;
+        let doc: ConnectorDoc = signed::get(&self.key, &json_path, id)?;
+        Ok(StoredConnector {
+            manifest: doc.manifest,
             wasm_path,
+            wasm_sha256: doc.wasm_sha256,
         })
     }
 
-    pub fn connector(&self, id: &str) -> Result<StoredConnector> {
-        let (wasm_path, json_path) = self.connector_paths(id)?;
-        let text = match std::fs::read(&json_path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotFound {
-                    what: "connector",
-                    id: id.to_string(),
-                })
-            }
-            Err(e) => return Err(Error::io(format!("read {}", json_path.display()))(e)),
-        };
-        let manifest = serde_json::from_slice(&text).map_err(|e| Error::Corrupt {
-            path: json_path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        Ok(StoredConnector {
-            manifest,
-            wasm_path,
-        })
+    /// A connector's component bytes, refused unless they are the bytes
+    /// its signed manifest names.
+    pub fn connector_code(&self, stored: &StoredConnector) -> Result<Vec<u8>> {
+        let path = &stored.wasm_path;
+        let bytes = std::fs::read(path).map_err(Error::io(format!("read {}", path.display())))?;
+        if hex(&Sha256::digest(&bytes)) != stored.wasm_sha256 {
+            return Err(Error::Tampered(format!(
+                "connector `{}` (its code is not the code that was added)",
+                stored.manifest.id
+            )));
+        }
+        Ok(bytes)
     }
 
     pub fn connectors(&self) -> Result<Vec<StoredConnector>> {

@@ -77,6 +77,16 @@ impl MasterKey {
     }
 }
 
+/// The key authenticates compiled artifacts in the runtime's cache.
+impl crate::runtime::ArtifactKey for MasterKey {
+    fn tag(&self, message: &[u8]) -> String {
+        self.seal(b"", message)
+    }
+    fn check(&self, message: &[u8], tag: &str) -> bool {
+        self.open(tag, message).is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,6 +108,11 @@ impl Store {
         }
     }
 
+    /// The master key (the runtime authenticates its cache with it).
+    pub(crate) fn key(&self) -> &MasterKey {
+        &self.key
+    }
+
     pub fn home(&self) -> &Path {
         &self.home
     }
@@ -140,9 +145,12 @@ impl Store {
     fn ids(&self, sub: &str, ext: &str) -> Result<Vec<String>> {
         let dir = self.home.join(sub);
         let mut ids = Vec::new();
-        for entry in
-            std::fs::read_dir(&dir).map_err(Error::io(format!("list {}", dir.display())))?
-        {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+            Err(e) => return Err(Error::io(format!("list {}", dir.display()))(e)),
+        };
+        for entry in entries {
             let entry = entry.map_err(Error::io(format!("list {}", dir.display())))?;
             let name = entry.file_name().to_string_lossy().to_string();
             if let Some(id) = name.strip_suffix(&format!(".{ext}")) {

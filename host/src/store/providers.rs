@@ -1,25 +1,38 @@
-//! Provider definitions: data for data-driven connectors, by id.
+//! Provider definitions: data for data-driven connectors, kept per team
+//! (`providers/<team>/<id>.json`): one team's definition can never be
+//! what another team's connection resolves to.
 
 use super::Store;
 use crate::error::{Error, Result};
 use crate::util::write_atomic;
+use std::path::PathBuf;
 
 impl Store {
-    /// Stores a provider definition (JSON text) under `id`.
-    pub fn put_provider(&self, id: &str, json: &str) -> Result<()> {
+    fn provider_path(&self, team: &str, id: &str) -> Result<PathBuf> {
+        if !connhost_policy::ids::is_safe(team, 64) {
+            return Err(Error::invalid("team", "must match [A-Za-z0-9_-]{1,64}"));
+        }
         if !connhost_policy::ids::is_safe(id, 64) {
             return Err(Error::invalid(
-                "id",
+                "definition.id",
                 "a provider id must match [A-Za-z0-9_-]{1,64}",
             ));
         }
-        let path = self.path_of("providers", id, "json", "provider")?;
-        write_atomic(&path, json.as_bytes(), false)
+        Ok(self
+            .home
+            .join("providers")
+            .join(team)
+            .join(format!("{id}.json")))
     }
 
-    /// A stored provider definition's JSON text, if there is one.
-    pub fn provider(&self, id: &str) -> Result<Option<String>> {
-        let Ok(path) = self.path_of("providers", id, "json", "provider") else {
+    /// Stores `team`'s provider definition (JSON text) under `id`.
+    pub fn put_provider(&self, team: &str, id: &str, json: &str) -> Result<()> {
+        write_atomic(&self.provider_path(team, id)?, json.as_bytes(), true)
+    }
+
+    /// `team`'s provider definition with that id, if there is one.
+    pub fn provider(&self, team: &str, id: &str) -> Result<Option<String>> {
+        let Ok(path) = self.provider_path(team, id) else {
             return Ok(None);
         };
         match std::fs::read_to_string(&path) {
@@ -29,8 +42,21 @@ impl Store {
         }
     }
 
-    /// Ids of stored provider definitions.
-    pub fn providers(&self) -> Result<Vec<String>> {
-        self.ids("providers", "json")
+    /// Removes `team`'s provider definition; `false` if there was none.
+    pub fn remove_provider(&self, team: &str, id: &str) -> Result<bool> {
+        let path = self.provider_path(team, id)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(format!("delete {}", path.display()))(e)),
+        }
+    }
+
+    /// Ids of `team`'s provider definitions.
+    pub fn providers(&self, team: &str) -> Result<Vec<String>> {
+        if !connhost_policy::ids::is_safe(team, 64) {
+            return Ok(Vec::new());
+        }
+        self.ids(&format!("providers/{team}"), "json")
     }
 }

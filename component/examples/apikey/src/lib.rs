@@ -6,15 +6,16 @@
 //! Build: `cargo build --release --target wasm32-wasip2 -p connector-example-apikey`,
 //! then `connhost connector add target/wasm32-wasip2/release/connector_example_apikey.wasm`.
 
-use connhost_sdk::http::{Request, ResponseExt};
+use connhost_sdk::http::{classify, Request, ResponseExt};
 use connhost_sdk::{
     auth_kind, export_connector, field, invalid, manifest, secrets, state, ConnectionInput,
-    ConnectionState, Connector, ConnectorError, FieldSpecExt, Fields, Manifest, Verification,
+    ConnectionState, Connector, ConnectorError, FieldSpecExt, Fields, Manifest, ManifestExt,
+    Verification,
 };
 
 struct ApiKey;
 
-/// What `GET /api/me` answers.
+/// What `GET /api/me` answers (other members are ignored).
 #[derive(serde::Deserialize)]
 struct Me {
     name: String,
@@ -23,16 +24,11 @@ struct Me {
 /// The connection's domain: a bare host name, so it cannot smuggle a path
 /// or port into the URL (the host checks the origin again).
 fn domain(input: &ConnectionInput) -> Result<String, ConnectorError> {
-    let raw = Fields::of(input).require("domain")?.trim();
-    let host = raw
-        .strip_prefix("https://")
-        .unwrap_or(raw)
-        .trim_end_matches('/');
-    if host.is_empty()
-        || !host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-    {
+    let raw = Fields::of(input).require("domain")?;
+    let host = raw.strip_prefix("https://").unwrap_or(raw);
+    let host = host.trim_end_matches('/');
+    let host_name = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-';
+    if host.is_empty() || !host.chars().all(host_name) {
         return Err(invalid(
             "domain",
             format!("expected a host name, got `{raw}`"),
@@ -43,26 +39,24 @@ fn domain(input: &ConnectionInput) -> Result<String, ConnectorError> {
 
 impl Connector for ApiKey {
     fn manifest() -> Manifest {
-        Manifest {
-            fields: vec![
-                field("domain", "Domain")
-                    .required()
-                    .help("e.g. api.example.com"),
-                field("auth_type", "Auth").default_value("api-key"),
-            ],
-            auth_field: "auth_type".into(),
-            auth_kinds: vec![auth_kind(
-                "api-key",
-                "API key",
-                vec![field("api_key", "API key").required().secret()],
-            )],
-            hosts: vec!["https://{domain}".into()],
-            ..manifest(
-                "example-apikey",
-                "Example (API key)",
-                env!("CARGO_PKG_VERSION"),
-            )
-        }
+        manifest(
+            "example-apikey",
+            "Example (API key)",
+            env!("CARGO_PKG_VERSION"),
+        )
+        .field(
+            field("domain", "Domain")
+                .required()
+                .help("e.g. api.example.com"),
+        )
+        .field(field("auth_type", "Auth").default_value("api-key"))
+        .auth_field("auth_type")
+        .auth_kind(auth_kind(
+            "api-key",
+            "API key",
+            vec![field("api_key", "API key").required().secret()],
+        ))
+        .hosts(&["https://{domain}"])
     }
 
     fn create(input: ConnectionInput) -> Result<ConnectionState, ConnectorError> {
@@ -75,8 +69,14 @@ impl Connector for ApiKey {
 
     fn verify(input: ConnectionInput) -> Result<Verification, ConnectorError> {
         let url = format!("https://{}/api/me", domain(&input)?);
-        // The key is attached by the host: its value never enters here.
-        let me: Me = Request::get(url).bearer("api_key").send_ok()?.json()?;
+        // The host attaches the key: its value never enters the component.
+        let resp = Request::get(url).bearer("api_key").send()?;
+        if resp.status != 200 {
+            // 401 → unauthorized, 403 → account-validation, 429 →
+            // rate-limited, anything else → provider-error.
+            return Err(classify(&resp));
+        }
+        let me: Me = resp.json()?;
         Ok(Verification {
             account_label: me.name,
         })

@@ -7,18 +7,27 @@ use anyhow::{bail, Context};
 use connhost::{Manager, TeamView};
 use std::time::Duration;
 
-pub async fn provider(m: &Manager, cmd: ProviderCmd, out: &Out) -> anyhow::Result<()> {
+pub async fn provider(
+    m: &Manager,
+    t: &TeamView<'_>,
+    cmd: ProviderCmd,
+    out: &Out,
+) -> anyhow::Result<()> {
     match cmd {
         ProviderCmd::Add { file, connector } => {
             ensure_builtin(m, &connector).await?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("read {}", file.display()))?;
-            let id = m.add_provider(&connector, &text).await?;
+            let id = t.add_provider(&connector, &text).await?;
             out.emit_id("provider added", &id);
+        }
+        ProviderCmd::Remove { id } => {
+            t.remove_provider(&id)?;
+            out.emit_id("provider removed", &id);
         }
         ProviderCmd::List { connector } => {
             ensure_builtin(m, &connector).await?;
-            let mut list: Vec<(String, String)> = m
+            let mut list: Vec<(String, String)> = t
                 .providers()?
                 .into_iter()
                 .map(|id| (id, "added".to_string()))

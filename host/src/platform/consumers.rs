@@ -1,0 +1,224 @@
+//! What uses the team's connections: usages (with their pre-run scope
+//! check and least-privilege plans) and dynamic connections. Every change
+//! is a locked read-modify-write of the team's registry, and audited.
+
+use super::team::{valid_name, TeamView, UsageCheck};
+use super::usage::{self, DynamicConnection, Usage, UsageState, DYNAMIC_PREFIX};
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+
+impl TeamView<'_> {
+    // ---- usages ----
+
+    /// Registers (or replaces) what `usage.consumer` needs from a connection.
+    pub fn add_usage(&self, usage: Usage) -> Result<Usage> {
+        if usage.consumer.trim().is_empty() {
+            return Err(Error::invalid("consumer", "must not be empty"));
+        }
+        let connector = match usage.connection.strip_prefix(DYNAMIC_PREFIX) {
+            Some(name) => self.dynamic(name)?.connector,
+            None => self.own(&usage.connection)?.connector,
+        };
+        let catalogue: Vec<String> = self
+            .m
+            .connector(&connector)?
+            .scopes
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        if !catalogue.is_empty() {
+            usage::plan_scopes(&catalogue, std::slice::from_ref(&usage.scopes))?;
+        }
+        let r = self.registry.update_usages(|all| {
+            all.retain(|u| !(u.consumer == usage.consumer && u.connection == usage.connection));
+            all.push(usage.clone());
+            Ok(usage)
+        });
+        self.log("usage.add", None, Some(&connector), None, &r);
+        r
+    }
+
+    pub fn usages(&self) -> Result<Vec<Usage>> {
+        self.registry.usages()
+    }
+
+    /// Removes a consumer's usages (of one connection, or all); returns how many.
+    pub fn remove_usage(&self, consumer: &str, connection: Option<&str>) -> Result<usize> {
+        let r = self.registry.update_usages(|all| {
+            let before = all.len();
+            all.retain(|u| {
+                !(u.consumer == consumer && connection.is_none_or(|c| u.connection == c))
+            });
+            match before - all.len() {
+                0 => Err(Error::NotFound {
+                    what: "usage",
+                    id: consumer.to_string(),
+                }),
+                n => Ok(n),
+            }
+        });
+        self.log("usage.remove", connection, None, None, &r);
+        r
+    }
+
+    /// The least-privilege scopes for a new connection of `connector`
+    /// serving consumers that need `needs`.
+    pub fn plan_scopes(&self, connector: &str, needs: &[Vec<String>]) -> Result<Vec<String>> {
+        let catalogue: Vec<String> = self
+            .m
+            .connector(connector)?
+            .scopes
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        usage::plan_scopes(&catalogue, needs)
+    }
+
+    /// Resolves a reference (`conn_…` or `dynamic:NAME`) for a context to a
+    /// connection of this team.
+    pub fn resolve(
+        &self,
+        reference: &str,
+        context: &BTreeMap<String, String>,
+    ) -> Result<(String, Option<String>)> {
+        let (id, via) = match reference.strip_prefix(DYNAMIC_PREFIX) {
+            Some(name) => {
+                let d = self.dynamic(name)?;
+                let id = d.resolve(context)?.to_string();
+                (id, Some(reference.to_string()))
+            }
+            None => (reference.to_string(), None),
+        };
+        match self.own(&id) {
+            Ok(_) => Ok((id, via)),
+            Err(Error::NotFound { .. }) => Err(Error::ConnectionDeleted { reference: id }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The pre-run check of a consumer: resolve its connection for the
+    /// context, then require the scopes it needs (`AccountValidationError`
+    /// naming exactly the missing ones), before any call is made.
+    pub async fn check_usage(
+        &self,
+        consumer: &str,
+        context: &BTreeMap<String, String>,
+    ) -> Result<Vec<UsageCheck>> {
+        let usages: Vec<Usage> = self
+            .registry
+            .usages()?
+            .into_iter()
+            .filter(|u| u.consumer == consumer)
+            .collect();
+        if usages.is_empty() {
+            return Err(Error::NotFound {
+                what: "usage",
+                id: consumer.to_string(),
+            });
+        }
+        let mut out = Vec::new();
+        for u in usages {
+            let resolved = self.resolve(&u.connection, context);
+            let result = match &resolved {
+                Ok((id, _)) => self.m.check_scopes(id, &u.scopes).await,
+                Err(_) => Ok(()),
+            };
+            let result = resolved.and_then(|r| result.map(|()| r));
+            let (conn, via) = match &result {
+                Ok((id, via)) => (Some(id.clone()), via.clone()),
+                Err(_) => (
+                    None,
+                    u.connection
+                        .starts_with(DYNAMIC_PREFIX)
+                        .then(|| u.connection.clone()),
+                ),
+            };
+            self.log("usage.check", conn.as_deref(), None, via.clone(), &result);
+            let (connection, via) = result?;
+            out.push(UsageCheck {
+                consumer: u.consumer,
+                connection,
+                via,
+            });
+        }
+        Ok(out)
+    }
+
+    // ---- dynamic connections ----
+
+    fn dynamic(&self, name: &str) -> Result<DynamicConnection> {
+        self.registry
+            .dynamics()?
+            .into_iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| Error::NotFound {
+                what: "dynamic connection",
+                id: name.to_string(),
+            })
+    }
+
+    /// Creates or replaces a dynamic connection; every target must be a
+    /// connection of this team and of the same connector.
+    pub fn put_dynamic(&self, d: DynamicConnection) -> Result<DynamicConnection> {
+        valid_name("name", &d.name)?;
+        if d.key.trim().is_empty() {
+            return Err(Error::invalid("key", "must not be empty"));
+        }
+        for target in d.targets() {
+            let r = self.own(target)?;
+            if r.connector != d.connector {
+                return Err(Error::invalid(
+                    "connection",
+                    format!(
+                        "`{target}` is a {} connection, not {}",
+                        r.connector, d.connector
+                    ),
+                ));
+            }
+        }
+        let r = self.registry.update_dynamics(|all| {
+            all.retain(|x| x.name != d.name);
+            all.push(d.clone());
+            Ok(d)
+        });
+        self.log(
+            "dynamic.put",
+            None,
+            r.as_ref().ok().map(|d| d.connector.as_str()),
+            None,
+            &r,
+        );
+        r
+    }
+
+    pub fn dynamics(&self) -> Result<Vec<DynamicConnection>> {
+        self.registry.dynamics()
+    }
+
+    pub fn remove_dynamic(&self, name: &str) -> Result<()> {
+        let reference = format!("{DYNAMIC_PREFIX}{name}");
+        let r = self.registry.update_both(|usages, dynamics| {
+            if !dynamics.iter().any(|d| d.name == name) {
+                return Err(Error::NotFound {
+                    what: "dynamic connection",
+                    id: name.to_string(),
+                });
+            }
+            let users: Vec<String> = usages
+                .iter()
+                .filter(|u| u.connection == reference && u.state != UsageState::Inactive)
+                .map(|u| u.consumer.clone())
+                .collect();
+            if !users.is_empty() {
+                return Err(Error::InUse {
+                    connection: reference.clone(),
+                    consumers: users,
+                });
+            }
+            dynamics.retain(|d| d.name != name);
+            Ok(())
+        });
+        self.log("dynamic.remove", None, None, Some(reference.clone()), &r);
+        r
+    }
+}

@@ -1,0 +1,37 @@
+//! The team's provider definitions (data for data-driven connectors): each
+//! team adds its own; no team can shadow a shipped provider or reach
+//! another team's. Every change is audited.
+
+use super::team::TeamView;
+use crate::error::Result;
+
+impl TeamView<'_> {
+    /// Checks a definition with `connector` and stores it for this team.
+    pub async fn add_provider(&self, connector: &str, json: &str) -> Result<String> {
+        let r = self
+            .m
+            .add_provider(&self.caller.team, connector, json)
+            .await;
+        let id = r.as_ref().ok().map(|id| format!("provider:{id}"));
+        self.log("provider.add", None, Some(connector), id, &r);
+        r
+    }
+
+    /// This team's provider definitions.
+    pub fn providers(&self) -> Result<Vec<String>> {
+        self.m.providers(&self.caller.team)
+    }
+
+    /// Removes one of this team's provider definitions.
+    pub fn remove_provider(&self, id: &str) -> Result<()> {
+        let r = self.m.remove_provider(&self.caller.team, id);
+        self.log(
+            "provider.remove",
+            None,
+            None,
+            Some(format!("provider:{id}")),
+            &r,
+        );
+        r
+    }
+}
