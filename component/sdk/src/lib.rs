@@ -9,6 +9,8 @@
 //! to [`ConnectorError`], standard classification of provider errors, field
 //! access, and OAuth 2.0 token-response handling.
 //!
+//! A complete, minimal connector is `component/examples/apikey`; in short:
+//!
 //! ```ignore
 //! use connhost_sdk::http::{Request, ResponseExt};
 //! use connhost_sdk::*;
