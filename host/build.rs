@@ -32,7 +32,8 @@ fn main() {
     cmd.current_dir(&root)
         .args([
             "build",
-            "--release",
+            "--profile",
+            "guest",
             "--target",
             "wasm32-wasip2",
             "--target-dir",
@@ -61,7 +62,7 @@ fn main() {
     );
 
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let built = target_dir.join("wasm32-wasip2").join("release");
+    let built = target_dir.join("wasm32-wasip2").join("guest");
     let wasm_opt = wasm_opt();
     if wasm_opt.is_none() {
         println!(

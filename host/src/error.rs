@@ -105,6 +105,9 @@ pub enum Error {
     /// Another writer changed it first and retrying did not settle it.
     #[error("{what} `{id}` was changed by another operation at the same time; try again")]
     Conflict { what: &'static str, id: String },
+    /// A lock stayed held by another operation past its deadline.
+    #[error("another operation holds `{lock}`; gave up after {waited_ms} ms")]
+    LockTimeout { lock: String, waited_ms: u64 },
     /// The plugin trapped, ran out of time or memory, or broke the contract.
     #[error("connector `{connector}` failed: {reason}")]
     Plugin { connector: String, reason: String },
@@ -159,6 +162,7 @@ impl Error {
             Error::NotFound { .. } => "not-found",
             Error::AlreadyExists { .. } => "already-exists",
             Error::Conflict { .. } => "conflict",
+            Error::LockTimeout { .. } => "lock-timeout",
             Error::Plugin { .. } => "plugin-failure",
             Error::InvalidComponent(_) => "invalid-component",
             Error::WrongMasterKey(_) => "wrong-master-key",

@@ -125,3 +125,61 @@ async fn a_delete_during_an_edit_stays_deleted() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_lived_token_is_renewed_once_by_many_callers() {
+    // A 3 s token with the default 60 s margin: the margin is capped at
+    // half the lifetime, so the renewed token is not "expiring" on arrival
+    // and 20 callers after expiry share one token request.
+    let fake = FakeCelonis::start(FakeConfig {
+        token_lifetime: Some(3),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = std::sync::Arc::new(celonis(home.path(), &fake).await);
+    let id = m.create(oauth2()).await.unwrap().id;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let before = fake.token_requests();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (m, id) = (m.clone(), id.clone());
+            tokio::spawn(async move { m.verify(&id).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(fake.token_requests() - before, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_renewal_lock_gives_a_typed_timeout_not_a_hang() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let id = celonis(home.path(), &fake)
+        .await
+        .create(oauth2())
+        .await
+        .unwrap()
+        .id;
+    // Another process holds the connection's renewal lock.
+    let lock = home.path().join("locks").join(format!("{id}.lock"));
+    let mut holder = tokio::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "30"])
+        .kill_on_drop(true)
+        .spawn()
+        .expect("flock(1) from util-linux");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut cfg = HostConfig::new(home.path());
+    cfg.runtime.call_timeout = std::time::Duration::from_millis(500);
+    cfg.refresh_attempts = 1;
+    let m = Manager::open(cfg).unwrap();
+    let t = std::time::Instant::now();
+    let err = m.refresh(&id).await.unwrap_err();
+    assert_eq!(err.kind(), "lock-timeout", "{err}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    holder.kill().await.unwrap();
+}

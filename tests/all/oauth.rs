@@ -525,13 +525,16 @@ async fn refresh_rotates_and_the_old_refresh_token_is_dead() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_concurrent_callers_share_one_refresh() {
     let s = Setup::new(OAuthConfig {
-        token_lifetime: Some(30), // inside the 60 s margin: "expiring"
+        // Past half its life a token is "expiring" (the margin is capped
+        // at half the lifetime).
+        token_lifetime: Some(2),
         refresh_delay: Duration::from_millis(100),
         ..Default::default()
     })
     .await;
     let m = Arc::new(s.manager(|_| {}).await);
     let rec = s.connect(&m, None).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     s.fake.configure(|c| c.token_lifetime = Some(3600));
     let mut tasks = Vec::new();
     for _ in 0..100 {
@@ -553,7 +556,7 @@ async fn hundred_concurrent_callers_share_one_refresh() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_one_refresh() {
     let s = Setup::new(OAuthConfig {
-        token_lifetime: Some(30),
+        token_lifetime: Some(2),
         refresh_delay: Duration::from_millis(300),
         ..Default::default()
     })
@@ -561,6 +564,7 @@ async fn two_processes_share_one_refresh() {
     let m = s.manager(|_| {}).await;
     let rec = s.connect(&m, None).await;
     drop(m);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     s.fake.configure(|c| c.token_lifetime = Some(3600));
     let run = || {
         s.cli()

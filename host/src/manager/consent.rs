@@ -240,6 +240,7 @@ impl Manager {
             r.fields.clone_from(&record.fields);
             r.granted_scopes.clone_from(&record.granted_scopes);
             r.expires_at = record.expires_at;
+            r.access_issued_at = record.access_issued_at;
             r.origins.clone_from(&record.origins);
             r.token_generation += 1;
             r.status = Status::Ok;

@@ -73,10 +73,18 @@ impl Manager {
         }
     }
 
+    /// Whether access expires within the margin. The margin is at most
+    /// half the access's lifetime: a 3 s token is not "expiring" on
+    /// arrival, which would make every caller renew it.
     fn expiring(&self, record: &ConnectionRecord) -> bool {
-        record
-            .expires_at
-            .is_some_and(|e| e <= now().saturating_add(self.cfg.refresh_margin.as_secs()))
+        let Some(expires) = record.expires_at else {
+            return false;
+        };
+        let mut margin = self.cfg.refresh_margin.as_secs();
+        if let Some(issued) = record.access_issued_at {
+            margin = margin.min(expires.saturating_sub(issued) / 2);
+        }
+        expires <= now().saturating_add(margin)
     }
 
     /// The connection, with access renewed first if it expires within the
@@ -130,9 +138,18 @@ impl Manager {
             .entry(id.to_string())
             .or_default()
             .clone();
-        let _local = local.lock().await;
+        // Whoever holds the renewal runs one call (plus retries): wait for
+        // about that long, then give up with a typed error.
+        let wait = self.cfg.runtime.call_timeout * self.cfg.refresh_attempts.max(1);
+        let lock_timeout = || Error::LockTimeout {
+            lock: format!("{id} renewal"),
+            waited_ms: wait.as_millis() as u64,
+        };
+        let _local = tokio::time::timeout(wait, local.lock())
+            .await
+            .map_err(|_| lock_timeout())?;
         let (home, lock_id) = (self.store.home().to_path_buf(), id.to_string());
-        let _file = tokio::task::spawn_blocking(move || Store::renewal_lock(&home, &lock_id))
+        let _file = tokio::task::spawn_blocking(move || Store::renewal_lock(&home, &lock_id, wait))
             .await
             .map_err(|e| Error::Runtime(format!("lock task: {e}")))??;
         let record = self.store.get(id)?;
@@ -201,6 +218,7 @@ impl Manager {
 pub(super) fn apply_state(record: &mut ConnectionRecord, s: wit::ConnectionState) {
     record.granted_scopes = s.granted_scopes;
     record.expires_at = s.expires_at;
+    record.access_issued_at = Some(now());
     add_fields(record, s.fields);
     record.token_generation += 1;
 }

@@ -47,9 +47,14 @@ impl AuditLog {
     pub fn append(&self, record: &AuditRecord) -> Result<()> {
         let mut line = serde_json::to_vec(record).expect("audit record serializes");
         line.push(b'\n');
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts
             .open(&self.path)
             .map_err(Error::io(format!("open {}", self.path.display())))?;
         f.write_all(&line)

@@ -3,7 +3,7 @@
 //! Stored per team under `$HOME/teams/<team>/`, written atomically.
 
 use crate::error::{Error, Result};
-use crate::store::FileLock;
+use crate::store::{FileLock, WRITE_WAIT};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -149,7 +149,7 @@ impl Registry {
         &self,
         f: impl FnOnce(&mut Vec<Usage>, &mut Vec<DynamicConnection>) -> Result<R>,
     ) -> Result<R> {
-        let _lock = FileLock::acquire(&self.dir.join("registry.lock"))?;
+        let _lock = FileLock::acquire(&self.dir.join("registry.lock"), WRITE_WAIT)?;
         let mut usages: Vec<Usage> = load(&self.dir.join("usages.json"))?;
         let mut dynamics: Vec<DynamicConnection> = load(&self.dir.join("dynamic.json"))?;
         let r = f(&mut usages, &mut dynamics)?;
@@ -162,7 +162,7 @@ impl Registry {
     where
         T: Serialize + for<'de> Deserialize<'de> + Default,
     {
-        let _lock = FileLock::acquire(&self.dir.join("registry.lock"))?;
+        let _lock = FileLock::acquire(&self.dir.join("registry.lock"), WRITE_WAIT)?;
         let path = self.dir.join(file);
         let mut value: T = load(&path)?;
         let r = f(&mut value)?;

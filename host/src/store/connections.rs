@@ -62,6 +62,10 @@ pub struct ConnectionRecord {
     /// tell whether someone else has refreshed since.
     #[serde(default)]
     pub token_generation: u64,
+    /// When the current access was obtained (Unix seconds), to size the
+    /// renewal margin against the access's lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_issued_at: Option<u64>,
     /// Origins the connector added with `allowed-origins` when access was
     /// last set up (create, edit, refresh, reauthorization), covered by the
     /// record's tag.
@@ -96,6 +100,7 @@ impl ConnectionRecord {
             updated_at: t,
             verified_at: None,
             token_generation: 0,
+            access_issued_at: None,
             origins: Vec::new(),
             version: 0,
             secrets: BTreeMap::new(),
@@ -137,12 +142,22 @@ impl Store {
         signed::get(&self.key, &path, id)
     }
 
-    /// All records, in id order.
+    /// All records that load, in id order. A record that is corrupt or
+    /// fails its tag is left out (and logged for the operator), so it
+    /// breaks neither other records nor other teams; `get` on its id
+    /// still says what is wrong with it.
     pub fn list(&self) -> Result<Vec<ConnectionRecord>> {
-        self.ids("connections", "json")?
-            .iter()
-            .map(|id| self.get(id))
-            .collect()
+        let mut out = Vec::new();
+        for id in self.ids("connections", "json")? {
+            match self.get(&id) {
+                Ok(r) => out.push(r),
+                Err(e @ (Error::Corrupt { .. } | Error::Tampered(_))) => {
+                    tracing::error!(connection = %id, "left out of listings: {e}")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// Stores a new record (version 1); fails if the id exists.

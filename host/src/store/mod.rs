@@ -25,6 +25,7 @@ pub(crate) mod signed;
 pub use connections::{ConnectionRecord, LastError, Status};
 pub use crypto::{MasterKey, MASTER_KEY_ENV};
 pub use lock::FileLock;
+pub(crate) use lock::WRITE_WAIT;
 pub use pending::Pending;
 
 use crate::error::{Error, Result};
@@ -42,6 +43,19 @@ const SUBDIRS: [&str; 6] = [
     "pending",
     "providers",
 ];
+
+/// Home and its folders: 0700 (best effort; the files are 0600).
+fn private_dirs(home: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for dir in std::iter::once(home.to_path_buf()).chain(SUBDIRS.iter().map(|s| home.join(s))) {
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = home;
+}
 
 /// The store under one home directory.
 #[derive(Debug)]
@@ -63,28 +77,42 @@ impl Store {
             let d = home.join(sub);
             std::fs::create_dir_all(&d).map_err(Error::io(format!("create {}", d.display())))?;
         }
+        private_dirs(home);
+        let check_path = home.join("keycheck");
+        let checked = check_path.exists();
+        let has_data = ["connections", "connectors"].iter().any(|sub| {
+            std::fs::read_dir(home.join(sub)).is_ok_and(|mut d| {
+                d.any(|e| e.is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.')))
+            })
+        });
+        if !checked && has_data {
+            // Writing a new keycheck would let any key in.
+            return Err(Error::Corrupt {
+                path: check_path.display().to_string(),
+                reason: "is missing while the store holds data; refusing to use an unverified key (restore keycheck from a backup)".into(),
+            });
+        }
         let key = match key {
             Some(k) => k,
-            None => Self::key_file(home)?,
+            // A new key file only for a new store: an existing store
+            // without its key file needs the key it was made with.
+            None => Self::key_file(home, !checked)?,
         };
-        let check_path = home.join("keycheck");
-        match std::fs::read_to_string(&check_path) {
-            Ok(sealed) => {
-                if key.open(sealed.trim(), KEYCHECK_AAD).as_deref() != Some(KEYCHECK_TEXT) {
-                    return Err(Error::WrongMasterKey(format!(
-                        "store at {}",
-                        home.display()
-                    )));
-                }
+        if checked {
+            let sealed = std::fs::read_to_string(&check_path)
+                .map_err(Error::io(format!("read {}", check_path.display())))?;
+            if key.open(sealed.trim(), KEYCHECK_AAD).as_deref() != Some(KEYCHECK_TEXT) {
+                return Err(Error::WrongMasterKey(format!(
+                    "store at {}",
+                    home.display()
+                )));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                write_atomic(
-                    &check_path,
-                    key.seal(KEYCHECK_TEXT, KEYCHECK_AAD).as_bytes(),
-                    true,
-                )?;
-            }
-            Err(e) => return Err(Error::io(format!("read {}", check_path.display()))(e)),
+        } else {
+            write_atomic(
+                &check_path,
+                key.seal(KEYCHECK_TEXT, KEYCHECK_AAD).as_bytes(),
+                true,
+            )?;
         }
         Ok(Store {
             home: home.to_path_buf(),
@@ -94,15 +122,21 @@ impl Store {
         })
     }
 
-    fn key_file(home: &Path) -> Result<MasterKey> {
+    fn key_file(home: &Path, may_create: bool) -> Result<MasterKey> {
         let path = home.join("master.key");
         match std::fs::read_to_string(&path) {
             Ok(text) => MasterKey::from_base64(&text)
                 .map_err(|e| Error::BadMasterKey(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_create => {
                 let (key, text) = MasterKey::generate();
                 write_atomic(&path, text.as_bytes(), true)?;
                 Ok(key)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::BadMasterKey(format!(
+                    "this store has no {} and {MASTER_KEY_ENV} is not set; nothing was changed",
+                    path.display()
+                )))
             }
             Err(e) => Err(Error::io(format!("read {}", path.display()))(e)),
         }
@@ -172,19 +206,19 @@ impl Store {
     /// The lock every write of connection `id` takes (short-lived).
     fn write_lock(&self, id: &str) -> Result<FileLock> {
         let path = self.path_of("locks", id, "write", "connection")?;
-        FileLock::acquire(&path)
+        FileLock::acquire(&path, lock::WRITE_WAIT)
     }
 
     /// The lock renewal of connection `id` takes, shared by every process
     /// using this store, held across the token request (single flight).
-    pub fn renewal_lock(home: &Path, id: &str) -> Result<FileLock> {
+    pub fn renewal_lock(home: &Path, id: &str, wait: std::time::Duration) -> Result<FileLock> {
         if !connhost_policy::ids::is_safe(id, 128) {
             return Err(Error::NotFound {
                 what: "connection",
                 id: id.to_string(),
             });
         }
-        FileLock::acquire(&home.join("locks").join(format!("{id}.lock")))
+        FileLock::acquire(&home.join("locks").join(format!("{id}.lock")), wait)
     }
 }
 
@@ -210,6 +244,7 @@ mod tests {
             updated_at: 1,
             verified_at: None,
             token_generation: 0,
+            access_issued_at: None,
             origins: vec![],
             version: 0,
             secrets: BTreeMap::new(),
@@ -356,5 +391,54 @@ mod tests {
         store.delete("conn_a").unwrap();
         assert!(matches!(store.replace(&mut a), Err(Error::NotFound { .. })));
         assert!(matches!(store.get("conn_a"), Err(Error::NotFound { .. })));
+    }
+
+    #[test]
+    fn a_deleted_keycheck_does_not_let_a_wrong_key_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        with_secret(&store, "conn_a", "s");
+        std::fs::remove_file(dir.path().join("keycheck")).unwrap();
+        let err = Store::open(dir.path(), Some(key(2))).unwrap_err();
+        assert_eq!(err.kind(), "corrupt-store", "{err}");
+        assert!(!dir.path().join("keycheck").exists(), "nothing written");
+    }
+
+    #[test]
+    fn an_existing_store_without_its_key_file_is_not_given_a_new_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
+        with_secret(&store, "conn_a", "s");
+        std::fs::remove_file(dir.path().join("master.key")).unwrap();
+        let err = Store::open(dir.path(), None).unwrap_err();
+        assert_eq!(err.kind(), "bad-master-key", "{err}");
+        assert!(!dir.path().join("master.key").exists(), "no key created");
+    }
+
+    #[test]
+    fn a_corrupt_record_is_left_out_of_listings_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        with_secret(&store, "conn_a", "s");
+        with_secret(&store, "conn_b", "s");
+        std::fs::write(dir.path().join("connections/conn_a.json"), b"{not json").unwrap();
+        let ids: Vec<String> = store.list().unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["conn_b"]);
+        assert_eq!(store.get("conn_a").unwrap_err().kind(), "corrupt-store");
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn the_home_and_its_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let store = Store::open(&home, Some(key(1))).unwrap();
+        with_secret(&store, "conn_a", "s");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&home), 0o700);
+        assert_eq!(mode(&home.join("connections")), 0o700);
+        assert_eq!(mode(&home.join("connections/conn_a.json")), 0o600);
+        assert_eq!(mode(&home.join("keycheck")), 0o600);
     }
 }

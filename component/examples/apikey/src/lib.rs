@@ -3,8 +3,8 @@
 //! `GET /api/me`. Everything else (refresh, scopes, consent, revocation,
 //! extra origins) is the SDK's default.
 //!
-//! Build: `cargo build --release --target wasm32-wasip2 -p connector-example-apikey`,
-//! then `connhost connector add target/wasm32-wasip2/release/connector_example_apikey.wasm`.
+//! Build: `cargo build --profile guest --target wasm32-wasip2 -p connector-example-apikey`,
+//! then `connhost connector add target/wasm32-wasip2/guest/connector_example_apikey.wasm`.
 
 use connhost_sdk::http::{classify, Request, ResponseExt};
 use connhost_sdk::{
