@@ -174,3 +174,15 @@ impl Env {
 }
 
 pub const DOMAIN: &str = demo::DOMAIN;
+
+/// A library `HostConfig` on `home` that reaches `fake` (connect-to and
+/// its CA), for tests that drive the library directly.
+pub fn library_config(home: &Path, fake: &FakeCelonis) -> connhost::HostConfig {
+    let mut cfg = connhost::HostConfig::new(home);
+    cfg.net.connect_to = vec![fake.connect_to(demo::DOMAIN).parse().unwrap()];
+    let ca = home.join("ca.pem");
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::write(&ca, fake.ca_pem()).unwrap();
+    cfg.net.add_ca_file(&ca).unwrap();
+    cfg
+}

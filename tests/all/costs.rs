@@ -7,12 +7,7 @@ use connhost_testkit::celonis::{demo, FakeCelonis, FakeConfig};
 use std::collections::BTreeMap;
 
 async fn celonis(home: &std::path::Path, fake: &FakeCelonis) -> Manager {
-    let mut cfg = HostConfig::new(home);
-    cfg.net.connect_to = vec![fake.connect_to(demo::DOMAIN).parse().unwrap()];
-    let ca = home.join("ca.pem");
-    std::fs::write(&ca, fake.ca_pem()).unwrap();
-    cfg.net.add_ca_file(&ca).unwrap();
-    let m = Manager::open(cfg).unwrap();
+    let m = Manager::open(crate::common::library_config(home, fake)).unwrap();
     let before = m.instantiations();
     m.add_connector(connhost::builtin::CELONIS).await.unwrap();
     assert_eq!(

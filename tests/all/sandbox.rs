@@ -11,12 +11,7 @@ async fn manager(
     fake: &FakeCelonis,
     tweak: impl FnOnce(&mut HostConfig),
 ) -> Manager {
-    let mut cfg = HostConfig::new(home);
-    cfg.net.connect_to = vec![fake.connect_to(demo::DOMAIN).parse().unwrap()];
-    let ca = home.join("ca.pem");
-    std::fs::create_dir_all(home).unwrap();
-    std::fs::write(&ca, fake.ca_pem()).unwrap();
-    cfg.net.add_ca_file(&ca).unwrap();
+    let mut cfg = crate::common::library_config(home, fake);
     tweak(&mut cfg);
     let m = Manager::open(cfg).unwrap();
     let manifest = m.add_connector(connhost::builtin::TESTBED).await.unwrap();

@@ -89,12 +89,7 @@ async fn a_teams_provider_is_invisible_to_other_teams_and_shipped_ids_cannot_be_
 }
 
 async fn celonis_manager(home: &std::path::Path, fake: &FakeCelonis) -> Manager {
-    let mut cfg = HostConfig::new(home);
-    cfg.net.connect_to = vec![fake.connect_to(demo::DOMAIN).parse().unwrap()];
-    let ca = home.join("ca.pem");
-    std::fs::write(&ca, fake.ca_pem()).unwrap();
-    cfg.net.add_ca_file(&ca).unwrap();
-    Manager::open(cfg).unwrap()
+    Manager::open(crate::common::library_config(home, fake)).unwrap()
 }
 
 async fn app_key_connection(m: &Manager) -> String {

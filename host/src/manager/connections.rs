@@ -66,20 +66,7 @@ impl Manager {
         record: &mut ConnectionRecord,
         new: &NewConnection,
     ) -> Result<(wit::ConnectionState, crate::runtime::ConnectorInstance)> {
-        let secret_names: BTreeSet<String> = new.secrets.keys().cloned().collect();
-        let resolved = manifest.resolve(&new.fields, &secret_names)?;
-        if manifest
-            .auth_kind(&resolved.auth_kind)
-            .is_some_and(|k| k.authorization_code)
-        {
-            return Err(Error::invalid(
-                &manifest.auth_field,
-                format!(
-                    "`{}` needs the browser consent flow: use `connection create --redirect-uri …` or `connection authorize start`",
-                    resolved.auth_kind
-                ),
-            ));
-        }
+        let resolved = resolve(manifest, new, false)?;
         allowlist_for(manifest, &resolved.fields)?;
         record.fields = resolved.fields;
         record.granted_scopes.clear();
@@ -211,6 +198,32 @@ impl Manager {
         let (_, mut instance) = self.instance(record, scope).await?;
         instance.revoke(&input_of(record)).await
     }
+}
+
+/// Checks `new` against the manifest, and that its auth kind is (with
+/// `consent`) or is not (without) a browser consent flow.
+pub(super) fn resolve(
+    manifest: &Manifest,
+    new: &NewConnection,
+    consent: bool,
+) -> Result<crate::manifest::Resolved> {
+    let secret_names: BTreeSet<String> = new.secrets.keys().cloned().collect();
+    let resolved = manifest.resolve(&new.fields, &secret_names)?;
+    let is_consent = manifest
+        .auth_kind(&resolved.auth_kind)
+        .is_some_and(|k| k.authorization_code);
+    if is_consent != consent {
+        let advice = if consent {
+            "does not use the consent flow; use `connection create`"
+        } else {
+            "needs the browser consent flow: use `connection create --redirect-uri …` or `connection authorize start`"
+        };
+        return Err(Error::invalid(
+            &manifest.auth_field,
+            format!("`{}` {advice}", resolved.auth_kind),
+        ));
+    }
+    Ok(resolved)
 }
 
 pub(super) fn check_name(name: &str) -> Result<String> {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::store::{ConnectionRecord, Pending, Status};
 use crate::util::{constant_time_eq, now, random_hex, random_token};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Host-owned secrets of a pending authorization. The `$` keeps them
 /// apart from any secret a connector can declare (`[A-Za-z0-9_]+`).
@@ -41,20 +41,7 @@ impl Manager {
             .unwrap_or(super::DEFAULT_TEAM)
             .to_string();
         self.expand_definition(&team, &manifest, &mut new.fields)?;
-        let secret_names: BTreeSet<String> = new.secrets.keys().cloned().collect();
-        let resolved = manifest.resolve(&new.fields, &secret_names)?;
-        if !manifest
-            .auth_kind(&resolved.auth_kind)
-            .is_some_and(|k| k.authorization_code)
-        {
-            return Err(Error::invalid(
-                &manifest.auth_field,
-                format!(
-                    "`{}` does not use the consent flow; use `connection create`",
-                    resolved.auth_kind
-                ),
-            ));
-        }
+        let resolved = super::connections::resolve(&manifest, &new, true)?;
         let mut record = self.new_record(&manifest, &new)?;
         record.fields = resolved.fields;
         self.start_pending(&manifest, record, new.secrets, redirect_uri, false)
