@@ -226,8 +226,9 @@ impl HttpsClient {
             .iter()
             .find(|c| c.host == host && c.port == port)
         {
+            // The operator's explicit override (tests, local development).
             Some(c) => TcpStream::connect((c.addr.as_str(), c.addr_port)).await,
-            None => TcpStream::connect((host.as_str(), port)).await,
+            None => TcpStream::connect(public_addresses(&host, port).await?.as_slice()).await,
         }
         .map_err(|e| NetError::Network(format!("connect to {host}:{port}: {e}")))?;
         let _ = tcp.set_nodelay(true);
@@ -266,6 +267,27 @@ impl HttpsClient {
         driver.abort();
         result
     }
+}
+
+/// The public addresses `host` resolves to. One refusal text whatever the
+/// reason (loopback, private, link-local, …), so a plugin cannot map the
+/// host's network by the errors it gets; connecting to the addresses
+/// resolved here (not resolving again) leaves no rebinding window.
+async fn public_addresses(host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, NetError> {
+    let refused = || NetError::Network(format!("{host}: not a public address; refused"));
+    let name = host.trim_start_matches('[').trim_end_matches(']');
+    let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name, port))
+        .await
+        .map_err(|_| NetError::Network(format!("{host}: name not resolved")))?
+        .collect();
+    if resolved.is_empty()
+        || !resolved
+            .iter()
+            .all(|a| connhost_policy::address::is_public(a.ip()))
+    {
+        return Err(refused());
+    }
+    Ok(resolved)
 }
 
 fn build_request(

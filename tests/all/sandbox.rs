@@ -206,3 +206,40 @@ async fn origins_a_plugin_asks_for_must_be_bare_https() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_addresses_are_refused_with_one_error() {
+    // A connection pointed at the host's own network: loopback, the cloud
+    // metadata address, a private address. All are refused after
+    // resolution with the same text, so errors cannot map the network.
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager(home.path(), &fake, |_| {}).await;
+    for domain in ["localhost", "169.254.169.254", "10.0.0.1", "127.0.0.1"] {
+        let mut fields = BTreeMap::from([
+            ("domain".to_string(), domain.to_string()),
+            ("action".to_string(), "call-url".to_string()),
+            (
+                "url".to_string(),
+                format!("https://{domain}/latest/meta-data"),
+            ),
+        ]);
+        fields.insert("auth_type".into(), "token".into());
+        let id = m
+            .create(NewConnection {
+                connector: "testbed".into(),
+                fields,
+                secrets: BTreeMap::from([("token".into(), Secret::new("t"))]),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .id;
+        match m.verify(&id).await {
+            Err(Error::Connector(ConnectorError::Network { message })) => {
+                assert_eq!(message, format!("{domain}: not a public address; refused"))
+            }
+            other => panic!("{domain}: expected a refusal, got {other:?}"),
+        }
+    }
+}

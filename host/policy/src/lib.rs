@@ -3,11 +3,13 @@
 //! so both enforce the same rules from the same code.
 //!
 //! * [`origin`]: which origins a connection may call (deny by default);
+//! * [`address`]: which IP addresses a request may reach (public only);
 //! * [`basic`]: `Authorization: Basic` per RFC 6749 §2.3.1;
 //! * [`ids`]: what an id that names a file or a team may contain.
 
 #![deny(missing_docs)]
 
+pub mod address;
 pub mod basic;
 pub mod ids;
 pub mod origin;

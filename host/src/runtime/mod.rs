@@ -132,11 +132,7 @@ impl Runtime {
                 .max_memory_size(cfg.max_memory_bytes)
                 .max_memories_per_component(4)
                 .max_tables_per_component(8)
-                .max_core_instances_per_component(16)
-                // Reset small memories by memset rather than madvise:
-                // cheaper for connectors, which touch little memory.
-                .linear_memory_keep_resident(64 * 1024)
-                .table_keep_resident(64 * 1024);
+                .max_core_instances_per_component(16);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         let engine = Engine::new(&config).map_err(runtime_err)?;
@@ -250,13 +246,20 @@ impl Runtime {
         store.set_epoch_deadline(limits::deadline_ticks(self.cfg.call_timeout));
         store.epoch_deadline_trap();
         self.instantiations.fetch_add(1, Ordering::Relaxed);
-        let bindings = instance::bounded(
-            &plugin.id,
-            self.cfg.call_timeout,
-            self.cfg.max_memory_bytes,
-            plugin.pre.instantiate_async(&mut store),
-        )
-        .await?;
+        // No wall-clock timer here: instantiation calls no host import, and
+        // a start function that loops still hits the epoch deadline.
+        let bindings = plugin
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| {
+                limits::plugin_error(
+                    &plugin.id,
+                    e,
+                    self.cfg.call_timeout,
+                    self.cfg.max_memory_bytes,
+                )
+            })?;
         Ok(ConnectorInstance {
             store,
             bindings,
