@@ -963,3 +963,77 @@ fn now() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_and_renaming_work_under_a_small_address_space_limit() {
+    // Commands that run no component build no engine: the instance pool's
+    // address-space reservation is made only when a plugin runs.
+    let env = Env::new().await;
+    env.add_celonis().await;
+    let id = env
+        .create(
+            &["domain=acme.eu-1.celonis.cloud"],
+            &["app_key=env:APP_KEY"],
+        )
+        .await;
+    let bin = env!("CARGO_BIN_EXE_connhost");
+    let home = env.home().display().to_string();
+    for args in [
+        "--json connection list".to_string(),
+        format!("--json connection rename {id} Limited"),
+        format!("--json connection show {id}"),
+    ] {
+        let out = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v 2000000 && exec {bin} --home {home} {args}"
+            ))
+            .env_remove("CONNHOST_MASTER_KEY")
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let shown = env
+        .run(&["--json", "connection", "show", &id])
+        .await
+        .ok()
+        .json();
+    assert_eq!(shown["name"], "Limited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_cannot_disguise_themselves_on_the_terminal() {
+    let env = Env::new().await;
+    env.add_celonis().await;
+    let id = env
+        .create(
+            &["domain=acme.eu-1.celonis.cloud"],
+            &["app_key=env:APP_KEY"],
+        )
+        .await;
+    // A right-to-left override makes "invoice\u{202e}fdp.exe" show as
+    // "invoiceexe.pdf"; an escape sequence could clear the screen.
+    env.run(&[
+        "connection",
+        "rename",
+        &id,
+        "invoice\u{202e}fdp.exe\u{200b}",
+    ])
+    .await
+    .ok();
+    let listed = env.run(&["connection", "list"]).await.ok().stdout;
+    assert!(listed.contains("invoice\u{fffd}fdp.exe"), "{listed}");
+    assert!(!listed.contains('\u{202e}') && !listed.contains('\u{200b}'));
+    // JSON keeps the exact value for programs.
+    let json = env
+        .run(&["--json", "connection", "show", &id])
+        .await
+        .ok()
+        .json();
+    assert_eq!(json["name"], "invoice\u{202e}fdp.exe\u{200b}");
+}

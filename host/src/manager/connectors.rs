@@ -12,12 +12,13 @@ impl Manager {
     /// Adds (or replaces) a connector from component bytes: compiled (or
     /// loaded from the cache), linked, its manifest read and validated.
     pub async fn add_connector(&self, wasm: &[u8]) -> Result<Manifest> {
-        let component = self.runtime.load_component(wasm)?;
-        let probe = self.runtime.prepare("(new)", &component)?;
-        let manifest: Manifest = self.runtime.manifest(&probe).await?.into();
+        let runtime = self.runtime()?;
+        let component = runtime.load_component(wasm)?;
+        let probe = runtime.prepare("(new)", &component)?;
+        let manifest: Manifest = runtime.manifest(&probe).await?.into();
         manifest.validate()?;
         self.store.put_connector(&manifest, wasm)?;
-        let plugin = self.runtime.prepare(&manifest.id, &component)?;
+        let plugin = runtime.prepare(&manifest.id, &component)?;
         let prepared = Prepared {
             manifest: Arc::new(manifest.clone()),
             plugin,
@@ -52,10 +53,11 @@ impl Manager {
         }
         let stored = self.store.connector(id)?;
         let bytes = self.store.connector_code(&stored)?;
-        let component = self.runtime.load_component(&bytes)?;
+        let runtime = self.runtime()?;
+        let component = runtime.load_component(&bytes)?;
         let prepared = Prepared {
             manifest: Arc::new(stored.manifest),
-            plugin: self.runtime.prepare(id, &component)?,
+            plugin: runtime.prepare(id, &component)?,
         };
         self.plugins
             .lock()
@@ -119,7 +121,7 @@ impl Manager {
         let mut probe = probe_record(connector);
         probe.fields.insert(d.content, json.to_string());
         let ctx = CallContext::empty();
-        let mut instance = self.runtime.instantiate(&prepared.plugin, ctx).await?;
+        let mut instance = self.runtime()?.instantiate(&prepared.plugin, ctx).await?;
         let origins = instance.allowed_origins(&super::input_of(&probe)).await?;
         instance.allow_origins(&origins)?;
         self.store.put_provider(team, &id, json)?;

@@ -130,7 +130,10 @@ struct Prepared {
 /// The manager.
 pub struct Manager {
     store: Store,
-    runtime: Runtime,
+    /// Built on first use: listing or renaming connections needs no engine
+    /// (whose instance pool reserves much address space).
+    runtime: std::sync::OnceLock<Runtime>,
+    client: HttpsClient,
     /// Prepared connectors, so a call reads neither the `.wasm` nor the
     /// manifest from disk again.
     plugins: Mutex<HashMap<String, Prepared>>,
@@ -150,11 +153,10 @@ impl Manager {
             cfg.runtime.cache_dir = Some(store.cache_dir());
         }
         let client = HttpsClient::new(cfg.net.clone()).map_err(|e| Error::invalid("ca-file", e))?;
-        let mut runtime = Runtime::new(cfg.runtime.clone(), client)?;
-        runtime.set_cache_key(Arc::new(store.key().clone()));
         Ok(Manager {
             store,
-            runtime,
+            runtime: std::sync::OnceLock::new(),
+            client,
             plugins: Mutex::new(HashMap::new()),
             renewal_locks: Mutex::new(HashMap::new()),
             cfg,
@@ -163,7 +165,19 @@ impl Manager {
 
     /// Component instances created so far (one per operation).
     pub fn instantiations(&self) -> u64 {
-        self.runtime.instantiations()
+        self.runtime.get().map_or(0, Runtime::instantiations)
+    }
+
+    /// The plugin runtime, built on first use.
+    fn runtime(&self) -> Result<&Runtime> {
+        if let Some(rt) = self.runtime.get() {
+            return Ok(rt);
+        }
+        let mut rt = Runtime::new(self.cfg.runtime.clone(), self.client.clone())?;
+        rt.set_cache_key(Arc::new(self.store.key().clone()));
+        // A racing caller may have built one first; either is fine.
+        let _ = self.runtime.set(rt);
+        Ok(self.runtime.get().expect("set above"))
     }
 
     /// Connection record reads and writes so far, in this process.
@@ -197,7 +211,7 @@ impl Manager {
             secrets,
             allowlist,
         };
-        let instance = self.runtime.instantiate(&prepared.plugin, ctx).await?;
+        let instance = self.runtime()?.instantiate(&prepared.plugin, ctx).await?;
         Ok((prepared.manifest, instance))
     }
 

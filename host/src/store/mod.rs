@@ -57,6 +57,28 @@ fn private_dirs(home: &Path) {
     let _ = home;
 }
 
+/// Temp files a crashed write left behind: complete signed copies of old
+/// records, which must not pile up. Only those untouched for a while, so
+/// a write in flight in another process keeps its file.
+fn remove_orphans(home: &Path) {
+    const AGE: std::time::Duration = std::time::Duration::from_secs(600);
+    for sub in std::iter::once(".").chain(SUBDIRS) {
+        let Ok(entries) = std::fs::read_dir(home.join(sub)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > AGE));
+            if name.starts_with('.') && name.ends_with(".tmp") && old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
 /// The store under one home directory.
 #[derive(Debug)]
 pub struct Store {
@@ -78,6 +100,7 @@ impl Store {
             std::fs::create_dir_all(&d).map_err(Error::io(format!("create {}", d.display())))?;
         }
         private_dirs(home);
+        remove_orphans(home);
         let check_path = home.join("keycheck");
         let checked = check_path.exists();
         let has_data = ["connections", "connectors"].iter().any(|sub| {
@@ -440,5 +463,25 @@ mod tests {
         assert_eq!(mode(&home.join("connections")), 0o700);
         assert_eq!(mode(&home.join("connections/conn_a.json")), 0o600);
         assert_eq!(mode(&home.join("keycheck")), 0o600);
+    }
+
+    #[test]
+    fn orphaned_temp_files_are_removed_but_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::open(dir.path(), Some(key(1))).unwrap();
+        let old = dir.path().join("connections/.conn_a.json.1.tmp");
+        let fresh = dir.path().join("connections/.conn_b.json.2.tmp");
+        std::fs::write(&old, b"{}").unwrap();
+        std::fs::write(&fresh, b"{}").unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        Store::open(dir.path(), Some(key(1))).unwrap();
+        assert!(!old.exists(), "an orphan of a crashed write is cleaned");
+        assert!(fresh.exists(), "a write in flight keeps its temp file");
     }
 }
