@@ -108,6 +108,13 @@ pub enum Error {
     /// A lock stayed held by another operation past its deadline.
     #[error("another operation holds `{lock}`; gave up after {waited_ms} ms")]
     LockTimeout { lock: String, waited_ms: u64 },
+    /// The operation ran, but its audit record could not be written.
+    #[error("`{operation}` ended `{outcome}` but could not be audited ({reason}); the audit log needs attention")]
+    AuditFailed {
+        operation: String,
+        outcome: String,
+        reason: String,
+    },
     /// The plugin trapped, ran out of time or memory, or broke the contract.
     #[error("connector `{connector}` failed: {reason}")]
     Plugin { connector: String, reason: String },
@@ -163,6 +170,7 @@ impl Error {
             Error::AlreadyExists { .. } => "already-exists",
             Error::Conflict { .. } => "conflict",
             Error::LockTimeout { .. } => "lock-timeout",
+            Error::AuditFailed { .. } => "audit-failed",
             Error::Plugin { .. } => "plugin-failure",
             Error::InvalidComponent(_) => "invalid-component",
             Error::WrongMasterKey(_) => "wrong-master-key",

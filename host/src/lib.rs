@@ -52,8 +52,8 @@ pub use manager::{
 pub use manifest::{AuthKind, DefinitionFields, FieldSpec, Manifest, ScopeSpec};
 pub use net::{ConnectTo, NetConfig};
 pub use platform::{
-    is_account_validation, plan_scopes, AuditRecord, Caller, DynamicConnection, TeamView, Usage,
-    UsageCheck, UsageState, DYNAMIC_PREFIX,
+    is_account_validation, plan_scopes, AuditRecord, Caller, ChainReport, DynamicConnection,
+    TeamView, Usage, UsageCheck, UsageState, DYNAMIC_PREFIX,
 };
 pub use runtime::RuntimeConfig;
 pub use store::{ConnectionRecord, LastError, MasterKey, Status, MASTER_KEY_ENV};

@@ -760,3 +760,39 @@ async fn the_audit_log_records_each_operation_and_no_secret() {
         .json();
     assert_eq!(future, serde_json::json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_chain_verifies_and_an_unwritable_log_fails_closed() {
+    let env = Env::new().await;
+    env.add_celonis().await;
+    let id = create_in(&env, "default", "audited").await;
+    env.run(&["connection", "rename", &id, "renamed"])
+        .await
+        .ok();
+    let report = env.run(&["--json", "audit", "verify"]).await.ok().json();
+    assert!(report["verified"].as_u64().unwrap() >= 3, "{report}");
+    assert!(report["broken"].is_null());
+
+    // An edited line: verify names it and exits 1.
+    let log = env.home().join("audit.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(
+        &log,
+        text.replacen("\"connection.create\"", "\"connection.verify\"", 1),
+    )
+    .unwrap();
+    let broken = env.run(&["audit", "verify"]).await.failed();
+    assert!(
+        broken.stderr.contains("broken at line"),
+        "{}",
+        broken.stderr
+    );
+
+    // A log that cannot be written: the operation reports it, not silence.
+    std::fs::remove_file(&log).unwrap();
+    std::fs::create_dir(&log).unwrap();
+    let r = env
+        .run(&["--json", "connection", "rename", &id, "again"])
+        .await;
+    assert_eq!(r.error()["kind"], "audit-failed", "{r:?}");
+}

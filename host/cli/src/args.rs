@@ -69,8 +69,10 @@ pub enum Command {
     /// Least-privilege scope planning
     #[command(subcommand)]
     Scopes(ScopesCmd),
-    /// The team's audit log
+    /// The team's audit log; `audit verify` checks the whole chain
     Audit {
+        #[command(subcommand)]
+        action: Option<AuditCmd>,
         #[arg(long)]
         connection: Option<String>,
         /// Unix seconds
@@ -284,4 +286,10 @@ pub enum ConnectionCmd {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Check the whole log's chain (operator): exit 1 at the first broken link
+    Verify,
 }

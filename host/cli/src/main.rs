@@ -95,14 +95,20 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
     })?;
     match cli.command {
         Command::Demo => unreachable!("handled above"),
-        Command::Connector(cmd) => commands::connector::run(&manager, cmd, out).await,
+        Command::Connector(cmd) => commands::connector::run(&manager, &team, cmd, out).await,
         Command::Provider(cmd) => commands::connector::provider(&manager, &team, cmd, out).await,
         Command::Connection(cmd) => commands::connection::run(&manager, &team, cmd, out).await,
         Command::Usage(cmd) => commands::platform::usage(&team, cmd, out).await,
         Command::Dynamic(cmd) => commands::platform::dynamic(&team, cmd, out),
         Command::Scopes(cmd) => commands::platform::scopes(&team, cmd, out),
-        Command::Audit { connection, since } => {
-            commands::platform::audit(&team, connection.as_deref(), since, out)
-        }
+        Command::Audit {
+            action: Some(args::AuditCmd::Verify),
+            ..
+        } => commands::platform::audit_verify(&manager, out),
+        Command::Audit {
+            action: None,
+            connection,
+            since,
+        } => commands::platform::audit(&team, connection.as_deref(), since, out),
     }
 }

@@ -189,6 +189,16 @@ impl Manager {
         self.store.home()
     }
 
+    pub(crate) fn store_key(&self) -> &MasterKey {
+        self.store.key()
+    }
+
+    /// Walks the whole audit chain (operator): how many records verify and
+    /// the first broken link, if any.
+    pub fn verify_audit(&self) -> Result<crate::platform::audit::ChainReport> {
+        crate::platform::audit::AuditLog::new(self.home(), self.store_key().clone()).verify()
+    }
+
     /// The connection's allowlist: the manifest's host templates expanded
     /// with its fields, plus the origins kept in the record.
     fn allowlist(&self, manifest: &Manifest, record: &ConnectionRecord) -> Result<Allowlist> {

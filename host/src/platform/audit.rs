@@ -1,9 +1,11 @@
 //! The audit log: append-only, one JSON record per operation, under
-//! `$HOME/audit.log`. Records name who did what to which connection and
-//! how it ended (an error *kind*, never a message that could quote a
+//! `$HOME/audit.log`, chained with the store's key (each record's tag
+//! covers the previous record's tag). Records name who did what to which
+//! connection and how it ended (an error *kind*, never a message that could quote a
 //! provider, and never a secret or token).
 
 use crate::error::{Error, Result};
+use crate::store::{FileLock, MasterKey, WRITE_WAIT};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,23 +30,68 @@ pub struct AuditRecord {
     pub via: Option<String>,
     /// `ok`, or the error kind (`unauthorized`, `account-validation`, …).
     pub result: String,
+    /// Position in the whole log (1, 2, …).
+    #[serde(default)]
+    pub seq: u64,
+    /// The previous record's tag (`genesis` for the first).
+    #[serde(default)]
+    pub prev: String,
+    /// GMAC over this record (with this field empty).
+    #[serde(default)]
+    pub mac: String,
 }
 
-/// Appends to and reads the log.
+/// What verification of the whole chain found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChainReport {
+    /// Records that verified, from the start.
+    pub verified: u64,
+    /// The first broken link: its line number (1-based) and what is wrong.
+    pub broken: Option<(u64, String)>,
+}
+
+/// Appends to, reads and verifies the log. Each record carries its
+/// sequence number, the tag of the record before it, and its own tag
+/// (over all of that), so an edited, inserted, removed or reordered line
+/// breaks the chain at that point.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     path: PathBuf,
+    key: MasterKey,
+}
+
+const GENESIS: &str = "genesis";
+
+fn message(record: &AuditRecord) -> Vec<u8> {
+    let mut copy = record.clone();
+    copy.mac.clear();
+    let mut m = b"connhost:audit:v1:".to_vec();
+    m.extend(serde_json::to_vec(&copy).expect("audit record serializes"));
+    m
 }
 
 impl AuditLog {
-    pub fn new(home: &Path) -> Self {
+    pub fn new(home: &Path, key: MasterKey) -> Self {
         AuditLog {
             path: home.join("audit.log"),
+            key,
         }
     }
 
-    /// Appends one record (one `write` of one line, O_APPEND).
-    pub fn append(&self, record: &AuditRecord) -> Result<()> {
+    /// Appends one record, chained to the last, under the log's lock, and
+    /// syncs it. Fails closed: a log it cannot read, parse or write is an
+    /// error, never a silent gap.
+    pub fn append(&self, record: &mut AuditRecord) -> Result<()> {
+        let lock_path = self.path.with_extension("lock");
+        let _lock = FileLock::acquire(&lock_path, WRITE_WAIT)?;
+        let (seq, prev) = match self.last()? {
+            Some(last) => (last.seq + 1, last.mac),
+            None => (1, GENESIS.to_string()),
+        };
+        record.seq = seq;
+        record.prev = prev;
+        record.mac.clear();
+        record.mac = self.key.mac(&message(record));
         let mut line = serde_json::to_vec(record).expect("audit record serializes");
         line.push(b'\n');
         let mut opts = std::fs::OpenOptions::new();
@@ -54,31 +101,198 @@ impl AuditLog {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let mut f = opts
-            .open(&self.path)
-            .map_err(Error::io(format!("open {}", self.path.display())))?;
-        f.write_all(&line)
-            .map_err(Error::io(format!("append {}", self.path.display())))
+        let ctx = || format!("append {}", self.path.display());
+        let mut f = opts.open(&self.path).map_err(Error::io(ctx()))?;
+        f.write_all(&line).map_err(Error::io(ctx()))?;
+        f.sync_data().map_err(Error::io(ctx()))
+    }
+
+    /// The last record, read from the end of the file.
+    fn last(&self) -> Result<Option<AuditRecord>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(format!("open {}", self.path.display()))(e)),
+        };
+        let len = f
+            .metadata()
+            .map_err(Error::io(format!("stat {}", self.path.display())))?
+            .len();
+        let start = len.saturating_sub(64 * 1024);
+        f.seek(SeekFrom::Start(start))
+            .and_then(|_| {
+                let mut tail = Vec::new();
+                f.read_to_end(&mut tail).map(|_| tail)
+            })
+            .map_err(Error::io(format!("read {}", self.path.display())))
+            .and_then(|tail| {
+                let text = String::from_utf8_lossy(&tail);
+                let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
+                    return Ok(None);
+                };
+                let record: AuditRecord =
+                    serde_json::from_str(line).map_err(|e| Error::Corrupt {
+                        path: self.path.display().to_string(),
+                        reason: format!("last record: {e}"),
+                    })?;
+                if !self.key.verify_mac(&message(&record), &record.mac) {
+                    return Err(Error::Tampered("audit log (last record)".into()));
+                }
+                Ok(Some(record))
+            })
+    }
+
+    fn lines(&self) -> Result<String> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(Error::io(format!("read {}", self.path.display()))(e)),
+        }
     }
 
     /// Records of `team`, optionally for one connection and since a time.
+    /// Only records whose tag checks out are returned.
     pub fn read(
         &self,
         team: &str,
         connection: Option<&str>,
         since: Option<u64>,
     ) -> Result<Vec<AuditRecord>> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(format!("read {}", self.path.display()))(e)),
-        };
-        Ok(text
+        Ok(self
+            .lines()?
             .lines()
             .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
+            .filter(|r| self.key.verify_mac(&message(r), &r.mac))
             .filter(|r| r.team == team)
             .filter(|r| connection.is_none_or(|c| r.connection.as_deref() == Some(c)))
             .filter(|r| since.is_none_or(|s| r.time >= s))
             .collect())
+    }
+
+    /// Walks the whole chain and reports the first broken link.
+    pub fn verify(&self) -> Result<ChainReport> {
+        let text = self.lines()?;
+        let (mut seq, mut prev) = (0u64, GENESIS.to_string());
+        for (n, line) in text.lines().enumerate() {
+            let at = n as u64 + 1;
+            let broken = |why: String| ChainReport {
+                verified: seq,
+                broken: Some((at, why)),
+            };
+            let record: AuditRecord = match serde_json::from_str(line) {
+                Ok(r) => r,
+                Err(e) => return Ok(broken(format!("not a record: {e}"))),
+            };
+            if !self.key.verify_mac(&message(&record), &record.mac) {
+                return Ok(broken("its tag does not verify (edited or forged)".into()));
+            }
+            if record.seq != seq + 1 || record.prev != prev {
+                return Ok(broken(format!(
+                    "out of sequence: expected #{} after the previous record, found #{}",
+                    seq + 1,
+                    record.seq
+                )));
+            }
+            seq = record.seq;
+            prev = record.mac;
+        }
+        Ok(ChainReport {
+            verified: seq,
+            broken: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(op: &str) -> AuditRecord {
+        AuditRecord {
+            time: 1,
+            team: "t".into(),
+            actor: "a".into(),
+            operation: op.into(),
+            connection: None,
+            connector: None,
+            via: None,
+            result: "ok".into(),
+            seq: 0,
+            prev: String::new(),
+            mac: String::new(),
+        }
+    }
+
+    fn log_with(ops: &[&str]) -> (tempfile::TempDir, AuditLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(dir.path(), MasterKey::from_bytes(&[3; 32]).unwrap());
+        for op in ops {
+            log.append(&mut record(op)).unwrap();
+        }
+        (dir, log)
+    }
+
+    fn rewrite(log: &AuditLog, f: impl FnOnce(&mut Vec<String>)) {
+        let mut lines: Vec<String> = std::fs::read_to_string(&log.path)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        f(&mut lines);
+        std::fs::write(&log.path, lines.join("\n") + "\n").unwrap();
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let (_d, log) = log_with(&["a", "b", "c"]);
+        let report = log.verify().unwrap();
+        assert_eq!(
+            report,
+            ChainReport {
+                verified: 3,
+                broken: None
+            }
+        );
+        assert_eq!(log.read("t", None, None).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn an_edited_line_breaks_the_chain_there() {
+        let (_d, log) = log_with(&["a", "b", "c"]);
+        rewrite(&log, |l| l[1] = l[1].replace("\"ok\"", "\"denied\""));
+        let report = log.verify().unwrap();
+        assert_eq!(report.verified, 1);
+        assert_eq!(report.broken.unwrap().0, 2);
+        assert_eq!(
+            log.read("t", None, None).unwrap().len(),
+            2,
+            "forged record hidden"
+        );
+    }
+
+    #[test]
+    fn a_removed_or_reordered_line_breaks_the_chain() {
+        let (_d, log) = log_with(&["a", "b", "c"]);
+        rewrite(&log, |l| {
+            l.remove(1);
+        });
+        assert_eq!(log.verify().unwrap().broken.unwrap().0, 2);
+        let (_d, log) = log_with(&["a", "b", "c"]);
+        rewrite(&log, |l| l.swap(0, 1));
+        assert_eq!(log.verify().unwrap().broken.unwrap().0, 1);
+    }
+
+    #[test]
+    fn appending_to_a_tampered_tail_fails_closed() {
+        let (_d, log) = log_with(&["a", "b"]);
+        rewrite(&log, |l| l[1] = l[1].replace("\"b\"", "\"x\""));
+        assert_eq!(log.append(&mut record("c")).unwrap_err().kind(), "tampered");
+        let (d, log) = log_with(&[]);
+        std::fs::create_dir(d.path().join("audit.log")).unwrap();
+        assert!(
+            log.append(&mut record("c")).is_err(),
+            "a directory is not a log"
+        );
     }
 }

@@ -34,8 +34,7 @@ impl TeamView<'_> {
             all.push(usage.clone());
             Ok(usage)
         });
-        self.log("usage.add", None, Some(&connector), None, &r);
-        r
+        self.log("usage.add", None, Some(&connector), None, r)
     }
 
     pub fn usages(&self) -> Result<Vec<Usage>> {
@@ -57,8 +56,7 @@ impl TeamView<'_> {
                 n => Ok(n),
             }
         });
-        self.log("usage.remove", connection, None, None, &r);
-        r
+        self.log("usage.remove", connection, None, None, r)
     }
 
     /// The least-privilege scopes for a new connection of `connector`
@@ -133,8 +131,8 @@ impl TeamView<'_> {
                         .then(|| u.connection.clone()),
                 ),
             };
-            self.log("usage.check", conn.as_deref(), None, via.clone(), &result);
-            let (connection, via) = result?;
+            let (connection, via) =
+                self.log("usage.check", conn.as_deref(), None, via.clone(), result)?;
             out.push(UsageCheck {
                 consumer: u.consumer,
                 connection,
@@ -184,11 +182,10 @@ impl TeamView<'_> {
         self.log(
             "dynamic.put",
             None,
-            r.as_ref().ok().map(|d| d.connector.as_str()),
+            r.as_ref().ok().map(|d| d.connector.clone()).as_deref(),
             None,
-            &r,
-        );
-        r
+            r,
+        )
     }
 
     pub fn dynamics(&self) -> Result<Vec<DynamicConnection>> {
@@ -218,7 +215,6 @@ impl TeamView<'_> {
             dynamics.retain(|d| d.name != name);
             Ok(())
         });
-        self.log("dynamic.remove", None, None, Some(reference.clone()), &r);
-        r
+        self.log("dynamic.remove", None, None, Some(reference.clone()), r)
     }
 }

@@ -14,6 +14,6 @@ mod providers;
 pub mod team;
 pub mod usage;
 
-pub use audit::AuditRecord;
+pub use audit::{AuditRecord, ChainReport};
 pub use team::{is_account_validation, Caller, TeamView, UsageCheck};
 pub use usage::{plan_scopes, DynamicConnection, Usage, UsageState, DYNAMIC_PREFIX};

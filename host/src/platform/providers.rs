@@ -1,4 +1,4 @@
-//! The team's provider definitions (data for data-driven connectors): each
+//! Connectors as a caller adds them, and the team's provider definitions (data for data-driven connectors): each
 //! team adds its own; no team can shadow a shipped provider or reach
 //! another team's. Every change is audited.
 
@@ -6,6 +6,13 @@ use super::team::TeamView;
 use crate::error::Result;
 
 impl TeamView<'_> {
+    /// Adds (or replaces) a connector component, audited as this caller.
+    pub async fn add_connector(&self, wasm: &[u8]) -> Result<crate::Manifest> {
+        let r = self.m.add_connector(wasm).await;
+        let id = r.as_ref().ok().map(|m| m.id.clone());
+        self.log("connector.add", None, id.as_deref(), None, r)
+    }
+
     /// Checks a definition with `connector` and stores it for this team.
     pub async fn add_provider(&self, connector: &str, json: &str) -> Result<String> {
         let r = self
@@ -13,8 +20,7 @@ impl TeamView<'_> {
             .add_provider(&self.caller.team, connector, json)
             .await;
         let id = r.as_ref().ok().map(|id| format!("provider:{id}"));
-        self.log("provider.add", None, Some(connector), id, &r);
-        r
+        self.log("provider.add", None, Some(connector), id, r)
     }
 
     /// This team's provider definitions.
@@ -30,8 +36,7 @@ impl TeamView<'_> {
             None,
             None,
             Some(format!("provider:{id}")),
-            &r,
-        );
-        r
+            r,
+        )
     }
 }

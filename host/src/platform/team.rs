@@ -57,7 +57,7 @@ impl Manager {
         }
         Ok(TeamView {
             registry: Registry::new(self.home(), &caller.team),
-            audit: AuditLog::new(self.home()),
+            audit: AuditLog::new(self.home(), self.store_key().clone()),
             m: self,
             caller,
         })
@@ -69,15 +69,18 @@ impl TeamView<'_> {
         &self.caller
     }
 
+    /// Audits an outcome and hands it back. Fails closed: if the record
+    /// cannot be written, the caller gets that error instead of a silent
+    /// gap (the operation itself has happened; the error says so).
     pub(super) fn log<T>(
         &self,
         operation: &str,
         connection: Option<&str>,
         connector: Option<&str>,
         via: Option<String>,
-        r: &Result<T>,
-    ) {
-        let record = AuditRecord {
+        r: Result<T>,
+    ) -> Result<T> {
+        let mut record = AuditRecord {
             time: now(),
             team: self.caller.team.clone(),
             actor: self.caller.actor.clone(),
@@ -85,13 +88,24 @@ impl TeamView<'_> {
             connection: connection.map(str::to_string),
             connector: connector.map(str::to_string),
             via,
-            result: match r {
+            result: match &r {
                 Ok(_) => "ok".into(),
                 Err(e) => e.kind().to_string(),
             },
+            seq: 0,
+            prev: String::new(),
+            mac: String::new(),
         };
-        if let Err(e) = self.audit.append(&record) {
-            tracing::error!("audit log: {e}");
+        match self.audit.append(&mut record) {
+            Ok(()) => r,
+            Err(e) => {
+                tracing::error!("audit log: {e}");
+                Err(Error::AuditFailed {
+                    operation: operation.to_string(),
+                    outcome: record.result,
+                    reason: e.to_string(),
+                })
+            }
         }
     }
 
@@ -119,8 +133,7 @@ impl TeamView<'_> {
             Ok(r) => (f().await, Some(r.connector)),
             Err(e) => (Err(e), None),
         };
-        self.log(operation, Some(id), connector.as_deref(), None, &result);
-        result
+        self.log(operation, Some(id), connector.as_deref(), None, result)
     }
 
     // ---- connections ----
@@ -139,12 +152,11 @@ impl TeamView<'_> {
         let r = self.m.create(new).await;
         self.log(
             "connection.create",
-            r.as_ref().ok().map(|r| r.id.as_str()),
+            r.as_ref().ok().map(|r| r.id.clone()).as_deref(),
             Some(&connector),
             None,
-            &r,
-        );
-        r
+            r,
+        )
     }
 
     pub async fn rename(&self, id: &str, name: &str) -> Result<ConnectionRecord> {
@@ -238,12 +250,11 @@ impl TeamView<'_> {
         let r = self.m.authorize_start(new, redirect_uri).await;
         self.log(
             "connection.authorize-start",
-            r.as_ref().ok().map(|s| s.connection_id.as_str()),
+            r.as_ref().ok().map(|s| s.connection_id.clone()).as_deref(),
             Some(&connector),
             None,
-            &r,
-        );
-        r
+            r,
+        )
     }
 
     pub async fn reauthorize_start(&self, id: &str, redirect_uri: &str) -> Result<AuthorizeStart> {
@@ -267,12 +278,11 @@ impl TeamView<'_> {
         };
         self.log(
             "connection.authorize-finish",
-            r.as_ref().ok().map(|r| r.id.as_str()),
+            r.as_ref().ok().map(|r| r.id.clone()).as_deref(),
             None,
             None,
-            &r,
-        );
-        r
+            r,
+        )
     }
 
     /// Audit records of this team.

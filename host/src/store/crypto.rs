@@ -77,13 +77,25 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// A GMAC tag over `message` (fresh nonce).
+    pub(crate) fn mac(&self, message: &[u8]) -> String {
+        self.seal(b"", message)
+    }
+
+    /// Whether `tag` is this key's tag over `message`.
+    pub(crate) fn verify_mac(&self, message: &[u8], tag: &str) -> bool {
+        self.open(tag, message).is_some()
+    }
+}
+
 /// The key authenticates compiled artifacts in the runtime's cache.
 impl crate::runtime::ArtifactKey for MasterKey {
     fn tag(&self, message: &[u8]) -> String {
-        self.seal(b"", message)
+        self.mac(message)
     }
     fn check(&self, message: &[u8], tag: &str) -> bool {
-        self.open(tag, message).is_some()
+        self.verify_mac(message, tag)
     }
 }
 

@@ -27,7 +27,7 @@ pub async fn run(
             redirect_uri,
             data,
         } => {
-            super::connector::ensure_builtin(m, &connector).await?;
+            super::connector::ensure_builtin(m, t, &connector).await?;
             let new = data_of(connector, &data)?;
             let record = match redirect_uri {
                 Some(uri) => {
@@ -43,7 +43,7 @@ pub async fn run(
             redirect_uri,
             data,
         }) => {
-            super::connector::ensure_builtin(m, &connector).await?;
+            super::connector::ensure_builtin(m, t, &connector).await?;
             let new = data_of(connector, &data)?;
             out.authorize_started(&t.authorize_start(new, &redirect_uri).await?);
         }

@@ -15,7 +15,7 @@ pub async fn provider(
 ) -> anyhow::Result<()> {
     match cmd {
         ProviderCmd::Add { file, connector } => {
-            ensure_builtin(m, &connector).await?;
+            ensure_builtin(m, t, &connector).await?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("read {}", file.display()))?;
             let id = t.add_provider(&connector, &text).await?;
@@ -26,7 +26,7 @@ pub async fn provider(
             out.emit_id("provider removed", &id);
         }
         ProviderCmd::List { connector } => {
-            ensure_builtin(m, &connector).await?;
+            ensure_builtin(m, t, &connector).await?;
             let mut list: Vec<(String, String)> = t
                 .providers()?
                 .into_iter()
@@ -49,12 +49,12 @@ pub async fn provider(
 
 /// Adds a built-in connector on first use, so `--connector generic` works
 /// without a separate `connector add`.
-pub async fn ensure_builtin(m: &Manager, id: &str) -> anyhow::Result<()> {
+pub async fn ensure_builtin(m: &Manager, t: &TeamView<'_>, id: &str) -> anyhow::Result<()> {
     if m.connector(id).is_ok() {
         return Ok(());
     }
     if let Some(bytes) = builtin(id) {
-        m.add_connector(bytes).await?;
+        t.add_connector(bytes).await?;
     }
     Ok(())
 }
@@ -82,7 +82,12 @@ pub async fn consent_and_wait(
     Ok(t.authorize_finish(&started.pending_id, &url).await?)
 }
 
-pub async fn run(m: &Manager, cmd: ConnectorCmd, out: &Out) -> anyhow::Result<()> {
+pub async fn run(
+    m: &Manager,
+    t: &TeamView<'_>,
+    cmd: ConnectorCmd,
+    out: &Out,
+) -> anyhow::Result<()> {
     match cmd {
         ConnectorCmd::Add { path } => {
             let bytes = match path.as_str() {
@@ -92,7 +97,7 @@ pub async fn run(m: &Manager, cmd: ConnectorCmd, out: &Out) -> anyhow::Result<()
                 }
                 p => std::fs::read(p).with_context(|| format!("read {p}"))?,
             };
-            let manifest = m.add_connector(&bytes).await?;
+            let manifest = t.add_connector(&bytes).await?;
             out.connector_added(&manifest);
         }
         ConnectorCmd::List => out.connectors(&m.connectors()?),

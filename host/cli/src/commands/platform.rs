@@ -186,3 +186,18 @@ pub fn audit(
     out.json_or(serde_json::to_value(&records)?, human);
     Ok(())
 }
+
+pub fn audit_verify(m: &connhost::Manager, out: &Out) -> anyhow::Result<()> {
+    let report = m.verify_audit()?;
+    if let Some((line, why)) = &report.broken {
+        anyhow::bail!(
+            "audit log broken at line {line}: {why} ({} records before it verify)",
+            report.verified
+        );
+    }
+    out.json_or(
+        serde_json::to_value(&report)?,
+        format!("audit log intact: {} records verify", report.verified),
+    );
+    Ok(())
+}
