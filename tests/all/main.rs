@@ -13,4 +13,5 @@ mod oauth;
 mod platform;
 mod sandbox;
 mod standalone;
+mod torture;
 mod trust;
