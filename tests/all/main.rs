@@ -9,6 +9,7 @@ mod common;
 
 mod cli;
 mod costs;
+mod hostile;
 mod oauth;
 mod platform;
 mod sandbox;

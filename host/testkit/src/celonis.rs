@@ -42,6 +42,8 @@ pub enum Behavior {
     Slow(Duration),
     /// 302 to another host.
     Redirect(String),
+    /// Exactly this status and body (hostile-input tests).
+    Raw(u16, String),
 }
 
 /// A registered OAuth client.
@@ -71,6 +73,8 @@ pub struct FakeConfig {
     pub token_type: String,
     /// Omit `scope` from token responses.
     pub omit_scope: bool,
+    /// Answer every token request with exactly this status and body.
+    pub token_response: Option<(u16, String)>,
 }
 
 /// Credentials and names the demo and tests use.
@@ -123,6 +127,7 @@ impl Default for FakeConfig {
             token_lifetime: Some(899),
             token_type: "Bearer".into(),
             omit_scope: false,
+            token_response: None,
         }
     }
 }
@@ -305,6 +310,11 @@ async fn handle(
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from_static(b"{\"teamName\": \"Acme\", ")))
             .expect("response"),
+        Behavior::Raw(status, body) => Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .expect("response"),
         Behavior::Huge(n) => Response::builder()
             .status(200)
             .body(Full::new(Bytes::from(vec![b' '; n])))
@@ -383,6 +393,13 @@ fn token(state: &State, is_post: bool, auth: &str, body: &[u8]) -> Response<Full
     }
     let form: BTreeMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     let cfg = state.cfg.lock().unwrap().clone();
+    if let Some((status, body)) = cfg.token_response {
+        return Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .expect("response");
+    }
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
     let basic = basic_credentials(auth);
     let posted = match (form.get("client_id"), form.get("client_secret")) {
