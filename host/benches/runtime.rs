@@ -99,18 +99,37 @@ async fn main() {
     );
 
     let plugin = rt.prepare("celonis", &component).unwrap();
-    let mut inst = time_n(n_inst, || async {
-        drop(rt.instantiate(&plugin, CallContext::empty()).await.unwrap())
-    })
-    .await;
+    // Ten rounds: this VM's noise moves whole runs by ±30%, so the best
+    // round's p50 is printed beside the p50 of all samples.
+    let (mut inst, mut best) = (Vec::new(), Duration::MAX);
+    for _ in 0..10 {
+        let mut round = time_n(n_inst / 10, || async {
+            drop(rt.instantiate(&plugin, CallContext::empty()).await.unwrap())
+        })
+        .await;
+        best = best.min(percentile(&mut round, 0.5));
+        inst.extend(round);
+    }
     row(
         "instantiate (pooling, InstancePre)",
         format!(
-            "{} p50, {} p99",
+            "{} p50, {} p99, best round {}",
             us(percentile(&mut inst, 0.5)),
-            us(percentile(&mut inst, 0.99))
+            us(percentile(&mut inst, 0.99)),
+            us(best)
         ),
         "target ≤ 10 µs p50",
+    );
+    let mut wasi = time_n(n_inst, || async {
+        drop(std::hint::black_box(
+            wasmtime_wasi::WasiCtx::builder().build(),
+        ))
+    })
+    .await;
+    row(
+        "  of which a WASI context",
+        format!("{} p50", us(percentile(&mut wasi, 0.5))),
+        "",
     );
     let mut call = time_n(n_inst, || async {
         let scopes = ["studio".to_string()];

@@ -134,6 +134,12 @@ impl Runtime {
                 .max_tables_per_component(8)
                 .max_core_instances_per_component(16);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            // Reserve only what an instance may use, with a small guard:
+            // each slot maps and resets less (connectors run little wasm,
+            // so explicit bounds checks cost nothing that shows).
+            config.memory_reservation(cfg.max_memory_bytes as u64);
+            config.memory_guard_size(64 * 1024);
+            config.memory_reservation_for_growth(0);
         }
         let engine = Engine::new(&config).map_err(runtime_err)?;
 
