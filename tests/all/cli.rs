@@ -1004,6 +1004,25 @@ async fn listing_and_renaming_work_under_a_small_address_space_limit() {
         .ok()
         .json();
     assert_eq!(shown["name"], "Limited");
+    // A command that runs the component fits in 16 GB of address space:
+    // pool slots reserve the memory limit, not 4 GiB per memory.
+    let ca = env.home().join("test-ca.pem");
+    let connect = env.fake.connect_to(DOMAIN);
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 16000000 && exec {bin} --home {home} --ca-file {} --connect-to {connect} --json connection verify {id}",
+            ca.display()
+        ))
+        .env_remove("CONNHOST_MASTER_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
