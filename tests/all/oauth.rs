@@ -288,6 +288,22 @@ async fn interactive_cli_flow_waits_for_the_loopback_callback() {
         .await;
     assert!(location.starts_with(&redirect));
 
+    // Another local page hits the listener first with a forged state: it
+    // is ignored and the flow keeps waiting.
+    let mut forged = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    forged
+        .write_all(
+            format!("GET /callback?code=x&state=forged HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut ignored = String::new();
+    forged.read_to_string(&mut ignored).await.unwrap();
+    assert!(ignored.starts_with("HTTP/1.1 200"), "{ignored}");
+
     // The browser follows the redirect to the CLI's listener.
     let target = url::Url::parse(&location).unwrap();
     let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))

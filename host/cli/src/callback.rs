@@ -6,7 +6,6 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
-use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Binds the listener first (so the URL printed works at once).
@@ -30,13 +29,32 @@ pub async fn bind(redirect_uri: &str) -> anyhow::Result<(tokio::net::TcpListener
     Ok((listener, url))
 }
 
-/// Waits for the first request to the redirect path; returns its full URL.
-pub async fn wait(
-    listener: tokio::net::TcpListener,
-    redirect: url::Url,
-    timeout: Duration,
-) -> anyhow::Result<String> {
-    let (tx, mut rx) = mpsc::channel::<String>(1);
+/// Requests to the redirect path, as they arrive.
+pub struct Callbacks {
+    rx: mpsc::Receiver<String>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Callbacks {
+    /// The next callback's full URL, or an error at `deadline`.
+    pub async fn next(&mut self, deadline: tokio::time::Instant) -> anyhow::Result<String> {
+        match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            Ok(Some(url)) => Ok(url),
+            _ => bail!("no valid callback before the deadline"),
+        }
+    }
+}
+
+impl Drop for Callbacks {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Serves the redirect path: every request to it is handed on, and the
+/// browser gets a short page.
+pub fn listen(listener: tokio::net::TcpListener, redirect: url::Url) -> Callbacks {
+    let (tx, rx) = mpsc::channel::<String>(8);
     let path = redirect.path().to_string();
     let base = format!(
         "{}://{}",
@@ -82,12 +100,5 @@ pub async fn wait(
             });
         }
     });
-    let got = tokio::time::timeout(timeout, rx.recv()).await;
-    // Give the browser its page before the listener goes away.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    server.abort();
-    match got {
-        Ok(Some(url)) => Ok(url),
-        _ => bail!("no callback within {} s", timeout.as_secs()),
-    }
+    Callbacks { rx, server }
 }

@@ -78,8 +78,23 @@ pub async fn consent_and_wait(
     let (listener, redirect) = crate::callback::bind(redirect_uri).await?;
     let started = start.await?;
     out.authorize_started(&started);
-    let url = crate::callback::wait(listener, redirect, Duration::from_secs(600)).await?;
-    Ok(t.authorize_finish(&started.pending_id, &url).await?)
+    let mut callbacks = crate::callback::listen(listener, redirect);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let url = callbacks.next(deadline).await?;
+        match t.authorize_finish(&started.pending_id, &url).await {
+            // Any local page can hit the listener: a callback without this
+            // flow's state is ignored (the flow is not spent) and we wait on.
+            Err(connhost::Error::Authorization { error, .. }) if error == "state_mismatch" => {
+                eprintln!("ignored a callback that does not carry this authorization's state; still waiting");
+            }
+            other => {
+                // Give the browser its page before the listener goes away.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Ok(other?);
+            }
+        }
+    }
 }
 
 pub async fn run(
