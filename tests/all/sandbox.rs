@@ -137,6 +137,25 @@ async fn secrets_are_scoped_to_their_connection() {
         m.verify(&b).await.unwrap().account_label,
         "revealed 10 chars"
     );
+    // Every reveal is audited by name (never value), as the connector.
+    let team = m
+        .team(connhost::Caller {
+            team: "default".into(),
+            actor: "t".into(),
+        })
+        .unwrap();
+    let reveals: Vec<_> = team
+        .audit(Some(&a), None)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.operation == "secret.reveal")
+        .collect();
+    assert_eq!(reveals.len(), 1, "{reveals:?}");
+    assert_eq!(reveals[0].via.as_deref(), Some("secret:token"));
+    assert_eq!(reveals[0].actor, "connector:testbed");
+    let log = std::fs::read_to_string(home.path().join("audit.log")).unwrap();
+    assert!(!log.contains("aaaa") && !log.contains("bbbbbbbbbb"));
+    assert!(m.verify_audit().unwrap().broken.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

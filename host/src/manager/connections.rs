@@ -50,7 +50,7 @@ impl Manager {
         self.expand_definition(&team, &manifest, &mut new.fields)?;
         let mut record = self.new_record(&manifest, &new)?;
         let (_, instance) = self.run_create(&manifest, &mut record, &new).await?;
-        let secrets = instance.finish().secrets;
+        let secrets = self.finish(&record, instance)?;
         self.store.seal_secrets(&mut record, secrets.values());
         self.store.insert(&mut record)?;
         tracing::info!(connection = %record.id, connector = %record.connector, "created");
@@ -116,7 +116,7 @@ impl Manager {
         let mut record = old.clone();
         let (_, mut instance) = self.run_create(&manifest, &mut record, &new).await?;
         let label = instance.verify(&input_of(&record)).await?.account_label;
-        let secrets = instance.finish().secrets;
+        let secrets = self.finish(&record, instance)?;
         let t = now();
         self.commit(old, |r| {
             r.fields.clone_from(&record.fields);
@@ -196,7 +196,9 @@ impl Manager {
     pub(super) async fn revoke(&self, record: &ConnectionRecord) -> Result<()> {
         let scope = self.store.open_secrets(record)?;
         let (_, mut instance) = self.instance(record, scope).await?;
-        instance.revoke(&input_of(record)).await
+        let revoked = instance.revoke(&input_of(record)).await;
+        self.finish(record, instance)?;
+        revoked
     }
 }
 

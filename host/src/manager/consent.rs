@@ -83,6 +83,7 @@ impl Manager {
         let scope = SecretScope::new(secrets.clone());
         let (_, mut instance) = self.instance_with_origins(&mut record, scope).await?;
         let authorization = instance.authorize_url(&input_of(&record), &request).await?;
+        self.finish(&record, instance)?;
         add_fields(&mut record, authorization.fields);
         secrets.insert(PKCE_VERIFIER.into(), Secret::new(verifier));
         secrets.insert(OAUTH_STATE.into(), Secret::new(state));
@@ -210,7 +211,7 @@ impl Manager {
         let state = instance
             .exchange_code(&input_of(&record), &exchange)
             .await?;
-        let secrets = instance.finish().secrets;
+        let secrets = self.finish(&record, instance)?;
         record.granted_scopes.clear();
         super::renewal::apply_state(&mut record, state);
         record.updated_at = now();

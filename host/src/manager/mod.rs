@@ -241,6 +241,42 @@ impl Manager {
         Ok((manifest, instance))
     }
 
+    /// Ends an instance and audits every secret the component read in
+    /// plain text (`secrets.reveal`), by name, against the connection's
+    /// team; the actor is the connector. Fails closed like every audit.
+    fn finish(
+        &self,
+        record: &ConnectionRecord,
+        instance: ConnectorInstance,
+    ) -> Result<SecretScope> {
+        let secrets = instance.finish().secrets;
+        if secrets.reveals().is_empty() {
+            return Ok(secrets);
+        }
+        let log = crate::platform::audit::AuditLog::new(self.home(), self.store_key().clone());
+        for name in secrets.reveals() {
+            let mut entry = crate::platform::AuditRecord {
+                time: crate::util::now(),
+                team: record.team.clone(),
+                actor: format!("connector:{}", record.connector),
+                operation: "secret.reveal".into(),
+                connection: Some(record.id.clone()),
+                connector: Some(record.connector.clone()),
+                via: Some(format!("secret:{name}")),
+                result: "ok".into(),
+                seq: 0,
+                prev: String::new(),
+                mac: String::new(),
+            };
+            log.append(&mut entry).map_err(|e| Error::AuditFailed {
+                operation: "secret.reveal".into(),
+                outcome: "ok".into(),
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(secrets)
+    }
+
     /// Writes `apply(record)` with compare-and-swap: if another write came
     /// first, re-reads and applies again, so neither change is lost; a
     /// record deleted meanwhile stays deleted (`not-found`).

@@ -42,7 +42,7 @@ impl Manager {
             Err(Error::Connector(e)) => Err(e),
             Err(other) => return Err(other),
         };
-        let secrets = instance.finish().secrets;
+        let secrets = self.finish(&record, instance)?;
         let generation = record.token_generation;
         let t = now();
         self.commit(record, |r| {
@@ -163,7 +163,7 @@ impl Manager {
             let scope = self.store.open_secrets(&next)?;
             let (_, mut instance) = self.instance_with_origins(&mut next, scope).await?;
             let result = instance.refresh(&input_of(&next)).await;
-            let secrets = instance.finish().secrets;
+            let secrets = self.finish(&record, instance)?;
             let e = match result {
                 Ok(wit::RefreshOutcome::Refreshed(state)) => {
                     let written = self.commit(record, |r| {
