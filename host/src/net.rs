@@ -232,7 +232,11 @@ impl HttpsClient {
         }
         .map_err(|e| NetError::Network(format!("connect to {host}:{port}: {e}")))?;
         let _ = tcp.set_nodelay(true);
-        let name = ServerName::try_from(host.clone())
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let name = ServerName::try_from(bare)
             .map_err(|e| NetError::InvalidRequest(format!("host `{host}`: {e}")))?;
         let tls = self
             .tls

@@ -205,3 +205,24 @@ async fn parallel_usage_adds_from_many_processes_are_all_kept() {
     let usages = m.team(caller("default")).unwrap().usages().unwrap();
     assert_eq!(usages.len(), 20, "lost usages: {usages:?}");
 }
+
+#[test]
+fn processes_opening_a_new_store_at_once_agree_on_one_key() {
+    for _ in 0..5 {
+        let home = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let home = home.path().to_path_buf();
+                std::thread::spawn(move || Manager::open(HostConfig::new(home)).map(|_| ()))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        // The key file and the key check belong to the same key.
+        let text = std::fs::read_to_string(home.path().join("master.key")).unwrap();
+        let mut cfg = HostConfig::new(home.path());
+        cfg.master_key = Some(connhost::MasterKey::from_base64(&text).unwrap());
+        Manager::open(cfg).unwrap();
+    }
+}

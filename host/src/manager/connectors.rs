@@ -51,8 +51,7 @@ impl Manager {
         if let Some(p) = self.plugins.lock().unwrap().get(id) {
             return Ok(p.clone());
         }
-        let stored = self.store.connector(id)?;
-        let bytes = self.store.connector_code(&stored)?;
+        let (stored, bytes) = self.store.connector_with_code(id)?;
         let runtime = self.runtime()?;
         let component = runtime.load_component(&bytes)?;
         let prepared = Prepared {

@@ -221,10 +221,7 @@ impl Manager {
             return Ok(record);
         }
         let old = self.store.get(&record.id)?;
-        if let Err(e) = self.revoke(&old).await {
-            tracing::warn!(connection = %old.id, "revoking the replaced tokens failed: {e}");
-        }
-        self.commit(old, |r| {
+        let written = self.commit(old.clone(), |r| {
             r.fields.clone_from(&record.fields);
             r.granted_scopes.clone_from(&record.granted_scopes);
             r.expires_at = record.expires_at;
@@ -236,7 +233,12 @@ impl Manager {
             r.updated_at = record.updated_at;
             self.store.seal_secrets(r, secrets.values());
             Ok(())
-        })
+        })?;
+        // Only once the new tokens are stored are the old ones revoked.
+        if let Err(e) = self.revoke(&old).await {
+            tracing::warn!(connection = %old.id, "revoking the replaced tokens failed: {e}");
+        }
+        Ok(written)
     }
 }
 

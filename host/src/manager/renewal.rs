@@ -34,7 +34,8 @@ impl Manager {
                 .0;
             refreshed_first = true;
             let scope = self.store.open_secrets(&record)?;
-            (_, instance) = self.instance(&record, scope).await?;
+            let (_, again) = self.instance(&record, scope).await?;
+            self.finish(&record, std::mem::replace(&mut instance, again))?;
             result = instance.verify(&input_of(&record)).await;
         }
         let outcome = match result {
@@ -140,7 +141,10 @@ impl Manager {
             .clone();
         // Whoever holds the renewal runs one call (plus retries): wait for
         // about that long, then give up with a typed error.
-        let wait = self.cfg.runtime.call_timeout * self.cfg.refresh_attempts.max(1);
+        let attempts = self.cfg.refresh_attempts.max(1);
+        let wait = self.cfg.runtime.call_timeout * 2 * attempts
+            + self.cfg.refresh_backoff * 2u32.pow(attempts.min(16))
+            + Duration::from_secs(10) * (attempts - 1);
         let lock_timeout = || Error::LockTimeout {
             lock: format!("{id} renewal"),
             waited_ms: wait.as_millis() as u64,
@@ -166,7 +170,13 @@ impl Manager {
             let secrets = self.finish(&record, instance)?;
             let e = match result {
                 Ok(wit::RefreshOutcome::Refreshed(state)) => {
+                    let generation = record.token_generation;
                     let written = self.commit(record, |r| {
+                        // An edit or reauthorization committed meanwhile
+                        // brought its own credentials: this renewal is stale.
+                        if r.token_generation != generation {
+                            return Ok(());
+                        }
                         apply_state(r, state.clone());
                         r.origins.clone_from(&next.origins);
                         r.last_error = None;

@@ -29,12 +29,17 @@ impl TeamView<'_> {
         if !catalogue.is_empty() {
             usage::plan_scopes(&catalogue, std::slice::from_ref(&usage.scopes))?;
         }
+        let reference = usage.connection.clone();
         let r = self.registry.update_usages(|all| {
             all.retain(|u| !(u.consumer == usage.consumer && u.connection == usage.connection));
             all.push(usage.clone());
             Ok(usage)
         });
-        self.log("usage.add", None, Some(&connector), None, r)
+        let (connection, via) = match reference.starts_with(DYNAMIC_PREFIX) {
+            true => (None, Some(reference)),
+            false => (Some(reference), None),
+        };
+        self.log("usage.add", connection.as_deref(), Some(&connector), via, r)
     }
 
     pub fn usages(&self) -> Result<Vec<Usage>> {

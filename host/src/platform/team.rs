@@ -276,10 +276,14 @@ impl TeamView<'_> {
             }),
             _ => self.m.authorize_finish(pending, redirect_url).await,
         };
+        let (id, connector) = match &r {
+            Ok(rec) => (Some(rec.id.clone()), Some(rec.connector.clone())),
+            Err(_) => (None, None),
+        };
         self.log(
             "connection.authorize-finish",
-            r.as_ref().ok().map(|r| r.id.clone()).as_deref(),
-            None,
+            id.as_deref(),
+            connector.as_deref(),
             None,
             r,
         )

@@ -53,6 +53,7 @@ impl Store {
     /// first, then the signed manifest naming their digest.
     pub fn put_connector(&self, manifest: &Manifest, wasm: &[u8]) -> Result<()> {
         let (wasm_path, json_path) = self.connector_paths(&manifest.id)?;
+        let _lock = self.connector_lock(&manifest.id)?;
         write_atomic(&wasm_path, wasm, true)?;
         let mut doc = ConnectorDoc {
             id: manifest.id.clone(),
@@ -74,9 +75,24 @@ impl Store {
         })
     }
 
+    /// Writers of one connector take this, and so does a reader of its
+    /// manifest and bytes together: a replacement is never seen half done.
+    fn connector_lock(&self, id: &str) -> Result<super::FileLock> {
+        let path = self.path_of("locks", id, "connector", "connector")?;
+        super::FileLock::acquire(&path, super::lock::WRITE_WAIT)
+    }
+
+    /// A connector's signed manifest and its bytes, read together.
+    pub fn connector_with_code(&self, id: &str) -> Result<(StoredConnector, Vec<u8>)> {
+        let _lock = self.connector_lock(id)?;
+        let stored = self.connector(id)?;
+        let code = self.connector_code(&stored)?;
+        Ok((stored, code))
+    }
+
     /// A connector's component bytes, refused unless they are the bytes
     /// its signed manifest names.
-    pub fn connector_code(&self, stored: &StoredConnector) -> Result<Vec<u8>> {
+    fn connector_code(&self, stored: &StoredConnector) -> Result<Vec<u8>> {
         let path = &stored.wasm_path;
         let bytes = std::fs::read(path).map_err(Error::io(format!("read {}", path.display())))?;
         if hex(&Sha256::digest(&bytes)) != stored.wasm_sha256 {

@@ -101,6 +101,9 @@ impl Store {
         }
         private_dirs(home);
         remove_orphans(home);
+        // Two processes opening a new store at once must not each make a
+        // key: the first makes it, the second reads it.
+        let _init = FileLock::acquire(&home.join("locks").join("init.lock"), lock::WRITE_WAIT)?;
         let check_path = home.join("keycheck");
         let checked = check_path.exists();
         let has_data = ["connections", "connectors"].iter().any(|sub| {
