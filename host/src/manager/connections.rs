@@ -119,12 +119,7 @@ impl Manager {
         let secrets = self.finish(&record, instance)?;
         let t = now();
         self.commit(old, |r| {
-            r.fields.clone_from(&record.fields);
-            r.granted_scopes.clone_from(&record.granted_scopes);
-            r.expires_at = record.expires_at;
-            r.access_issued_at = record.access_issued_at;
-            r.origins.clone_from(&record.origins);
-            r.token_generation += 1;
+            super::take_access(r, &record);
             if let Some(n) = &name {
                 r.name.clone_from(n);
             }

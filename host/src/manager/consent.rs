@@ -222,12 +222,7 @@ impl Manager {
         }
         let old = self.store.get(&record.id)?;
         let written = self.commit(old.clone(), |r| {
-            r.fields.clone_from(&record.fields);
-            r.granted_scopes.clone_from(&record.granted_scopes);
-            r.expires_at = record.expires_at;
-            r.access_issued_at = record.access_issued_at;
-            r.origins.clone_from(&record.origins);
-            r.token_generation += 1;
+            super::take_access(r, &record);
             r.status = Status::Ok;
             r.last_error = None;
             r.updated_at = record.updated_at;

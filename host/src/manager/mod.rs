@@ -301,6 +301,17 @@ impl Manager {
     }
 }
 
+/// Moves the access `from` set up (fields, scopes, expiry, origins) onto
+/// the stored record `r`, as edits and reauthorizations do.
+fn take_access(r: &mut ConnectionRecord, from: &ConnectionRecord) {
+    r.fields.clone_from(&from.fields);
+    r.granted_scopes.clone_from(&from.granted_scopes);
+    r.expires_at = from.expires_at;
+    r.access_issued_at = from.access_issued_at;
+    r.origins.clone_from(&from.origins);
+    r.token_generation += 1;
+}
+
 fn input_of(record: &ConnectionRecord) -> wit::ConnectionInput {
     wit::ConnectionInput {
         id: record.id.clone(),

@@ -68,11 +68,15 @@ fn remove_orphans(home: &Path) {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
+            // Name first: only temp files cost a stat at start-up.
+            if !(name.starts_with('.') && name.ends_with(".tmp")) {
+                continue;
+            }
             let old = entry
                 .metadata()
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > AGE));
-            if name.starts_with('.') && name.ends_with(".tmp") && old {
+            if old {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
