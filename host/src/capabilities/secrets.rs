@@ -8,14 +8,15 @@ use std::collections::BTreeMap;
 use std::fmt;
 use wasmtime::component::{HasData, Linker};
 
-/// A secret value; `Debug` never shows it.
+/// A secret value; `Debug` never shows it, and its memory is wiped when
+/// it is dropped.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(zeroize::Zeroizing<String>);
 
 impl Secret {
     /// Wraps a value.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Secret(zeroize::Zeroizing::new(value.into()))
     }
     /// The plain value. Call sites are few and named: HTTP substitution,
     /// `reveal`, and sealing.
@@ -84,7 +85,7 @@ impl secrets::Host for SecretsView<'_> {
 
     #[tracing::instrument(name = "secrets.set", skip(self, value), fields(connection = %self.connection))]
     async fn set(&mut self, name: String, value: String) -> wasmtime::Result<()> {
-        self.scope.values.insert(name, Secret(value));
+        self.scope.values.insert(name, Secret::new(value));
         self.scope.changed = true;
         Ok(())
     }
@@ -102,7 +103,7 @@ impl secrets::Host for SecretsView<'_> {
         // Recorded by name only: the value never reaches a log.
         tracing::info!("secret revealed to plugin");
         self.scope.reveals.push(name.clone());
-        Ok(self.scope.values.get(&name).map(|s| s.0.clone()))
+        Ok(self.scope.values.get(&name).map(|s| s.expose().to_string()))
     }
 }
 

@@ -174,7 +174,7 @@ impl Manager {
             return Ok(rt);
         }
         let mut rt = Runtime::new(self.cfg.runtime.clone(), self.client.clone())?;
-        rt.set_cache_key(Arc::new(self.store.key().clone()));
+        rt.set_cache_key(Arc::new(self.store.keys().clone()));
         // A racing caller may have built one first; either is fine.
         let _ = self.runtime.set(rt);
         Ok(self.runtime.get().expect("set above"))
@@ -189,8 +189,8 @@ impl Manager {
         self.store.home()
     }
 
-    pub(crate) fn store_key(&self) -> &MasterKey {
-        self.store.key()
+    pub(crate) fn store_key(&self) -> &crate::store::KeyRing {
+        self.store.keys()
     }
 
     /// Walks the whole audit chain (operator): how many records verify and

@@ -5,7 +5,7 @@
 //! provider, and never a secret or token).
 
 use crate::error::{Error, Result};
-use crate::store::{FileLock, MasterKey, WRITE_WAIT};
+use crate::store::{FileLock, KeyRing, WRITE_WAIT};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,7 +57,7 @@ pub struct ChainReport {
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     path: PathBuf,
-    key: MasterKey,
+    key: KeyRing,
 }
 
 const GENESIS: &str = "genesis";
@@ -71,7 +71,7 @@ fn message(record: &AuditRecord) -> Vec<u8> {
 }
 
 impl AuditLog {
-    pub fn new(home: &Path, key: MasterKey) -> Self {
+    pub fn new(home: &Path, key: KeyRing) -> Self {
         AuditLog {
             path: home.join("audit.log"),
             key,
@@ -91,7 +91,7 @@ impl AuditLog {
         record.seq = seq;
         record.prev = prev;
         record.mac.clear();
-        record.mac = self.key.mac(&message(record));
+        record.mac = self.key.tag(&message(record));
         let mut line = serde_json::to_vec(record).expect("audit record serializes");
         line.push(b'\n');
         let mut opts = std::fs::OpenOptions::new();
@@ -136,7 +136,7 @@ impl AuditLog {
                         path: self.path.display().to_string(),
                         reason: format!("last record: {e}"),
                     })?;
-                if !self.key.verify_mac(&message(&record), &record.mac) {
+                if self.key.check(&message(&record), &record.mac).is_err() {
                     return Err(Error::Tampered("audit log (last record)".into()));
                 }
                 Ok(Some(record))
@@ -163,7 +163,7 @@ impl AuditLog {
             .lines()?
             .lines()
             .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
-            .filter(|r| self.key.verify_mac(&message(r), &r.mac))
+            .filter(|r| self.key.check(&message(r), &r.mac).is_ok())
             .filter(|r| r.team == team)
             .filter(|r| connection.is_none_or(|c| r.connection.as_deref() == Some(c)))
             .filter(|r| since.is_none_or(|s| r.time >= s))
@@ -184,7 +184,7 @@ impl AuditLog {
                 Ok(r) => r,
                 Err(e) => return Ok(broken(format!("not a record: {e}"))),
             };
-            if !self.key.verify_mac(&message(&record), &record.mac) {
+            if self.key.check(&message(&record), &record.mac).is_err() {
                 return Ok(broken("its tag does not verify (edited or forged)".into()));
             }
             if record.seq != seq + 1 || record.prev != prev {
@@ -226,7 +226,7 @@ mod tests {
 
     fn log_with(ops: &[&str]) -> (tempfile::TempDir, AuditLog) {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::new(dir.path(), MasterKey::from_bytes(&[3; 32]).unwrap());
+        let log = AuditLog::new(dir.path(), KeyRing::new(crate::store::MasterKey::from_bytes(&[3; 32]).unwrap()));
         for op in ops {
             log.append(&mut record(op)).unwrap();
         }

@@ -6,6 +6,7 @@
 //! so a write can neither lose another's change nor bring back a deleted
 //! record. A database backend implements the same three calls.
 
+use super::crypto::OpenError;
 use super::signed::{self, Signed};
 use super::Store;
 use crate::capabilities::{Secret, SecretScope};
@@ -139,7 +140,7 @@ impl Store {
         let path = self.connection_path(id)?;
         self.reads
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        signed::get(&self.key, &path, id)
+        signed::get(&self.keys, &path, id)
     }
 
     /// All records that load, in id order. A record that is corrupt or
@@ -173,7 +174,7 @@ impl Store {
         record.version = 1;
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        signed::put(&self.key, &path, record)
+        signed::put(&self.keys, &path, record)
     }
 
     /// Replaces a record if the stored one is still at `record.version`;
@@ -182,7 +183,7 @@ impl Store {
     pub fn replace(&self, record: &mut ConnectionRecord) -> Result<()> {
         let path = self.connection_path(&record.id)?;
         let _lock = self.write_lock(&record.id)?;
-        let current: ConnectionRecord = signed::get(&self.key, &path, &record.id)?;
+        let current: ConnectionRecord = signed::get(&self.keys, &path, &record.id)?;
         if current.version != record.version {
             return Err(Error::Conflict {
                 what: "connection",
@@ -192,7 +193,7 @@ impl Store {
         record.version += 1;
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        signed::put(&self.key, &path, record)
+        signed::put(&self.keys, &path, record)
     }
 
     /// Removes a record; a write racing it finds it gone.
@@ -216,7 +217,7 @@ impl Store {
             .iter()
             .map(|(name, value)| {
                 let aad = secret_aad(&record.id, name);
-                (name.clone(), self.key.seal(value.expose().as_bytes(), &aad))
+                (name.clone(), self.keys.seal(value.expose().as_bytes(), &aad))
             })
             .collect();
     }
@@ -226,11 +227,21 @@ impl Store {
         let mut values = BTreeMap::new();
         for (name, sealed) in &record.secrets {
             let tampered = || Error::Tampered(format!("{} (secret `{name}`)", record.id));
-            let plain = self
-                .key
-                .open(sealed, &secret_aad(&record.id, name))
-                .ok_or_else(tampered)?;
-            let text = String::from_utf8(plain).map_err(|_| tampered())?;
+            let plain = match self.keys.open(sealed, &secret_aad(&record.id, name)) {
+                Ok(p) => p,
+                Err(OpenError::OtherKey(kid)) => {
+                    return Err(Error::WrongMasterKey(format!(
+                        "secret `{name}` of `{}` was sealed with key {kid}, which this store no longer uses",
+                        record.id
+                    )))
+                }
+                Err(OpenError::Invalid) => return Err(tampered()),
+            };
+            // On a bad value the bytes are wiped, not just freed.
+            let text = String::from_utf8(plain).map_err(|e| {
+                zeroize::Zeroize::zeroize(&mut e.into_bytes());
+                tampered()
+            })?;
             values.insert(name.clone(), Secret::new(text));
         }
         Ok(SecretScope::new(values))

@@ -61,13 +61,13 @@ impl Store {
             wasm_sha256: hex(&Sha256::digest(wasm)),
             integrity: String::new(),
         };
-        signed::put(&self.key, &json_path, &mut doc)
+        signed::put(&self.keys, &json_path, &mut doc)
     }
 
     /// A connector's signed manifest.
     pub fn connector(&self, id: &str) -> Result<StoredConnector> {
         let (wasm_path, json_path) = self.connector_paths(id)?;
-        let doc: ConnectorDoc = signed::get(&self.key, &json_path, id)?;
+        let doc: ConnectorDoc = signed::get(&self.keys, &json_path, id)?;
         Ok(StoredConnector {
             manifest: doc.manifest,
             wasm_path,

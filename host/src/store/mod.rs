@@ -23,7 +23,7 @@ pub(crate) mod providers;
 pub(crate) mod signed;
 
 pub use connections::{ConnectionRecord, LastError, Status};
-pub use crypto::{MasterKey, MASTER_KEY_ENV};
+pub use crypto::{KeyRing, MasterKey, MASTER_KEY_ENV};
 pub use lock::FileLock;
 pub(crate) use lock::WRITE_WAIT;
 pub use pending::Pending;
@@ -87,7 +87,7 @@ fn remove_orphans(home: &Path) {
 #[derive(Debug)]
 pub struct Store {
     home: PathBuf,
-    key: MasterKey,
+    keys: KeyRing,
     /// Record reads and writes so far (tests assert what an operation costs).
     reads: AtomicU64,
     writes: AtomicU64,
@@ -131,7 +131,12 @@ impl Store {
         if checked {
             let sealed = std::fs::read_to_string(&check_path)
                 .map_err(Error::io(format!("read {}", check_path.display())))?;
-            if key.open(sealed.trim(), KEYCHECK_AAD).as_deref() != Some(KEYCHECK_TEXT) {
+            if KeyRing::new(key.clone())
+                .open(sealed.trim(), KEYCHECK_AAD)
+                .ok()
+                .as_deref()
+                != Some(KEYCHECK_TEXT)
+            {
                 return Err(Error::WrongMasterKey(format!(
                     "store at {}",
                     home.display()
@@ -146,7 +151,7 @@ impl Store {
         }
         Ok(Store {
             home: home.to_path_buf(),
-            key,
+            keys: KeyRing::new(key),
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
         })
@@ -154,7 +159,7 @@ impl Store {
 
     fn key_file(home: &Path, may_create: bool) -> Result<MasterKey> {
         let path = home.join("master.key");
-        match std::fs::read_to_string(&path) {
+        match std::fs::read_to_string(&path).map(zeroize::Zeroizing::new) {
             Ok(text) => MasterKey::from_base64(&text)
                 .map_err(|e| Error::BadMasterKey(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_create => {
@@ -172,9 +177,9 @@ impl Store {
         }
     }
 
-    /// The master key (the runtime authenticates its cache with it).
-    pub(crate) fn key(&self) -> &MasterKey {
-        &self.key
+    /// The store's keys (the runtime authenticates its cache with them).
+    pub(crate) fn keys(&self) -> &KeyRing {
+        &self.keys
     }
 
     pub fn home(&self) -> &Path {

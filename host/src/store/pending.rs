@@ -46,12 +46,12 @@ impl Store {
     /// Stores a pending authorization.
     pub fn put_pending(&self, pending: &mut Pending) -> Result<()> {
         let path = self.pending_path(&pending.id)?;
-        signed::put(&self.key, &path, pending)
+        signed::put(&self.keys, &path, pending)
     }
 
     pub fn get_pending(&self, id: &str) -> Result<Pending> {
         let path = self.pending_path(id)?;
-        signed::get(&self.key, &path, id)
+        signed::get(&self.keys, &path, id)
     }
 
     /// Removes pending authorizations that expired before `now` (their

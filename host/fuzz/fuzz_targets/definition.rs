@@ -1,0 +1,44 @@
+//! Provider definitions (`Definition::parse` in the generic connector):
+//! arbitrary JSON is accepted or refused with `invalid-input` naming the
+//! field, never a panic.
+
+#![no_main]
+
+// The generic connector is a cdylib component; its definition module is
+// plain Rust over the SDK's types, so it is compiled in here as is.
+#[allow(dead_code)]
+#[path = "../../../component/generic/src/definition.rs"]
+mod definition;
+
+use connhost_policy::Origin;
+use connhost_sdk::ConnectorError;
+use definition::Definition;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(json) = std::str::from_utf8(data) else {
+        return;
+    };
+    let d = match Definition::parse(json) {
+        Ok(d) => d,
+        Err(ConnectorError::InvalidInput(f)) => {
+            assert!(
+                f.field == "definition" || f.field.starts_with("definition."),
+                "error names {:?}",
+                f.field
+            );
+            return;
+        }
+        Err(e) => panic!("not invalid-input: {e:?}"),
+    };
+    // Accepted: it writes out and reads back the same.
+    let text = serde_json::to_string(&d).expect("serialize");
+    let again = Definition::parse(&text).expect("a written definition parses");
+    assert_eq!(serde_json::to_string(&again).unwrap(), text);
+    // Its origins are what the host accepts as added origins.
+    for o in d.origins() {
+        if let Err(e) = Origin::parse_bare(&o) {
+            panic!("origin {o:?} of an accepted definition refused by the host: {e}");
+        }
+    }
+});
