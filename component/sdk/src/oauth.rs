@@ -86,6 +86,18 @@ struct TokenResponse {
     refresh_token: Option<String>,
 }
 
+/// A checked, successful token response (RFC 6749 §5.1): what
+/// [`accept_token_response`] stores and returns.
+#[derive(Debug)]
+pub struct Tokens {
+    /// The access token; never empty.
+    pub access_token: String,
+    /// A new refresh token, when the server sent a non-empty one.
+    pub refresh_token: Option<String>,
+    /// Granted scopes and expiry; no fields.
+    pub state: ConnectionState,
+}
+
 /// Reads a token response, stores the tokens as secrets and returns the
 /// connection state. `requested` is what was asked for: RFC 6749 §5.1 says
 /// an omitted `scope` means exactly those were granted. `default_lifetime`
@@ -95,6 +107,24 @@ pub fn accept_token_response(
     requested: &[String],
     default_lifetime: Option<u64>,
 ) -> Result<ConnectionState, ConnectorError> {
+    let t = parse_token_response(resp, requested, default_lifetime, now_unix())?;
+    secrets::set(ACCESS_TOKEN, &t.access_token);
+    // Rotation: a new refresh token replaces the old; none keeps the old.
+    if let Some(rt) = &t.refresh_token {
+        secrets::set(REFRESH_TOKEN, rt);
+    }
+    Ok(t.state)
+}
+
+/// [`accept_token_response`] without storing anything: checks the
+/// response and computes the state as of `now` (Unix seconds). Uses no
+/// imports.
+pub fn parse_token_response(
+    resp: &Response,
+    requested: &[String],
+    default_lifetime: Option<u64>,
+    now: u64,
+) -> Result<Tokens, ConnectorError> {
     if !(200..300).contains(&resp.status) {
         return Err(token_error(resp));
     }
@@ -118,19 +148,20 @@ pub fn accept_token_response(
     }
     // Some servers send expires_in as a string.
     let lifetime = t.expires_in.or(default_lifetime);
-    secrets::set(ACCESS_TOKEN, &t.access_token);
-    // Rotation: a new refresh token replaces the old; none keeps the old.
-    if let Some(rt) = t.refresh_token.filter(|r| !r.is_empty()) {
-        secrets::set(REFRESH_TOKEN, &rt);
-    }
     let granted = match t.scope {
         Some(s) => s.split_whitespace().map(str::to_string).collect(),
         None => requested.to_vec(),
     };
-    Ok(ConnectionState {
-        granted_scopes: granted,
-        expires_at: lifetime.map(|l| now_unix() + l),
-        fields: Vec::new(),
+    // A huge `expires_in` (1e300 reads as u64::MAX) must not wrap into
+    // the past.
+    Ok(Tokens {
+        access_token: t.access_token,
+        refresh_token: t.refresh_token.filter(|r| !r.is_empty()),
+        state: ConnectionState {
+            granted_scopes: granted,
+            expires_at: lifetime.map(|l| now.saturating_add(l)),
+            fields: Vec::new(),
+        },
     })
 }
 

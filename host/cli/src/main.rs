@@ -65,7 +65,7 @@ fn host_config(g: &Global) -> anyhow::Result<HostConfig> {
     };
     let mut cfg = HostConfig::new(home);
     if let Ok(k) = std::env::var(connhost::MASTER_KEY_ENV) {
-        cfg.master_key = Some(MasterKey::from_base64(&k)?);
+        cfg.master_key = Some(MasterKey::from_base64(&k).map_err(connhost::Error::from)?);
     }
     cfg.net.connect_to = g.connect_to.clone();
     for ca in &g.ca_file {

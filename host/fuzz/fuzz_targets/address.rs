@@ -49,10 +49,22 @@ fuzz_target!(|data: &[u8]| {
     let hi = u16::from_be_bytes([a, b]);
     let lo = u16::from_be_bytes([c, d]);
     let s = ip6.segments();
-    assert_eq!(is_public(IpAddr::V6(ip4.to_ipv6_mapped())), public4, "::ffff:{ip4}");
-    assert_eq!(v6([0x64, 0xff9b, 0, 0, 0, 0, hi, lo]), public4, "64:ff9b::{ip4}");
+    assert_eq!(
+        is_public(IpAddr::V6(ip4.to_ipv6_mapped())),
+        public4,
+        "::ffff:{ip4}"
+    );
+    assert_eq!(
+        v6([0x64, 0xff9b, 0, 0, 0, 0, hi, lo]),
+        public4,
+        "64:ff9b::{ip4}"
+    );
     // 6to4, whatever follows the embedded address.
-    assert_eq!(v6([0x2002, hi, lo, s[3], s[4], s[5], s[6], s[7]]), public4, "2002:{ip4}");
+    assert_eq!(
+        v6([0x2002, hi, lo, s[3], s[4], s[5], s[6], s[7]]),
+        public4,
+        "2002:{ip4}"
+    );
     // IPv4-compatible (all but ::/127, which are :: and ::1).
     if u32::from(ip4) > 1 {
         assert_eq!(v6([0, 0, 0, 0, 0, 0, hi, lo]), public4, "::{ip4}");

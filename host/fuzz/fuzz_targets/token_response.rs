@@ -36,8 +36,8 @@ fuzz_target!(|data: &[u8]| {
             // What it read is what the body says.
             // (serde_json skips UTF-8 checks in strings it ignores, so
             // read the body lossily: the fields it used are valid UTF-8.)
-            let v: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(body))
-                .expect("accepted non-JSON");
+            let v: serde_json::Value =
+                serde_json::from_str(&String::from_utf8_lossy(body)).expect("accepted non-JSON");
             assert_eq!(v["access_token"].as_str(), Some(t.access_token.as_str()));
             let token_type = v["token_type"].as_str().expect("token_type");
             assert!(token_type.eq_ignore_ascii_case("bearer"), "{token_type:?}");

@@ -282,8 +282,14 @@ mod tests {
 
     #[test]
     fn bad_keys_are_explained() {
-        assert!(MasterKey::from_base64("not base64!").unwrap_err().0.contains("base64"));
-        assert!(MasterKey::from_base64("AAAA").unwrap_err().0.contains("32 bytes"));
+        assert!(MasterKey::from_base64("not base64!")
+            .unwrap_err()
+            .0
+            .contains("base64"));
+        assert!(MasterKey::from_base64("AAAA")
+            .unwrap_err()
+            .0
+            .contains("32 bytes"));
     }
 
     #[test]
@@ -332,14 +338,26 @@ mod tests {
         let root = Aes256Gcm::new_from_slice(&[1; 32]).unwrap();
         let nonce = [7u8; 12];
         let ct = root
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: b"old", aad: b"a" })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: b"old",
+                    aad: b"a",
+                },
+            )
             .unwrap();
         let legacy = B64.encode([&nonce[..], &ct].concat());
         let ring = KeyRing::new(key(1));
         assert_eq!(ring.open(&legacy, b"a").unwrap(), b"old");
         assert_eq!(key_id_of(&legacy), None);
         let gmac = root
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: b"", aad: b"m" })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: b"",
+                    aad: b"m",
+                },
+            )
             .unwrap();
         let tag = B64.encode([&nonce[..], &gmac].concat());
         assert!(ring.check(b"m", &tag).is_ok());

@@ -95,7 +95,9 @@ mod tests {
             decode::<Doc>(&keys, &bytes, "b").err(),
             Some(SignedError::Tampered)
         );
-        let edited = String::from_utf8(bytes.clone()).unwrap().replace("\"n\": 1", "\"n\": 2");
+        let edited = String::from_utf8(bytes.clone())
+            .unwrap()
+            .replace("\"n\": 1", "\"n\": 2");
         assert_eq!(
             decode::<Doc>(&keys, edited.as_bytes(), "a").err(),
             Some(SignedError::Tampered)

@@ -226,7 +226,10 @@ mod tests {
 
     fn log_with(ops: &[&str]) -> (tempfile::TempDir, AuditLog) {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::new(dir.path(), KeyRing::new(crate::store::MasterKey::from_bytes(&[3; 32]).unwrap()));
+        let log = AuditLog::new(
+            dir.path(),
+            KeyRing::new(crate::store::MasterKey::from_bytes(&[3; 32]).unwrap()),
+        );
         for op in ops {
             log.append(&mut record(op)).unwrap();
         }

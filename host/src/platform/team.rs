@@ -56,7 +56,7 @@ impl Manager {
             return Err(Error::invalid("actor", "must not be empty"));
         }
         Ok(TeamView {
-            registry: Registry::new(self.home(), &caller.team),
+            registry: Registry::new(self.home(), &caller.team, self.store_key().clone()),
             audit: AuditLog::new(self.home(), self.store_key().clone()),
             m: self,
             caller,

@@ -1,9 +1,11 @@
 //! What uses a connection, and dynamic connections: the platform-side data
 //! behind least privilege, the delete guard and per-context selection.
-//! Stored per team under `$HOME/teams/<team>/`, written atomically.
+//! Stored per team under `$HOME/teams/<team>/`, written atomically and
+//! tagged like every other stored document.
 
 use crate::error::{Error, Result};
-use crate::store::{FileLock, WRITE_WAIT};
+use crate::store::signed::{self, Signed};
+use crate::store::{FileLock, KeyRing, WRITE_WAIT};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,40 +96,70 @@ impl DynamicConnection {
 #[derive(Clone, Debug)]
 pub struct Registry {
     dir: PathBuf,
+    team: String,
+    keys: KeyRing,
 }
 
-fn load<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> Result<T> {
-    match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Corrupt {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
-        Err(e) => Err(Error::io(format!("read {}", path.display()))(e)),
+/// One of a team's lists as stored: tagged, and bound to the team and the
+/// list, so an edited file, or one copied from another team, is refused.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(bound = "T: Serialize + for<'a> Deserialize<'a>")]
+struct ListDoc<T> {
+    /// `team/file`.
+    id: String,
+    items: Vec<T>,
+    #[serde(default)]
+    integrity: String,
+}
+
+impl<T: Clone + Serialize + for<'a> Deserialize<'a>> Signed for ListDoc<T> {
+    const DOMAIN: &'static [u8] = b"connhost:team-list:v1:";
+    const WHAT: &'static str = "team list";
+    fn id(&self) -> &str {
+        &self.id
     }
-}
-
-fn save<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    crate::util::write_atomic(
-        path,
-        &serde_json::to_vec_pretty(value).expect("serializes"),
-        true,
-    )
+    fn integrity(&mut self) -> &mut String {
+        &mut self.integrity
+    }
 }
 
 impl Registry {
-    pub fn new(home: &Path, team: &str) -> Self {
+    pub fn new(home: &Path, team: &str, keys: KeyRing) -> Self {
         Registry {
             dir: home.join("teams").join(team),
+            team: team.to_string(),
+            keys,
         }
     }
 
+    fn load<T: Clone + Serialize + for<'a> Deserialize<'a>>(&self, file: &str) -> Result<Vec<T>> {
+        let id = format!("{}/{file}", self.team);
+        match signed::get::<ListDoc<T>>(&self.keys, &self.dir.join(file), &id) {
+            Ok(doc) => Ok(doc.items),
+            Err(Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn save<T: Clone + Serialize + for<'a> Deserialize<'a>>(
+        &self,
+        file: &str,
+        items: Vec<T>,
+    ) -> Result<()> {
+        let mut doc = ListDoc {
+            id: format!("{}/{file}", self.team),
+            items,
+            integrity: String::new(),
+        };
+        signed::put(&self.keys, &self.dir.join(file), &mut doc)
+    }
+
     pub fn usages(&self) -> Result<Vec<Usage>> {
-        load(&self.dir.join("usages.json"))
+        self.load("usages.json")
     }
 
     pub fn dynamics(&self) -> Result<Vec<DynamicConnection>> {
-        load(&self.dir.join("dynamic.json"))
+        self.load("dynamic.json")
     }
 
     /// Read-modify-write of the team's usages under the team's registry
@@ -150,23 +182,22 @@ impl Registry {
         f: impl FnOnce(&mut Vec<Usage>, &mut Vec<DynamicConnection>) -> Result<R>,
     ) -> Result<R> {
         let _lock = FileLock::acquire(&self.dir.join("registry.lock"), WRITE_WAIT)?;
-        let mut usages: Vec<Usage> = load(&self.dir.join("usages.json"))?;
-        let mut dynamics: Vec<DynamicConnection> = load(&self.dir.join("dynamic.json"))?;
+        let mut usages: Vec<Usage> = self.load("usages.json")?;
+        let mut dynamics: Vec<DynamicConnection> = self.load("dynamic.json")?;
         let r = f(&mut usages, &mut dynamics)?;
-        save(&self.dir.join("usages.json"), &usages)?;
-        save(&self.dir.join("dynamic.json"), &dynamics)?;
+        self.save("usages.json", usages)?;
+        self.save("dynamic.json", dynamics)?;
         Ok(r)
     }
 
-    fn update<T, R>(&self, file: &str, f: impl FnOnce(&mut T) -> Result<R>) -> Result<R>
+    fn update<T, R>(&self, file: &str, f: impl FnOnce(&mut Vec<T>) -> Result<R>) -> Result<R>
     where
-        T: Serialize + for<'de> Deserialize<'de> + Default,
+        T: Clone + Serialize + for<'de> Deserialize<'de>,
     {
         let _lock = FileLock::acquire(&self.dir.join("registry.lock"), WRITE_WAIT)?;
-        let path = self.dir.join(file);
-        let mut value: T = load(&path)?;
-        let r = f(&mut value)?;
-        save(&path, &value)?;
+        let mut items: Vec<T> = self.load(file)?;
+        let r = f(&mut items)?;
+        self.save(file, items)?;
         Ok(r)
     }
 }

@@ -137,28 +137,77 @@ impl Store {
 
     /// Loads a record, checking its integrity tag.
     pub fn get(&self, id: &str) -> Result<ConnectionRecord> {
-        let path = self.connection_path(id)?;
         self.reads
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        signed::get(&self.keys, &path, id)
+        self.load(id)
     }
 
-    /// All records that load, in id order. A record that is corrupt or
-    /// fails its tag is left out (and logged for the operator), so it
-    /// breaks neither other records nor other teams; `get` on its id
-    /// still says what is wrong with it.
+    /// A read inside a write (not counted as one of the caller's reads).
+    fn load(&self, id: &str) -> Result<ConnectionRecord> {
+        let path = self.connection_path(id)?;
+        // The index is read before the record and written after it, so a
+        // write in flight shows as the record one version ahead; a reader
+        // that raced more writes than that reads again. A rollback on
+        // disk stays a rollback however often it is read.
+        let mut tries = 0;
+        loop {
+            let committed = self.committed(id)?;
+            let record: ConnectionRecord = signed::get(&self.keys, &path, id)?;
+            match super::index::judge(id, committed, record.version) {
+                Err(Error::Tampered(_)) if tries < 3 => tries += 1,
+                verdict => return verdict.map(|()| record),
+            }
+        }
+    }
+
+    /// All records that load, in id order. A record that is corrupt,
+    /// fails its tag or is an older copy is moved to `quarantine/` (and
+    /// logged for the operator: `connhost store check`), so it breaks
+    /// neither other records nor other teams, and no team sees its id.
     pub fn list(&self) -> Result<Vec<ConnectionRecord>> {
         let mut out = Vec::new();
         for id in self.ids("connections", "json")? {
             match self.get(&id) {
                 Ok(r) => out.push(r),
-                Err(e @ (Error::Corrupt { .. } | Error::Tampered(_))) => {
-                    tracing::error!(connection = %id, "left out of listings: {e}")
-                }
+                Err(Error::NotFound { .. }) => {}
+                Err(Error::Corrupt { .. } | Error::Tampered(_)) => self.quarantine(&id)?,
                 Err(e) => return Err(e),
             }
         }
         Ok(out)
+    }
+
+    /// Moves a bad record out of `connections/`, if it is still bad once
+    /// its write lock is held (a writer may have just replaced it).
+    fn quarantine(&self, id: &str) -> Result<()> {
+        let _lock = self.write_lock(id)?;
+        let e = match self.load(id) {
+            Err(e @ (Error::Corrupt { .. } | Error::Tampered(_))) => e,
+            _ => return Ok(()),
+        };
+        let dir = self.home.join("quarantine");
+        std::fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
+        let to = dir.join(format!("{id}.json.{}", crate::util::now()));
+        std::fs::rename(self.connection_path(id)?, &to)
+            .map_err(Error::io(format!("move {id} to {}", to.display())))?;
+        self.sync_dir("connections");
+        tracing::error!(connection = %id, "moved to {}: {e}", to.display());
+        Ok(())
+    }
+
+    /// Files moved to `quarantine/` so far (for the operator).
+    pub fn quarantined(&self) -> Result<Vec<String>> {
+        let dir = self.home.join("quarantine");
+        let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+            Ok(d) => d
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io(format!("list {}", dir.display()))(e)),
+        };
+        names.sort();
+        Ok(names)
     }
 
     /// Stores a new record (version 1); fails if the id exists.
@@ -171,10 +220,17 @@ impl Store {
                 id: record.id.clone(),
             });
         }
+        if self.committed(&record.id)? == super::index::Committed::Deleted {
+            return Err(Error::AlreadyExists {
+                what: "connection",
+                id: record.id.clone(),
+            });
+        }
         record.version = 1;
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        signed::put(&self.keys, &path, record)
+        signed::put(&self.keys, &path, record)?;
+        self.note(&record.id, Some(1), 1)
     }
 
     /// Replaces a record if the stored one is still at `record.version`;
@@ -183,7 +239,12 @@ impl Store {
     pub fn replace(&self, record: &mut ConnectionRecord) -> Result<()> {
         let path = self.connection_path(&record.id)?;
         let _lock = self.write_lock(&record.id)?;
-        let current: ConnectionRecord = signed::get(&self.keys, &path, &record.id)?;
+        let current = self.load(&record.id)?;
+        // A write that crashed before its index entry is committed now,
+        // so the index never falls two versions behind.
+        if self.committed(&record.id)? != super::index::Committed::Live(current.version) {
+            self.note(&record.id, Some(current.version), current.version)?;
+        }
         if current.version != record.version {
             return Err(Error::Conflict {
                 what: "connection",
@@ -193,13 +254,22 @@ impl Store {
         record.version += 1;
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        signed::put(&self.keys, &path, record)
+        signed::put(&self.keys, &path, record)?;
+        self.note(&record.id, Some(record.version), record.version)
     }
 
-    /// Removes a record; a write racing it finds it gone.
+    /// Removes a record; a write racing it finds it gone, and its file
+    /// put back later stays deleted (the tombstone comes first).
     pub fn delete(&self, id: &str) -> Result<()> {
         let path = self.connection_path(id)?;
         let _lock = self.write_lock(id)?;
+        let last = match self.load(id) {
+            Ok(r) => r.version,
+            // A bad record can be deleted too: that is how it is cleared.
+            Err(Error::Corrupt { .. } | Error::Tampered(_)) => 0,
+            Err(e) => return Err(e),
+        };
+        self.note(id, None, last)?;
         std::fs::remove_file(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound {
                 what: "connection",
@@ -217,7 +287,10 @@ impl Store {
             .iter()
             .map(|(name, value)| {
                 let aad = secret_aad(&record.id, name);
-                (name.clone(), self.keys.seal(value.expose().as_bytes(), &aad))
+                (
+                    name.clone(),
+                    self.keys.seal(value.expose().as_bytes(), &aad),
+                )
             })
             .collect();
     }

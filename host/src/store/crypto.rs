@@ -2,7 +2,7 @@
 //! with key ids, AES-256-GCM per-value keys, HMAC tags); this module
 //! connects it to the store's errors and the runtime's artifact cache.
 
-pub use connhost_seal::{key_id_of, KeyRing, MasterKey, OpenError};
+pub use connhost_seal::{KeyRing, MasterKey, OpenError};
 
 /// Environment variable holding the base64 master key.
 pub const MASTER_KEY_ENV: &str = "CONNHOST_MASTER_KEY";

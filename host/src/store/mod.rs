@@ -17,6 +17,7 @@
 pub(crate) mod connections;
 pub(crate) mod connectors;
 pub(crate) mod crypto;
+pub(crate) mod index;
 pub(crate) mod lock;
 pub(crate) mod pending;
 pub(crate) mod providers;
@@ -149,12 +150,14 @@ impl Store {
                 true,
             )?;
         }
-        Ok(Store {
+        let store = Store {
             home: home.to_path_buf(),
             keys: KeyRing::new(key),
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
-        })
+        };
+        store.build_index()?;
+        Ok(store)
     }
 
     fn key_file(home: &Path, may_create: bool) -> Result<MasterKey> {
@@ -451,15 +454,119 @@ mod tests {
     }
 
     #[test]
-    fn a_corrupt_record_is_left_out_of_listings_only() {
+    fn a_corrupt_record_is_quarantined_and_left_out_of_listings() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Some(key(1))).unwrap();
         with_secret(&store, "conn_a", "s");
         with_secret(&store, "conn_b", "s");
         std::fs::write(dir.path().join("connections/conn_a.json"), b"{not json").unwrap();
+        assert_eq!(store.get("conn_a").unwrap_err().kind(), "corrupt-store");
         let ids: Vec<String> = store.list().unwrap().into_iter().map(|r| r.id).collect();
         assert_eq!(ids, ["conn_b"]);
-        assert_eq!(store.get("conn_a").unwrap_err().kind(), "corrupt-store");
+        let q = store.quarantined().unwrap();
+        assert_eq!(q.len(), 1);
+        assert!(q[0].starts_with("conn_a.json."), "{q:?}");
+        assert!(!dir.path().join("connections/conn_a.json").exists());
+    }
+
+    #[test]
+    fn an_older_copy_of_a_record_put_back_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        let mut r = with_secret(&store, "conn_a", "s");
+        let path = dir.path().join("connections/conn_a.json");
+        let v1 = std::fs::read(&path).unwrap();
+        r.name = "second".into();
+        store.replace(&mut r).unwrap();
+        r.name = "third".into();
+        store.replace(&mut r).unwrap();
+        std::fs::write(&path, &v1).unwrap();
+        let err = store.get("conn_a").unwrap_err();
+        assert_eq!(err.kind(), "tampered");
+        assert!(err.to_string().contains("older copy"), "{err}");
+    }
+
+    #[test]
+    fn a_deleted_records_file_put_back_stays_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        with_secret(&store, "conn_a", "s");
+        let path = dir.path().join("connections/conn_a.json");
+        let saved = std::fs::read(&path).unwrap();
+        store.delete("conn_a").unwrap();
+        std::fs::write(&path, &saved).unwrap();
+        assert!(matches!(store.get("conn_a"), Err(Error::NotFound { .. })));
+        assert!(store.list().unwrap().is_empty());
+        let mut again = record("conn_a");
+        assert!(matches!(
+            store.insert(&mut again),
+            Err(Error::AlreadyExists { .. })
+        ));
+    }
+
+    #[test]
+    fn a_write_that_crashed_before_the_index_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        let mut r = with_secret(&store, "conn_a", "s");
+        let bucket = std::fs::read_dir(dir.path().join("index"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let before = std::fs::read(&bucket).unwrap();
+        r.name = "second".into();
+        store.replace(&mut r).unwrap();
+        // As if the process died between the record and the index.
+        std::fs::write(&bucket, &before).unwrap();
+        assert_eq!(store.get("conn_a").unwrap().name, "second");
+        r.name = "third".into();
+        store.replace(&mut r).unwrap();
+        assert_eq!(store.get("conn_a").unwrap().version, 3);
+    }
+
+    #[test]
+    fn a_store_from_before_the_index_is_indexed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        let mut r = with_secret(&store, "conn_a", "s");
+        r.name = "second".into();
+        store.replace(&mut r).unwrap();
+        std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        assert_eq!(store.get("conn_a").unwrap().version, 2);
+        assert!(dir.path().join("index").is_dir());
+    }
+
+    #[test]
+    fn provider_definitions_and_team_lists_are_tagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        store
+            .put_provider("team-a", "acme", r#"{"id":"acme"}"#)
+            .unwrap();
+        assert_eq!(
+            store.provider("team-a", "acme").unwrap().as_deref(),
+            Some(r#"{"id":"acme"}"#)
+        );
+        let a = dir.path().join("providers/team-a/acme.json");
+        let edited = std::fs::read_to_string(&a).unwrap().replace("acme", "evil");
+        std::fs::write(&a, edited).unwrap();
+        assert_eq!(
+            store.provider("team-a", "acme").unwrap_err().kind(),
+            "tampered"
+        );
+        // A definition copied into another team's folder is refused too.
+        store
+            .put_provider("team-a", "acme", r#"{"id":"acme"}"#)
+            .unwrap();
+        std::fs::create_dir_all(dir.path().join("providers/team-b")).unwrap();
+        std::fs::copy(&a, dir.path().join("providers/team-b/acme.json")).unwrap();
+        assert_eq!(
+            store.provider("team-b", "acme").unwrap_err().kind(),
+            "tampered"
+        );
     }
 
     #[test]

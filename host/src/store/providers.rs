@@ -2,10 +2,33 @@
 //! (`providers/<team>/<id>.json`): one team's definition can never be
 //! what another team's connection resolves to.
 
+use super::signed::{self, Signed};
 use super::Store;
 use crate::error::{Error, Result};
-use crate::util::write_atomic;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+
+/// A definition as stored: tagged, and bound to its team and id, so one
+/// edited or copied from another team's folder is refused.
+#[derive(Clone, Serialize, Deserialize)]
+struct ProviderDoc {
+    /// `team/id`.
+    id: String,
+    definition: String,
+    #[serde(default)]
+    integrity: String,
+}
+
+impl Signed for ProviderDoc {
+    const DOMAIN: &'static [u8] = b"connhost:provider:v1:";
+    const WHAT: &'static str = "provider";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn integrity(&mut self) -> &mut String {
+        &mut self.integrity
+    }
+}
 
 impl Store {
     fn provider_path(&self, team: &str, id: &str) -> Result<PathBuf> {
@@ -27,7 +50,12 @@ impl Store {
 
     /// Stores `team`'s provider definition (JSON text) under `id`.
     pub fn put_provider(&self, team: &str, id: &str, json: &str) -> Result<()> {
-        write_atomic(&self.provider_path(team, id)?, json.as_bytes(), true)
+        let mut doc = ProviderDoc {
+            id: format!("{team}/{id}"),
+            definition: json.to_string(),
+            integrity: String::new(),
+        };
+        signed::put(&self.keys, &self.provider_path(team, id)?, &mut doc)
     }
 
     /// `team`'s provider definition with that id, if there is one.
@@ -35,10 +63,10 @@ impl Store {
         let Ok(path) = self.provider_path(team, id) else {
             return Ok(None);
         };
-        match std::fs::read_to_string(&path) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(format!("read {}", path.display()))(e)),
+        match signed::get::<ProviderDoc>(&self.keys, &path, &format!("{team}/{id}")) {
+            Ok(doc) => Ok(Some(doc.definition)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

@@ -1,0 +1,165 @@
+//! Anti-rollback: the version each connection was last committed at, and
+//! a tombstone for each deleted one, kept apart from the records in 256
+//! tagged bucket files (`index/xx.json`, by the first byte of the id's
+//! SHA-256).
+//!
+//! Invariant: a record loads only if its version is the committed one,
+//! or one more (a write that crashed between the record and the index;
+//! nobody but the key holder can make that record, and the next write
+//! moves the index past it). So an older copy of a record put back, or a
+//! deleted record's file restored, is refused. Rolling back a bucket
+//! together with its records is not detected: that is a snapshot restore
+//! of part of the store, which only an anchor outside the store (a
+//! database, issue 11) can catch.
+
+use super::signed::{self, Signed};
+use super::{lock, FileLock, Store};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct Bucket {
+    /// `index/xx`.
+    id: String,
+    /// Connection id → committed version.
+    live: BTreeMap<String, u64>,
+    /// Deleted connection id → its last version.
+    deleted: BTreeMap<String, u64>,
+    #[serde(default)]
+    integrity: String,
+}
+
+impl Signed for Bucket {
+    const DOMAIN: &'static [u8] = b"connhost:index:v1:";
+    const WHAT: &'static str = "index bucket";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn integrity(&mut self) -> &mut String {
+        &mut self.integrity
+    }
+}
+
+/// What the index says about one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Committed {
+    Live(u64),
+    Deleted,
+    /// Never committed (or an insert that crashed before the index).
+    Unknown,
+}
+
+/// Whether a record at `version` may load, given what the index says.
+pub(crate) fn judge(id: &str, committed: Committed, version: u64) -> Result<()> {
+    let refuse = |why: String| Err(Error::Tampered(format!("{id} ({why})")));
+    match committed {
+        Committed::Deleted => Err(Error::NotFound {
+            what: "connection",
+            id: id.to_string(),
+        }),
+        Committed::Live(v) if version == v || version == v + 1 => Ok(()),
+        Committed::Live(v) if version < v => refuse(format!(
+            "an older copy: version {version}, the store committed version {v}"
+        )),
+        Committed::Live(v) => refuse(format!(
+            "version {version} was never committed (the store is at {v})"
+        )),
+        Committed::Unknown if version == 1 => Ok(()),
+        Committed::Unknown => refuse(format!("version {version} was never committed")),
+    }
+}
+
+fn bucket_name(id: &str) -> String {
+    format!("{:02x}", Sha256::digest(id.as_bytes())[0])
+}
+
+impl Store {
+    fn bucket_path(&self, name: &str) -> PathBuf {
+        self.home.join("index").join(format!("{name}.json"))
+    }
+
+    fn load_bucket(&self, name: &str) -> Result<Bucket> {
+        match signed::get::<Bucket>(
+            &self.keys,
+            &self.bucket_path(name),
+            &format!("index/{name}"),
+        ) {
+            Err(Error::NotFound { .. }) => Ok(Bucket {
+                id: format!("index/{name}"),
+                ..Bucket::default()
+            }),
+            other => other,
+        }
+    }
+
+    pub(crate) fn committed(&self, id: &str) -> Result<Committed> {
+        let b = self.load_bucket(&bucket_name(id))?;
+        Ok(match (b.live.get(id), b.deleted.contains_key(id)) {
+            (_, true) => Committed::Deleted,
+            (Some(v), _) => Committed::Live(*v),
+            (None, false) => Committed::Unknown,
+        })
+    }
+
+    /// Records that `id` is now at `version` (`None`: deleted at
+    /// `last`). Called with the connection's write lock held.
+    pub(crate) fn note(&self, id: &str, version: Option<u64>, last: u64) -> Result<()> {
+        let name = bucket_name(id);
+        let _lock = FileLock::acquire(
+            &self.home.join("locks").join(format!("index-{name}.lock")),
+            lock::WRITE_WAIT,
+        )?;
+        let mut b = self.load_bucket(&name)?;
+        match version {
+            Some(v) => {
+                b.live.insert(id.to_string(), v);
+            }
+            None => {
+                b.live.remove(id);
+                b.deleted.insert(id.to_string(), last);
+            }
+        }
+        signed::put(&self.keys, &self.bucket_path(&name), &mut b)
+    }
+
+    /// For a store made before the index: index the records it has, once
+    /// (trust on first use), into a folder that appears whole.
+    pub(crate) fn build_index(&self) -> Result<()> {
+        let dir = self.home.join("index");
+        if dir.exists() {
+            return Ok(());
+        }
+        let tmp = self.home.join(".index.building");
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(Error::io(format!("create {}", tmp.display())))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700));
+        }
+        let mut buckets: BTreeMap<String, Bucket> = BTreeMap::new();
+        for id in self.ids("connections", "json")? {
+            let path = self.home.join("connections").join(format!("{id}.json"));
+            if let Ok(r) = signed::get::<super::ConnectionRecord>(&self.keys, &path, &id) {
+                let name = bucket_name(&id);
+                buckets
+                    .entry(name.clone())
+                    .or_insert_with(|| Bucket {
+                        id: format!("index/{name}"),
+                        ..Bucket::default()
+                    })
+                    .live
+                    .insert(id, r.version.max(1));
+            }
+        }
+        for (name, mut b) in buckets {
+            signed::put(&self.keys, &tmp.join(format!("{name}.json")), &mut b)?;
+        }
+        std::fs::rename(&tmp, &dir).map_err(Error::io(format!("create {}", dir.display())))?;
+        self.sync_dir(".");
+        Ok(())
+    }
+}
