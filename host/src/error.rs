@@ -129,6 +129,9 @@ pub enum Error {
         "record `{0}` failed its integrity check (tampered with or moved); refusing to use it"
     )]
     Tampered(String),
+    /// A key rotation was interrupted; running it again finishes it.
+    #[error("a key rotation from key {from} to key {to} has not finished; run `connhost key rotate` again with the same keys to finish it (nothing was changed)")]
+    RotationInProgress { from: String, to: String },
     /// The master key given is not usable.
     #[error("invalid master key: {0}")]
     BadMasterKey(String),
@@ -176,6 +179,7 @@ impl Error {
             Error::WrongMasterKey(_) => "wrong-master-key",
             Error::Tampered(_) => "tampered",
             Error::BadMasterKey(_) => "bad-master-key",
+            Error::RotationInProgress { .. } => "rotation-in-progress",
             Error::Corrupt { .. } => "corrupt-store",
             Error::Io { .. } => "io",
             Error::Runtime(_) => "runtime",

@@ -56,7 +56,10 @@ pub use platform::{
     TeamView, Usage, UsageCheck, UsageState, DYNAMIC_PREFIX,
 };
 pub use runtime::RuntimeConfig;
-pub use store::{ConnectionRecord, LastError, MasterKey, Status, MASTER_KEY_ENV};
+pub use store::{
+    rotate as rotate_key, ConnectionRecord, LastError, MasterKey, NewKey, RotationReport, Status,
+    MASTER_KEY_ENV,
+};
 
 /// The contract's types as generated from `wit/` (for [`runtime`] calls).
 pub mod wit {

@@ -2,6 +2,7 @@
 //! code run for a connection is the code that was added, and concurrent
 //! registry changes are all kept.
 
+use crate::common::Env;
 use connhost::{Caller, Error, HostConfig, Manager, NewConnection, Secret};
 use connhost_testkit::celonis::{demo, FakeCelonis, FakeConfig};
 use connhost_testkit::oauth::{FakeOAuth, OAuthConfig, CLIENT_ID, CLIENT_SECRET};
@@ -225,4 +226,39 @@ fn processes_opening_a_new_store_at_once_agree_on_one_key() {
         cfg.master_key = Some(connhost::MasterKey::from_base64(&text).unwrap());
         Manager::open(cfg).unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_copies_and_deleted_records_put_back_are_refused_and_quarantined() {
+    let env = Env::new().await;
+    env.add_celonis().await;
+    let fields = ["domain=acme.eu-1.celonis.cloud", "auth_type=app-key"];
+    let a = env.create(&fields, &["app_key=env:APP_KEY"]).await;
+    let b = env.create(&fields, &["app_key=env:APP_KEY"]).await;
+    let path = |id: &str| env.home().join("connections").join(format!("{id}.json"));
+    let a_v1 = std::fs::read(path(&a)).unwrap();
+    let b_v1 = std::fs::read(path(&b)).unwrap();
+    env.run(&["--json", "connection", "rename", &a, "renamed"])
+        .await
+        .ok();
+    env.run(&["--json", "connection", "delete", &b, "--yes"])
+        .await
+        .ok();
+    // An attacker (or a careless restore) puts the old files back.
+    std::fs::write(path(&a), &a_v1).unwrap();
+    std::fs::write(path(&b), &b_v1).unwrap();
+    let shown = env.run(&["--json", "connection", "show", &a]).await;
+    assert_eq!(shown.error()["kind"], "tampered", "{shown:?}");
+    assert!(shown.stdout.contains("older copy"), "{shown:?}");
+    let gone = env.run(&["--json", "connection", "show", &b]).await;
+    assert_eq!(gone.error()["kind"], "not-found", "{gone:?}");
+    let list = env.run(&["--json", "connection", "list"]).await.ok();
+    assert!(
+        !list.stdout.contains(&a) && !list.stdout.contains(&b),
+        "{list:?}"
+    );
+    let check = env.run(&["--json", "store", "check"]).await;
+    assert_eq!(check.code, 1, "{check:?}");
+    assert!(check.stdout.contains(&format!("{a}.json.")), "{check:?}");
+    assert!(!path(&a).exists(), "moved to quarantine/");
 }

@@ -82,8 +82,30 @@ pub enum Command {
     /// The team's provider definitions for data-driven connectors (the `generic` connector)
     #[command(subcommand)]
     Provider(ProviderCmd),
+    /// The master key (operator)
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// The store as a whole (operator)
+    #[command(subcommand)]
+    Store(StoreCmd),
     /// Walk create → verify → refresh → list → delete against a local fake Celonis
     Demo,
+}
+
+#[derive(Subcommand)]
+pub enum StoreCmd {
+    /// Check every connection record and the audit chain; list what was
+    /// quarantined. Exit 1 if anything is wrong.
+    Check,
+}
+
+#[derive(Subcommand)]
+pub enum KeyCmd {
+    /// Re-wrap everything under a new master key; run it again to finish
+    /// one that was interrupted. With `home/master.key` a new key is made
+    /// and replaces it; with CONNHOST_MASTER_KEY, the new key comes from
+    /// CONNHOST_NEW_MASTER_KEY. Afterwards the old key is refused.
+    Rotate,
 }
 
 #[derive(Subcommand)]

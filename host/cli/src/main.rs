@@ -79,8 +79,13 @@ fn host_config(g: &Global) -> anyhow::Result<HostConfig> {
 }
 
 async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
-    if let Command::Demo = cli.command {
-        return demo::run(&cli.global, out).await;
+    match cli.command {
+        Command::Demo => return demo::run(&cli.global, out).await,
+        // Before opening: an interrupted rotation keeps the store closed.
+        Command::Key(args::KeyCmd::Rotate) => {
+            return commands::platform::key_rotate(host_config(&cli.global)?, out)
+        }
+        _ => {}
     }
     let manager = Manager::open(host_config(&cli.global)?)?;
     let actor = cli
@@ -94,7 +99,8 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
         actor,
     })?;
     match cli.command {
-        Command::Demo => unreachable!("handled above"),
+        Command::Demo | Command::Key(_) => unreachable!("handled above"),
+        Command::Store(args::StoreCmd::Check) => commands::platform::store_check(&manager, out),
         Command::Connector(cmd) => commands::connector::run(&manager, &team, cmd, out).await,
         Command::Provider(cmd) => commands::connector::provider(&manager, &team, cmd, out).await,
         Command::Connection(cmd) => commands::connection::run(&manager, &team, cmd, out).await,

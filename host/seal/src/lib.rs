@@ -57,7 +57,7 @@ pub struct MasterKey {
     seal: Zeroizing<[u8; 32]>,
     mac: Zeroizing<[u8; 32]>,
     /// The root key as a cipher, only to open values from before key ids.
-    legacy: Aes256Gcm,
+    legacy: Box<Aes256Gcm>,
 }
 
 impl fmt::Debug for MasterKey {
@@ -90,7 +90,7 @@ impl MasterKey {
             id: id.iter().map(|b| format!("{b:02x}")).collect(),
             seal,
             mac,
-            legacy: Aes256Gcm::new_from_slice(&root[..]).expect("32 bytes"),
+            legacy: Box::new(Aes256Gcm::new_from_slice(&root[..]).expect("32 bytes")),
         })
     }
 

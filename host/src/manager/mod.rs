@@ -199,6 +199,14 @@ impl Manager {
         crate::platform::audit::AuditLog::new(self.home(), self.store_key().clone()).verify()
     }
 
+    /// Store files moved to `quarantine/` because they were corrupt, failed
+    /// their tag or were older copies (operator). Listing the
+    /// connections first quarantines any that are bad now.
+    pub fn quarantined(&self) -> Result<Vec<String>> {
+        self.store.list()?;
+        self.store.quarantined()
+    }
+
     /// The connection's allowlist: the manifest's host templates expanded
     /// with its fields, plus the origins kept in the record.
     fn allowlist(&self, manifest: &Manifest, record: &ConnectionRecord) -> Result<Allowlist> {

@@ -82,6 +82,8 @@ impl AuditLog {
     /// syncs it. Fails closed: a log it cannot read, parse or write is an
     /// error, never a silent gap.
     pub fn append(&self, record: &mut AuditRecord) -> Result<()> {
+        let home = self.path.parent().unwrap_or(Path::new("."));
+        let _guard = crate::store::rotate::write_guard(home, &self.key)?;
         let lock_path = self.path.with_extension("lock");
         let _lock = FileLock::acquire(&lock_path, WRITE_WAIT)?;
         let (seq, prev) = match self.last()? {
@@ -171,6 +173,39 @@ impl AuditLog {
     }
 
     /// Walks the whole chain and reports the first broken link.
+    /// Re-tags every record with the primary key, in one atomic rewrite
+    /// (key rotation); returns how many. A broken chain is refused, not
+    /// re-tagged: a rotation must never launder an edited log.
+    pub(crate) fn rewrap(&self) -> Result<u64> {
+        let lock_path = self.path.with_extension("lock");
+        let _lock = FileLock::acquire(&lock_path, WRITE_WAIT)?;
+        let report = self.verify()?;
+        if let Some((line, why)) = report.broken {
+            return Err(Error::Tampered(format!(
+                "audit.log line {line}: {why}; run `connhost audit verify`"
+            )));
+        }
+        let mut out = Vec::new();
+        let mut prev = GENESIS.to_string();
+        let text = self.lines()?;
+        for line in text.lines() {
+            let mut r: AuditRecord = serde_json::from_str(line).map_err(|e| Error::Corrupt {
+                path: self.path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            r.prev = prev;
+            r.mac.clear();
+            r.mac = self.key.tag(&message(&r));
+            prev = r.mac.clone();
+            out.extend(serde_json::to_vec(&r).expect("audit record serializes"));
+            out.push(b'\n');
+        }
+        if !text.is_empty() {
+            crate::util::write_atomic(&self.path, &out, true)?;
+        }
+        Ok(report.verified)
+    }
+
     pub fn verify(&self) -> Result<ChainReport> {
         let text = self.lines()?;
         let (mut seq, mut prev) = (0u64, GENESIS.to_string());
@@ -226,10 +261,10 @@ mod tests {
 
     fn log_with(ops: &[&str]) -> (tempfile::TempDir, AuditLog) {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::new(
-            dir.path(),
-            KeyRing::new(crate::store::MasterKey::from_bytes(&[3; 32]).unwrap()),
-        );
+        let key = crate::store::MasterKey::from_bytes(&[3; 32]).unwrap();
+        // Appends take the store's write guard, which reads its keycheck.
+        crate::store::Store::open(dir.path(), Some(key.clone())).unwrap();
+        let log = AuditLog::new(dir.path(), KeyRing::new(key));
         for op in ops {
             log.append(&mut record(op)).unwrap();
         }

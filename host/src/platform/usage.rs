@@ -154,6 +154,15 @@ impl Registry {
         signed::put(&self.keys, &self.dir.join(file), &mut doc)
     }
 
+    fn guard(&self) -> Result<FileLock> {
+        let home = self
+            .dir
+            .parent()
+            .and_then(|t| t.parent())
+            .unwrap_or(&self.dir);
+        crate::store::rotate::write_guard(home, &self.keys)
+    }
+
     pub fn usages(&self) -> Result<Vec<Usage>> {
         self.load("usages.json")
     }
@@ -181,6 +190,7 @@ impl Registry {
         &self,
         f: impl FnOnce(&mut Vec<Usage>, &mut Vec<DynamicConnection>) -> Result<R>,
     ) -> Result<R> {
+        let _guard = self.guard()?;
         let _lock = FileLock::acquire(&self.dir.join("registry.lock"), WRITE_WAIT)?;
         let mut usages: Vec<Usage> = self.load("usages.json")?;
         let mut dynamics: Vec<DynamicConnection> = self.load("dynamic.json")?;
@@ -194,11 +204,30 @@ impl Registry {
     where
         T: Clone + Serialize + for<'de> Deserialize<'de>,
     {
+        let _guard = self.guard()?;
         let _lock = FileLock::acquire(&self.dir.join("registry.lock"), WRITE_WAIT)?;
         let mut items: Vec<T> = self.load(file)?;
         let r = f(&mut items)?;
         self.save(file, items)?;
         Ok(r)
+    }
+}
+
+/// Re-tags one of a team's lists with the ring's primary key (key
+/// rotation); the list's own type, so the tagged bytes are the same.
+pub(crate) fn rewrap_list(keys: &KeyRing, path: &Path, id: &str) -> Result<()> {
+    fn go<T: Clone + Serialize + for<'a> Deserialize<'a>>(
+        keys: &KeyRing,
+        path: &Path,
+        id: &str,
+    ) -> Result<()> {
+        let mut doc: ListDoc<T> = signed::get(keys, path, id)?;
+        signed::put(keys, path, &mut doc)
+    }
+    if id.ends_with("/usages.json") {
+        go::<Usage>(keys, path, id)
+    } else {
+        go::<DynamicConnection>(keys, path, id)
     }
 }
 

@@ -126,7 +126,7 @@ impl Signed for ConnectionRecord {
     }
 }
 
-fn secret_aad(connection: &str, name: &str) -> Vec<u8> {
+pub(crate) fn secret_aad(connection: &str, name: &str) -> Vec<u8> {
     format!("connhost:secret:v1:{connection}\0{name}").into_bytes()
 }
 
@@ -213,6 +213,7 @@ impl Store {
     /// Stores a new record (version 1); fails if the id exists.
     pub fn insert(&self, record: &mut ConnectionRecord) -> Result<()> {
         let path = self.connection_path(&record.id)?;
+        let _guard = self.guard()?;
         let _lock = self.write_lock(&record.id)?;
         if path.exists() {
             return Err(Error::AlreadyExists {
@@ -238,6 +239,7 @@ impl Store {
     /// came first, [`Error::NotFound`] if it was deleted.
     pub fn replace(&self, record: &mut ConnectionRecord) -> Result<()> {
         let path = self.connection_path(&record.id)?;
+        let _guard = self.guard()?;
         let _lock = self.write_lock(&record.id)?;
         let current = self.load(&record.id)?;
         // A write that crashed before its index entry is committed now,
@@ -262,6 +264,7 @@ impl Store {
     /// put back later stays deleted (the tombstone comes first).
     pub fn delete(&self, id: &str) -> Result<()> {
         let path = self.connection_path(id)?;
+        let _guard = self.guard()?;
         let _lock = self.write_lock(id)?;
         let last = match self.load(id) {
             Ok(r) => r.version,

@@ -21,7 +21,7 @@ pub struct StoredConnector {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct ConnectorDoc {
+pub(crate) struct ConnectorDoc {
     id: String,
     manifest: Manifest,
     /// SHA-256 of the component bytes, hex.
@@ -53,6 +53,7 @@ impl Store {
     /// first, then the signed manifest naming their digest.
     pub fn put_connector(&self, manifest: &Manifest, wasm: &[u8]) -> Result<()> {
         let (wasm_path, json_path) = self.connector_paths(&manifest.id)?;
+        let _guard = self.guard()?;
         let _lock = self.connector_lock(&manifest.id)?;
         write_atomic(&wasm_path, wasm, true)?;
         let mut doc = ConnectorDoc {

@@ -22,3 +22,13 @@ impl crate::runtime::ArtifactKey for KeyRing {
         KeyRing::check(self, message, tag).is_ok()
     }
 }
+
+/// One key alone authenticates a cache too (benchmarks, embedders).
+impl crate::runtime::ArtifactKey for MasterKey {
+    fn tag(&self, message: &[u8]) -> String {
+        MasterKey::tag(self, message)
+    }
+    fn check(&self, message: &[u8], tag: &str) -> bool {
+        KeyRing::new(self.clone()).check(message, tag).is_ok()
+    }
+}

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Clone, Default, Serialize, Deserialize)]
-struct Bucket {
+pub(crate) struct Bucket {
     /// `index/xx`.
     id: String,
     /// Connection id → committed version.

@@ -19,6 +19,16 @@ pub struct FileLock {
 impl FileLock {
     /// Waits up to `wait` for the lock on `path`.
     pub(crate) fn acquire(path: &Path, wait: Duration) -> Result<FileLock> {
+        Self::acquire_as(path, wait, true)
+    }
+
+    /// A shared lock: many holders at once, none while an exclusive one
+    /// is held.
+    pub(crate) fn acquire_shared(path: &Path, wait: Duration) -> Result<FileLock> {
+        Self::acquire_as(path, wait, false)
+    }
+
+    fn acquire_as(path: &Path, wait: Duration, exclusive: bool) -> Result<FileLock> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
         }
@@ -33,9 +43,14 @@ impl FileLock {
             use std::os::unix::io::AsRawFd;
             let deadline = Instant::now() + wait;
             let mut pause = Duration::from_millis(1);
+            let op = if exclusive {
+                libc::LOCK_EX
+            } else {
+                libc::LOCK_SH
+            };
             loop {
                 // SAFETY: flock on a descriptor we own; never blocks.
-                let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+                let rc = unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) };
                 if rc == 0 {
                     break;
                 }
@@ -57,7 +72,7 @@ impl FileLock {
             }
         }
         #[cfg(not(unix))]
-        let _ = wait;
+        let _ = (wait, exclusive);
         Ok(FileLock { _file: file })
     }
 }

@@ -21,6 +21,7 @@ pub(crate) mod index;
 pub(crate) mod lock;
 pub(crate) mod pending;
 pub(crate) mod providers;
+pub(crate) mod rotate;
 pub(crate) mod signed;
 
 pub use connections::{ConnectionRecord, LastError, Status};
@@ -28,6 +29,7 @@ pub use crypto::{KeyRing, MasterKey, MASTER_KEY_ENV};
 pub use lock::FileLock;
 pub(crate) use lock::WRITE_WAIT;
 pub use pending::Pending;
+pub use rotate::{rotate, NewKey, RotationReport};
 
 use crate::error::{Error, Result};
 use crate::util::write_atomic;
@@ -109,6 +111,7 @@ impl Store {
         // Two processes opening a new store at once must not each make a
         // key: the first makes it, the second reads it.
         let _init = FileLock::acquire(&home.join("locks").join("init.lock"), lock::WRITE_WAIT)?;
+        rotate::refuse_if_rotating(home)?;
         let check_path = home.join("keycheck");
         let checked = check_path.exists();
         let has_data = ["connections", "connectors"].iter().any(|sub| {
@@ -566,6 +569,72 @@ mod tests {
         assert_eq!(
             store.provider("team-b", "acme").unwrap_err().kind(),
             "tampered"
+        );
+    }
+
+    #[test]
+    fn after_a_rotation_only_the_new_key_opens_and_old_processes_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = Store::open(dir.path(), Some(key(1))).unwrap();
+        let mut r = with_secret(&before, "conn_a", "PLANTED");
+        let report = rotate(
+            dir.path(),
+            NewKey::Given {
+                old: key(1),
+                new: key(2),
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(report.key_id, key(2).id());
+        assert!(report.files >= 3, "{report:?}");
+        // A process still holding the old key must not write with it.
+        r.name = "late".into();
+        assert_eq!(
+            before.replace(&mut r).unwrap_err().kind(),
+            "wrong-master-key"
+        );
+        assert_eq!(
+            Store::open(dir.path(), Some(key(1))).unwrap_err().kind(),
+            "wrong-master-key"
+        );
+        let after = Store::open(dir.path(), Some(key(2))).unwrap();
+        let r = after.get("conn_a").unwrap();
+        assert_eq!(
+            after
+                .open_secrets(&r)
+                .unwrap()
+                .get("api_key")
+                .unwrap()
+                .expose(),
+            "PLANTED"
+        );
+        // Nothing on disk names the old key any more.
+        for f in walk(dir.path()) {
+            let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+            assert!(
+                !text.contains(&format!("v2.{}.", key(1).id())),
+                "{}",
+                f.display()
+            );
+        }
+        // Rotating to the key in use, or with a key that is not the
+        // store's, is refused.
+        let same = NewKey::Given {
+            old: key(2),
+            new: key(2),
+        };
+        assert_eq!(
+            rotate(dir.path(), same, None).unwrap_err().kind(),
+            "bad-master-key"
+        );
+        let wrong = NewKey::Given {
+            old: key(3),
+            new: key(4),
+        };
+        assert_eq!(
+            rotate(dir.path(), wrong, None).unwrap_err().kind(),
+            "wrong-master-key"
         );
     }
 

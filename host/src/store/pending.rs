@@ -46,6 +46,7 @@ impl Store {
     /// Stores a pending authorization.
     pub fn put_pending(&self, pending: &mut Pending) -> Result<()> {
         let path = self.pending_path(&pending.id)?;
+        let _guard = self.guard()?;
         signed::put(&self.keys, &path, pending)
     }
 

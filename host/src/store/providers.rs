@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// A definition as stored: tagged, and bound to its team and id, so one
 /// edited or copied from another team's folder is refused.
 #[derive(Clone, Serialize, Deserialize)]
-struct ProviderDoc {
+pub(crate) struct ProviderDoc {
     /// `team/id`.
     id: String,
     definition: String,
@@ -55,6 +55,7 @@ impl Store {
             definition: json.to_string(),
             integrity: String::new(),
         };
+        let _guard = self.guard()?;
         signed::put(&self.keys, &self.provider_path(team, id)?, &mut doc)
     }
 

@@ -187,6 +187,81 @@ pub fn audit(
     Ok(())
 }
 
+/// `key rotate`: see [`connhost::rotate_key`].
+pub fn key_rotate(cfg: connhost::HostConfig, out: &Out) -> anyhow::Result<()> {
+    const NEW_KEY_ENV: &str = "CONNHOST_NEW_MASTER_KEY";
+    let new = match std::env::var(NEW_KEY_ENV) {
+        Ok(k) => Some(connhost::MasterKey::from_base64(&k).map_err(connhost::Error::from)?),
+        Err(_) => None,
+    };
+    let keys = match (cfg.master_key, new) {
+        (Some(old), Some(new)) => connhost::NewKey::Given { old, new },
+        (None, None) => connhost::NewKey::KeyFile,
+        (Some(_), None) => anyhow::bail!(
+            "{} is set: give the new key in {NEW_KEY_ENV} (base64 of 32 random bytes)",
+            connhost::MASTER_KEY_ENV
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "{NEW_KEY_ENV} needs {} (the current key); a store keyed by master.key gets a new key file",
+            connhost::MASTER_KEY_ENV
+        ),
+    };
+    let given = matches!(keys, connhost::NewKey::Given { .. });
+    // Test hook: the crash tests abort the process after N durable steps.
+    let crash_after = std::env::var("CONNHOST_TEST_ROTATE_CRASH_AFTER")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    let report = connhost::rotate_key(&cfg.home, keys, crash_after)?;
+    let mut text = format!(
+        "key rotated: the store now uses key {}; {} files and {} audit records re-wrapped{}",
+        report.key_id,
+        report.files,
+        report.audit_records,
+        if report.resumed {
+            " (finished an interrupted rotation)"
+        } else {
+            ""
+        }
+    );
+    if given {
+        text.push_str(&format!(
+            "\nset {} to the new key: the old key no longer opens this store",
+            connhost::MASTER_KEY_ENV
+        ));
+    }
+    out.json_or(serde_json::to_value(&report)?, text);
+    Ok(())
+}
+
+pub fn store_check(m: &connhost::Manager, out: &Out) -> anyhow::Result<()> {
+    let quarantined = m.quarantined()?;
+    let audit = m.verify_audit()?;
+    let report = serde_json::json!({
+        "quarantined": quarantined,
+        "audit": audit,
+    });
+    let mut text = match &audit.broken {
+        None => format!("audit log intact: {} records verify", audit.verified),
+        Some((line, why)) => format!("audit log broken at line {line}: {why}"),
+    };
+    if quarantined.is_empty() {
+        text.push_str("\nno quarantined records");
+    } else {
+        text.push_str(&format!(
+            "\n{} quarantined record file(s) in quarantine/:",
+            quarantined.len()
+        ));
+        for q in &quarantined {
+            text.push_str(&format!("\n  {q}"));
+        }
+    }
+    if audit.broken.is_some() || !quarantined.is_empty() {
+        anyhow::bail!("{text}");
+    }
+    out.json_or(report, text);
+    Ok(())
+}
+
 pub fn audit_verify(m: &connhost::Manager, out: &Out) -> anyhow::Result<()> {
     let report = m.verify_audit()?;
     if let Some((line, why)) = &report.broken {
