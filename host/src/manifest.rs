@@ -58,6 +58,9 @@ pub struct Manifest {
     /// How stored definitions reach a data-driven connector.
     #[serde(default)]
     pub definitions: Option<DefinitionFields>,
+    /// What `allowed-origins` may add (contract 0.3.0).
+    #[serde(default)]
+    pub origin_patterns: Vec<String>,
 }
 
 /// The fields through which a stored definition reaches a connector.
@@ -120,6 +123,7 @@ impl From<wit::ConnectorManifest> for Manifest {
                 reference: d.reference,
                 content: d.content,
             }),
+            origin_patterns: m.origin_patterns,
         }
     }
 }
@@ -176,6 +180,9 @@ impl Manifest {
                     "`{name}` is named by the manifest but is a secret field"
                 ));
             }
+        }
+        if let Err(e) = connhost_policy::pattern::parse_all(&self.origin_patterns) {
+            return bad(format!("origin-patterns: {e}"));
         }
         let secrets = self.token_secrets.iter().chain(&self.refresh_secret);
         for name in secrets {

@@ -262,3 +262,47 @@ async fn internal_addresses_are_refused_with_one_error() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn added_origins_must_match_the_manifests_patterns_and_are_audited() {
+    // The testbed declares `https://*.example.com`: an origin under it is
+    // added, shown and audited; any other is `denied-host`, and nothing
+    // is stored.
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager(home.path(), &fake, |_| {}).await;
+    let new = |origin: &str| NewConnection {
+        connector: "testbed".into(),
+        fields: BTreeMap::from([
+            ("domain".to_string(), demo::DOMAIN.to_string()),
+            ("action".to_string(), "ok".to_string()),
+            ("extra_origin".to_string(), origin.to_string()),
+        ]),
+        ..Default::default()
+    };
+    for evil in [
+        "https://evil.example.net",
+        "https://example.com.evil.net",
+        "https://api.example.com:8443",
+    ] {
+        match m.create(new(evil)).await {
+            Err(Error::Connector(ConnectorError::DeniedHost { target })) => {
+                assert!(
+                    evil.starts_with(target.trim_end_matches(":443")),
+                    "{target}"
+                )
+            }
+            other => panic!("{evil}: {other:?}"),
+        }
+    }
+    assert!(m.list(None).unwrap().is_empty(), "nothing stored");
+    let rec = m.create(new("https://api.example.com")).await.unwrap();
+    assert_eq!(rec.origins, ["https://api.example.com"]);
+    let log = std::fs::read_to_string(home.path().join("audit.log")).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("connection.origins")
+            && l.contains("https://api.example.com")
+            && l.contains("connector:testbed")),
+        "{log}"
+    );
+}

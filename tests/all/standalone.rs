@@ -45,7 +45,7 @@ async fn run(args: &[String], env: &[(&str, &str)]) -> (bool, String, String) {
 }
 
 /// Unqualified names work when unique; the qualified form is
-/// `connhost:connector/connector.verify@0.2.0(…)`.
+/// `connhost:connector/connector.verify@0.3.0(…)`.
 const INVOKE_PREFIX: &str = "";
 
 fn verify_call() -> String {

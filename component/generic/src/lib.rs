@@ -87,6 +87,9 @@ impl Connector for Generic {
         // `allowed_origins`), which reaches us through `provider` /
         // `definition`.
         .definitions("provider", "definition")
+        // The shipped providers' origins, a team's stored definitions'
+        // (approved by the host when added), and a user-given issuer.
+        .origin_patterns(&shipped_origins())
         .scopes_field("scopes")
         // `authorize_url` hands back the provider's issuer in this field.
         .issuer_field("issuer")
@@ -291,6 +294,24 @@ impl Connector for Generic {
             }
         }
     }
+}
+
+/// What `allowed-origins` may answer: every shipped provider's origins,
+/// then `{definition}` and `{issuer}`.
+fn shipped_origins() -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (id, _) in SHIPPED {
+        for o in definition::Definition::shipped(id)
+            .map(|d| d.origins())
+            .unwrap_or_default()
+        {
+            if !out.contains(&o) {
+                out.push(o);
+            }
+        }
+    }
+    out.extend(["{definition}".to_string(), "{issuer}".to_string()]);
+    out
 }
 
 export_connector!(Generic);

@@ -208,6 +208,7 @@ pub fn manifest(id: &str, display_name: &str, version: &str) -> Manifest {
         token_secrets: Vec::new(),
         refresh_secret: None,
         definitions: None,
+        origin_patterns: Vec::new(),
     }
 }
 
@@ -235,6 +236,9 @@ pub trait ManifestExt {
     /// For data-driven connectors: the field naming a stored definition
     /// (`reference`) and the one carrying its text (`content`).
     fn definitions(self, reference: &str, content: &str) -> Self;
+    /// Declares what `allowed-origins` may add: `https://host`,
+    /// `https://*.domain.tld`, `{definition}` or `{issuer}`.
+    fn origin_patterns<S: AsRef<str>>(self, patterns: &[S]) -> Self;
 }
 
 impl ManifestExt for Manifest {
@@ -284,6 +288,11 @@ impl ManifestExt for Manifest {
             reference: reference.into(),
             content: content.into(),
         });
+        self
+    }
+    fn origin_patterns<S: AsRef<str>>(mut self, patterns: &[S]) -> Self {
+        self.origin_patterns
+            .extend(patterns.iter().map(|p| p.as_ref().to_string()));
         self
     }
 }

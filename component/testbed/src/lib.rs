@@ -29,6 +29,7 @@ impl Connector for Testbed {
             ]))
             .field(field("url", "URL"))
             .field(field("extra_origin", "Extra origin").advanced())
+            .origin_patterns(&["https://*.example.com"])
             .field(field("auth_type", "Auth").default_value("token"))
             .auth_field("auth_type")
             .auth_kind(auth_kind(

@@ -26,6 +26,8 @@ struct ConnectionView<'a> {
     fields: &'a BTreeMap<String, String>,
     secrets: BTreeMap<String, &'static str>,
     granted_scopes: &'a [String],
+    /// Origins the connector added beyond its host templates.
+    added_origins: &'a [String],
     expires_at: Option<u64>,
     last_error: Option<&'a connhost::LastError>,
     created_at: u64,
@@ -59,6 +61,7 @@ fn view<'a>(r: &'a ConnectionRecord, manifest: Option<&Manifest>) -> ConnectionV
         fields: &r.fields,
         secrets,
         granted_scopes: &r.granted_scopes,
+        added_origins: &r.origins,
         expires_at: r.expires_at,
         last_error: r.last_error.as_ref(),
         created_at: r.created_at,
@@ -300,6 +303,9 @@ impl Out {
             }
             if !r.granted_scopes.is_empty() {
                 s.push_str(&format!("  scopes     {}\n", r.granted_scopes.join(" ")));
+            }
+            if !r.origins.is_empty() {
+                s.push_str(&format!("  origins    {}\n", r.origins.join(" ")));
             }
             s.push_str(&format!("  expires    {}", expiry_text(r.expires_at)));
             s

@@ -13,5 +13,7 @@ pub mod address;
 pub mod basic;
 pub mod ids;
 pub mod origin;
+pub mod pattern;
 
 pub use origin::{Allowlist, Origin, TemplateError};
+pub use pattern::OriginPattern;

@@ -47,8 +47,9 @@ impl Manager {
     pub async fn create(&self, mut new: NewConnection) -> Result<ConnectionRecord> {
         let manifest = self.connector(&new.connector)?;
         let team = new.team.as_deref().unwrap_or(DEFAULT_TEAM).to_string();
-        self.expand_definition(&team, &manifest, &mut new.fields)?;
+        let approved = self.expand_definition(&team, &manifest, &mut new.fields)?;
         let mut record = self.new_record(&manifest, &new)?;
+        record.definition_origins = approved;
         let (_, instance) = self.run_create(&manifest, &mut record, &new).await?;
         let secrets = self.finish(&record, instance)?;
         self.store.seal_secrets(&mut record, secrets.values());
@@ -105,7 +106,7 @@ impl Manager {
     pub async fn edit(&self, id: &str, mut new: NewConnection) -> Result<ConnectionRecord> {
         let old = self.store.get(id)?;
         let manifest = self.connector(&old.connector)?;
-        self.expand_definition(&old.team, &manifest, &mut new.fields)?;
+        let approved = self.expand_definition(&old.team, &manifest, &mut new.fields)?;
         if !new.connector.is_empty() && new.connector != old.connector {
             return Err(Error::invalid(
                 "connector",
@@ -114,6 +115,7 @@ impl Manager {
         }
         let name = new.name.as_deref().map(check_name).transpose()?;
         let mut record = old.clone();
+        record.definition_origins = approved;
         let (_, mut instance) = self.run_create(&manifest, &mut record, &new).await?;
         let label = instance.verify(&input_of(&record)).await?.account_label;
         let secrets = self.finish(&record, instance)?;

@@ -68,22 +68,25 @@ impl Manager {
     /// For data-driven connectors (the manifest's `definitions`): a
     /// reference naming one of `team`'s stored definitions becomes the
     /// definition itself. Another team's definitions are never looked at.
+    /// Returns the origins approved with that definition (none if the
+    /// fields named no stored one).
     pub(super) fn expand_definition(
         &self,
         team: &str,
         manifest: &Manifest,
         fields: &mut BTreeMap<String, String>,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         let Some(d) = &manifest.definitions else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         if let Some(id) = fields.get(&d.reference).cloned() {
-            if let Some(text) = self.store.provider(team, &id)? {
+            if let Some((text, origins)) = self.store.provider(team, &id)? {
                 fields.remove(&d.reference);
                 fields.insert(d.content.clone(), text);
+                return Ok(origins);
             }
         }
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// Validates a provider definition with `connector` (which must take
@@ -123,7 +126,7 @@ impl Manager {
         let mut instance = self.runtime()?.instantiate(&prepared.plugin, ctx).await?;
         let origins = instance.allowed_origins(&super::input_of(&probe)).await?;
         instance.allow_origins(&origins)?;
-        self.store.put_provider(team, &id, json)?;
+        self.store.put_provider(team, &id, json, &origins)?;
         Ok(id)
     }
 

@@ -40,10 +40,11 @@ impl Manager {
             .as_deref()
             .unwrap_or(super::DEFAULT_TEAM)
             .to_string();
-        self.expand_definition(&team, &manifest, &mut new.fields)?;
+        let approved = self.expand_definition(&team, &manifest, &mut new.fields)?;
         let resolved = super::connections::resolve(&manifest, &new, true)?;
         let mut record = self.new_record(&manifest, &new)?;
         record.fields = resolved.fields;
+        record.definition_origins = approved;
         self.start_pending(&manifest, record, new.secrets, redirect_uri, false)
             .await
     }

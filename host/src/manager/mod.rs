@@ -241,10 +241,14 @@ impl Manager {
         record: &mut ConnectionRecord,
         secrets: SecretScope,
     ) -> Result<(Arc<Manifest>, ConnectorInstance)> {
-        record.origins.clear();
+        let before = std::mem::take(&mut record.origins);
         let (manifest, mut instance) = self.instance(record, secrets).await?;
         let origins = instance.allowed_origins(&input_of(record)).await?;
         instance.allow_origins(&origins)?;
+        check_declared(&manifest, record, &origins)?;
+        if !origins.is_empty() && origins != before {
+            self.audit_as_connector(record, "connection.origins", origins.join(" "))?;
+        }
         record.origins = origins;
         Ok((manifest, instance))
     }
@@ -261,28 +265,39 @@ impl Manager {
         if secrets.reveals().is_empty() {
             return Ok(secrets);
         }
-        let log = crate::platform::audit::AuditLog::new(self.home(), self.store_key().clone());
         for name in secrets.reveals() {
-            let mut entry = crate::platform::AuditRecord {
-                time: crate::util::now(),
-                team: record.team.clone(),
-                actor: format!("connector:{}", record.connector),
-                operation: "secret.reveal".into(),
-                connection: Some(record.id.clone()),
-                connector: Some(record.connector.clone()),
-                via: Some(format!("secret:{name}")),
-                result: "ok".into(),
-                seq: 0,
-                prev: String::new(),
-                mac: String::new(),
-            };
-            log.append(&mut entry).map_err(|e| Error::AuditFailed {
-                operation: "secret.reveal".into(),
-                outcome: "ok".into(),
-                reason: e.to_string(),
-            })?;
+            self.audit_as_connector(record, "secret.reveal", format!("secret:{name}"))?;
         }
         Ok(secrets)
+    }
+
+    /// An audit record of what a connector did on `record` (the actor is
+    /// the connector), against the connection's team; fails closed.
+    fn audit_as_connector(
+        &self,
+        record: &ConnectionRecord,
+        operation: &str,
+        via: String,
+    ) -> Result<()> {
+        let log = crate::platform::audit::AuditLog::new(self.home(), self.store_key().clone());
+        let mut entry = crate::platform::AuditRecord {
+            time: crate::util::now(),
+            team: record.team.clone(),
+            actor: format!("connector:{}", record.connector),
+            operation: operation.into(),
+            connection: Some(record.id.clone()),
+            connector: Some(record.connector.clone()),
+            via: Some(via),
+            result: "ok".into(),
+            seq: 0,
+            prev: String::new(),
+            mac: String::new(),
+        };
+        log.append(&mut entry).map_err(|e| Error::AuditFailed {
+            operation: operation.into(),
+            outcome: "ok".into(),
+            reason: e.to_string(),
+        })
     }
 
     /// Writes `apply(record)` with compare-and-swap: if another write came
@@ -317,6 +332,7 @@ fn take_access(r: &mut ConnectionRecord, from: &ConnectionRecord) {
     r.expires_at = from.expires_at;
     r.access_issued_at = from.access_issued_at;
     r.origins.clone_from(&from.origins);
+    r.definition_origins.clone_from(&from.definition_origins);
     r.token_generation += 1;
 }
 
@@ -327,6 +343,50 @@ fn input_of(record: &ConnectionRecord) -> wit::ConnectionInput {
         granted_scopes: record.granted_scopes.clone(),
         expires_at: record.expires_at,
     }
+}
+
+/// Origins a connector added must match a pattern its manifest declares
+/// (or be one of its host templates already); anything else is
+/// `denied-host`, so a connector cannot send credentials where it likes.
+fn check_declared(
+    manifest: &Manifest,
+    record: &ConnectionRecord,
+    origins: &[String],
+) -> Result<()> {
+    use connhost_policy::{pattern, Origin};
+    if origins.is_empty() {
+        return Ok(());
+    }
+    let base = allowlist_for(manifest, &record.fields)?;
+    let patterns = pattern::parse_all(&manifest.origin_patterns)
+        .map_err(|e| Error::InvalidComponent(format!("manifest: origin-patterns: {e}")))?;
+    let approved: Vec<Origin> = record
+        .definition_origins
+        .iter()
+        .filter_map(|o| Origin::parse_bare(o).ok())
+        .collect();
+    let issuer = manifest
+        .issuer_field
+        .as_ref()
+        .and_then(|f| record.fields.get(f))
+        .and_then(|v| url::Url::parse(v).ok())
+        .and_then(|u| Origin::of(&u));
+    for text in origins {
+        let o = Origin::parse_bare(text).map_err(|e| Error::Plugin {
+            connector: manifest.id.clone(),
+            reason: format!("allowed-origins: {e}"),
+        })?;
+        let declared = base.origins().contains(&o)
+            || patterns
+                .iter()
+                .any(|p| p.matches(&o, &approved, issuer.as_ref()));
+        if !declared {
+            return Err(Error::Connector(crate::ConnectorError::DeniedHost {
+                target: o.to_string(),
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// The connection's allowed origins, from the manifest's host templates.

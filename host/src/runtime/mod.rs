@@ -33,7 +33,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::WasiCtx;
 
 /// The contract version this host implements.
-pub const CONTRACT: &str = "connhost:connector@0.2.0";
+pub const CONTRACT: &str = "connhost:connector@0.3.0";
 
 /// Limits and switches for the runtime.
 #[derive(Clone, Debug)]

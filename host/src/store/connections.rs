@@ -72,6 +72,10 @@ pub struct ConnectionRecord {
     /// record's tag.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub origins: Vec<String>,
+    /// Origins the host approved for the team's stored definition this
+    /// connection was made from (what `{definition}` patterns match).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub definition_origins: Vec<String>,
     /// Bumped by every write; a write must name the version it read.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub version: u64,
@@ -103,6 +107,7 @@ impl ConnectionRecord {
             token_generation: 0,
             access_issued_at: None,
             origins: Vec::new(),
+            definition_origins: Vec::new(),
             version: 0,
             secrets: BTreeMap::new(),
             integrity: String::new(),

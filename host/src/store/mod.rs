@@ -287,6 +287,7 @@ mod tests {
             token_generation: 0,
             access_issued_at: None,
             origins: vec![],
+            definition_origins: vec![],
             version: 0,
             secrets: BTreeMap::new(),
             integrity: String::new(),
@@ -547,11 +548,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Some(key(1))).unwrap();
         store
-            .put_provider("team-a", "acme", r#"{"id":"acme"}"#)
+            .put_provider("team-a", "acme", r#"{"id":"acme"}"#, &[])
             .unwrap();
         assert_eq!(
-            store.provider("team-a", "acme").unwrap().as_deref(),
-            Some(r#"{"id":"acme"}"#)
+            store.provider("team-a", "acme").unwrap().unwrap().0,
+            r#"{"id":"acme"}"#
         );
         let a = dir.path().join("providers/team-a/acme.json");
         let edited = std::fs::read_to_string(&a).unwrap().replace("acme", "evil");
@@ -562,7 +563,7 @@ mod tests {
         );
         // A definition copied into another team's folder is refused too.
         store
-            .put_provider("team-a", "acme", r#"{"id":"acme"}"#)
+            .put_provider("team-a", "acme", r#"{"id":"acme"}"#, &[])
             .unwrap();
         std::fs::create_dir_all(dir.path().join("providers/team-b")).unwrap();
         std::fs::copy(&a, dir.path().join("providers/team-b/acme.json")).unwrap();

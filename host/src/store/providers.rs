@@ -15,6 +15,9 @@ pub(crate) struct ProviderDoc {
     /// `team/id`.
     id: String,
     definition: String,
+    /// The origins approved when it was added (`allowed-origins`).
+    #[serde(default)]
+    origins: Vec<String>,
     #[serde(default)]
     integrity: String,
 }
@@ -48,24 +51,27 @@ impl Store {
             .join(format!("{id}.json")))
     }
 
-    /// Stores `team`'s provider definition (JSON text) under `id`.
-    pub fn put_provider(&self, team: &str, id: &str, json: &str) -> Result<()> {
+    /// Stores `team`'s provider definition (JSON text) under `id`, with
+    /// the origins approved for it.
+    pub fn put_provider(&self, team: &str, id: &str, json: &str, origins: &[String]) -> Result<()> {
         let mut doc = ProviderDoc {
             id: format!("{team}/{id}"),
             definition: json.to_string(),
+            origins: origins.to_vec(),
             integrity: String::new(),
         };
         let _guard = self.guard()?;
         signed::put(&self.keys, &self.provider_path(team, id)?, &mut doc)
     }
 
-    /// `team`'s provider definition with that id, if there is one.
-    pub fn provider(&self, team: &str, id: &str) -> Result<Option<String>> {
+    /// `team`'s provider definition with that id and its approved
+    /// origins, if there is one.
+    pub fn provider(&self, team: &str, id: &str) -> Result<Option<(String, Vec<String>)>> {
         let Ok(path) = self.provider_path(team, id) else {
             return Ok(None);
         };
         match signed::get::<ProviderDoc>(&self.keys, &path, &format!("{team}/{id}")) {
-            Ok(doc) => Ok(Some(doc.definition)),
+            Ok(doc) => Ok(Some((doc.definition, doc.origins))),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
