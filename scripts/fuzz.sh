@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${FUZZ_SECONDS:-30}"
-targets=(origin address definition token_response)
+targets=(origin address definition token_response signed)
 
 # cargo-fuzz wants nightly (sanitizer flags); rust-toolchain.toml pins
 # stable. A machine that cannot fetch nightly fuzzes with the pinned

@@ -12,6 +12,7 @@ mod costs;
 mod hostile;
 mod oauth;
 mod platform;
+mod proxy;
 mod rotation;
 mod sandbox;
 mod standalone;

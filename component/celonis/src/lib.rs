@@ -255,6 +255,13 @@ impl Connector for Celonis {
         }
     }
 
+    fn authenticate_request(
+        input: ConnectionInput,
+        request: Request,
+    ) -> Result<Request, ConnectorError> {
+        Ok(Settings::parse(&input)?.authed(request))
+    }
+
     fn verify(input: ConnectionInput) -> Result<Verification, ConnectorError> {
         let s = Settings::parse(&input)?;
         s.require_secret()?;

@@ -123,15 +123,15 @@ impl Connector for Generic {
             .verify
             .clone()
             .ok_or_else(|| invalid("definition.verify", "is required"))?;
-        let mut url =
+        let url =
             Url::parse(&spec.url).map_err(|e| invalid("definition.verify.url", e.to_string()))?;
         let method = if spec.method == "POST" {
             Method::Post
         } else {
             Method::Get
         };
-        let req = p.authed(&input, Request::new(method, ""), &mut url)?;
-        let resp = req.url(url.as_str()).send()?;
+        let req = p.authed(&input, Request::new(method, url.as_str()))?;
+        let resp = req.send()?;
         if resp.status != spec.expected_status {
             return Err(classify(&resp));
         }
@@ -281,6 +281,20 @@ impl Connector for Generic {
             }
         }
         Ok(())
+    }
+
+    fn authenticate_request(
+        input: ConnectionInput,
+        request: Request,
+    ) -> Result<Request, ConnectorError> {
+        // A known definition only: no discovery (network) per request.
+        let def = known(&input)?
+            .ok_or_else(|| invalid("provider", "the connection has no provider definition yet"))?;
+        provider::Provider {
+            def,
+            discovered: false,
+        }
+        .authed(&input, request)
     }
 
     fn allowed_origins(input: ConnectionInput) -> Result<Vec<String>, ConnectorError> {

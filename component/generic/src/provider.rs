@@ -198,7 +198,6 @@ impl Provider {
         &self,
         input: &ConnectionInput,
         req: Request,
-        url: &mut Url,
     ) -> Result<Request, ConnectorError> {
         Ok(match self.def.auth_mode {
             AuthMode::Oauth2 | AuthMode::Oauth2Cc => req.bearer(ACCESS_TOKEN),
@@ -214,14 +213,7 @@ impl Provider {
                     .ok_or_else(|| invalid("definition.api_key", "is required"))?;
                 match spec.location {
                     KeyLocation::Header => req.secret_header(&spec.name, &spec.prefix, "api_key"),
-                    KeyLocation::Query => {
-                        // The contract has no query-secret slot: read it
-                        // (the host records the reveal) and add it.
-                        let key = secrets::reveal("api_key")
-                            .ok_or_else(|| invalid("api_key", "is required"))?;
-                        url.query_pairs_mut().append_pair(&spec.name, &key);
-                        req
-                    }
+                    KeyLocation::Query => req.secret_query(&spec.name, "api_key"),
                 }
             }
         })

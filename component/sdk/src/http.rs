@@ -103,6 +103,25 @@ impl Request {
         self
     }
 
+    /// `?<name>=<secret>` on the URL, the secret's value added by the host.
+    pub fn secret_query(mut self, name: &str, secret: &str) -> Self {
+        self.0.auth = wit::Auth::Query(wit::SecretQuery {
+            name: name.into(),
+            secret: secret.into(),
+        });
+        self
+    }
+
+    /// The request as the contract carries it (`authenticate-request`).
+    pub fn from_wire(request: wit::Request) -> Self {
+        Request(request)
+    }
+
+    /// The contract's request.
+    pub fn into_wire(self) -> wit::Request {
+        self.0
+    }
+
     /// Sends the request. Any response, whatever its status, is `Ok`.
     pub fn send(self) -> Result<Response, ConnectorError> {
         wit::send(&self.0).map_err(transport_error)

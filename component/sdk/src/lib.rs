@@ -134,6 +134,22 @@ pub trait Connector {
         let _ = input;
         Ok(Vec::new())
     }
+
+    /// Puts the connection's credentials on a request the platform makes
+    /// through it (a flow step calling the service's API). The default:
+    /// `Authorization: Bearer <access_token>` when that secret exists,
+    /// otherwise the request unchanged.
+    fn authenticate_request(
+        input: ConnectionInput,
+        request: http::Request,
+    ) -> Result<http::Request, ConnectorError> {
+        let _ = input;
+        Ok(if secrets::has(oauth::ACCESS_TOKEN) {
+            request.bearer(oauth::ACCESS_TOKEN)
+        } else {
+            request
+        })
+    }
 }
 
 /// Adapts a [`Connector`] to the generated export trait; used by
@@ -174,6 +190,13 @@ impl<T: Connector> bindings::exports::connhost::connector::connector::Guest for 
     }
     fn allowed_origins(input: ConnectionInput) -> Result<Vec<String>, ConnectorError> {
         T::allowed_origins(input)
+    }
+    fn authenticate_request(
+        input: ConnectionInput,
+        request: bindings::connhost::connector::http::Request,
+    ) -> Result<bindings::connhost::connector::http::Request, ConnectorError> {
+        T::authenticate_request(input, http::Request::from_wire(request))
+            .map(http::Request::into_wire)
     }
 }
 

@@ -166,7 +166,7 @@ fn map_error(e: wasi::ErrorCode) -> http::Error {
 
 impl http::Guest for Providers {
     fn send(req: Request) -> Result<Response, http::Error> {
-        let url = Url::parse(&req.url)
+        let mut url = Url::parse(&req.url)
             .map_err(|e| http::Error::InvalidRequest(format!("bad URL: {e}")))?;
         if !allowlist().allows(&url) {
             return Err(http::Error::DeniedHost(origin(&url)));
@@ -180,6 +180,10 @@ impl http::Guest for Providers {
                 "authorization".into(),
                 basic(&b.username, &need(&b.password_secret)?, b.encoding),
             )),
+            Auth::Query(q) => {
+                let value = need(&q.secret)?;
+                url.query_pairs_mut().append_pair(&q.name, &value);
+            }
         }
         let body = match req.body {
             Body::Empty => Vec::new(),

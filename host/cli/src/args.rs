@@ -271,6 +271,29 @@ pub enum ConnectionCmd {
     List,
     /// Show one connection (secrets as set/unset, never values)
     Show { id: String },
+    /// Call the service's API through a connection: the connector adds the
+    /// credentials, access is renewed when needed. Prints the status and
+    /// body (`--json`: status, headers, base64 body)
+    Request {
+        /// `conn_…` or `dynamic:NAME`
+        id: String,
+        /// GET, HEAD, POST, PUT, PATCH or DELETE
+        method: String,
+        /// A path (`/api/cloud`, resolved against the connection's origin) or an https URL
+        url: String,
+        /// `name:value` (repeatable); credentials are the connection's to add
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// The body: text, or `@FILE`
+        #[arg(long)]
+        data: Option<String>,
+        /// Check this consumer's scopes on the connection first
+        #[arg(long)]
+        consumer: Option<String>,
+        /// Run context for a dynamic connection (`key=value`, repeatable)
+        #[arg(long)]
+        context: Vec<String>,
+    },
     /// Rename a connection
     Rename { id: String, name: String },
     /// Replace all data of a connection; secrets must be given again.

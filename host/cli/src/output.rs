@@ -278,6 +278,23 @@ impl Out {
         );
     }
 
+    /// A provider's response through a connection: status and body (as
+    /// text, control characters stripped), or all of it in JSON.
+    pub fn api_response(&self, r: &connhost::ApiResponse) {
+        self.emit(json!(r), || {
+            format!(
+                "HTTP {}{}\n{}",
+                r.status,
+                if r.renewed {
+                    " (access renewed first)"
+                } else {
+                    ""
+                },
+                printable(&String::from_utf8_lossy(&r.body))
+            )
+        });
+    }
+
     pub fn connection(&self, r: &ConnectionRecord, m: Option<&Manifest>) {
         let v = view(r, m);
         self.emit(json!(v), || {

@@ -123,7 +123,7 @@ pub fn add_to_linker<T: Send + 'static>(
 /// §2.3.1 (or raw), and secret form fields.
 pub fn attach_secrets(
     req: Request,
-    url: Url,
+    mut url: Url,
     secrets: &SecretScope,
 ) -> Result<OutRequest, http::Error> {
     let secret = |name: &str| {
@@ -136,6 +136,10 @@ pub fn attach_secrets(
     match req.auth {
         Auth::None => {}
         Auth::Header(h) => headers.push((h.name, format!("{}{}", h.prefix, secret(&h.secret)?))),
+        Auth::Query(q) => {
+            url.query_pairs_mut()
+                .append_pair(&q.name, &secret(&q.secret)?);
+        }
         Auth::Basic(b) => {
             let encoding = match b.encoding {
                 BasicEncoding::FormUrlencoded => basic::Encoding::FormUrlencoded,

@@ -15,8 +15,10 @@ mod connections;
 mod connectors;
 mod consent;
 mod renewal;
+mod request;
 
 pub use consent::pkce_challenge;
+pub use request::{ApiRequest, ApiResponse};
 
 use crate::bindings::types as wit;
 use crate::capabilities::{Secret, SecretScope};

@@ -96,7 +96,7 @@ impl Manager {
     }
 
     /// [`Manager::ensure_fresh`], also saying whether tokens changed.
-    async fn fresh(&self, id: &str) -> Result<(ConnectionRecord, bool)> {
+    pub(super) async fn fresh(&self, id: &str) -> Result<(ConnectionRecord, bool)> {
         let record = self.store.get(id)?;
         if !self.expiring(&record) {
             return Ok((record, false));
@@ -127,7 +127,7 @@ impl Manager {
     /// file lock), re-reads the record and renews only if `needed` still
     /// holds: whoever waited behind another renewal uses its result. The
     /// second value is the connector's reason when it had nothing to renew.
-    async fn renew_locked(
+    pub(super) async fn renew_locked(
         &self,
         id: &str,
         needed: impl Fn(&ConnectionRecord) -> bool,
@@ -235,7 +235,7 @@ pub(super) fn apply_state(record: &mut ConnectionRecord, s: wit::ConnectionState
 
 /// Access that can be renewed without the user: it expires, or the
 /// connector's refresh secret (per its manifest) is set.
-fn renewable(manifest: &Manifest, record: &ConnectionRecord) -> bool {
+pub(super) fn renewable(manifest: &Manifest, record: &ConnectionRecord) -> bool {
     record.expires_at.is_some()
         || manifest
             .refresh_secret

@@ -289,6 +289,57 @@ impl TeamView<'_> {
         )
     }
 
+    /// A request through one of this team's connections (`conn_…` or
+    /// `dynamic:NAME` for `context`); see [`Manager::request`]. With a
+    /// `consumer`, its usages of that connection must have their scopes
+    /// first (`account-validation` naming the missing ones).
+    pub async fn request(
+        &self,
+        reference: &str,
+        req: &crate::ApiRequest,
+        consumer: Option<&str>,
+        context: &std::collections::BTreeMap<String, String>,
+    ) -> Result<crate::ApiResponse> {
+        let resolved = self.resolve(reference, context);
+        let (conn, via) = match &resolved {
+            Ok((id, via)) => (Some(id.clone()), via.clone()),
+            Err(_) => (None, None),
+        };
+        let connector = conn
+            .as_deref()
+            .and_then(|id| self.own(id).ok())
+            .map(|r| r.connector);
+        let result = async {
+            let (id, _) = resolved?;
+            if let Some(consumer) = consumer {
+                let needs: Vec<Usage> = self
+                    .registry
+                    .usages()?
+                    .into_iter()
+                    .filter(|u| u.consumer == consumer && u.connection == reference)
+                    .collect();
+                if needs.is_empty() {
+                    return Err(Error::NotFound {
+                        what: "usage",
+                        id: format!("{consumer} of {reference}"),
+                    });
+                }
+                for u in needs {
+                    self.m.check_scopes(&id, &u.scopes).await?;
+                }
+            }
+            self.m.request(&id, req).await
+        }
+        .await;
+        self.log(
+            "connection.request",
+            conn.as_deref(),
+            connector.as_deref(),
+            via,
+            result,
+        )
+    }
+
     /// Audit records of this team.
     pub fn audit(&self, connection: Option<&str>, since: Option<u64>) -> Result<Vec<AuditRecord>> {
         self.audit.read(&self.caller.team, connection, since)

@@ -66,6 +66,35 @@ export_calls! {
     revoke => call_revoke(input: &wit::ConnectionInput) -> ();
     /// `allowed-origins`: origins the connection may call beyond the templates.
     allowed_origins => call_allowed_origins(input: &wit::ConnectionInput) -> Vec<String>;
+    /// `authenticate-request`: the connection's credentials on a request.
+    authenticate_request => call_authenticate_request(input: &wit::ConnectionInput, request: &crate::bindings::http::Request) -> crate::bindings::http::Request;
+}
+
+impl ConnectorInstance {
+    /// Sends `request` as the component's own requests are sent: this
+    /// instance's allowlist, secrets attached by name, no redirects, the
+    /// body cap and deadline. For requests the platform makes through a
+    /// connection (after `authenticate-request`).
+    pub async fn send(
+        &mut self,
+        request: crate::bindings::http::Request,
+    ) -> Result<crate::bindings::http::Response> {
+        use crate::bindings::http::Host as _;
+        let sent = self.store.data_mut().http().send(request).await;
+        use crate::bindings::http::Error as H;
+        match sent {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(H::DeniedHost(target))) => Err(ConnectorError::DeniedHost { target }.into()),
+            Ok(Err(H::InvalidRequest(reason))) => Err(Error::invalid("request", reason)),
+            Ok(Err(H::Network(message))) => Err(ConnectorError::Network { message }.into()),
+            Ok(Err(H::Timeout(message))) => Err(ConnectorError::Timeout { message }.into()),
+            Ok(Err(H::TooLarge(n))) => Err(ConnectorError::Network {
+                message: format!("the response is larger than the {n}-byte cap"),
+            }
+            .into()),
+            Err(e) => Err(Error::Runtime(e.to_string())),
+        }
+    }
 }
 
 impl ConnectorInstance {

@@ -225,6 +225,12 @@ impl FakeCelonis {
     pub fn configure(&self, f: impl FnOnce(&mut FakeConfig)) {
         f(&mut self.state.cfg.lock().unwrap());
     }
+
+    /// Forgets every access token issued so far: each is a 401 from now
+    /// on (as when a provider revokes tokens early).
+    pub fn revoke_tokens(&self) {
+        self.state.tokens.lock().unwrap().issued.clear();
+    }
 }
 
 async fn handle(

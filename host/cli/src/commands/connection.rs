@@ -77,6 +77,41 @@ pub async fn run(
             let manifest = m.connector(&record.connector).ok();
             out.connection(&record, manifest.as_ref());
         }
+        ConnectionCmd::Request {
+            id,
+            method,
+            url,
+            headers,
+            data,
+            consumer,
+            context,
+        } => {
+            let headers = headers
+                .iter()
+                .map(|h| {
+                    h.split_once(':')
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .with_context(|| format!("--header `{h}` must be `name:value`"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let body = match data.as_deref() {
+                None => Vec::new(),
+                Some(d) => match d.strip_prefix('@') {
+                    Some(path) => std::fs::read(path).with_context(|| format!("--data @{path}"))?,
+                    None => d.as_bytes().to_vec(),
+                },
+            };
+            let req = connhost::ApiRequest {
+                method,
+                url,
+                headers,
+                body,
+                timeout_ms: None,
+            };
+            let context = crate::input::parse_context(&context)?;
+            let resp = t.request(&id, &req, consumer.as_deref(), &context).await?;
+            out.api_response(&resp);
+        }
         ConnectionCmd::Rename { id, name } => out.updated("renamed", &t.rename(&id, &name).await?),
         ConnectionCmd::Edit { id, data } => {
             let new = data_of(String::new(), &data)?;

@@ -1,0 +1,164 @@
+//! Using a connection: a request the platform makes through it (a flow
+//! step calling the service's API). The connector puts the credentials on
+//! (`authenticate-request`, inside the sandbox, secrets by name); the host
+//! sends it with the connection's policy (allowlist, no redirects, caps,
+//! deadline). Access is renewed ahead of expiry (single flight) and once
+//! more on a 401, then the request is retried once.
+
+use super::{input_of, Manager};
+use crate::bindings::http as wire;
+use crate::error::{Error, Result};
+use crate::store::ConnectionRecord;
+use serde::{Deserialize, Serialize};
+
+/// A request through a connection.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ApiRequest {
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub method: String,
+    /// An absolute `https://` URL, or a path (`/api/cloud`) resolved
+    /// against the connection's first origin.
+    pub url: String,
+    /// Plain headers; credentials are the connector's to add, so
+    /// `authorization` and `cookie` are refused.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// The body, base64 in JSON.
+    #[serde(default, with = "b64")]
+    pub body: Vec<u8>,
+    /// Deadline in milliseconds (capped by the host's own).
+    #[serde(default)]
+    pub timeout_ms: Option<u32>,
+}
+
+/// The provider's response, whole; never a secret of ours.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The body, base64 in JSON.
+    #[serde(with = "b64")]
+    pub body: Vec<u8>,
+    /// Whether access was renewed for this request (ahead of expiry, or
+    /// after a 401).
+    pub renewed: bool,
+}
+
+mod b64 {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+fn method(text: &str) -> Result<wire::Method> {
+    Ok(match text.to_ascii_uppercase().as_str() {
+        "GET" => wire::Method::Get,
+        "HEAD" => wire::Method::Head,
+        "POST" => wire::Method::Post,
+        "PUT" => wire::Method::Put,
+        "PATCH" => wire::Method::Patch,
+        "DELETE" => wire::Method::Delete,
+        _ => {
+            return Err(Error::invalid(
+                "method",
+                format!("must be GET, HEAD, POST, PUT, PATCH or DELETE, got `{text}`"),
+            ))
+        }
+    })
+}
+
+impl Manager {
+    /// Sends `req` through connection `id`; see the module docs.
+    pub async fn request(&self, id: &str, req: &ApiRequest) -> Result<ApiResponse> {
+        let (mut record, mut renewed) = self.fresh(id).await?;
+        let (manifest, mut resp) = self.send_through(&record, req).await?;
+        if resp.status == 401 && super::renewal::renewable(&manifest, &record) {
+            let seen = record.token_generation;
+            record = self
+                .renew_locked(id, |r| r.token_generation == seen)
+                .await?
+                .0;
+            renewed = true;
+            resp = self.send_through(&record, req).await?.1;
+        }
+        Ok(ApiResponse {
+            status: resp.status,
+            headers: resp.headers,
+            body: resp.body,
+            renewed,
+        })
+    }
+
+    async fn send_through(
+        &self,
+        record: &ConnectionRecord,
+        req: &ApiRequest,
+    ) -> Result<(std::sync::Arc<crate::manifest::Manifest>, wire::Response)> {
+        let scope = self.store.open_secrets(record)?;
+        let (manifest, mut instance) = self.instance(record, scope).await?;
+        let request = self.wire_request(&manifest, record, req)?;
+        let authed = instance
+            .authenticate_request(&input_of(record), &request)
+            .await?;
+        let sent = instance.send(authed).await;
+        // Reveals are audited whatever the outcome; secret changes made
+        // while authenticating a request are not kept.
+        self.finish(record, instance)?;
+        Ok((manifest, sent?))
+    }
+
+    fn wire_request(
+        &self,
+        manifest: &crate::manifest::Manifest,
+        record: &ConnectionRecord,
+        req: &ApiRequest,
+    ) -> Result<wire::Request> {
+        let url = if req.url.starts_with("https://") {
+            req.url.clone()
+        } else if req.url.starts_with('/') {
+            let allowlist = self.allowlist(manifest, record)?;
+            let base = allowlist.origins().first().ok_or_else(|| {
+                Error::invalid("url", "this connection has no origin to resolve a path against; give an absolute https:// URL")
+            })?;
+            let port = if base.port == 443 {
+                String::new()
+            } else {
+                format!(":{}", base.port)
+            };
+            format!("https://{}{port}{}", base.host, req.url)
+        } else {
+            return Err(Error::invalid(
+                "url",
+                "must be an absolute https:// URL or a path starting with `/`",
+            ));
+        };
+        for (name, _) in &req.headers {
+            let lower = name.to_ascii_lowercase();
+            if lower == "authorization" || lower == "cookie" || lower == "proxy-authorization" {
+                return Err(Error::invalid(
+                    "headers",
+                    format!("`{name}` is the connection's to set; leave credentials to it"),
+                ));
+            }
+        }
+        Ok(wire::Request {
+            method: method(&req.method)?,
+            url,
+            headers: req.headers.clone(),
+            auth: wire::Auth::None,
+            body: if req.body.is_empty() {
+                wire::Body::Empty
+            } else {
+                wire::Body::Bytes(req.body.clone())
+            },
+            timeout_ms: req.timeout_ms,
+        })
+    }
+}
