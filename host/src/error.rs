@@ -132,6 +132,9 @@ pub enum Error {
     /// A key rotation was interrupted; running it again finishes it.
     #[error("a key rotation from key {from} to key {to} has not finished; run `connhost key rotate` again with the same keys to finish it (nothing was changed)")]
     RotationInProgress { from: String, to: String },
+    /// An API request without a live key.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
     /// The master key given is not usable.
     #[error("invalid master key: {0}")]
     BadMasterKey(String),
@@ -180,6 +183,7 @@ impl Error {
             Error::Tampered(_) => "tampered",
             Error::BadMasterKey(_) => "bad-master-key",
             Error::RotationInProgress { .. } => "rotation-in-progress",
+            Error::Unauthenticated(_) => "unauthenticated",
             Error::Corrupt { .. } => "corrupt-store",
             Error::Io { .. } => "io",
             Error::Runtime(_) => "runtime",
@@ -188,6 +192,29 @@ impl Error {
             Error::Authorization { error, .. } if error == "access_denied" => "access-denied",
             Error::Authorization { .. } => "authorization-failed",
         }
+    }
+
+    /// The `{"kind", "message", …}` object of `--json` output and the HTTP
+    /// API: a connector error's own fields (e.g. `missing` scopes), the
+    /// field of invalid input, the consumers blocking a delete.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut err = serde_json::json!({
+            "kind": self.kind(),
+            "message": self.to_string(),
+        });
+        match self {
+            Error::Connector(c) => {
+                if let Ok(serde_json::Value::Object(detail)) = serde_json::to_value(c) {
+                    for (k, v) in detail {
+                        err[k] = v;
+                    }
+                }
+            }
+            Error::InvalidInput { field, .. } => err["field"] = field.clone().into(),
+            Error::InUse { consumers, .. } => err["consumers"] = consumers.clone().into(),
+            _ => {}
+        }
+        err
     }
 
     pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> Self {

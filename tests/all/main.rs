@@ -15,6 +15,7 @@ mod platform;
 mod proxy;
 mod rotation;
 mod sandbox;
+mod serve;
 mod standalone;
 mod torture;
 mod trust;

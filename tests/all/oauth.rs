@@ -19,14 +19,14 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 const REDIRECT: &str = "http://127.0.0.1:1/callback";
 
-struct Setup {
+pub(crate) struct Setup {
     fake: FakeOAuth,
     home: tempfile::TempDir,
     ca: PathBuf,
 }
 
 impl Setup {
-    async fn new(cfg: OAuthConfig) -> Setup {
+    pub(crate) async fn new(cfg: OAuthConfig) -> Setup {
         let fake = FakeOAuth::start(cfg).await.unwrap();
         let home = tempfile::tempdir().unwrap();
         let ca = home.path().join("oauth-ca.pem");
@@ -43,7 +43,7 @@ impl Setup {
         net
     }
 
-    async fn manager(&self, tweak: impl FnOnce(&mut HostConfig)) -> Manager {
+    pub(crate) async fn manager(&self, tweak: impl FnOnce(&mut HostConfig)) -> Manager {
         let mut cfg = HostConfig::new(self.home.path());
         cfg.net = self.net();
         cfg.refresh_backoff = Duration::from_millis(20);
@@ -62,7 +62,7 @@ impl Setup {
 
     /// Plays the browser: opens the consent page and submits it.
     /// Returns where the provider redirected to.
-    async fn consent(&self, authorize_url: &str, allow: bool) -> String {
+    pub(crate) async fn consent(&self, authorize_url: &str, allow: bool) -> String {
         let client = HttpsClient::new(self.net()).unwrap();
         let page = client.send(get(authorize_url)).await.unwrap();
         assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));

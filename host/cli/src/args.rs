@@ -85,11 +85,45 @@ pub enum Command {
     /// The master key (operator)
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Serve the REST API (see README: "connhost as a service")
+    Serve {
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The URL providers redirect browsers back to (default: http://LISTEN)
+        #[arg(long)]
+        public_url: Option<String>,
+    },
+    /// API keys for `connhost serve` (operator)
+    #[command(subcommand)]
+    Apikey(ApikeyCmd),
     /// The store as a whole (operator)
     #[command(subcommand)]
     Store(StoreCmd),
     /// Walk create → verify → refresh → list → delete against a local fake Celonis
     Demo,
+}
+
+#[derive(Subcommand)]
+pub enum ApikeyCmd {
+    /// Make a key; it is printed once and never stored (only its hash)
+    Create {
+        /// The team the key acts for
+        #[arg(long, conflicts_with = "operator")]
+        team: Option<String>,
+        /// An operator key (connectors, global settings) instead
+        #[arg(long)]
+        operator: bool,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List keys (never their secrets)
+    List {
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// Revoke a key by id (`key_…`)
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]

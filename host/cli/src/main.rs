@@ -79,11 +79,15 @@ fn host_config(g: &Global) -> anyhow::Result<HostConfig> {
 }
 
 async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
-    match cli.command {
+    match &cli.command {
         Command::Demo => return demo::run(&cli.global, out).await,
         // Before opening: an interrupted rotation keeps the store closed.
         Command::Key(args::KeyCmd::Rotate) => {
             return commands::platform::key_rotate(host_config(&cli.global)?, out)
+        }
+        Command::Serve { listen, public_url } => {
+            let manager = Manager::open(host_config(&cli.global)?)?;
+            return commands::serve::run(manager, listen, public_url.clone(), out).await;
         }
         _ => {}
     }
@@ -99,7 +103,8 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
         actor,
     })?;
     match cli.command {
-        Command::Demo | Command::Key(_) => unreachable!("handled above"),
+        Command::Demo | Command::Key(_) | Command::Serve { .. } => unreachable!("handled above"),
+        Command::Apikey(cmd) => commands::serve::apikey(&manager, cmd, out),
         Command::Store(args::StoreCmd::Check) => commands::platform::store_check(&manager, out),
         Command::Connector(cmd) => commands::connector::run(&manager, &team, cmd, out).await,
         Command::Provider(cmd) => commands::connector::provider(&manager, &team, cmd, out).await,

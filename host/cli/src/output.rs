@@ -404,20 +404,10 @@ impl Out {
     pub fn fail(&self, e: &anyhow::Error) -> ExitCode {
         let lib = e.downcast_ref::<connhost::Error>();
         if self.json {
-            let mut err = json!({
-                "kind": lib.map(|l| l.kind()).unwrap_or("error"),
-                "message": format!("{e:#}"),
-            });
-            if let Some(connhost::Error::Connector(c)) = lib {
-                if let Value::Object(detail) = serde_json::to_value(c).expect("serializes") {
-                    for (k, v) in detail {
-                        err[k] = v;
-                    }
-                }
-            }
-            if let Some(connhost::Error::InvalidInput { field, .. }) = lib {
-                err["field"] = field.clone().into();
-            }
+            let mut err = lib
+                .map(connhost::Error::to_json)
+                .unwrap_or_else(|| json!({"kind": "error"}));
+            err["message"] = format!("{e:#}").into();
             println!("{}", json!({ "error": err }));
         } else {
             let mark = if matches!(lib, Some(connhost::Error::Connector(_))) {

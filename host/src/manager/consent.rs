@@ -72,7 +72,10 @@ impl Manager {
     ) -> Result<AuthorizeStart> {
         check_redirect_uri(redirect_uri)?;
         self.store.prune_pending(now())?;
-        let state = random_token();
+        let pending_id = format!("pend_{}", random_hex(12));
+        // The state names its pending authorization (so a callback server
+        // finds it) and carries 256 random bits (so it cannot be guessed).
+        let state = format!("{pending_id}.{}", random_token());
         let verifier = random_token();
         let requested = manifest.requested_scopes(&record.fields);
         let request = wit::AuthorizeRequest {
@@ -91,7 +94,7 @@ impl Manager {
         self.store.seal_secrets(&mut record, &secrets);
         let expires_at = now() + self.cfg.pending_ttl.as_secs();
         let mut pending = Pending {
-            id: format!("pend_{}", random_hex(12)),
+            id: pending_id,
             record,
             reauthorize,
             redirect_uri: redirect_uri.to_string(),
@@ -110,7 +113,7 @@ impl Manager {
     }
 
     /// The team a pending authorization belongs to.
-    pub(crate) fn pending_team(&self, pending_id: &str) -> Result<String> {
+    pub fn pending_team(&self, pending_id: &str) -> Result<String> {
         Ok(self.store.get_pending(pending_id)?.record.team)
     }
 

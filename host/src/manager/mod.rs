@@ -11,6 +11,7 @@
 //! connector adds (`allowed-origins`) are asked in the same instance when
 //! access is set up, and kept in the signed record for later calls.
 
+mod apikeys;
 mod connections;
 mod connectors;
 mod consent;
@@ -187,7 +188,7 @@ impl Manager {
         self.store.io_counts()
     }
 
-    pub(crate) fn home(&self) -> &std::path::Path {
+    pub fn home(&self) -> &std::path::Path {
         self.store.home()
     }
 

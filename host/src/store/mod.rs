@@ -14,6 +14,7 @@
 //! over its non-secret content. Every write is temp-file + fsync + rename:
 //! a crash leaves the old or the new state, never half of one.
 
+pub(crate) mod apikeys;
 pub(crate) mod connections;
 pub(crate) mod connectors;
 pub(crate) mod crypto;
@@ -24,6 +25,7 @@ pub(crate) mod providers;
 pub(crate) mod rotate;
 pub(crate) mod signed;
 
+pub use apikeys::ApiKey;
 pub use connections::{ConnectionRecord, LastError, Status};
 pub use crypto::{KeyRing, MasterKey, MASTER_KEY_ENV};
 pub use lock::FileLock;
@@ -38,7 +40,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const KEYCHECK_AAD: &[u8] = b"connhost:keycheck:v1";
 const KEYCHECK_TEXT: &[u8] = b"connhost master key check";
-const SUBDIRS: [&str; 6] = [
+const SUBDIRS: [&str; 7] = [
+    "apikeys",
     "connectors",
     "connections",
     "cache",

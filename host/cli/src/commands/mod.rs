@@ -3,3 +3,4 @@
 pub mod connection;
 pub mod connector;
 pub mod platform;
+pub mod serve;

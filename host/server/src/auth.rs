@@ -1,0 +1,56 @@
+//! Bearer API keys. `Authorization: Bearer chk_…`; anything else is 401
+//! with one message, whether the key is unknown, revoked or malformed.
+
+use crate::error::{forbidden, ApiError};
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use connhost::{ApiKey, Caller, TeamView};
+
+/// The authenticated key of a request.
+pub struct Key(pub ApiKey);
+
+impl FromRequestParts<AppState> for Key {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        state
+            .manager
+            .authenticate(token.trim())
+            .map(Key)
+            .map_err(|e| ApiError(e).into_response())
+    }
+}
+
+impl Key {
+    /// The team view this key acts as; operator keys act for no team.
+    pub fn team<'a>(&self, state: &'a AppState) -> Result<TeamView<'a>, Response> {
+        let Some(team) = &self.0.team else {
+            return Err(forbidden(
+                "an operator key does not act for a team; use a team key",
+            ));
+        };
+        state
+            .manager
+            .team(Caller {
+                team: team.clone(),
+                actor: format!("apikey:{}", self.0.id),
+            })
+            .map_err(|e| ApiError(e).into_response())
+    }
+
+    /// Refuses team keys (connector uploads and other global settings).
+    pub fn operator(&self) -> Result<(), Response> {
+        match self.0.team {
+            None => Ok(()),
+            Some(_) => Err(forbidden("this needs an operator key")),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! `/v1/connections`: the team's connections, and requests through them.
+
+use super::{fail, json, Reply};
+use crate::auth::Key;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use connhost::{ApiRequest, ConnectionRecord, NewConnection, Secret};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A connection as the API shows it: sealed secrets become their names.
+pub(crate) fn view(r: &ConnectionRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("secrets");
+        o.remove("integrity");
+        o.insert(
+            "secret_names".into(),
+            r.secret_names().collect::<Vec<_>>().into(),
+        );
+    }
+    v
+}
+
+/// Create and edit bodies: secret values in, never out.
+#[derive(Deserialize)]
+pub(crate) struct ConnectionBody {
+    #[serde(default)]
+    pub connector: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl ConnectionBody {
+    pub(crate) fn into_new(self) -> NewConnection {
+        NewConnection {
+            connector: self.connector,
+            name: self.name,
+            fields: self.fields,
+            secrets: self
+                .secrets
+                .into_iter()
+                .map(|(k, v)| (k, Secret::new(v)))
+                .collect(),
+            ..Default::default()
+        }
+    }
+}
+
+pub(super) async fn list(State(s): State<AppState>, key: Key) -> Reply {
+    let t = key.team(&s)?;
+    let all: Vec<_> = t.list().map_err(fail)?.iter().map(view).collect();
+    json(all)
+}
+
+pub(super) async fn create(
+    State(s): State<AppState>,
+    key: Key,
+    Json(body): Json<ConnectionBody>,
+) -> Reply {
+    let t = key.team(&s)?;
+    Ok(Json(view(&t.create(body.into_new()).await.map_err(fail)?)))
+}
+
+pub(super) async fn show(State(s): State<AppState>, key: Key, Path(id): Path<String>) -> Reply {
+    let t = key.team(&s)?;
+    Ok(Json(view(&t.get(&id).map_err(fail)?)))
+}
+
+#[derive(Deserialize)]
+pub(super) struct Rename {
+    name: String,
+}
+
+pub(super) async fn rename(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+    Json(body): Json<Rename>,
+) -> Reply {
+    let t = key.team(&s)?;
+    Ok(Json(view(&t.rename(&id, &body.name).await.map_err(fail)?)))
+}
+
+pub(super) async fn edit(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+    Json(body): Json<ConnectionBody>,
+) -> Reply {
+    let t = key.team(&s)?;
+    Ok(Json(view(
+        &t.edit(&id, body.into_new()).await.map_err(fail)?,
+    )))
+}
+
+#[derive(Deserialize)]
+pub(super) struct DeleteQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+pub(super) async fn delete(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> Reply {
+    let t = key.team(&s)?;
+    json(t.delete(&id, q.force).await.map_err(fail)?)
+}
+
+#[derive(Deserialize)]
+pub(super) struct SecretValue {
+    value: String,
+}
+
+pub(super) async fn set_secret(
+    State(s): State<AppState>,
+    key: Key,
+    Path((id, name)): Path<(String, String)>,
+    Json(body): Json<SecretValue>,
+) -> Reply {
+    let t = key.team(&s)?;
+    let r = t
+        .set_secret(&id, &name, Secret::new(body.value))
+        .await
+        .map_err(fail)?;
+    Ok(Json(view(&r)))
+}
+
+pub(super) async fn verify(State(s): State<AppState>, key: Key, Path(id): Path<String>) -> Reply {
+    let t = key.team(&s)?;
+    json(t.verify(&id).await.map_err(fail)?)
+}
+
+pub(super) async fn refresh(State(s): State<AppState>, key: Key, Path(id): Path<String>) -> Reply {
+    let t = key.team(&s)?;
+    json(t.refresh(&id).await.map_err(fail)?)
+}
+
+#[derive(Deserialize)]
+pub(super) struct Scopes {
+    scopes: Vec<String>,
+}
+
+pub(super) async fn check(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+    Json(body): Json<Scopes>,
+) -> Reply {
+    let t = key.team(&s)?;
+    t.check_scopes(&id, &body.scopes).await.map_err(fail)?;
+    json(serde_json::json!({"id": id, "ok": true, "scopes": body.scopes}))
+}
+
+/// `POST /v1/connections/{id}/request`: a request through the connection
+/// (`id` may be `dynamic:NAME` with a `context`).
+#[derive(Deserialize)]
+pub(super) struct RequestBody {
+    #[serde(flatten)]
+    request: ApiRequest,
+    #[serde(default)]
+    consumer: Option<String>,
+    #[serde(default)]
+    context: BTreeMap<String, String>,
+}
+
+pub(super) async fn request(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+    Json(body): Json<RequestBody>,
+) -> Reply {
+    let t = key.team(&s)?;
+    let r = t
+        .request(&id, &body.request, body.consumer.as_deref(), &body.context)
+        .await
+        .map_err(fail)?;
+    json(r)
+}

@@ -1,0 +1,107 @@
+//! Usages, provider definitions and the audit log of the key's team.
+
+use super::{fail, json, Reply};
+use crate::auth::Key;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use connhost::Usage;
+use serde::Deserialize;
+
+pub(super) async fn usages(State(s): State<AppState>, key: Key) -> Reply {
+    json(key.team(&s)?.usages().map_err(fail)?)
+}
+
+pub(super) async fn add_usage(State(s): State<AppState>, key: Key, Json(u): Json<Usage>) -> Reply {
+    json(key.team(&s)?.add_usage(u).map_err(fail)?)
+}
+
+#[derive(Deserialize)]
+pub(super) struct RemoveUsage {
+    consumer: String,
+    #[serde(default)]
+    connection: Option<String>,
+}
+
+pub(super) async fn remove_usage(
+    State(s): State<AppState>,
+    key: Key,
+    Query(q): Query<RemoveUsage>,
+) -> Reply {
+    let removed = key
+        .team(&s)?
+        .remove_usage(&q.consumer, q.connection.as_deref())
+        .map_err(fail)?;
+    json(serde_json::json!({ "removed": removed }))
+}
+
+pub(super) async fn providers(State(s): State<AppState>, key: Key) -> Reply {
+    json(key.team(&s)?.providers().map_err(fail)?)
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewProvider {
+    connector: String,
+    /// The definition itself (a JSON object).
+    definition: serde_json::Value,
+}
+
+pub(super) async fn add_provider(
+    State(s): State<AppState>,
+    key: Key,
+    Json(p): Json<NewProvider>,
+) -> Reply {
+    let t = key.team(&s)?;
+    let id = t
+        .add_provider(&p.connector, &p.definition.to_string())
+        .await
+        .map_err(fail)?;
+    json(serde_json::json!({ "id": id }))
+}
+
+pub(super) async fn remove_provider(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+) -> Reply {
+    key.team(&s)?.remove_provider(&id).map_err(fail)?;
+    json(serde_json::json!({ "id": id, "removed": true }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct AuditQuery {
+    #[serde(default)]
+    connection: Option<String>,
+    #[serde(default)]
+    since: Option<u64>,
+    /// Records after this sequence number (the previous page's `next`).
+    #[serde(default)]
+    after: Option<u64>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /v1/audit`: the team's records, oldest first, a page at a time.
+pub(super) async fn audit(
+    State(s): State<AppState>,
+    key: Key,
+    Query(q): Query<AuditQuery>,
+) -> Reply {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let records: Vec<_> = key
+        .team(&s)?
+        .audit(q.connection.as_deref(), q.since)
+        .map_err(fail)?
+        .into_iter()
+        .filter(|r| q.after.is_none_or(|a| r.seq > a))
+        .take(limit + 1)
+        .collect();
+    let more = records.len() > limit;
+    let page: Vec<_> = records.into_iter().take(limit).collect();
+    let next = if more {
+        page.last().map(|r| r.seq)
+    } else {
+        None
+    };
+    json(serde_json::json!({ "records": page, "next": next }))
+}

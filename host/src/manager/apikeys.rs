@@ -1,0 +1,96 @@
+//! API keys for `connhost serve`: a key is `chk_<id>_<secret>`, shown once
+//! when created; a team key acts for its team only, an operator key for
+//! connectors and settings only.
+
+use super::Manager;
+use crate::capabilities::Secret;
+use crate::error::{Error, Result};
+use crate::store::ApiKey;
+use crate::util::{constant_time_eq, hex, now};
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+const PREFIX: &str = "chk_";
+
+fn digest(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+impl Manager {
+    /// Makes a key for `team` (`None`: an operator key). The returned
+    /// secret is the whole key; it is not stored and cannot be shown again.
+    pub fn create_api_key(&self, team: Option<&str>, name: &str) -> Result<(ApiKey, Secret)> {
+        if let Some(t) = team {
+            if !connhost_policy::ids::is_safe(t, 64) {
+                return Err(Error::invalid("team", "must match [A-Za-z0-9_-]{1,64}"));
+            }
+        }
+        let mut id = [0u8; 8];
+        rand::rng().fill_bytes(&mut id);
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+        let mut key = ApiKey {
+            id: format!("key_{}", hex(&id)),
+            team: team.map(str::to_string),
+            name: name.to_string(),
+            created_at: now(),
+            revoked_at: None,
+            secret_sha256: digest(&secret),
+            integrity: String::new(),
+        };
+        self.store.put_apikey(&mut key)?;
+        let token = Secret::new(format!("{PREFIX}{}_{secret}", key.id));
+        key.secret_sha256.clear();
+        key.integrity.clear();
+        Ok((key, token))
+    }
+
+    /// Every key (never a secret), optionally only `team`'s.
+    pub fn api_keys(&self, team: Option<&str>) -> Result<Vec<ApiKey>> {
+        Ok(self
+            .store
+            .apikeys()?
+            .into_iter()
+            .filter(|k| team.is_none() || k.team.as_deref() == team)
+            .map(|mut k| {
+                k.secret_sha256.clear();
+                k.integrity.clear();
+                k
+            })
+            .collect())
+    }
+
+    /// Revokes a key: it authenticates nothing from now on.
+    pub fn revoke_api_key(&self, id: &str) -> Result<ApiKey> {
+        let mut key = self.store.get_apikey(id)?;
+        if key.revoked_at.is_none() {
+            key.revoked_at = Some(now());
+            self.store.put_apikey(&mut key)?;
+        }
+        key.secret_sha256.clear();
+        key.integrity.clear();
+        Ok(key)
+    }
+
+    /// The key a bearer token is, if it is a live one. Every failure is
+    /// the same `unauthenticated` (no hint whether the id exists).
+    pub fn authenticate(&self, token: &str) -> Result<ApiKey> {
+        let denied = || Error::Unauthenticated("missing, unknown or revoked API key".into());
+        let rest = token.strip_prefix(PREFIX).ok_or_else(denied)?;
+        // `key_<16 hex>_<secret>`
+        let (id, secret) = rest
+            .get(..20)
+            .zip(rest.get(21..))
+            .filter(|_| rest.as_bytes().get(20) == Some(&b'_'))
+            .ok_or_else(denied)?;
+        let key = self.store.get_apikey(id).map_err(|_| denied())?;
+        if key.revoked_at.is_some()
+            || !constant_time_eq(digest(secret).as_bytes(), key.secret_sha256.as_bytes())
+        {
+            return Err(denied());
+        }
+        Ok(key)
+    }
+}

@@ -1,0 +1,67 @@
+//! API keys for `connhost serve`: only a SHA-256 of each key's secret
+//! part is stored (the secret is 256 random bits, so a plain hash is
+//! enough), in a tagged document per key, bound to its team.
+
+use super::signed::{self, Signed};
+use super::Store;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// One API key, as stored and listed (never its secret).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiKey {
+    /// `key_…`: the public part of the key.
+    pub id: String,
+    /// The team the key acts for; `None` for an operator key.
+    pub team: Option<String>,
+    pub name: String,
+    pub created_at: u64,
+    pub revoked_at: Option<u64>,
+    /// SHA-256 (hex) of the key's secret part.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub(crate) secret_sha256: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) integrity: String,
+}
+
+impl Signed for ApiKey {
+    const DOMAIN: &'static [u8] = b"connhost:apikey:v1:";
+    const WHAT: &'static str = "api key";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn integrity(&mut self) -> &mut String {
+        &mut self.integrity
+    }
+}
+
+impl Store {
+    fn apikey_path(&self, id: &str) -> Result<PathBuf> {
+        self.path_of("apikeys", id, "json", "api key")
+    }
+
+    pub(crate) fn put_apikey(&self, key: &mut ApiKey) -> Result<()> {
+        let path = self.apikey_path(&key.id)?;
+        let _guard = self.guard()?;
+        signed::put(&self.keys, &path, key)
+    }
+
+    pub(crate) fn get_apikey(&self, id: &str) -> Result<ApiKey> {
+        signed::get(&self.keys, &self.apikey_path(id)?, id)
+    }
+
+    pub(crate) fn apikeys(&self) -> Result<Vec<ApiKey>> {
+        let mut out = Vec::new();
+        for id in self.ids("apikeys", "json")? {
+            match self.get_apikey(&id) {
+                Ok(k) => out.push(k),
+                Err(e @ (Error::Corrupt { .. } | Error::Tampered(_))) => {
+                    tracing::error!(key = %id, "api key left out: {e}")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,323 @@
+//! `connhost serve` over real HTTP on loopback: keys, the team boundary on
+//! every route, the resources, the proxy, and the OAuth callback against
+//! the fake OAuth server.
+
+use crate::common::library_config;
+use base64::Engine as _;
+use connhost::{Manager, DEFAULT_TEAM};
+use connhost_testkit::celonis::{demo, FakeCelonis, FakeConfig};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+struct Server {
+    base: String,
+    http: Client,
+    /// Every response body seen, for leak checks.
+    seen: std::sync::Mutex<String>,
+}
+
+async fn start(m: Manager, public: Option<&str>) -> (Server, Arc<Manager>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let m = Arc::new(m);
+    let cfg = connhost_server::ServerConfig::new(public.unwrap_or(&base));
+    let router = connhost_server::router(m.clone(), cfg);
+    tokio::spawn(connhost_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    (
+        Server {
+            base,
+            http: Client::new(),
+            seen: Default::default(),
+        },
+        m,
+    )
+}
+
+impl Server {
+    async fn call(
+        &self,
+        key: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        self.seen.lock().unwrap().push_str(&text);
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+fn app_key_connection() -> Value {
+    json!({
+        "connector": "celonis",
+        "name": "Acme",
+        "fields": {"domain": demo::DOMAIN, "auth_type": "app-key"},
+        "secrets": {"app_key": demo::APP_KEY},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_needs_a_key_and_a_team_key_reaches_only_its_team() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    let (_, op) = m.create_api_key(None, "ops").unwrap();
+    let (_, a) = m.create_api_key(Some("team-a"), "a").unwrap();
+    let (_, b) = m.create_api_key(Some("team-b"), "b").unwrap();
+    let (revoked_key, revoked) = m.create_api_key(Some("team-a"), "old").unwrap();
+    m.revoke_api_key(&revoked_key.id).unwrap();
+    let (s, _m) = start(m, None).await;
+    let (op, a, b, revoked) = (op.expose(), a.expose(), b.expose(), revoked.expose());
+
+    assert_eq!(
+        s.call(None, Method::GET, "/healthz", None).await.0,
+        StatusCode::OK
+    );
+    // The operator adds the connector; a team key may not.
+    let upload = |key: &str| {
+        s.http
+            .post(format!("{}/v1/connectors", s.base))
+            .bearer_auth(key)
+            .body(connhost::builtin::CELONIS.to_vec())
+            .send()
+    };
+    assert_eq!(upload(a).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(upload(op).await.unwrap().status(), StatusCode::OK);
+    let (st, list) = s.call(Some(a), Method::GET, "/v1/connectors", None).await;
+    assert_eq!(
+        (st, list[0]["id"].as_str()),
+        (StatusCode::OK, Some("celonis"))
+    );
+
+    let (st, created) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/connections",
+            Some(app_key_connection()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["secret_names"], json!(["app_key"]));
+    assert!(created.get("secrets").is_none());
+
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/v1/connections/{id}"), None),
+        (
+            Method::PATCH,
+            format!("/v1/connections/{id}"),
+            Some(json!({"name": "Renamed"})),
+        ),
+        (Method::POST, format!("/v1/connections/{id}/verify"), None),
+        (Method::POST, format!("/v1/connections/{id}/refresh"), None),
+        (
+            Method::POST,
+            format!("/v1/connections/{id}/check"),
+            Some(json!({"scopes": []})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/connections/{id}/request"),
+            Some(json!({"method": "GET", "url": "/api/cloud"})),
+        ),
+        (
+            Method::PUT,
+            format!("/v1/connections/{id}/secrets/app_key"),
+            Some(json!({"value": demo::APP_KEY})),
+        ),
+        (
+            Method::PUT,
+            format!("/v1/connections/{id}"),
+            Some(app_key_connection()),
+        ),
+    ];
+    for (method, path, body) in &routes {
+        // No key, a revoked key, a made-up key: 401. Another team: 404.
+        for key in [None, Some(revoked), Some("chk_key_0000000000000000_x")] {
+            let (st, e) = s.call(key, method.clone(), path, body.clone()).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "{method} {path} {e}");
+            assert_eq!(e["error"]["kind"], "unauthenticated");
+        }
+        let (st, e) = s.call(Some(b), method.clone(), path, body.clone()).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{method} {path}: team B got {e}");
+        let (st, _) = s.call(Some(op), method.clone(), path, body.clone()).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{method} {path}: operator key");
+        let (st, v) = s.call(Some(a), method.clone(), path, body.clone()).await;
+        assert_eq!(st, StatusCode::OK, "{method} {path}: {v}");
+    }
+    let (_, v) = s
+        .call(
+            Some(a),
+            Method::POST,
+            &format!("/v1/connections/{id}/verify"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        v["account_label"].as_str().unwrap(),
+        format!("{} ({})", demo::USER, demo::TEAM)
+    );
+    let (_, r) = s
+        .call(
+            Some(a),
+            Method::POST,
+            &format!("/v1/connections/{id}/request"),
+            Some(json!({"method": "GET", "url": "/api/cloud"})),
+        )
+        .await;
+    assert_eq!(r["status"], 200);
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(r["body"].as_str().unwrap())
+        .unwrap();
+    assert!(String::from_utf8_lossy(&body).contains(demo::USER));
+    let (st, lb) = s.call(Some(b), Method::GET, "/v1/connections", None).await;
+    assert_eq!((st, lb), (StatusCode::OK, json!([])));
+
+    // A usage blocks the delete (409 naming it) until forced.
+    let (st, _) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/usages",
+            Some(json!({"consumer": "flow-1", "connection": id, "scopes": [], "state": "active"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, e) = s
+        .call(
+            Some(a),
+            Method::DELETE,
+            &format!("/v1/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{e}");
+    assert!(e["error"]["consumers"][0]
+        .as_str()
+        .unwrap()
+        .contains("flow-1"));
+    let (st, _) = s
+        .call(
+            Some(b),
+            Method::DELETE,
+            &format!("/v1/connections/{id}?force=true"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = s
+        .call(
+            Some(a),
+            Method::DELETE,
+            &format!("/v1/connections/{id}?force=true"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+
+    // The audit log pages; team B sees none of team A's records.
+    let (_, page) = s
+        .call(Some(a), Method::GET, "/v1/audit?limit=3", None)
+        .await;
+    assert_eq!(page["records"].as_array().unwrap().len(), 3);
+    let next = page["next"].as_u64().unwrap();
+    let (_, page2) = s
+        .call(
+            Some(a),
+            Method::GET,
+            &format!("/v1/audit?limit=3&after={next}"),
+            None,
+        )
+        .await;
+    assert!(page2["records"][0]["seq"].as_u64().unwrap() > next);
+    let (_, pb) = s.call(Some(b), Method::GET, "/v1/audit", None).await;
+    assert!(pb["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["team"] == "team-b"));
+    // Bad input is a typed 400 naming the field.
+    let (st, e) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/connections",
+            Some(json!({"connector": "celonis", "fields": {"domain": "x y"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["error"]["kind"], "invalid-input");
+    assert!(
+        !s.seen.lock().unwrap().contains(demo::APP_KEY),
+        "a secret came back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_over_http_ends_at_the_servers_callback() {
+    use connhost_testkit::oauth::{OAuthConfig, CLIENT_ID, CLIENT_SECRET};
+    let setup = crate::oauth::Setup::new(OAuthConfig::default()).await;
+    let m = setup.manager(|_| {}).await;
+    let (_, key) = m.create_api_key(Some(DEFAULT_TEAM), "web").unwrap();
+    let (s, _m) = start(m, None).await;
+    let key = key.expose();
+    let (st, started) = s
+        .call(
+            Some(key),
+            Method::POST,
+            "/v1/connections/authorize",
+            Some(json!({
+                "connector": "generic",
+                "fields": {"provider": "fakeoauth", "client_id": CLIENT_ID, "scopes": "profile"},
+                "secrets": {"client_secret": CLIENT_SECRET},
+            })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{started}");
+    assert_eq!(
+        started["redirect_uri"],
+        format!("{}/oauth/callback", s.base)
+    );
+    let location = setup
+        .consent(started["authorize_url"].as_str().unwrap(), true)
+        .await;
+    assert!(
+        location.starts_with(&format!("{}/oauth/callback?", s.base)),
+        "{location}"
+    );
+    // The browser follows the redirect: no key, bound by state.
+    let path = location.strip_prefix(&s.base).unwrap();
+    let (st, done) = s.call(None, Method::GET, path, None).await;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    let id = done["connection"]["id"].as_str().unwrap().to_string();
+    assert_eq!(id, started["connection_id"].as_str().unwrap());
+    // Replayed: the state is spent.
+    let (st, e) = s.call(None, Method::GET, path, None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    let (st, v) = s
+        .call(
+            Some(key),
+            Method::POST,
+            &format!("/v1/connections/{id}/verify"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(!s.seen.lock().unwrap().contains(CLIENT_SECRET));
+}
