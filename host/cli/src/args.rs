@@ -93,6 +93,10 @@ pub enum Command {
         /// The URL providers redirect browsers back to (default: http://LISTEN)
         #[arg(long)]
         public_url: Option<String>,
+        /// Also run the local fake Celonis (as `demo` does) and reach
+        /// https://acme.eu-1.celonis.cloud there: try the API offline
+        #[arg(long)]
+        demo_provider: bool,
     },
     /// API keys for `connhost serve` (operator)
     #[command(subcommand)]

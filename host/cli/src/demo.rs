@@ -11,6 +11,33 @@ fn step(n: u32, text: &str) {
     println!("\n[{n}] {text}");
 }
 
+/// Starts the fake Celonis and points `global` at it (its CA, and
+/// `acme.eu-1.celonis.cloud` connected to it); keep the value alive.
+pub async fn provider_for(global: &mut Global) -> anyhow::Result<FakeCelonis> {
+    let fake = FakeCelonis::start(FakeConfig::default())
+        .await
+        .context("start the fake Celonis provider")?;
+    let home = global
+        .home
+        .clone()
+        .context("--demo-provider needs --home (or CONNHOST_HOME)")?;
+    std::fs::create_dir_all(&home)?;
+    let ca = home.join("demo-ca.pem");
+    std::fs::write(&ca, fake.ca_pem())?;
+    global.ca_file.push(ca);
+    global.connect_to.push(
+        fake.connect_to(demo::DOMAIN)
+            .parse()
+            .map_err(anyhow::Error::msg)?,
+    );
+    eprintln!(
+        "demo provider: a fake Celonis answers for https://{} (test CA in {})",
+        demo::DOMAIN,
+        home.join("demo-ca.pem").display()
+    );
+    Ok(fake)
+}
+
 pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
     let fake = FakeCelonis::start(FakeConfig::default())
         .await

@@ -85,8 +85,17 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
         Command::Key(args::KeyCmd::Rotate) => {
             return commands::platform::key_rotate(host_config(&cli.global)?, out)
         }
-        Command::Serve { listen, public_url } => {
-            let manager = Manager::open(host_config(&cli.global)?)?;
+        Command::Serve {
+            listen,
+            public_url,
+            demo_provider,
+        } => {
+            let mut global = cli.global.clone();
+            let _fake = match demo_provider {
+                true => Some(demo::provider_for(&mut global).await?),
+                false => None,
+            };
+            let manager = Manager::open(host_config(&global)?)?;
             return commands::serve::run(manager, listen, public_url.clone(), out).await;
         }
         _ => {}

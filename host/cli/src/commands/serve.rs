@@ -86,14 +86,15 @@ pub fn apikey(m: &Manager, cmd: ApikeyCmd, out: &Out) -> anyhow::Result<()> {
             let (key, token) = m.create_api_key(team.as_deref(), &name)?;
             // The one time the key is shown: on stdout, for the operator
             // to store; never in logs.
+            // The key alone on stdout (`KEY=$(connhost apikey create …)`).
             out.json_or(
                 json!({"id": key.id, "team": key.team, "name": key.name, "key": token.expose()}),
-                format!(
-                    "{}\nkeep it now: it is shown once ({} for {})",
-                    token.expose(),
-                    key.id,
-                    key.team.as_deref().unwrap_or("the operator")
-                ),
+                token.expose().to_string(),
+            );
+            eprintln!(
+                "keep it now: it is shown once ({} for {})",
+                key.id,
+                key.team.as_deref().unwrap_or("the operator")
             );
         }
         ApikeyCmd::List { team } => {
