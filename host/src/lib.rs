@@ -47,7 +47,7 @@ pub use connhost_policy as policy;
 pub use error::{ConnectorError, Error, Result};
 pub use manager::{
     pkce_challenge, ApiRequest, ApiResponse, AuthorizeStart, Deleted, HostConfig, Manager,
-    NewConnection, Refreshed, Verified, DEFAULT_TEAM,
+    NewConnection, Refreshed, Sweep, Verified, DEFAULT_TEAM,
 };
 pub use manifest::{AuthKind, DefinitionFields, FieldSpec, Manifest, ScopeSpec};
 pub use net::{ConnectTo, NetConfig};

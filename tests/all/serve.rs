@@ -321,3 +321,56 @@ async fn consent_over_http_ends_at_the_servers_callback() {
     assert_eq!(st, StatusCode::OK, "{v}");
     assert!(!s.seen.lock().unwrap().contains(CLIENT_SECRET));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_renews_expiring_access_before_anyone_asks() {
+    // A 4 s token is due for renewal 2 s after issue; the server sweeps
+    // every 300 ms. Nobody calls the API, yet the token is renewed once.
+    let fake = FakeCelonis::start(FakeConfig {
+        token_lifetime: Some(4),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let mut new = connhost::NewConnection {
+        connector: "celonis".into(),
+        fields: [
+            ("domain", demo::DOMAIN),
+            ("auth_type", "oauth2"),
+            ("client_id", demo::CLIENT_ID),
+            ("scopes", "studio"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        ..Default::default()
+    };
+    new.secrets.insert(
+        "client_secret".into(),
+        connhost::Secret::new(demo::CLIENT_SECRET),
+    );
+    let rec = m.create(new).await.unwrap();
+    let before = fake.token_requests();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let m = Arc::new(m);
+    let mut cfg = connhost_server::ServerConfig::new("http://127.0.0.1");
+    cfg.renew_every = Some(std::time::Duration::from_millis(300));
+    let router = connhost_server::router(m.clone(), cfg);
+    tokio::spawn(connhost_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    assert_eq!(
+        fake.token_requests() - before,
+        1,
+        "renewed once, in the background"
+    );
+    let after = m.get(&rec.id).unwrap();
+    assert!(after.expires_at > rec.expires_at, "{after:?}");
+    assert_eq!(after.token_generation, rec.token_generation + 1);
+}

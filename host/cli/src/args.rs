@@ -97,6 +97,9 @@ pub enum Command {
         /// https://acme.eu-1.celonis.cloud there: try the API offline
         #[arg(long)]
         demo_provider: bool,
+        /// Renew expiring access in the background this often (0: only on use)
+        #[arg(long, default_value_t = 30)]
+        renew_every_secs: u64,
     },
     /// API keys for `connhost serve` (operator)
     #[command(subcommand)]

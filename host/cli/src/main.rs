@@ -89,6 +89,7 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
             listen,
             public_url,
             demo_provider,
+            renew_every_secs,
         } => {
             let mut global = cli.global.clone();
             let _fake = match demo_provider {
@@ -96,7 +97,8 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
                 false => None,
             };
             let manager = Manager::open(host_config(&global)?)?;
-            return commands::serve::run(manager, listen, public_url.clone(), out).await;
+            let renew = (*renew_every_secs > 0).then(|| Duration::from_secs(*renew_every_secs));
+            return commands::serve::run(manager, listen, public_url.clone(), renew, out).await;
         }
         _ => {}
     }

@@ -34,6 +34,11 @@ pub struct ServerConfig {
     pub concurrency: usize,
     /// Largest request body (connector uploads included).
     pub max_body_bytes: usize,
+    /// How often expiring access is renewed in the background (`None`:
+    /// never; callers still renew on use). Each wait is jittered ±20%.
+    pub renew_every: Option<std::time::Duration>,
+    /// Renewals run at once by a background sweep.
+    pub renew_concurrency: usize,
 }
 
 impl ServerConfig {
@@ -42,6 +47,8 @@ impl ServerConfig {
             public_url: public_url.into().trim_end_matches('/').to_string(),
             concurrency: 256,
             max_body_bytes: 16 * 1024 * 1024,
+            renew_every: Some(std::time::Duration::from_secs(30)),
+            renew_concurrency: 4,
         }
     }
 
@@ -58,8 +65,43 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
 }
 
-/// The whole API.
+/// Renews expiring access until the process ends (see
+/// [`Manager::renew_due`]); spawned by [`router`] when configured.
+async fn renew_loop(manager: Arc<Manager>, every: std::time::Duration, concurrency: usize) {
+    loop {
+        // ±20% so replicas and restarts do not sweep in step.
+        let jitter = 0.8 + 0.4 * (rand_unit());
+        tokio::time::sleep(every.mul_f64(jitter)).await;
+        match manager.renew_due(concurrency).await {
+            Ok(s) if s.due > 0 => {
+                tracing::info!(
+                    due = s.due,
+                    renewed = s.renewed,
+                    failed = s.failed,
+                    "background renewal"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("background renewal sweep failed: {e}"),
+        }
+    }
+}
+
+/// A number in [0, 1) without a dependency: the clock's nanoseconds.
+fn rand_unit() -> f64 {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(n % 1_000_000) / 1_000_000.0
+}
+
+/// The whole API. With `renew_every`, also starts background renewal
+/// (needs a Tokio runtime).
 pub fn router(manager: Arc<Manager>, config: ServerConfig) -> Router {
+    if let Some(every) = config.renew_every {
+        tokio::spawn(renew_loop(manager.clone(), every, config.renew_concurrency));
+    }
     let limit = config.max_body_bytes;
     let concurrency = config.concurrency;
     let state = AppState {

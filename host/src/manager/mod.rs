@@ -19,6 +19,7 @@ mod renewal;
 mod request;
 
 pub use consent::pkce_challenge;
+pub use renewal::Sweep;
 pub use request::{ApiRequest, ApiResponse};
 
 use crate::bindings::types as wit;

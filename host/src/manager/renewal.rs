@@ -95,6 +95,51 @@ impl Manager {
         Ok(self.fresh(id).await?.0)
     }
 
+    /// Renews, ahead of use, every connection whose access expires within
+    /// the margin, `concurrency` at a time (a server calls this on a
+    /// timer). Connections that need the user, or whose renewal failed in
+    /// the last five minutes, are left alone; each renewal is the same
+    /// single flight as a caller's, so a caller and the sweep never both
+    /// spend a refresh token.
+    pub async fn renew_due(self: &std::sync::Arc<Self>, concurrency: usize) -> Result<Sweep> {
+        let t = now();
+        let due: Vec<String> = self
+            .store
+            .list()?
+            .into_iter()
+            .filter(|r| self.expiring(r))
+            .filter(|r| r.status != Status::ReauthorizationRequired)
+            .filter(|r| {
+                r.status != Status::Error || r.last_error.as_ref().is_none_or(|e| e.at + 300 < t)
+            })
+            .map(|r| r.id)
+            .collect();
+        let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in &due {
+            let (m, id, limit) = (self.clone(), id.clone(), limit.clone());
+            tasks.spawn(async move {
+                let _slot = limit.acquire_owned().await;
+                let r = m.ensure_fresh(&id).await;
+                if let Err(e) = &r {
+                    tracing::warn!(connection = %id, "background renewal failed: {e}");
+                }
+                r.is_ok()
+            });
+        }
+        let mut sweep = Sweep {
+            due: due.len(),
+            ..Sweep::default()
+        };
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(true) => sweep.renewed += 1,
+                _ => sweep.failed += 1,
+            }
+        }
+        Ok(sweep)
+    }
+
     /// [`Manager::ensure_fresh`], also saying whether tokens changed.
     pub(super) async fn fresh(&self, id: &str) -> Result<(ConnectionRecord, bool)> {
         let record = self.store.get(id)?;
@@ -223,6 +268,15 @@ impl Manager {
             return Err(Error::Connector(e));
         }
     }
+}
+
+/// What one background renewal sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Sweep {
+    /// Connections whose access expired within the margin.
+    pub due: usize,
+    pub renewed: usize,
+    pub failed: usize,
 }
 
 pub(super) fn apply_state(record: &mut ConnectionRecord, s: wit::ConnectionState) {

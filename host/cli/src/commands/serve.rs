@@ -14,6 +14,7 @@ pub async fn run(
     manager: Manager,
     listen: &str,
     public_url: Option<String>,
+    renew_every: Option<std::time::Duration>,
     out: &Out,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
@@ -26,7 +27,8 @@ pub async fn run(
         write_private(&key_file, token.expose())?;
     }
     let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
-    let config = connhost_server::ServerConfig::new(public_url.clone());
+    let mut config = connhost_server::ServerConfig::new(public_url.clone());
+    config.renew_every = renew_every;
     let callback = config.callback_url();
     let router = connhost_server::router(Arc::new(manager), config);
     out.json_or(
