@@ -46,8 +46,9 @@ pub use capabilities::{Secret, SecretScope};
 pub use connhost_policy as policy;
 pub use error::{ConnectorError, Error, Result};
 pub use manager::{
-    pkce_challenge, ApiRequest, ApiResponse, AuthorizeStart, Deleted, HostConfig, Manager,
-    NewConnection, Refreshed, Sweep, Verified, DEFAULT_TEAM,
+    pkce_challenge, webhook_signature, ApiRequest, ApiResponse, AuthorizeStart, Deleted,
+    DeliveryAttempt, Event, HostConfig, Manager, NewConnection, Refreshed, Sweep, Verified,
+    DEFAULT_TEAM,
 };
 pub use manifest::{AuthKind, DefinitionFields, FieldSpec, Manifest, ScopeSpec};
 pub use net::{ConnectTo, NetConfig};
@@ -58,7 +59,7 @@ pub use platform::{
 pub use runtime::RuntimeConfig;
 pub use store::{
     rotate as rotate_key, ApiKey, ConnectionRecord, LastError, MasterKey, NewKey, RotationReport,
-    Status, MASTER_KEY_ENV,
+    Status, Webhook, MASTER_KEY_ENV,
 };
 
 /// The contract's types as generated from `wit/` (for [`runtime`] calls).

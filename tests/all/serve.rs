@@ -374,3 +374,155 @@ async fn the_server_renews_expiring_access_before_anyone_asks() {
     assert!(after.expires_at > rec.expires_at, "{after:?}");
     assert_eq!(after.token_generation, rec.token_generation + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_get_signed_events_of_their_team_only_and_failures_are_retried() {
+    use connhost_testkit::webhook::WebhookReceiver;
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let hooks = WebhookReceiver::start(1).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut cfg = library_config(home.path(), &fake);
+    cfg.net.connect_to.push(hooks.connect_to().parse().unwrap());
+    let ca = home.path().join("hooks-ca.pem");
+    std::fs::write(&ca, hooks.ca_pem()).unwrap();
+    cfg.net.add_ca_file(&ca).unwrap();
+    let m = Manager::open(cfg).unwrap();
+    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let (_, a) = m.create_api_key(Some("team-a"), "a").unwrap();
+    let (_, b) = m.create_api_key(Some("team-b"), "b").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut scfg = connhost_server::ServerConfig::new(base.clone());
+    scfg.deliver_every = Some(std::time::Duration::from_millis(200));
+    tokio::spawn(connhost_server::serve(
+        listener,
+        connhost_server::router(Arc::new(m), scfg),
+        std::future::pending(),
+    ));
+    let s = Server {
+        base,
+        http: Client::new(),
+        seen: Default::default(),
+    };
+    let (a, b) = (a.expose(), b.expose());
+    let (st, hook) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/webhooks",
+            Some(json!({"url": "https://hooks.example.com/a"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{hook}");
+    let secret = hook["secret"].as_str().unwrap().to_string();
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    s.call(
+        Some(b),
+        Method::POST,
+        "/v1/webhooks",
+        Some(json!({"url": "https://hooks.example.com/b"})),
+    )
+    .await;
+    let (st, bad) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/webhooks",
+            Some(json!({"url": "http://hooks.example.com/a"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}");
+    let (_, listed) = s.call(Some(a), Method::GET, "/v1/webhooks", None).await;
+    assert!(listed[0].get("secret").is_none(), "{listed}");
+
+    let (_, c) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/connections",
+            Some(app_key_connection()),
+        )
+        .await;
+    let id = c["id"].as_str().unwrap().to_string();
+    s.call(
+        Some(a),
+        Method::POST,
+        &format!("/v1/connections/{id}/verify"),
+        None,
+    )
+    .await;
+    s.call(
+        Some(a),
+        Method::DELETE,
+        &format!("/v1/connections/{id}"),
+        None,
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let wanted = [
+        "connection.created",
+        "connection.verified",
+        "connection.deleted",
+    ];
+    let ok_events = loop {
+        let got: Vec<Value> = hooks
+            .received()
+            .iter()
+            .map(|d| serde_json::from_slice(&d.body).unwrap())
+            .collect();
+        let types: Vec<&str> = got.iter().filter_map(|e| e["type"].as_str()).collect();
+        if wanted.iter().all(|w| types.contains(w)) || std::time::Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let received = hooks.received();
+    // Every delivery went to team A's URL, and is signed with its secret.
+    for (d, e) in received.iter().zip(&ok_events) {
+        assert_eq!(d.path, "/a", "team B's webhook got {e}");
+        assert_eq!(e["team"], "team-a");
+        assert_eq!(e["connection"], id.as_str());
+        let header = |n: &str| d.headers.iter().find(|(k, _)| k == n).unwrap().1.clone();
+        let sig = header("connhost-signature");
+        let t: u64 = sig
+            .split(',')
+            .next()
+            .unwrap()
+            .strip_prefix("t=")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(sig, connhost::webhook_signature(&secret, t, &d.body));
+        assert_eq!(header("connhost-event-id"), e["id"].as_str().unwrap());
+        assert!(!String::from_utf8_lossy(&d.body).contains(demo::APP_KEY));
+    }
+    let types: Vec<&str> = ok_events
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    for w in wanted {
+        assert!(types.contains(&w), "{w} missing from {types:?}");
+    }
+    // The first delivery got a 500 and was retried: same event id twice.
+    assert_eq!(ok_events[0]["id"], ok_events[1]["id"]);
+    let (_, log) = s
+        .call(
+            Some(a),
+            Method::GET,
+            &format!("/v1/webhooks/{hook_id}/deliveries"),
+            None,
+        )
+        .await;
+    assert_eq!(log[0]["ok"], false);
+    assert_eq!(log[0]["status"], 500);
+    assert_eq!(log[1]["ok"], true);
+    let (st, _) = s
+        .call(
+            Some(b),
+            Method::GET,
+            &format!("/v1/webhooks/{hook_id}/deliveries"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}

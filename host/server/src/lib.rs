@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub renew_every: Option<std::time::Duration>,
     /// Renewals run at once by a background sweep.
     pub renew_concurrency: usize,
+    /// How often new connection events go to webhooks (`None`: never).
+    pub deliver_every: Option<std::time::Duration>,
 }
 
 impl ServerConfig {
@@ -49,6 +51,7 @@ impl ServerConfig {
             max_body_bytes: 16 * 1024 * 1024,
             renew_every: Some(std::time::Duration::from_secs(30)),
             renew_concurrency: 4,
+            deliver_every: Some(std::time::Duration::from_secs(1)),
         }
     }
 
@@ -87,6 +90,16 @@ async fn renew_loop(manager: Arc<Manager>, every: std::time::Duration, concurren
     }
 }
 
+/// Delivers connection events to webhooks until the process ends.
+async fn deliver_loop(manager: Arc<Manager>, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = manager.deliver_events(500, 3).await {
+            tracing::warn!("event delivery failed: {e}");
+        }
+    }
+}
+
 /// A number in [0, 1) without a dependency: the clock's nanoseconds.
 fn rand_unit() -> f64 {
     let n = std::time::SystemTime::now()
@@ -101,6 +114,9 @@ fn rand_unit() -> f64 {
 pub fn router(manager: Arc<Manager>, config: ServerConfig) -> Router {
     if let Some(every) = config.renew_every {
         tokio::spawn(renew_loop(manager.clone(), every, config.renew_concurrency));
+    }
+    if let Some(every) = config.deliver_every {
+        tokio::spawn(deliver_loop(manager.clone(), every));
     }
     let limit = config.max_body_bytes;
     let concurrency = config.concurrency;

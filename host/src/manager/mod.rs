@@ -15,10 +15,12 @@ mod apikeys;
 mod connections;
 mod connectors;
 mod consent;
+mod events;
 mod renewal;
 mod request;
 
 pub use consent::pkce_challenge;
+pub use events::{signature as webhook_signature, DeliveryAttempt, Event};
 pub use renewal::Sweep;
 pub use request::{ApiRequest, ApiResponse};
 
@@ -283,23 +285,36 @@ impl Manager {
         operation: &str,
         via: String,
     ) -> Result<()> {
+        let actor = format!("connector:{}", record.connector);
+        self.audit_for(record, &actor, operation, Some(via), "ok")
+    }
+
+    /// An audit record about `record` by `actor`, against its team.
+    pub(crate) fn audit_for(
+        &self,
+        record: &ConnectionRecord,
+        actor: &str,
+        operation: &str,
+        via: Option<String>,
+        result: &str,
+    ) -> Result<()> {
         let log = crate::platform::audit::AuditLog::new(self.home(), self.store_key().clone());
         let mut entry = crate::platform::AuditRecord {
             time: crate::util::now(),
             team: record.team.clone(),
-            actor: format!("connector:{}", record.connector),
+            actor: actor.into(),
             operation: operation.into(),
             connection: Some(record.id.clone()),
             connector: Some(record.connector.clone()),
-            via: Some(via),
-            result: "ok".into(),
+            via,
+            result: result.into(),
             seq: 0,
             prev: String::new(),
             mac: String::new(),
         };
         log.append(&mut entry).map_err(|e| Error::AuditFailed {
             operation: operation.into(),
-            outcome: "ok".into(),
+            outcome: result.into(),
             reason: e.to_string(),
         })
     }

@@ -232,6 +232,8 @@ impl Manager {
                         self.store.seal_secrets(r, secrets.values());
                         Ok(())
                     })?;
+                    // Renewals are events too (webhooks read them here).
+                    self.audit_for(&written, "connhost", "connection.renew", None, "ok")?;
                     return Ok((written, None));
                 }
                 Ok(wit::RefreshOutcome::NotNeeded(reason)) => return Ok((record, Some(reason))),
@@ -251,7 +253,7 @@ impl Manager {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            self.commit(record, |r| {
+            let written = self.commit(record, |r| {
                 if transient(&e) {
                     // Status unchanged: the provider may be back soon.
                     r.last_error = Some(LastError {
@@ -265,6 +267,7 @@ impl Manager {
                 r.updated_at = now();
                 Ok(())
             })?;
+            self.audit_for(&written, "connhost", "connection.renew", None, e.kind())?;
             return Err(Error::Connector(e));
         }
     }

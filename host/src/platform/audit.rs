@@ -172,7 +172,20 @@ impl AuditLog {
             .collect())
     }
 
-    /// Walks the whole chain and reports the first broken link.
+    /// Records of every team after sequence number `after`, at most
+    /// `limit`, oldest first (the event feed). Only records whose tag
+    /// checks out.
+    pub(crate) fn read_after(&self, after: u64, limit: usize) -> Result<Vec<AuditRecord>> {
+        Ok(self
+            .lines()?
+            .lines()
+            .filter_map(|l| serde_json::from_str::<AuditRecord>(l).ok())
+            .filter(|r| r.seq > after)
+            .filter(|r| self.key.check(&message(r), &r.mac).is_ok())
+            .take(limit)
+            .collect())
+    }
+
     /// Re-tags every record with the primary key, in one atomic rewrite
     /// (key rotation); returns how many. A broken chain is refused, not
     /// re-tagged: a rotation must never launder an edited log.
@@ -206,6 +219,7 @@ impl AuditLog {
         Ok(report.verified)
     }
 
+    /// Walks the whole chain and reports the first broken link.
     pub fn verify(&self) -> Result<ChainReport> {
         let text = self.lines()?;
         let (mut seq, mut prev) = (0u64, GENESIS.to_string());

@@ -24,6 +24,7 @@ pub(crate) mod pending;
 pub(crate) mod providers;
 pub(crate) mod rotate;
 pub(crate) mod signed;
+pub(crate) mod webhooks;
 
 pub use apikeys::ApiKey;
 pub use connections::{ConnectionRecord, LastError, Status};
@@ -32,6 +33,7 @@ pub use lock::FileLock;
 pub(crate) use lock::WRITE_WAIT;
 pub use pending::Pending;
 pub use rotate::{rotate, NewKey, RotationReport};
+pub use webhooks::Webhook;
 
 use crate::error::{Error, Result};
 use crate::util::write_atomic;
@@ -40,7 +42,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const KEYCHECK_AAD: &[u8] = b"connhost:keycheck:v1";
 const KEYCHECK_TEXT: &[u8] = b"connhost master key check";
-const SUBDIRS: [&str; 7] = [
+const SUBDIRS: [&str; 8] = [
     "apikeys",
     "connectors",
     "connections",
@@ -48,6 +50,7 @@ const SUBDIRS: [&str; 7] = [
     "locks",
     "pending",
     "providers",
+    "webhooks",
 ];
 
 /// Home and its folders: 0700 (best effort; the files are 0600).

@@ -366,6 +366,8 @@ fn rewrap_all(ring: &KeyRing, run: &mut Run) -> Result<()> {
             run.step();
         }
     }
+    run.report.files += super::webhooks::rewrap(home, ring)?;
+    run.step();
     let log = crate::platform::audit::AuditLog::new(home, ring.clone());
     run.report.audit_records = log.rewrap()?;
     run.report.files += 1;

@@ -13,5 +13,6 @@ pub mod celonis;
 pub mod oauth;
 pub mod pki;
 mod server;
+pub mod webhook;
 
 pub use pki::TestPki;

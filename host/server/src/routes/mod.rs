@@ -74,4 +74,13 @@ pub fn all() -> Router<AppState> {
             axum::routing::delete(platform::remove_provider),
         )
         .route("/v1/audit", get(platform::audit))
+        .route(
+            "/v1/webhooks",
+            get(platform::webhooks).post(platform::add_webhook),
+        )
+        .route(
+            "/v1/webhooks/{id}",
+            axum::routing::delete(platform::remove_webhook),
+        )
+        .route("/v1/webhooks/{id}/deliveries", get(platform::deliveries))
 }

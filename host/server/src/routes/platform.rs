@@ -105,3 +105,63 @@ pub(super) async fn audit(
     };
     json(serde_json::json!({ "records": page, "next": next }))
 }
+
+#[derive(Deserialize)]
+pub(super) struct NewWebhook {
+    url: String,
+}
+
+/// `POST /v1/webhooks`: the answer holds the signing secret, this once.
+pub(super) async fn add_webhook(
+    State(s): State<AppState>,
+    key: Key,
+    Json(w): Json<NewWebhook>,
+) -> Reply {
+    let t = key.team(&s)?;
+    let (hook, secret) = s
+        .manager
+        .add_webhook(&t.caller().team, &w.url)
+        .map_err(fail)?;
+    let mut v =
+        serde_json::to_value(&hook).map_err(|e| fail(connhost::Error::Runtime(e.to_string())))?;
+    v["secret"] = secret.expose().into();
+    Ok(Json(v))
+}
+
+pub(super) async fn webhooks(State(s): State<AppState>, key: Key) -> Reply {
+    let t = key.team(&s)?;
+    json(s.manager.webhooks(&t.caller().team).map_err(fail)?)
+}
+
+pub(super) async fn remove_webhook(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+) -> Reply {
+    let t = key.team(&s)?;
+    s.manager
+        .remove_webhook(&t.caller().team, &id)
+        .map_err(fail)?;
+    json(serde_json::json!({ "id": id, "removed": true }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct Limit {
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries`: the delivery log, newest last.
+pub(super) async fn deliveries(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+    Query(q): Query<Limit>,
+) -> Reply {
+    let t = key.team(&s)?;
+    json(
+        s.manager
+            .deliveries(&t.caller().team, &id, q.limit.unwrap_or(100).min(1000))
+            .map_err(fail)?,
+    )
+}

@@ -1,0 +1,167 @@
+//! Team webhooks: where connection events go. The signing secret is kept
+//! sealed (the host needs it to sign); the document is tagged and bound
+//! to its id. The delivery cursor is a tagged document too.
+
+use super::crypto::{KeyRing, OpenError};
+use super::signed::{self, Signed};
+use super::Store;
+use crate::capabilities::Secret;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A team's webhook (its secret never shown after creation).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Webhook {
+    /// `wh_…`.
+    pub id: String,
+    pub team: String,
+    /// An `https://` URL, reached under the host's network policy.
+    pub url: String,
+    pub created_at: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) secret: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) integrity: String,
+}
+
+impl Signed for Webhook {
+    const DOMAIN: &'static [u8] = b"connhost:webhook:v1:";
+    const WHAT: &'static str = "webhook";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn integrity(&mut self) -> &mut String {
+        &mut self.integrity
+    }
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Cursor {
+    id: String,
+    /// The last audit sequence number whose events were delivered.
+    pub(crate) seq: u64,
+    #[serde(default)]
+    integrity: String,
+}
+
+impl Signed for Cursor {
+    const DOMAIN: &'static [u8] = b"connhost:events-cursor:v1:";
+    const WHAT: &'static str = "events cursor";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn integrity(&mut self) -> &mut String {
+        &mut self.integrity
+    }
+}
+
+fn aad(id: &str) -> Vec<u8> {
+    format!("connhost:webhook-secret:v1:{id}").into_bytes()
+}
+
+impl Store {
+    fn webhook_path(&self, id: &str) -> Result<PathBuf> {
+        self.path_of("webhooks", id, "json", "webhook")
+    }
+
+    pub(crate) fn put_webhook(&self, hook: &mut Webhook, secret: &Secret) -> Result<()> {
+        hook.secret = self.keys.seal(secret.expose().as_bytes(), &aad(&hook.id));
+        let path = self.webhook_path(&hook.id)?;
+        let _guard = self.guard()?;
+        signed::put(&self.keys, &path, hook)
+    }
+
+    pub(crate) fn webhooks(&self) -> Result<Vec<Webhook>> {
+        self.ids("webhooks", "json")?
+            .iter()
+            .map(|id| signed::get(&self.keys, &self.webhook_path(id)?, id))
+            .collect()
+    }
+
+    pub(crate) fn remove_webhook(&self, id: &str) -> Result<bool> {
+        let path = self.webhook_path(id)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(format!("delete {}", path.display()))(e)),
+        }
+    }
+
+    pub(crate) fn webhook_secret(&self, hook: &Webhook) -> Result<Secret> {
+        let plain = self
+            .keys
+            .open(&hook.secret, &aad(&hook.id))
+            .map_err(|e| match e {
+                OpenError::OtherKey(kid) => {
+                    Error::WrongMasterKey(format!("webhook {} (key {kid})", hook.id))
+                }
+                OpenError::Invalid => Error::Tampered(format!("webhook {}", hook.id)),
+            })?;
+        String::from_utf8(plain)
+            .map(Secret::new)
+            .map_err(|_| Error::Tampered(format!("webhook {}", hook.id)))
+    }
+
+    /// Where delivery attempts of `id` are logged (one JSON line each).
+    pub(crate) fn delivery_log(&self, id: &str) -> Result<PathBuf> {
+        self.path_of("webhooks", id, "deliveries", "webhook")
+    }
+
+    fn cursor_path(&self) -> PathBuf {
+        self.home.join("events-cursor.json")
+    }
+
+    pub(crate) fn events_cursor(&self) -> Result<u64> {
+        match signed::get::<Cursor>(&self.keys, &self.cursor_path(), "events") {
+            Ok(c) => Ok(c.seq),
+            Err(Error::NotFound { .. }) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn set_events_cursor(&self, seq: u64) -> Result<()> {
+        let _guard = self.guard()?;
+        let mut c = Cursor {
+            id: "events".into(),
+            seq,
+            integrity: String::new(),
+        };
+        signed::put(&self.keys, &self.cursor_path(), &mut c)
+    }
+}
+
+/// Re-seals webhook secrets and re-tags webhooks and the cursor (key
+/// rotation).
+pub(crate) fn rewrap(store_home: &std::path::Path, ring: &KeyRing) -> Result<u64> {
+    let mut n = 0;
+    let dir = store_home.join("webhooks");
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let id = path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let mut hook: Webhook = signed::get(ring, &path, &id)?;
+            let plain = zeroize::Zeroizing::new(
+                ring.open(&hook.secret, &aad(&id))
+                    .map_err(|_| Error::Tampered(format!("webhook {id}")))?,
+            );
+            hook.secret = ring.seal(&plain, &aad(&id));
+            signed::put(ring, &path, &mut hook)?;
+            n += 1;
+        }
+    }
+    let cursor = store_home.join("events-cursor.json");
+    if cursor.exists() {
+        let mut c: Cursor = signed::get(ring, &cursor, "events")?;
+        signed::put(ring, &cursor, &mut c)?;
+        n += 1;
+    }
+    Ok(n)
+}
