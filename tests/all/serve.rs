@@ -526,3 +526,68 @@ async fn webhooks_get_signed_events_of_their_team_only_and_failures_are_retried(
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_endpoints_count_and_trace_requests() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    let (_, op) = m.create_api_key(None, "ops").unwrap();
+    let (_, a) = m.create_api_key(Some("team-a"), "a").unwrap();
+    let (s, _m) = start(m, None).await;
+    let (st, r) = s.call(None, Method::GET, "/readyz", None).await;
+    assert_eq!((st, r["ready"].as_bool()), (StatusCode::OK, Some(true)));
+    s.call(
+        Some(a.expose()),
+        Method::GET,
+        "/v1/connections/conn_nope",
+        None,
+    )
+    .await;
+    // A request id comes back: the caller's, or a new one.
+    let resp = s
+        .http
+        .get(format!("{}/healthz", s.base))
+        .header("x-request-id", "trace-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "trace-123");
+    let resp = s
+        .http
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .starts_with("req-"));
+    // Metrics need an operator key.
+    let (st, _) = s
+        .call(Some(a.expose()), Method::GET, "/metrics", None)
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .bearer_auth(op.expose())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("connhost_http_requests_total{method=\"GET\",status=\"404\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("connhost_errors_total{kind=\"not-found\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("connhost_plugin_instantiations_total"),
+        "{text}"
+    );
+}

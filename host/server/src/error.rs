@@ -43,6 +43,7 @@ pub fn status_of(kind: &str) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(self.0.kind());
+        crate::ops::METRICS.error(self.0.kind());
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!("request failed: {}", self.0);
         }

@@ -17,6 +17,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod ops;
 pub mod routes;
 
 use axum::extract::DefaultBodyLimit;
@@ -77,6 +78,13 @@ async fn renew_loop(manager: Arc<Manager>, every: std::time::Duration, concurren
         tokio::time::sleep(every.mul_f64(jitter)).await;
         match manager.renew_due(concurrency).await {
             Ok(s) if s.due > 0 => {
+                use std::sync::atomic::Ordering::Relaxed;
+                ops::METRICS
+                    .renewals_ok
+                    .fetch_add(s.renewed as u64, Relaxed);
+                ops::METRICS
+                    .renewals_failed
+                    .fetch_add(s.failed as u64, Relaxed);
                 tracing::info!(
                     due = s.due,
                     renewed = s.renewed,
@@ -94,8 +102,13 @@ async fn renew_loop(manager: Arc<Manager>, every: std::time::Duration, concurren
 async fn deliver_loop(manager: Arc<Manager>, every: std::time::Duration) {
     loop {
         tokio::time::sleep(every).await;
-        if let Err(e) = manager.deliver_events(500, 3).await {
-            tracing::warn!("event delivery failed: {e}");
+        match manager.deliver_events(500, 3).await {
+            Ok(n) => {
+                ops::METRICS
+                    .deliveries_ok
+                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!("event delivery failed: {e}"),
         }
     }
 }
@@ -127,6 +140,7 @@ pub fn router(manager: Arc<Manager>, config: ServerConfig) -> Router {
     routes::all()
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(ops::observe))
         .layer(tower::limit::ConcurrencyLimitLayer::new(concurrency))
 }
 

@@ -32,6 +32,8 @@ pub fn all() -> Router<AppState> {
             "/healthz",
             get(|| async { Json(serde_json::json!({"ok": true})) }),
         )
+        .route("/readyz", get(crate::ops::readyz))
+        .route("/metrics", get(crate::ops::metrics))
         .route("/oauth/callback", get(oauth::callback))
         .route(
             "/v1/connectors",
