@@ -591,3 +591,42 @@ async fn operations_endpoints_count_and_trace_requests() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_exactly_the_routes_served() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    let (_, a) = m.create_api_key(Some("team-a"), "a").unwrap();
+    let (s, _m) = start(m, None).await;
+    let (st, doc) = s
+        .call(Some(a.expose()), Method::GET, "/v1/openapi.json", None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, methods) in paths {
+        for (method, op) in methods.as_object().unwrap() {
+            operations += 1;
+            let concrete = path.replace("{id}", "x").replace("{name}", "y");
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (st, body) = s.call(None, m, &concrete, None).await;
+            // Served: never 404/405 for want of a route. Keyed: 401 first.
+            assert!(
+                st != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} not served"
+            );
+            if op["x-connhost-key"] == "none" {
+                assert!(
+                    st != StatusCode::NOT_FOUND || path == "/oauth/callback",
+                    "{method} {path}: {st}"
+                );
+            } else {
+                assert_eq!(st, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+            }
+        }
+    }
+    assert_eq!(operations, connhost_server::routes::ROUTES.len());
+    assert!(operations >= 30, "{operations}");
+}
