@@ -58,8 +58,8 @@ pub use platform::{
 };
 pub use runtime::RuntimeConfig;
 pub use store::{
-    rotate as rotate_key, ApiKey, ConnectionRecord, LastError, MasterKey, NewKey, RotationReport,
-    Status, Webhook, MASTER_KEY_ENV,
+    rotate as rotate_key, ApiKey, ConnectSession, ConnectionRecord, LastError, MasterKey, NewKey,
+    RotationReport, Status, Webhook, MASTER_KEY_ENV,
 };
 
 /// The contract's types as generated from `wit/` (for [`runtime`] calls).

@@ -630,3 +630,110 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
     assert_eq!(operations, connhost_server::routes::ROUTES.len());
     assert!(operations >= 30, "{operations}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_session_creates_exactly_one_connection_in_its_team() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let (_, a) = m.create_api_key(Some("team-a"), "a").unwrap();
+    let (_, b) = m.create_api_key(Some("team-b"), "b").unwrap();
+    let (s, _m) = start(m, None).await;
+    let (a, b) = (a.expose(), b.expose());
+    let (st, session) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/connect-sessions",
+            Some(json!({"connector": "celonis"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{session}");
+    let token = session["token"].as_str().unwrap().to_string();
+    let (st, form) = s
+        .call(Some(&token), Method::GET, "/v1/connect/session", None)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{form}");
+    assert_eq!(form["connector"]["id"], "celonis");
+    // The session token is no team key.
+    let (st, _) = s
+        .call(Some(&token), Method::GET, "/v1/connections", None)
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let mut other = app_key_connection();
+    other["connector"] = "generic".into();
+    let (st, _) = s
+        .call(
+            Some(&token),
+            Method::POST,
+            "/v1/connect/connections",
+            Some(other),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, created) = s
+        .call(
+            Some(&token),
+            Method::POST,
+            "/v1/connect/connections",
+            Some(app_key_connection()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["team"], "team-a");
+    // Spent: a second use is refused; team A owns the connection, B does not see it.
+    let (st, _) = s
+        .call(
+            Some(&token),
+            Method::POST,
+            "/v1/connect/connections",
+            Some(app_key_connection()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.call(Some(a), Method::GET, &format!("/v1/connections/{id}"), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.call(Some(b), Method::GET, &format!("/v1/connections/{id}"), None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, audit) = s
+        .call(
+            Some(a),
+            Method::GET,
+            &format!("/v1/audit?connection={id}"),
+            None,
+        )
+        .await;
+    assert!(audit["records"][0]["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("connect-session:"));
+    // An expired session is refused.
+    let (_, short) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/connect-sessions",
+            Some(json!({"connector": "celonis", "ttl_secs": 1})),
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (st, _) = s
+        .call(
+            Some(short["token"].as_str().unwrap()),
+            Method::GET,
+            "/v1/connect/session",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}

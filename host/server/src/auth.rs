@@ -54,3 +54,30 @@ impl Key {
         }
     }
 }
+
+/// A live connect-session token (`Authorization: Bearer cst_…`), checked
+/// before the body is read.
+pub struct SessionToken {
+    pub session: connhost::ConnectSession,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for SessionToken {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let session = state
+            .manager
+            .connect_session(&token)
+            .map_err(|e| ApiError(e).into_response())?;
+        Ok(SessionToken { session, token })
+    }
+}

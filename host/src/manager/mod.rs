@@ -18,6 +18,7 @@ mod consent;
 mod events;
 mod renewal;
 mod request;
+mod sessions;
 
 pub use consent::pkce_challenge;
 pub use events::{signature as webhook_signature, DeliveryAttempt, Event};

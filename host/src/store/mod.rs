@@ -23,6 +23,7 @@ pub(crate) mod lock;
 pub(crate) mod pending;
 pub(crate) mod providers;
 pub(crate) mod rotate;
+pub(crate) mod sessions;
 pub(crate) mod signed;
 pub(crate) mod webhooks;
 
@@ -33,6 +34,7 @@ pub use lock::FileLock;
 pub(crate) use lock::WRITE_WAIT;
 pub use pending::Pending;
 pub use rotate::{rotate, NewKey, RotationReport};
+pub use sessions::ConnectSession;
 pub use webhooks::Webhook;
 
 use crate::error::{Error, Result};
@@ -42,7 +44,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const KEYCHECK_AAD: &[u8] = b"connhost:keycheck:v1";
 const KEYCHECK_TEXT: &[u8] = b"connhost master key check";
-const SUBDIRS: [&str; 8] = [
+const SUBDIRS: [&str; 9] = [
     "apikeys",
     "connectors",
     "connections",
@@ -50,6 +52,7 @@ const SUBDIRS: [&str; 8] = [
     "locks",
     "pending",
     "providers",
+    "sessions",
     "webhooks",
 ];
 

@@ -340,6 +340,9 @@ fn rewrap_all(ring: &KeyRing, run: &mut Run) -> Result<()> {
     for path in json_files(&home.join("apikeys")) {
         rewrap::<super::ApiKey>(ring, &path, &stem(&path), run)?;
     }
+    for path in json_files(&home.join("sessions")) {
+        rewrap::<super::ConnectSession>(ring, &path, &stem(&path), run)?;
+    }
     for path in json_files(&home.join("pending")) {
         let id = stem(&path);
         let mut p: super::Pending = signed::get(ring, &path, &id)?;

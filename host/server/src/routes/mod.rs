@@ -1,5 +1,6 @@
 //! The routes, one module per resource.
 
+mod connect;
 mod connections;
 mod connectors;
 mod oauth;
@@ -84,6 +85,10 @@ api! {
     post "/v1/webhooks" => platform::add_webhook, "team", "Add a webhook (its signing secret is shown once)";
     delete "/v1/webhooks/{id}" => platform::remove_webhook, "team", "Remove a webhook";
     get "/v1/webhooks/{id}/deliveries" => platform::deliveries, "team", "A webhook's delivery log";
+    post "/v1/connect-sessions" => connect::create, "team", "A single-use token for an end user to create one connection";
+    get "/v1/connect/session" => connect::show, "session", "The session's connector and expiry (bearer: the session token)";
+    post "/v1/connect/connections" => connect::create_connection, "session", "Create the session's one connection";
+    post "/v1/connect/authorize" => connect::authorize, "session", "Start consent for the session's connection";
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -1,0 +1,121 @@
+//! Connect sessions (see `store::sessions`): a team makes one for an end
+//! user; the end user's one `create` (or consent start) spends it.
+
+use super::{AuthorizeStart, Manager, NewConnection};
+use crate::capabilities::Secret;
+use crate::error::{Error, Result};
+use crate::platform::Caller;
+use crate::store::{ConnectSession, ConnectionRecord};
+use crate::util::{constant_time_eq, hex, now};
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+const PREFIX: &str = "cst_";
+
+fn digest(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+impl Manager {
+    /// A session for `team` to create one `connector` connection within
+    /// `ttl_secs` (at most an hour). The token is shown this once.
+    pub fn create_connect_session(
+        &self,
+        team: &str,
+        connector: &str,
+        ttl_secs: u64,
+    ) -> Result<(ConnectSession, Secret)> {
+        self.connector(connector)?;
+        let mut id = [0u8; 8];
+        rand::rng().fill_bytes(&mut id);
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let mut s = ConnectSession {
+            id: format!("cs_{}", hex(&id)),
+            team: team.to_string(),
+            connector: connector.to_string(),
+            expires_at: now() + ttl_secs.clamp(1, 3600),
+            connection: None,
+            secret_sha256: digest(&secret),
+            integrity: String::new(),
+        };
+        self.store.put_session(&mut s)?;
+        let token = Secret::new(format!("{PREFIX}{}_{secret}", s.id));
+        s.secret_sha256.clear();
+        s.integrity.clear();
+        Ok((s, token))
+    }
+
+    /// The live, unused session a token is; one error for every failure.
+    pub fn connect_session(&self, token: &str) -> Result<ConnectSession> {
+        let denied =
+            || Error::Unauthenticated("missing, unknown, expired or used connect session".into());
+        let rest = token.strip_prefix(PREFIX).ok_or_else(denied)?;
+        // `cs_<16 hex>_<secret>`
+        let (id, secret) = rest
+            .get(..19)
+            .zip(rest.get(20..))
+            .filter(|_| rest.as_bytes().get(19) == Some(&b'_'))
+            .ok_or_else(denied)?;
+        let s = self.store.get_session(id).map_err(|_| denied())?;
+        if s.connection.is_some()
+            || s.expires_at < now()
+            || !constant_time_eq(digest(secret).as_bytes(), s.secret_sha256.as_bytes())
+        {
+            return Err(denied());
+        }
+        Ok(s)
+    }
+
+    /// Creates the session's one connection (its team, its connector),
+    /// audited with the session as the actor; the session is spent only
+    /// if the connection is created.
+    pub async fn connect_create(
+        &self,
+        token: &str,
+        mut new: NewConnection,
+    ) -> Result<ConnectionRecord> {
+        let s = self.connect_session(token)?;
+        let _one = self.store.session_lock(&s.id)?;
+        let mut s = self.connect_session(token)?;
+        if !new.connector.is_empty() && new.connector != s.connector {
+            return Err(Error::invalid(
+                "connector",
+                format!("this session is for `{}`", s.connector),
+            ));
+        }
+        new.connector = s.connector.clone();
+        let team = self.team(Caller {
+            team: s.team.clone(),
+            actor: format!("connect-session:{}", s.id),
+        })?;
+        let record = team.create(new).await?;
+        s.connection = Some(record.id.clone());
+        self.store.put_session(&mut s)?;
+        Ok(record)
+    }
+
+    /// Starts consent for the session's one connection; the session is
+    /// spent when consent starts.
+    pub async fn connect_authorize(
+        &self,
+        token: &str,
+        mut new: NewConnection,
+        redirect_uri: &str,
+    ) -> Result<AuthorizeStart> {
+        let s = self.connect_session(token)?;
+        let _one = self.store.session_lock(&s.id)?;
+        let mut s = self.connect_session(token)?;
+        new.connector = s.connector.clone();
+        let team = self.team(Caller {
+            team: s.team.clone(),
+            actor: format!("connect-session:{}", s.id),
+        })?;
+        let started = team.authorize_start(new, redirect_uri).await?;
+        s.connection = Some(started.connection_id.clone());
+        self.store.put_session(&mut s)?;
+        Ok(started)
+    }
+}
