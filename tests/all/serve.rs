@@ -737,3 +737,168 @@ async fn a_connect_session_creates_exactly_one_connection_in_its_team() {
         .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_proxy_requests_across_an_expiry_make_one_token_request() {
+    // Through the server this time: four bursts of 50 simultaneous
+    // requests at 0, 1, 2.3 and 3 s on a 4 s token (due for renewal at
+    // 2 s): all succeed and the third burst shares one renewal.
+    let fake = FakeCelonis::start(FakeConfig {
+        token_lifetime: Some(4),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let (_, key) = m.create_api_key(Some("load"), "load").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = connhost_server::ServerConfig::new(base.clone());
+    cfg.renew_every = None; // only the callers renew here
+    tokio::spawn(connhost_server::serve(
+        listener,
+        connhost_server::router(Arc::new(m), cfg),
+        std::future::pending(),
+    ));
+    let s = Arc::new(Server {
+        base,
+        http: Client::new(),
+        seen: Default::default(),
+    });
+    let key = key.expose().to_string();
+    let (st, c) = s
+        .call(
+            Some(&key),
+            Method::POST,
+            "/v1/connections",
+            Some(json!({
+                "connector": "celonis",
+                "fields": {"domain": demo::DOMAIN, "auth_type": "oauth2", "client_id": demo::CLIENT_ID, "scopes": "studio"},
+                "secrets": {"client_secret": demo::CLIENT_SECRET},
+            })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{c}");
+    let path = format!("/v1/connections/{}/request", c["id"].as_str().unwrap());
+    let before = fake.token_requests();
+    let tasks: Vec<_> = (0..200u64)
+        .map(|i| {
+            let (s, key, path) = (s.clone(), key.clone(), path.clone());
+            tokio::spawn(async move {
+                let at = [0, 1000, 2300, 3000][(i / 50) as usize];
+                tokio::time::sleep(std::time::Duration::from_millis(at)).await;
+                s.call(
+                    Some(&key),
+                    Method::POST,
+                    &path,
+                    Some(json!({"method": "GET", "url": "/api/cloud"})),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        let (st, r) = t.await.unwrap();
+        assert_eq!(
+            (st, r["status"].as_u64()),
+            (StatusCode::OK, Some(200)),
+            "{r}"
+        );
+        ok += 1;
+    }
+    let renewals = fake.token_requests() - before;
+    eprintln!("serve proxy load: {ok} requests, {renewals} token request(s), 0 errors");
+    assert_eq!((ok, renewals), (200, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_connections_over_http_pick_a_connection_by_context() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let (_, a) = m.create_api_key(Some("team-a"), "a").unwrap();
+    let (_, b) = m.create_api_key(Some("team-b"), "b").unwrap();
+    let (s, _m) = start(m, None).await;
+    let (a, b) = (a.expose(), b.expose());
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (_, c) = s
+            .call(
+                Some(a),
+                Method::POST,
+                "/v1/connections",
+                Some(app_key_connection()),
+            )
+            .await;
+        ids.push(c["id"].as_str().unwrap().to_string());
+    }
+    let d = json!({"name": "by-dept", "connector": "celonis", "key": "department",
+        "choices": {"sales": ids[0], "ops": ids[1]}, "default": null});
+    let (st, e) = s
+        .call(
+            Some(b),
+            Method::POST,
+            "/v1/dynamic-connections",
+            Some(d.clone()),
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::NOT_FOUND,
+        "team B cannot point at A's connections: {e}"
+    );
+    let (st, _) = s
+        .call(Some(a), Method::POST, "/v1/dynamic-connections", Some(d))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, r) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/connections/dynamic:by-dept/request",
+            Some(json!({"method": "GET", "url": "/api/cloud", "context": {"department": "ops"}})),
+        )
+        .await;
+    assert_eq!(r["status"], 200, "{r}");
+    let (_, audit) = s
+        .call(
+            Some(a),
+            Method::GET,
+            &format!("/v1/audit?connection={}", ids[1]),
+            None,
+        )
+        .await;
+    assert!(audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["operation"] == "connection.request" && r["via"] == "dynamic:by-dept"));
+    let (st, e) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/connections/dynamic:by-dept/request",
+            Some(json!({"method": "GET", "url": "/api/cloud", "context": {"department": "hr"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(
+        s.call(Some(b), Method::GET, "/v1/dynamic-connections", None)
+            .await
+            .1,
+        json!([])
+    );
+    let (st, _) = s
+        .call(
+            Some(a),
+            Method::DELETE,
+            "/v1/dynamic-connections/by-dept",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+}

@@ -25,6 +25,9 @@ pub struct Metrics {
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
 
+/// The longest any request may take (above connector call deadlines).
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
 impl Metrics {
     pub fn error(&self, kind: &str) {
         *self
@@ -51,7 +54,16 @@ pub async fn observe(request: Request, next: Next) -> Response {
         request.uri().path().to_string(),
     );
     let started = std::time::Instant::now();
-    let mut response = next.run(request).await;
+    // A deadline per request: a stuck provider or lock never holds a
+    // client (or a concurrency slot) forever.
+    let mut response = match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
+        Ok(r) => r,
+        Err(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            axum::Json(serde_json::json!({"error": {"kind": "timeout", "message": format!("the request took longer than {} s", REQUEST_DEADLINE.as_secs())}})),
+        )
+            .into_response(),
+    };
     let status = response.status().as_u16();
     *METRICS
         .requests

@@ -42,6 +42,8 @@ pub struct ApiResponse {
     /// Whether access was renewed for this request (ahead of expiry, or
     /// after a 401).
     pub renewed: bool,
+    /// The connector that put the credentials on.
+    pub connector: String,
 }
 
 mod b64 {
@@ -93,6 +95,7 @@ impl Manager {
             headers: resp.headers,
             body: resp.body,
             renewed,
+            connector: record.connector,
         })
     }
 

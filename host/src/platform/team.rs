@@ -305,10 +305,7 @@ impl TeamView<'_> {
             Ok((id, via)) => (Some(id.clone()), via.clone()),
             Err(_) => (None, None),
         };
-        let connector = conn
-            .as_deref()
-            .and_then(|id| self.own(id).ok())
-            .map(|r| r.connector);
+
         let result = async {
             let (id, _) = resolved?;
             if let Some(consumer) = consumer {
@@ -331,6 +328,7 @@ impl TeamView<'_> {
             self.m.request(&id, req).await
         }
         .await;
+        let connector = result.as_ref().ok().map(|r| r.connector.clone());
         self.log(
             "connection.request",
             conn.as_deref(),

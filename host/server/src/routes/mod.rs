@@ -77,6 +77,9 @@ api! {
     get "/v1/usages" => platform::usages, "team", "Usages";
     post "/v1/usages" => platform::add_usage, "team", "Register a usage";
     delete "/v1/usages" => platform::remove_usage, "team", "Remove usages (consumer, connection)";
+    get "/v1/dynamic-connections" => platform::dynamics, "team", "Dynamic connections";
+    post "/v1/dynamic-connections" => platform::put_dynamic, "team", "Create or replace a dynamic connection";
+    delete "/v1/dynamic-connections/{id}" => platform::remove_dynamic, "team", "Remove a dynamic connection (refused while usages need it)";
     get "/v1/providers" => platform::providers, "team", "The team's provider definitions";
     post "/v1/providers" => platform::add_provider, "team", "Add a provider definition";
     delete "/v1/providers/{id}" => platform::remove_provider, "team", "Remove a provider definition";

@@ -165,3 +165,26 @@ pub(super) async fn deliveries(
             .map_err(fail)?,
     )
 }
+
+pub(super) async fn dynamics(State(s): State<AppState>, key: Key) -> Reply {
+    json(key.team(&s)?.dynamics().map_err(fail)?)
+}
+
+/// `POST /v1/dynamic-connections`: create or replace one (targets must be
+/// the team's connections of one connector).
+pub(super) async fn put_dynamic(
+    State(s): State<AppState>,
+    key: Key,
+    Json(d): Json<connhost::DynamicConnection>,
+) -> Reply {
+    json(key.team(&s)?.put_dynamic(d).map_err(fail)?)
+}
+
+pub(super) async fn remove_dynamic(
+    State(s): State<AppState>,
+    key: Key,
+    Path(name): Path<String>,
+) -> Reply {
+    key.team(&s)?.remove_dynamic(&name).map_err(fail)?;
+    json(serde_json::json!({ "name": name, "removed": true }))
+}
