@@ -185,12 +185,12 @@ async fn a_consumer_is_checked_for_its_scopes_before_the_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_requests_across_an_expiry_make_one_token_request() {
-    // A 4 s token: renewal is due 2 s after issue (the margin is capped
+    // An 8 s token: renewal is due 4 s after issue (the margin is capped
     // at half the lifetime). Four bursts of 50 simultaneous requests, at
-    // 0, 1, 2.3 and 3 s: all succeed, and the third burst's 50 share one
-    // renewal.
+    // 0, 1.5, 4.5 and 6 s: all succeed, and the third burst's 50 share one
+    // renewal (the new token is due at 8.5 s: 2.5 s of slack each way).
     let fake = FakeCelonis::start(FakeConfig {
-        token_lifetime: Some(4),
+        token_lifetime: Some(8),
         ..FakeConfig::default()
     })
     .await
@@ -204,7 +204,7 @@ async fn two_hundred_concurrent_requests_across_an_expiry_make_one_token_request
         .map(|i| {
             let (m, id) = (m.clone(), id.clone());
             tokio::spawn(async move {
-                let at = [0, 1000, 2300, 3000][(i / 50) as usize];
+                let at = [0, 1500, 4500, 6000][(i / 50) as usize];
                 tokio::time::sleep(std::time::Duration::from_millis(at)).await;
                 m.request(&id, &get("/api/cloud")).await
             })

@@ -324,10 +324,11 @@ async fn consent_over_http_ends_at_the_servers_callback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_renews_expiring_access_before_anyone_asks() {
-    // A 4 s token is due for renewal 2 s after issue; the server sweeps
-    // every 300 ms. Nobody calls the API, yet the token is renewed once.
+    // An 8 s token is due for renewal 4 s after issue (the new one at
+    // 8 s); the server sweeps every 300 ms. Nobody calls the API, yet by
+    // 5.5 s the token has been renewed exactly once.
     let fake = FakeCelonis::start(FakeConfig {
-        token_lifetime: Some(4),
+        token_lifetime: Some(8),
         ..FakeConfig::default()
     })
     .await
@@ -364,7 +365,7 @@ async fn the_server_renews_expiring_access_before_anyone_asks() {
         router,
         std::future::pending(),
     ));
-    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5500)).await;
     assert_eq!(
         fake.token_requests() - before,
         1,
@@ -741,10 +742,11 @@ async fn a_connect_session_creates_exactly_one_connection_in_its_team() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_proxy_requests_across_an_expiry_make_one_token_request() {
     // Through the server this time: four bursts of 50 simultaneous
-    // requests at 0, 1, 2.3 and 3 s on a 4 s token (due for renewal at
-    // 2 s): all succeed and the third burst shares one renewal.
+    // requests at 0, 1.5, 4.5 and 6 s on an 8 s token (due for renewal at
+    // 4 s; the new one at 8.5 s): all succeed and the third burst shares
+    // one renewal. The windows leave 2.5 s of slack for a loaded machine.
     let fake = FakeCelonis::start(FakeConfig {
-        token_lifetime: Some(4),
+        token_lifetime: Some(8),
         ..FakeConfig::default()
     })
     .await
@@ -787,7 +789,7 @@ async fn two_hundred_concurrent_proxy_requests_across_an_expiry_make_one_token_r
         .map(|i| {
             let (s, key, path) = (s.clone(), key.clone(), path.clone());
             tokio::spawn(async move {
-                let at = [0, 1000, 2300, 3000][(i / 50) as usize];
+                let at = [0, 1500, 4500, 6000][(i / 50) as usize];
                 tokio::time::sleep(std::time::Duration::from_millis(at)).await;
                 s.call(
                     Some(&key),
