@@ -36,8 +36,13 @@ fuzz_target!(|data: &[u8]| {
             // What it read is what the body says.
             // (serde_json skips UTF-8 checks in strings it ignores, so
             // read the body lossily: the fields it used are valid UTF-8.)
-            let v: serde_json::Value =
-                serde_json::from_str(&String::from_utf8_lossy(body)).expect("accepted non-JSON");
+            // serde_json also skips a number out of f64 range in a field it
+            // ignores (`"x": 1e370`), which `Value` refuses: then there is
+            // nothing to compare against.
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&String::from_utf8_lossy(body))
+            else {
+                return;
+            };
             assert_eq!(v["access_token"].as_str(), Some(t.access_token.as_str()));
             let token_type = v["token_type"].as_str().expect("token_type");
             assert!(token_type.eq_ignore_ascii_case("bearer"), "{token_type:?}");
