@@ -36,7 +36,7 @@ pub struct AuditRecord {
     /// The previous record's tag (`genesis` for the first).
     #[serde(default)]
     pub prev: String,
-    /// GMAC over this record (with this field empty).
+    /// HMAC-SHA256 tag over this record (with this field empty).
     #[serde(default)]
     pub mac: String,
 }

@@ -81,7 +81,7 @@ pub struct ConnectionRecord {
     pub version: u64,
     /// Secret name → sealed value (base64 of nonce ‖ ciphertext ‖ tag).
     pub secrets: BTreeMap<String, String>,
-    /// GMAC over the record with this field empty.
+    /// HMAC-SHA256 tag over the record with this field empty.
     #[serde(default)]
     pub integrity: String,
 }

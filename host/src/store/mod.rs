@@ -5,13 +5,15 @@
 //! * [`crypto`]: the master key, AES-256-GCM sealing;
 //! * [`signed`]: documents with an integrity tag;
 //! * [`lock`]: cross-process locks;
+//! * [`index`]: committed versions and tombstones (anti-rollback);
+//! * [`rotate`]: key rotation and the write guard;
 //! * one module per kind of entity: [`connections`], [`connectors`],
-//!   [`pending`], [`providers`].
+//!   [`pending`], [`providers`], [`apikeys`], [`sessions`], [`webhooks`].
 //!
-//! Secrets are sealed with a fresh random nonce per write and `connection
-//! id + secret name` as associated data, so a ciphertext moved to another
-//! record or renamed fails to open. Each record also carries a GMAC tag
-//! over its non-secret content. Every write is temp-file + fsync + rename:
+//! Secrets are sealed under a per-value key (`connhost-seal`) with
+//! `connection id + secret name` as associated data, so a ciphertext moved
+//! to another record or renamed fails to open. Every document carries an
+//! HMAC tag naming its key id. Every write is temp-file + fsync + rename:
 //! a crash leaves the old or the new state, never half of one.
 
 pub(crate) mod apikeys;
