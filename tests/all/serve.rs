@@ -17,12 +17,17 @@ struct Server {
     seen: std::sync::Mutex<String>,
 }
 
-async fn start(m: Manager, public: Option<&str>) -> (Server, Arc<Manager>) {
+/// A server for `m` on a loopback port; `tweak` adjusts its config.
+async fn start(
+    m: Manager,
+    tweak: impl FnOnce(&mut connhost_server::ServerConfig),
+) -> (Server, Arc<Manager>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
     let m = Arc::new(m);
-    let cfg = connhost_server::ServerConfig::new(public.unwrap_or(&base));
+    let mut cfg = connhost_server::ServerConfig::new(&base);
+    tweak(&mut cfg);
     let router = connhost_server::router(m.clone(), cfg);
     tokio::spawn(connhost_server::serve(
         listener,
@@ -81,7 +86,7 @@ async fn every_route_needs_a_key_and_a_team_key_reaches_only_its_team() {
     let (_, b) = m.create_api_key(Some("team-b"), "b").unwrap();
     let (revoked_key, revoked) = m.create_api_key(Some("team-a"), "old").unwrap();
     m.revoke_api_key(&revoked_key.id).unwrap();
-    let (s, _m) = start(m, None).await;
+    let (s, _m) = start(m, |_| {}).await;
     let (op, a, b, revoked) = (op.expose(), a.expose(), b.expose(), revoked.expose());
 
     assert_eq!(
@@ -275,7 +280,7 @@ async fn consent_over_http_ends_at_the_servers_callback() {
     let setup = crate::oauth::Setup::new(OAuthConfig::default()).await;
     let m = setup.manager(|_| {}).await;
     let (_, key) = m.create_api_key(Some(DEFAULT_TEAM), "web").unwrap();
-    let (s, _m) = start(m, None).await;
+    let (s, _m) = start(m, |_| {}).await;
     let key = key.expose();
     let (st, started) = s
         .call(
@@ -355,16 +360,10 @@ async fn the_server_renews_expiring_access_before_anyone_asks() {
     );
     let rec = m.create(new).await.unwrap();
     let before = fake.token_requests();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let m = Arc::new(m);
-    let mut cfg = connhost_server::ServerConfig::new("http://127.0.0.1");
-    cfg.renew_every = Some(std::time::Duration::from_millis(300));
-    let router = connhost_server::router(m.clone(), cfg);
-    tokio::spawn(connhost_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    let (_s, m) = start(m, |c| {
+        c.renew_every = Some(std::time::Duration::from_millis(300))
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(5500)).await;
     assert_eq!(
         fake.token_requests() - before,
@@ -391,20 +390,10 @@ async fn webhooks_get_signed_events_of_their_team_only_and_failures_are_retried(
     m.add_connector(connhost::builtin::CELONIS).await.unwrap();
     let (_, a) = m.create_api_key(Some("team-a"), "a").unwrap();
     let (_, b) = m.create_api_key(Some("team-b"), "b").unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut scfg = connhost_server::ServerConfig::new(base.clone());
-    scfg.deliver_every = Some(std::time::Duration::from_millis(200));
-    tokio::spawn(connhost_server::serve(
-        listener,
-        connhost_server::router(Arc::new(m), scfg),
-        std::future::pending(),
-    ));
-    let s = Server {
-        base,
-        http: Client::new(),
-        seen: Default::default(),
-    };
+    let (s, _m) = start(m, |c| {
+        c.deliver_every = Some(std::time::Duration::from_millis(200))
+    })
+    .await;
     let (a, b) = (a.expose(), b.expose());
     let (st, hook) = s
         .call(
@@ -535,7 +524,7 @@ async fn operations_endpoints_count_and_trace_requests() {
     let m = Manager::open(library_config(home.path(), &fake)).unwrap();
     let (_, op) = m.create_api_key(None, "ops").unwrap();
     let (_, a) = m.create_api_key(Some("team-a"), "a").unwrap();
-    let (s, _m) = start(m, None).await;
+    let (s, _m) = start(m, |_| {}).await;
     let (st, r) = s.call(None, Method::GET, "/readyz", None).await;
     assert_eq!((st, r["ready"].as_bool()), (StatusCode::OK, Some(true)));
     s.call(
@@ -599,7 +588,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
     let home = tempfile::tempdir().unwrap();
     let m = Manager::open(library_config(home.path(), &fake)).unwrap();
     let (_, a) = m.create_api_key(Some("team-a"), "a").unwrap();
-    let (s, _m) = start(m, None).await;
+    let (s, _m) = start(m, |_| {}).await;
     let (st, doc) = s
         .call(Some(a.expose()), Method::GET, "/v1/openapi.json", None)
         .await;
@@ -640,7 +629,7 @@ async fn a_connect_session_creates_exactly_one_connection_in_its_team() {
     m.add_connector(connhost::builtin::CELONIS).await.unwrap();
     let (_, a) = m.create_api_key(Some("team-a"), "a").unwrap();
     let (_, b) = m.create_api_key(Some("team-b"), "b").unwrap();
-    let (s, _m) = start(m, None).await;
+    let (s, _m) = start(m, |_| {}).await;
     let (a, b) = (a.expose(), b.expose());
     let (st, session) = s
         .call(
@@ -718,6 +707,37 @@ async fn a_connect_session_creates_exactly_one_connection_in_its_team() {
         .as_str()
         .unwrap()
         .starts_with("connect-session:"));
+    // Two end users racing with one token: exactly one connection.
+    let (_, race) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/connect-sessions",
+            Some(json!({"connector": "celonis"})),
+        )
+        .await;
+    let race = race["token"].as_str().unwrap().to_string();
+    let (r1, r2) = tokio::join!(
+        s.call(
+            Some(&race),
+            Method::POST,
+            "/v1/connect/connections",
+            Some(app_key_connection())
+        ),
+        s.call(
+            Some(&race),
+            Method::POST,
+            "/v1/connect/connections",
+            Some(app_key_connection())
+        ),
+    );
+    let mut statuses = [r1.0, r2.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::UNAUTHORIZED],
+        "{r1:?} {r2:?}"
+    );
     // An expired session is refused.
     let (_, short) = s
         .call(
@@ -755,20 +775,9 @@ async fn two_hundred_concurrent_proxy_requests_across_an_expiry_make_one_token_r
     let m = Manager::open(library_config(home.path(), &fake)).unwrap();
     m.add_connector(connhost::builtin::CELONIS).await.unwrap();
     let (_, key) = m.create_api_key(Some("load"), "load").unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut cfg = connhost_server::ServerConfig::new(base.clone());
-    cfg.renew_every = None; // only the callers renew here
-    tokio::spawn(connhost_server::serve(
-        listener,
-        connhost_server::router(Arc::new(m), cfg),
-        std::future::pending(),
-    ));
-    let s = Arc::new(Server {
-        base,
-        http: Client::new(),
-        seen: Default::default(),
-    });
+    // Only the callers renew here.
+    let (s, _m) = start(m, |c| c.renew_every = None).await;
+    let s = Arc::new(s);
     let key = key.expose().to_string();
     let (st, c) = s
         .call(
@@ -824,7 +833,7 @@ async fn dynamic_connections_over_http_pick_a_connection_by_context() {
     m.add_connector(connhost::builtin::CELONIS).await.unwrap();
     let (_, a) = m.create_api_key(Some("team-a"), "a").unwrap();
     let (_, b) = m.create_api_key(Some("team-b"), "b").unwrap();
-    let (s, _m) = start(m, None).await;
+    let (s, _m) = start(m, |_| {}).await;
     let (a, b) = (a.expose(), b.expose());
     let mut ids = Vec::new();
     for _ in 0..2 {

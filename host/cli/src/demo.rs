@@ -30,18 +30,10 @@ pub async fn provider_for(global: &mut Global) -> anyhow::Result<FakeCelonis> {
             .parse()
             .map_err(anyhow::Error::msg)?,
     );
-    eprintln!(
-        "demo provider: a fake Celonis answers for https://{} (test CA in {})",
-        demo::DOMAIN,
-        home.join("demo-ca.pem").display()
-    );
     Ok(fake)
 }
 
 pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
-    let fake = FakeCelonis::start(FakeConfig::default())
-        .await
-        .context("start the fake Celonis provider")?;
     let mut global = global.clone();
     let _cleanup = match global.home {
         Some(_) => None,
@@ -51,15 +43,7 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
             Some(RemoveOnDrop(dir))
         }
     };
-    let ca = global.home.clone().unwrap().join("demo-ca.pem");
-    std::fs::create_dir_all(global.home.as_ref().unwrap())?;
-    std::fs::write(&ca, fake.ca_pem())?;
-    global.ca_file.push(ca);
-    global.connect_to.push(
-        fake.connect_to(demo::DOMAIN)
-            .parse()
-            .map_err(anyhow::Error::msg)?,
-    );
+    let fake = provider_for(&mut global).await?;
 
     println!(
         "connhost demo: a fake Celonis at https://{} is served on {} (TLS, test CA).\nStore: {} (removed afterwards unless --home is given)",

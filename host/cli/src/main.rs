@@ -93,7 +93,15 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
         } => {
             let mut global = cli.global.clone();
             let _fake = match demo_provider {
-                true => Some(demo::provider_for(&mut global).await?),
+                true => {
+                    let fake = demo::provider_for(&mut global).await?;
+                    eprintln!(
+                        "demo provider: a fake Celonis answers for https://{} on {}",
+                        connhost_testkit::celonis::demo::DOMAIN,
+                        fake.addr()
+                    );
+                    Some(fake)
+                }
                 false => None,
             };
             let manager = Manager::open(host_config(&global)?)?;

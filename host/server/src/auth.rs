@@ -8,6 +8,18 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use connhost::{ApiKey, Caller, TeamView};
 
+/// The bearer token of a request ("" when there is none).
+fn bearer(parts: &Parts) -> String {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
 /// The authenticated key of a request.
 pub struct Key(pub ApiKey);
 
@@ -15,15 +27,9 @@ impl FromRequestParts<AppState> for Key {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
         state
             .manager
-            .authenticate(token.trim())
+            .authenticate(&bearer(parts))
             .map(Key)
             .map_err(|e| ApiError(e).into_response())
     }
@@ -66,14 +72,7 @@ impl FromRequestParts<AppState> for SessionToken {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("")
-            .trim()
-            .to_string();
+        let token = bearer(parts);
         let session = state
             .manager
             .connect_session(&token)

@@ -175,6 +175,11 @@ impl Manager {
         };
         let after = self.store.events_cursor()?;
         let log = crate::platform::audit::AuditLog::new(self.home(), self.store_key().clone());
+        // Called every second: when nothing was appended, read only the
+        // log's tail, not the whole log.
+        if log.last()?.is_none_or(|r| r.seq <= after) {
+            return Ok(0);
+        }
         let records = log.read_after(after, batch)?;
         let Some(last) = records.last().map(|r| r.seq) else {
             return Ok(0);

@@ -12,6 +12,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 const PREFIX: &str = "cst_";
+/// What a session's `connection` says while its one use runs.
+const IN_PROGRESS: &str = "(in progress)";
 
 fn digest(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
@@ -70,13 +72,48 @@ impl Manager {
     }
 
     /// Creates the session's one connection (its team, its connector),
-    /// audited with the session as the actor; the session is spent only
-    /// if the connection is created.
+    /// audited with the session as the actor.
     pub async fn connect_create(
         &self,
         token: &str,
-        mut new: NewConnection,
+        new: NewConnection,
     ) -> Result<ConnectionRecord> {
+        self.spend(
+            token,
+            new,
+            |caller, new| async move { self.team(caller)?.create(new).await },
+            |r| r.id.clone(),
+        )
+        .await
+    }
+
+    /// Starts consent for the session's one connection.
+    pub async fn connect_authorize(
+        &self,
+        token: &str,
+        new: NewConnection,
+        redirect_uri: &str,
+    ) -> Result<AuthorizeStart> {
+        self.spend(token, new, |caller, new| async move {
+            self.team(caller)?.authorize_start(new, redirect_uri).await
+        }, |s| s.connection_id.clone())
+        .await
+    }
+
+    /// Runs the session's one use. The session is spent before `run`
+    /// starts: a crash in between leaves it spent (the user asks for a new
+    /// one), never usable twice; a failed `run` gives it back.
+    async fn spend<T, F, Fut>(
+        &self,
+        token: &str,
+        mut new: NewConnection,
+        run: F,
+        connection_of: impl Fn(&T) -> String,
+    ) -> Result<T>
+    where
+        F: FnOnce(Caller, NewConnection) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let s = self.connect_session(token)?;
         let _one = self.store.session_lock(&s.id)?;
         let mut s = self.connect_session(token)?;
@@ -87,35 +124,15 @@ impl Manager {
             ));
         }
         new.connector = s.connector.clone();
-        let team = self.team(Caller {
+        let caller = Caller {
             team: s.team.clone(),
             actor: format!("connect-session:{}", s.id),
-        })?;
-        let record = team.create(new).await?;
-        s.connection = Some(record.id.clone());
+        };
+        s.connection = Some(IN_PROGRESS.into());
         self.store.put_session(&mut s)?;
-        Ok(record)
-    }
-
-    /// Starts consent for the session's one connection; the session is
-    /// spent when consent starts.
-    pub async fn connect_authorize(
-        &self,
-        token: &str,
-        mut new: NewConnection,
-        redirect_uri: &str,
-    ) -> Result<AuthorizeStart> {
-        let s = self.connect_session(token)?;
-        let _one = self.store.session_lock(&s.id)?;
-        let mut s = self.connect_session(token)?;
-        new.connector = s.connector.clone();
-        let team = self.team(Caller {
-            team: s.team.clone(),
-            actor: format!("connect-session:{}", s.id),
-        })?;
-        let started = team.authorize_start(new, redirect_uri).await?;
-        s.connection = Some(started.connection_id.clone());
+        let result = run(caller, new).await;
+        s.connection = result.as_ref().ok().map(&connection_of);
         self.store.put_session(&mut s)?;
-        Ok(started)
+        result
     }
 }

@@ -117,7 +117,7 @@ impl AuditLog {
     }
 
     /// The last record, read from the end of the file.
-    fn last(&self) -> Result<Option<AuditRecord>> {
+    pub(crate) fn last(&self) -> Result<Option<AuditRecord>> {
         use std::io::{Read, Seek, SeekFrom};
         let mut f = match std::fs::File::open(&self.path) {
             Ok(f) => f,

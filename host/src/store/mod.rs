@@ -97,6 +97,32 @@ fn remove_orphans(home: &Path) {
     }
 }
 
+/// A key file's key, `None` if there is no such file.
+pub(crate) fn read_key_file(path: &Path) -> Result<Option<MasterKey>> {
+    match std::fs::read_to_string(path).map(zeroize::Zeroizing::new) {
+        Ok(t) => MasterKey::from_base64(&t)
+            .map(Some)
+            .map_err(|e| Error::BadMasterKey(format!("{}: {}", path.display(), e.0))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("read {}", path.display()))(e)),
+    }
+}
+
+/// Refuses `key` unless it opens the store's `keycheck`.
+pub(crate) fn check_key(home: &Path, key: &MasterKey) -> Result<()> {
+    let path = home.join("keycheck");
+    let sealed =
+        std::fs::read_to_string(&path).map_err(Error::io(format!("read {}", path.display())))?;
+    let opened = KeyRing::new(key.clone()).open(sealed.trim(), KEYCHECK_AAD);
+    if opened.ok().as_deref() != Some(KEYCHECK_TEXT) {
+        return Err(Error::WrongMasterKey(format!(
+            "store at {}",
+            home.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The store under one home directory.
 #[derive(Debug)]
 pub struct Store {
@@ -144,19 +170,7 @@ impl Store {
             None => Self::key_file(home, !checked)?,
         };
         if checked {
-            let sealed = std::fs::read_to_string(&check_path)
-                .map_err(Error::io(format!("read {}", check_path.display())))?;
-            if KeyRing::new(key.clone())
-                .open(sealed.trim(), KEYCHECK_AAD)
-                .ok()
-                .as_deref()
-                != Some(KEYCHECK_TEXT)
-            {
-                return Err(Error::WrongMasterKey(format!(
-                    "store at {}",
-                    home.display()
-                )));
-            }
+            check_key(home, &key)?;
         } else {
             write_atomic(
                 &check_path,
@@ -176,21 +190,17 @@ impl Store {
 
     fn key_file(home: &Path, may_create: bool) -> Result<MasterKey> {
         let path = home.join("master.key");
-        match std::fs::read_to_string(&path).map(zeroize::Zeroizing::new) {
-            Ok(text) => MasterKey::from_base64(&text)
-                .map_err(|e| Error::BadMasterKey(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_create => {
+        match read_key_file(&path)? {
+            Some(key) => Ok(key),
+            None if may_create => {
                 let (key, text) = MasterKey::generate();
                 write_atomic(&path, text.as_bytes(), true)?;
                 Ok(key)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(Error::BadMasterKey(format!(
-                    "this store has no {} and {MASTER_KEY_ENV} is not set; nothing was changed",
-                    path.display()
-                )))
-            }
-            Err(e) => Err(Error::io(format!("read {}", path.display()))(e)),
+            None => Err(Error::BadMasterKey(format!(
+                "this store has no {} and {MASTER_KEY_ENV} is not set; nothing was changed",
+                path.display()
+            ))),
         }
     }
 

@@ -117,16 +117,6 @@ impl Run<'_> {
     }
 }
 
-fn key_file_key(path: &Path) -> Result<Option<MasterKey>> {
-    match std::fs::read_to_string(path).map(zeroize::Zeroizing::new) {
-        Ok(t) => MasterKey::from_base64(&t)
-            .map(Some)
-            .map_err(|e| Error::BadMasterKey(format!("{}: {}", path.display(), e.0))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(format!("read {}", path.display()))(e)),
-    }
-}
-
 /// Rotates the master key of the store at `home`; see the module docs.
 /// `crash_after` aborts the process after that many durable steps (for
 /// the crash tests only).
@@ -150,9 +140,9 @@ pub fn rotate(home: &Path, keys: NewKey, crash_after: Option<u32>) -> Result<Rot
     let (old, new, from_file) = match keys {
         NewKey::Given { old, new } => (Some(old), new, false),
         NewKey::KeyFile => {
-            let current = key_file_key(&key_path)?
+            let current = super::read_key_file(&key_path)?
                 .ok_or_else(|| Error::BadMasterKey(format!("{} is missing", key_path.display())))?;
-            match key_file_key(&new_path)? {
+            match super::read_key_file(&new_path)? {
                 Some(new) => (Some(current), new, true),
                 // The new key already replaced the file: only the last
                 // steps of an interrupted run are left.
@@ -192,19 +182,7 @@ pub fn rotate(home: &Path, keys: NewKey, crash_after: Option<u32>) -> Result<Rot
                 ));
             }
             // Only the store's own key may start a rotation.
-            let sealed = std::fs::read_to_string(home.join("keycheck"))
-                .map_err(Error::io("read keycheck".to_string()))?;
-            if KeyRing::new(old.clone())
-                .open(sealed.trim(), KEYCHECK_AAD)
-                .ok()
-                .as_deref()
-                != Some(KEYCHECK_TEXT)
-            {
-                return Err(Error::WrongMasterKey(format!(
-                    "store at {}",
-                    home.display()
-                )));
-            }
+            super::check_key(home, old)?;
             let m = Marker {
                 from: old.id().to_string(),
                 to: new.id().to_string(),
