@@ -1,6 +1,8 @@
-//! The host's HTTPS client: one connection per request over real sockets,
-//! TLS with rustls, a deadline on the whole exchange, a cap on the body, and
-//! no redirects followed. `connect_to` reroutes an origin to another socket
+//! The host's HTTPS client: real sockets, TLS with rustls, a deadline on
+//! the whole exchange, a cap on the body, and no redirects followed.
+//! Connections are kept alive in a small pool per origin (a TLS handshake
+//! costs more than most API calls on a fast network); a connection goes back
+//! to the pool only after its response was read whole. `connect_to` reroutes an origin to another socket
 //! address while TLS still checks the original name (curl's `--connect-to`),
 //! which is how tests reach a fake provider on loopback.
 
@@ -9,10 +11,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use url::Url;
 
@@ -152,11 +155,47 @@ const RESERVED_HEADERS: &[&str] = &[
     "keep-alive",
 ];
 
+/// Idle connections kept per origin, and for how long.
+const MAX_IDLE_PER_ORIGIN: usize = 32;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Idle keep-alive connections by `(host, port)`. The address was checked
+/// when the connection was made, so reuse cannot reach a refused address.
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<HashMap<(String, u16), Vec<(Sender, Instant)>>>,
+}
+
+impl Pool {
+    fn take(&self, key: &(String, u16)) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(key)?;
+        while let Some((sender, since)) = list.pop() {
+            if since.elapsed() < IDLE_TIMEOUT && !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn put(&self, key: (String, u16), sender: Sender) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.entry(key).or_default();
+        list.retain(|(s, since)| since.elapsed() < IDLE_TIMEOUT && !s.is_closed());
+        if list.len() < MAX_IDLE_PER_ORIGIN {
+            list.push((sender, Instant::now()));
+        }
+    }
+}
+
 /// HTTPS client shared by every plugin call.
 #[derive(Clone)]
 pub struct HttpsClient {
     tls: tokio_rustls::TlsConnector,
     cfg: Arc<NetConfig>,
+    pool: Arc<Pool>,
 }
 
 impl HttpsClient {
@@ -178,6 +217,7 @@ impl HttpsClient {
         Ok(HttpsClient {
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
             cfg: Arc::new(cfg),
+            pool: Arc::default(),
         })
     }
 
@@ -218,8 +258,60 @@ impl HttpsClient {
             .ok_or_else(|| NetError::InvalidRequest("URL has no host".into()))?
             .to_ascii_lowercase();
         let port = req.url.port_or_known_default().unwrap_or(443);
-        let http_req = build_request(&req, &host, port)?;
+        let mut http_req = build_request(&req, &host, port)?;
+        let key = (host.clone(), port);
 
+        // A pooled connection the provider closed meanwhile gives the
+        // request back unsent; it then goes on another or a new connection.
+        let (sender, resp) = loop {
+            let Some(mut sender) = self.pool.take(&key) else {
+                let mut sender = self.connect(&host, port).await?;
+                let resp = sender
+                    .send_request(http_req)
+                    .await
+                    .map_err(|e| NetError::Network(format!("request to {host}: {e}")))?;
+                break (sender, resp);
+            };
+            if sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(http_req).await {
+                Ok(resp) => break (sender, resp),
+                Err(mut e) => match e.take_message() {
+                    Some(back) => http_req = back,
+                    None => {
+                        return Err(NetError::Network(format!(
+                            "request to {host}: {}",
+                            e.into_error()
+                        )))
+                    }
+                },
+            }
+        };
+        let status = resp.status().as_u16();
+        let close = resp
+            .headers()
+            .get(hyper::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let body = read_capped(resp.into_body(), self.cfg.max_body_bytes, &host).await?;
+        if !close {
+            self.pool.put(key, sender);
+        }
+        Ok(OutResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// A new TLS connection to `host:port`, its driver running until the
+    /// sender is dropped or the provider closes it.
+    async fn connect(&self, host: &str, port: u16) -> Result<Sender, NetError> {
         let tcp = match self
             .cfg
             .connect_to
@@ -228,7 +320,7 @@ impl HttpsClient {
         {
             // The operator's explicit override (tests, local development).
             Some(c) => TcpStream::connect((c.addr.as_str(), c.addr_port)).await,
-            None => TcpStream::connect(public_addresses(&host, port).await?.as_slice()).await,
+            None => TcpStream::connect(public_addresses(host, port).await?.as_slice()).await,
         }
         .map_err(|e| NetError::Network(format!("connect to {host}:{port}: {e}")))?;
         let _ = tcp.set_nodelay(true);
@@ -243,33 +335,13 @@ impl HttpsClient {
             .connect(name, tcp)
             .await
             .map_err(|e| NetError::Network(format!("TLS with {host}:{port}: {e}")))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| NetError::Network(format!("HTTP handshake with {host}: {e}")))?;
-        let driver = tokio::spawn(async move {
+        tokio::spawn(async move {
             let _ = conn.await;
         });
-        let result = async {
-            let resp = sender
-                .send_request(http_req)
-                .await
-                .map_err(|e| NetError::Network(format!("request to {host}: {e}")))?;
-            let status = resp.status().as_u16();
-            let headers = resp
-                .headers()
-                .iter()
-                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-                .collect();
-            let body = read_capped(resp.into_body(), self.cfg.max_body_bytes, &host).await?;
-            Ok(OutResponse {
-                status,
-                headers,
-                body,
-            })
-        }
-        .await;
-        driver.abort();
-        result
+        Ok(sender)
     }
 }
 

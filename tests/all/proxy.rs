@@ -97,6 +97,26 @@ async fn a_request_carries_the_connections_credentials_and_comes_back_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_requests_reuse_one_kept_alive_connection() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = celonis(home.path(), &fake).await;
+    let id = m.create(connection("app-key")).await.unwrap().id;
+    let before = fake.connections();
+    for _ in 0..30 {
+        assert_eq!(m.request(&id, &get("/api/cloud")).await.unwrap().status, 200);
+    }
+    let used = fake.connections() - before;
+    println!("30 requests used {used} new connection(s)");
+    assert!(used <= 1, "{used} connections for 30 sequential requests");
+    // A body over the cap ends that connection; the next request gets a
+    // fresh one and still succeeds.
+    let big = m.request(&id, &get("/api/huge")).await;
+    assert!(big.is_err() || big.unwrap().status != 200);
+    assert_eq!(m.request(&id, &get("/api/cloud")).await.unwrap().status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_is_renewed_once_and_the_request_retried() {
     let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
     let home = tempfile::tempdir().unwrap();

@@ -142,6 +142,7 @@ struct State {
     cfg: Mutex<FakeConfig>,
     tokens: Mutex<Tokens>,
     token_requests: AtomicUsize,
+    connections: Arc<AtomicUsize>,
     requests: Mutex<Vec<String>>,
 }
 
@@ -172,12 +173,16 @@ impl FakeCelonis {
             cfg: Mutex::new(cfg),
             tokens: Mutex::new(Tokens::default()),
             token_requests: AtomicUsize::new(0),
+            connections: Arc::default(),
             requests: Mutex::new(Vec::new()),
         });
         let st = state.clone();
-        let task = spawn_server(listener, Some(pki.acceptor()), move |req| {
-            handle(st.clone(), req)
-        });
+        let task = spawn_server(
+            listener,
+            Some(pki.acceptor()),
+            state.connections.clone(),
+            move |req| handle(st.clone(), req),
+        );
         Ok(FakeCelonis {
             addr,
             pki,
@@ -192,7 +197,9 @@ impl FakeCelonis {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let st = self.state.clone();
-        let task = spawn_server(listener, None, move |req| handle(st.clone(), req));
+        let task = spawn_server(listener, None, self.state.connections.clone(), move |req| {
+            handle(st.clone(), req)
+        });
         self.tasks.lock().unwrap().push(task);
         Ok(addr)
     }
@@ -214,6 +221,12 @@ impl FakeCelonis {
     /// Token-endpoint requests served so far.
     pub fn token_requests(&self) -> usize {
         self.state.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections accepted so far (keep-alive shows as fewer
+    /// connections than requests).
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     /// `METHOD /path` of every request served so far.
@@ -365,6 +378,13 @@ fn resource(state: &State, path: &str, token_scopes: Option<&[String]>) -> Respo
             )
         }
     };
+    if path == "/api/huge" {
+        // Over the host's default 4 MiB body cap.
+        return Response::builder()
+            .status(200)
+            .body(Full::new(Bytes::from(vec![b'x'; 5 << 20])))
+            .expect("response");
+    }
     if path == "/api/cloud" {
         return json(
             200,

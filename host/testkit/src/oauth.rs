@@ -128,9 +128,12 @@ impl FakeOAuth {
             counter: Mutex::new(0),
         });
         let st = state.clone();
-        let task = spawn_server(listener, Some(pki.acceptor()), move |req| {
-            handle(st.clone(), req)
-        });
+        let task = spawn_server(
+            listener,
+            Some(pki.acceptor()),
+            Default::default(),
+            move |req| handle(st.clone(), req),
+        );
         Ok(FakeOAuth {
             addr,
             pki,

@@ -9,14 +9,18 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use url::form_urlencoded;
 
 /// Serves `handler` on every connection `listener` accepts, over TLS when
-/// an acceptor is given. Shared by the fake providers.
+/// an acceptor is given, counting connections in `accepted`. Shared by the
+/// fake providers.
 pub(crate) fn spawn_server<H, Fut>(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    accepted: Arc<AtomicUsize>,
     handler: H,
 ) -> tokio::task::JoinHandle<()>
 where
@@ -42,6 +46,7 @@ where
                 continue;
             };
             let _ = tcp.set_nodelay(true);
+            accepted.fetch_add(1, Ordering::SeqCst);
             let (tls, handler) = (tls.clone(), handler.clone());
             tokio::spawn(async move {
                 match tls {

@@ -43,39 +43,44 @@ impl WebhookReceiver {
             ..State::default()
         }));
         let s = state.clone();
-        spawn_server(listener, Some(pki.acceptor()), move |req| {
-            let s = s.clone();
-            async move {
-                let path = req.uri().path().to_string();
-                let headers = req
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                    .collect();
-                let body = req
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes().to_vec())
-                    .unwrap_or_default();
-                let mut st = s.lock().unwrap();
-                st.received.push(Delivery {
-                    path,
-                    headers,
-                    body,
-                });
-                let status = if st.fail_first > 0 {
-                    st.fail_first -= 1;
-                    500
-                } else {
-                    204
-                };
-                Ok(hyper::Response::builder()
-                    .status(status)
-                    .body(Full::new(Bytes::new()))
-                    .expect("response"))
-            }
-        });
+        spawn_server(
+            listener,
+            Some(pki.acceptor()),
+            Default::default(),
+            move |req| {
+                let s = s.clone();
+                async move {
+                    let path = req.uri().path().to_string();
+                    let headers = req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                        .collect();
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes().to_vec())
+                        .unwrap_or_default();
+                    let mut st = s.lock().unwrap();
+                    st.received.push(Delivery {
+                        path,
+                        headers,
+                        body,
+                    });
+                    let status = if st.fail_first > 0 {
+                        st.fail_first -= 1;
+                        500
+                    } else {
+                        204
+                    };
+                    Ok(hyper::Response::builder()
+                        .status(status)
+                        .body(Full::new(Bytes::new()))
+                        .expect("response"))
+                }
+            },
+        );
         Ok(WebhookReceiver { addr, pki, state })
     }
 
