@@ -170,7 +170,7 @@ fn new_conn(scopes: Option<&str>) -> NewConnection {
 }
 
 async fn start(m: &Manager, scopes: Option<&str>) -> AuthorizeStart {
-    m.authorize_start(new_conn(scopes), REDIRECT).await.unwrap()
+    m.authorize_start(new_conn(scopes), REDIRECT, None).await.unwrap()
 }
 
 /// Replaces one query parameter of a URL.
@@ -622,7 +622,7 @@ async fn invalid_grant_means_reauthorization_and_reauthorize_keeps_the_id() {
 
     // Reauthorize with more scopes: same id, scopes replaced, old revoked.
     let revoked_before = s.fake.ledger(|l| l.revocations.len());
-    let st = m.reauthorize_start(&rec.id, REDIRECT).await.unwrap();
+    let st = m.reauthorize_start(&rec.id, REDIRECT, None).await.unwrap();
     assert_eq!(st.connection_id, rec.id);
     let location = s
         .consent(
@@ -736,7 +736,7 @@ async fn discovery_builds_the_flow_and_refuses_a_mismatched_issuer() {
         ..Default::default()
     };
     let st = m
-        .authorize_start(by_issuer(ISSUER), REDIRECT)
+        .authorize_start(by_issuer(ISSUER), REDIRECT, None)
         .await
         .unwrap();
     assert!(st
@@ -748,7 +748,7 @@ async fn discovery_builds_the_flow_and_refuses_a_mismatched_issuer() {
 
     s.fake
         .configure(|c| c.metadata_issuer = "https://evil.example.net".into());
-    match m.authorize_start(by_issuer(ISSUER), REDIRECT).await {
+    match m.authorize_start(by_issuer(ISSUER), REDIRECT, None).await {
         Err(Error::Connector(ConnectorError::InvalidInput { field, reason })) => {
             assert_eq!(field, "issuer");
             assert!(reason.contains("RFC 8414"), "{reason}");
@@ -832,7 +832,7 @@ async fn shipped_providers_build_their_consent_urls() {
         let mut new = new_conn(None);
         new.fields.insert("provider".into(), provider.into());
         let st = m
-            .authorize_start(new, "http://127.0.0.1:8765/callback")
+            .authorize_start(new, "http://127.0.0.1:8765/callback", None)
             .await
             .unwrap();
         assert!(
@@ -849,14 +849,14 @@ async fn shipped_providers_build_their_consent_urls() {
     // Unknown shipped id: refused by the manifest, naming the field.
     let mut new = new_conn(None);
     new.fields.insert("provider".into(), "nope".into());
-    let err = m.authorize_start(new, REDIRECT).await.unwrap_err();
+    let err = m.authorize_start(new, REDIRECT, None).await.unwrap_err();
     assert!(
         matches!(&err, Error::InvalidInput { field, .. } if field == "provider"),
         "{err:?}"
     );
     // A redirect URI that is neither https nor loopback is refused.
     let err = m
-        .authorize_start(new_conn(None), "http://app.example.net/cb")
+        .authorize_start(new_conn(None), "http://app.example.net/cb", None)
         .await
         .unwrap_err();
     assert!(

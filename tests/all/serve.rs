@@ -328,6 +328,96 @@ async fn consent_over_http_ends_at_the_servers_callback() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_returns_the_browser_only_to_the_teams_allowed_return_urls() {
+    use connhost_testkit::oauth::{OAuthConfig, CLIENT_ID, CLIENT_SECRET};
+    let setup = crate::oauth::Setup::new(OAuthConfig::default()).await;
+    let m = setup.manager(|_| {}).await;
+    let (_, key) = m.create_api_key(Some(DEFAULT_TEAM), "web").unwrap();
+    let (_, other) = m.create_api_key(Some("team-b"), "web").unwrap();
+    let (s, _m) = start(m, |_| {}).await;
+    let (key, other) = (key.expose(), other.expose());
+    let put = |k, list: Value| {
+        s.call(Some(k), Method::PUT, "/v1/settings/return-urls", Some(list))
+    };
+    let (st, e) = put(key, json!(["javascript:alert(1)"])).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("return_urls"), "{e}");
+    let (st, v) = put(key, json!(["https://app.example.com/connections"])).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // Another team's list is its own.
+    let (_, theirs) = s.call(Some(other), Method::GET, "/v1/settings/return-urls", None).await;
+    assert_eq!(theirs, json!([]));
+    let body = |return_url: &str| {
+        json!({
+            "connector": "generic",
+            "fields": {"provider": "fakeoauth", "client_id": CLIENT_ID, "scopes": "profile"},
+            "secrets": {"client_secret": CLIENT_SECRET},
+            "return_url": return_url,
+        })
+    };
+    for bad in [
+        "https://evil.example.net/connections",
+        "https://app.example.com/connectionsX",
+        "http://app.example.com/connections",
+    ] {
+        let (st, e) = s
+            .call(Some(key), Method::POST, "/v1/connections/authorize", Some(body(bad)))
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {e}");
+        assert!(e["error"]["message"].as_str().unwrap().contains("return_url"), "{e}");
+    }
+    // Team B may not return to team A's prefixes.
+    let (st, _) = s
+        .call(
+            Some(other),
+            Method::POST,
+            "/v1/connections/authorize",
+            Some(body("https://app.example.com/connections")),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+
+    let browser = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for approve in [true, false] {
+        let (st, started) = s
+            .call(
+                Some(key),
+                Method::POST,
+                "/v1/connections/authorize",
+                Some(body("https://app.example.com/connections/done?tab=1")),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{started}");
+        let location = setup
+            .consent(started["authorize_url"].as_str().unwrap(), approve)
+            .await;
+        let resp = browser.get(&location).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "approve={approve}");
+        let back = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+        assert_eq!(back.host_str(), Some("app.example.com"));
+        assert_eq!(back.path(), "/connections/done");
+        let q: std::collections::BTreeMap<String, String> =
+            back.query_pairs().into_owned().collect();
+        assert_eq!(q["tab"], "1");
+        if approve {
+            assert_eq!(q["status"], "connected", "{back}");
+            assert_eq!(q["connection"], started["connection_id"].as_str().unwrap());
+        } else {
+            assert_eq!(q["status"], "failed", "{back}");
+            assert_eq!(q["error"], "access-denied", "{back}");
+            assert!(!q.contains_key("connection"));
+        }
+        assert!(!back.as_str().contains(CLIENT_SECRET));
+        // The state is spent: a replay is refused and goes nowhere.
+        let again = browser.get(&location).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_renews_expiring_access_before_anyone_asks() {
     // An 8 s token is due for renewal 4 s after issue (the new one at
     // 8 s); the server sweeps every 300 ms. Nobody calls the API, yet by

@@ -55,13 +55,13 @@ async fn a_teams_provider_is_invisible_to_other_teams_and_shipped_ids_cannot_be_
         ..Default::default()
     };
     let err = b
-        .authorize_start(new.clone(), "http://127.0.0.1:9/cb")
+        .authorize_start(new.clone(), "http://127.0.0.1:9/cb", None)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "invalid-input", "{err}");
     // Team A's own connection starts at its provider.
     let started = a
-        .authorize_start(new, "http://127.0.0.1:9/cb")
+        .authorize_start(new, "http://127.0.0.1:9/cb", None)
         .await
         .unwrap();
     assert!(started

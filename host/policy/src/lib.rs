@@ -5,7 +5,8 @@
 //! * [`origin`]: which origins a connection may call (deny by default);
 //! * [`address`]: which IP addresses a request may reach (public only);
 //! * [`basic`]: `Authorization: Basic` per RFC 6749 §2.3.1;
-//! * [`ids`]: what an id that names a file or a team may contain.
+//! * [`ids`]: what an id that names a file or a team may contain;
+//! * [`return_url`]: where a browser may be sent after consent.
 
 #![deny(missing_docs)]
 
@@ -14,6 +15,7 @@ pub mod basic;
 pub mod ids;
 pub mod origin;
 pub mod pattern;
+pub mod return_url;
 
 pub use origin::{Allowlist, Origin, TemplateError};
 pub use pattern::OriginPattern;

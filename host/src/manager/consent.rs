@@ -33,6 +33,7 @@ impl Manager {
         &self,
         mut new: NewConnection,
         redirect_uri: &str,
+        return_url: Option<&str>,
     ) -> Result<AuthorizeStart> {
         let manifest = self.connector(&new.connector)?;
         let team = new
@@ -45,20 +46,25 @@ impl Manager {
         let mut record = self.new_record(&manifest, &new)?;
         record.fields = resolved.fields;
         record.definition_origins = approved;
-        self.start_pending(&manifest, record, new.secrets, redirect_uri, false)
+        self.start_pending(&manifest, record, new.secrets, (redirect_uri, return_url), false)
             .await
     }
 
     /// Runs consent again for an existing connection (same id); on finish
     /// the new tokens and scopes replace the old, which are revoked.
-    pub async fn reauthorize_start(&self, id: &str, redirect_uri: &str) -> Result<AuthorizeStart> {
+    pub async fn reauthorize_start(
+        &self,
+        id: &str,
+        redirect_uri: &str,
+        return_url: Option<&str>,
+    ) -> Result<AuthorizeStart> {
         let record = self.store.get(id)?;
         let manifest = self.connector(&record.connector)?;
         let mut secrets = self.store.open_secrets(&record)?.into_values();
         for token in &manifest.token_secrets {
             secrets.remove(token);
         }
-        self.start_pending(&manifest, record, secrets, redirect_uri, true)
+        self.start_pending(&manifest, record, secrets, (redirect_uri, return_url), true)
             .await
     }
 
@@ -67,10 +73,13 @@ impl Manager {
         manifest: &Manifest,
         mut record: ConnectionRecord,
         mut secrets: BTreeMap<String, Secret>,
-        redirect_uri: &str,
+        (redirect_uri, return_url): (&str, Option<&str>),
         reauthorize: bool,
     ) -> Result<AuthorizeStart> {
         check_redirect_uri(redirect_uri)?;
+        if let Some(url) = return_url {
+            connhost_policy::return_url::parse(url).map_err(|e| Error::invalid("return_url", e))?;
+        }
         self.store.prune_pending(now())?;
         let pending_id = format!("pend_{}", random_hex(12));
         // The state names its pending authorization (so a callback server
@@ -100,6 +109,7 @@ impl Manager {
             redirect_uri: redirect_uri.to_string(),
             requested_scopes: requested,
             expires_at,
+            return_url: return_url.map(str::to_string),
             integrity: String::new(),
         };
         self.store.put_pending(&mut pending)?;
@@ -115,6 +125,11 @@ impl Manager {
     /// The team a pending authorization belongs to.
     pub fn pending_team(&self, pending_id: &str) -> Result<String> {
         Ok(self.store.get_pending(pending_id)?.record.team)
+    }
+
+    /// The return URL given when a pending authorization started.
+    pub fn pending_return_url(&self, pending_id: &str) -> Result<Option<String>> {
+        Ok(self.store.get_pending(pending_id)?.return_url)
     }
 
     /// Completes the consent flow with the URL the provider redirected the

@@ -93,9 +93,12 @@ impl Manager {
         token: &str,
         new: NewConnection,
         redirect_uri: &str,
+        return_url: Option<&str>,
     ) -> Result<AuthorizeStart> {
         self.spend(token, new, |caller, new| async move {
-            self.team(caller)?.authorize_start(new, redirect_uri).await
+            self.team(caller)?
+                .authorize_start(new, redirect_uri, return_url)
+                .await
         }, |s| s.connection_id.clone())
         .await
     }

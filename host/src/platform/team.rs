@@ -240,14 +240,51 @@ impl TeamView<'_> {
         .await
     }
 
+    /// The URL prefixes this team's consent flows may return to.
+    pub fn return_urls(&self) -> Result<Vec<String>> {
+        self.registry.return_urls()
+    }
+
+    /// Replaces the allowed return URL prefixes (each an absolute https
+    /// URL; http only on localhost).
+    pub fn set_return_urls(&self, urls: Vec<String>) -> Result<Vec<String>> {
+        let r = (|| {
+            for u in &urls {
+                connhost_policy::return_url::parse(u)
+                    .map_err(|e| Error::invalid("return_urls", e))?;
+            }
+            self.registry.set_return_urls(urls.clone())?;
+            Ok(urls)
+        })();
+        self.log("team.return-urls", None, None, None, r)
+    }
+
+    /// Refuses a return URL outside the team's allowed prefixes.
+    fn check_return_url(&self, url: Option<&str>) -> Result<()> {
+        let Some(url) = url else { return Ok(()) };
+        let parsed =
+            connhost_policy::return_url::parse(url).map_err(|e| Error::invalid("return_url", e))?;
+        if !connhost_policy::return_url::allowed(&parsed, &self.registry.return_urls()?) {
+            return Err(Error::invalid(
+                "return_url",
+                format!("`{url}` is not under one of this team's allowed return URLs"),
+            ));
+        }
+        Ok(())
+    }
+
     pub async fn authorize_start(
         &self,
         mut new: NewConnection,
         redirect_uri: &str,
+        return_url: Option<&str>,
     ) -> Result<AuthorizeStart> {
         new.team = Some(self.caller.team.clone());
         let connector = new.connector.clone();
-        let r = self.m.authorize_start(new, redirect_uri).await;
+        let r = match self.check_return_url(return_url) {
+            Ok(()) => self.m.authorize_start(new, redirect_uri, return_url).await,
+            Err(e) => Err(e),
+        };
         self.log(
             "connection.authorize-start",
             r.as_ref().ok().map(|s| s.connection_id.clone()).as_deref(),
@@ -257,9 +294,15 @@ impl TeamView<'_> {
         )
     }
 
-    pub async fn reauthorize_start(&self, id: &str, redirect_uri: &str) -> Result<AuthorizeStart> {
-        self.on("connection.reauthorize-start", id, || {
-            self.m.reauthorize_start(id, redirect_uri)
+    pub async fn reauthorize_start(
+        &self,
+        id: &str,
+        redirect_uri: &str,
+        return_url: Option<&str>,
+    ) -> Result<AuthorizeStart> {
+        self.on("connection.reauthorize-start", id, || async {
+            self.check_return_url(return_url)?;
+            self.m.reauthorize_start(id, redirect_uri, return_url).await
         })
         .await
     }

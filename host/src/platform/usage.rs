@@ -171,6 +171,19 @@ impl Registry {
         self.load("dynamic.json")
     }
 
+    /// URL prefixes the team's consent flows may return the browser to.
+    pub fn return_urls(&self) -> Result<Vec<String>> {
+        self.load("return-urls.json")
+    }
+
+    /// Replaces the team's allowed return URL prefixes, locked.
+    pub fn set_return_urls(&self, urls: Vec<String>) -> Result<()> {
+        self.update("return-urls.json", |items: &mut Vec<String>| {
+            *items = urls;
+            Ok(())
+        })
+    }
+
     /// Read-modify-write of the team's usages under the team's registry
     /// lock (every process), so concurrent changes are all kept.
     pub fn update_usages<R>(&self, f: impl FnOnce(&mut Vec<Usage>) -> Result<R>) -> Result<R> {
@@ -226,6 +239,8 @@ pub(crate) fn rewrap_list(keys: &KeyRing, path: &Path, id: &str) -> Result<()> {
     }
     if id.ends_with("/usages.json") {
         go::<Usage>(keys, path, id)
+    } else if id.ends_with("/return-urls.json") {
+        go::<String>(keys, path, id)
     } else {
         go::<DynamicConnection>(keys, path, id)
     }

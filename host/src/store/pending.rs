@@ -23,6 +23,10 @@ pub struct Pending {
     pub requested_scopes: Vec<String>,
     /// Unix seconds after which the callback is refused.
     pub expires_at: u64,
+    /// Where the callback sends the browser when done (checked against
+    /// the team's allowed return URLs when the flow started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_url: Option<String>,
     #[serde(default)]
     pub integrity: String,
 }

@@ -31,7 +31,7 @@ pub async fn run(
             let new = data_of(connector, &data)?;
             let record = match redirect_uri {
                 Some(uri) => {
-                    super::connector::consent_and_wait(t, out, &uri, t.authorize_start(new, &uri))
+                    super::connector::consent_and_wait(t, out, &uri, t.authorize_start(new, &uri, None))
                         .await?
                 }
                 None => t.create(new).await?,
@@ -45,7 +45,7 @@ pub async fn run(
         }) => {
             super::connector::ensure_builtin(m, t, &connector).await?;
             let new = data_of(connector, &data)?;
-            out.authorize_started(&t.authorize_start(new, &redirect_uri).await?);
+            out.authorize_started(&t.authorize_start(new, &redirect_uri, None).await?);
         }
         ConnectionCmd::Authorize(AuthorizeCmd::Finish {
             pending,
@@ -59,13 +59,13 @@ pub async fn run(
             no_wait,
         } => {
             if no_wait {
-                out.authorize_started(&t.reauthorize_start(&id, &redirect_uri).await?);
+                out.authorize_started(&t.reauthorize_start(&id, &redirect_uri, None).await?);
             } else {
                 let record = super::connector::consent_and_wait(
                     t,
                     out,
                     &redirect_uri,
-                    t.reauthorize_start(&id, &redirect_uri),
+                    t.reauthorize_start(&id, &redirect_uri, None),
                 )
                 .await?;
                 out.updated("reauthorized", &record);

@@ -69,9 +69,15 @@ pub(super) async fn authorize(
     t: SessionToken,
     Json(body): Json<ConnectionBody>,
 ) -> Reply {
+    let return_url = body.return_url.clone();
     let started = s
         .manager
-        .connect_authorize(&t.token, body.into_new(), &s.config.callback_url())
+        .connect_authorize(
+            &t.token,
+            body.into_new(),
+            &s.config.callback_url(),
+            return_url.as_deref(),
+        )
         .await
         .map_err(fail)?;
     json(started)

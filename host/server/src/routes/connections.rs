@@ -34,10 +34,16 @@ pub(crate) struct ConnectionBody {
     pub fields: BTreeMap<String, String>,
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// Consent only: where the callback sends the browser when done
+    /// (under one of the team's allowed return URLs).
+    #[serde(default)]
+    pub return_url: Option<String>,
 }
 
 impl ConnectionBody {
     pub(crate) fn into_new(self) -> NewConnection {
+        // Not part of the connection; callers read it first.
+        let _ = self.return_url;
         NewConnection {
             connector: self.connector,
             name: self.name,

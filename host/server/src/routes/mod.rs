@@ -88,6 +88,8 @@ api! {
     post "/v1/webhooks" => platform::add_webhook, "team", "Add a webhook (its signing secret is shown once)";
     delete "/v1/webhooks/{id}" => platform::remove_webhook, "team", "Remove a webhook";
     get "/v1/webhooks/{id}/deliveries" => platform::deliveries, "team", "A webhook's delivery log";
+    get "/v1/settings/return-urls" => oauth::return_urls, "team", "URL prefixes consent may return the browser to";
+    put "/v1/settings/return-urls" => oauth::set_return_urls, "team", "Replace the allowed return URL prefixes";
     post "/v1/connect-sessions" => connect::create, "team", "A single-use token for an end user to create one connection";
     get "/v1/connect/session" => connect::show, "session", "The session's connector and expiry (bearer: the session token)";
     post "/v1/connect/connections" => connect::create_connection, "session", "Create the session's one connection";

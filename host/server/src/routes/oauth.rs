@@ -1,14 +1,18 @@
 //! Browser consent over HTTP: start returns the provider's consent URL
 //! with this server's callback as the redirect URI; the callback (no key:
-//! bound by the single-use `state`) finishes it.
+//! bound by the single-use `state`) finishes it, then sends the browser to
+//! the return URL given at start (one of the team's allowed prefixes), or
+//! answers JSON when none was given.
 
 use super::connections::{view, ConnectionBody};
 use super::{fail, json, Reply};
 use crate::auth::Key;
 use crate::AppState;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use connhost::Caller;
+use serde::Deserialize;
 
 pub(super) async fn start(
     State(s): State<AppState>,
@@ -16,28 +20,54 @@ pub(super) async fn start(
     Json(body): Json<ConnectionBody>,
 ) -> Reply {
     let t = key.team(&s)?;
+    let return_url = body.return_url.clone();
     let started = t
-        .authorize_start(body.into_new(), &s.config.callback_url())
+        .authorize_start(
+            body.into_new(),
+            &s.config.callback_url(),
+            return_url.as_deref(),
+        )
         .await
         .map_err(fail)?;
     json(started)
+}
+
+#[derive(Deserialize)]
+pub(super) struct ReturnTo {
+    #[serde(default)]
+    return_url: Option<String>,
 }
 
 pub(super) async fn reauthorize(
     State(s): State<AppState>,
     key: Key,
     Path(id): Path<String>,
+    Query(q): Query<ReturnTo>,
 ) -> Reply {
     let t = key.team(&s)?;
     json(
-        t.reauthorize_start(&id, &s.config.callback_url())
+        t.reauthorize_start(&id, &s.config.callback_url(), q.return_url.as_deref())
             .await
             .map_err(fail)?,
     )
 }
 
+/// `GET /v1/settings/return-urls`: where consent may return the browser.
+pub(super) async fn return_urls(State(s): State<AppState>, key: Key) -> Reply {
+    json(key.team(&s)?.return_urls().map_err(fail)?)
+}
+
+/// `PUT /v1/settings/return-urls`: replaces the allowed prefixes.
+pub(super) async fn set_return_urls(
+    State(s): State<AppState>,
+    key: Key,
+    Json(urls): Json<Vec<String>>,
+) -> Reply {
+    json(key.team(&s)?.set_return_urls(urls).map_err(fail)?)
+}
+
 /// `GET /oauth/callback?state=pend_….…&code=…`: the provider's redirect.
-pub(super) async fn callback(State(s): State<AppState>, RawQuery(query): RawQuery) -> Reply {
+pub(super) async fn callback(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let query = query.unwrap_or_default();
     let url = format!("{}?{query}", s.config.callback_url());
     let state = url::Url::parse(&url)
@@ -57,16 +87,44 @@ pub(super) async fn callback(State(s): State<AppState>, RawQuery(query): RawQuer
                     .into(),
         })
     };
-    let team = s.manager.pending_team(&pending).map_err(|_| unknown())?;
-    let t = s
-        .manager
-        .team(Caller {
+    let (Ok(team), Ok(return_url)) = (
+        s.manager.pending_team(&pending),
+        s.manager.pending_return_url(&pending),
+    ) else {
+        return unknown();
+    };
+    let finished = async {
+        let t = s.manager.team(Caller {
             team,
             actor: "oauth-callback".into(),
-        })
-        .map_err(fail)?;
-    let record = t.authorize_finish(&pending, &url).await.map_err(fail)?;
-    Ok(Json(
-        serde_json::json!({"connected": true, "connection": view(&record)}),
-    ))
+        })?;
+        t.authorize_finish(&pending, &url).await
+    }
+    .await;
+    match (finished, return_url) {
+        (Ok(record), None) => {
+            Json(serde_json::json!({"connected": true, "connection": view(&record)}))
+                .into_response()
+        }
+        (Err(e), None) => fail(e),
+        (outcome, Some(back)) => {
+            let mut back = match url::Url::parse(&back) {
+                Ok(u) => u,
+                Err(_) => return unknown(),
+            };
+            {
+                let mut q = back.query_pairs_mut();
+                match &outcome {
+                    Ok(record) => q
+                        .append_pair("status", "connected")
+                        .append_pair("connection", &record.id),
+                    Err(e) => q
+                        .append_pair("status", "failed")
+                        .append_pair("error", e.kind())
+                        .append_pair("error_description", &e.to_string()),
+                };
+            }
+            Redirect::to(back.as_str()).into_response()
+        }
+    }
 }
