@@ -1003,3 +1003,92 @@ async fn dynamic_connections_over_http_pick_a_connection_by_context() {
         .await;
     assert_eq!(st, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_renewal_loses_nothing_after_restart() {
+    // A 6 s token is due 3 s after issue. The first server is killed
+    // (SIGKILL) while its background renewal waits on the token endpoint;
+    // a second server on the same store renews it once, and the
+    // connection, the store and the audit chain are all intact.
+    let env = crate::common::Env::with(FakeConfig {
+        token_lifetime: Some(6),
+        token_delay: Some(std::time::Duration::from_secs(3)),
+        ..FakeConfig::default()
+    })
+    .await;
+    env.add_celonis().await;
+    env.fake.configure(|c| c.token_delay = None);
+    let id = env
+        .create(
+            &[
+                "domain=acme.eu-1.celonis.cloud",
+                "auth_type=oauth2",
+                "client_id=demo-client",
+                "scopes=studio intelligence.knowledge-models:read",
+            ],
+            &["client_secret=env:CLIENT_SECRET"],
+        )
+        .await;
+    let shown = || {
+        let (id, env) = (id.clone(), &env);
+        async move { env.run(&["--json", "connection", "show", &id]).await.ok().json() }
+    };
+    let before = shown().await;
+    env.fake
+        .configure(|c| c.token_delay = Some(std::time::Duration::from_secs(3)));
+    let serve = |env: &crate::common::Env| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_connhost"));
+        cmd.arg("--home")
+            .arg(env.home())
+            .arg("--ca-file")
+            .arg(env.home().join("test-ca.pem"))
+            .arg("--connect-to")
+            .arg(env.fake.connect_to(demo::DOMAIN))
+            .args(["serve", "--listen", "127.0.0.1:0", "--renew-every-secs", "1"])
+            .env_remove("CONNHOST_MASTER_KEY")
+            .env_remove("CONNHOST_HOME")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        cmd.spawn().expect("spawn connhost serve")
+    };
+    let tokens = env.fake.token_requests();
+    let mut first = serve(&env);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while env.fake.token_requests() == tokens {
+        assert!(std::time::Instant::now() < deadline, "no background renewal");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The token request has arrived and is being held: kill now.
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let mid = shown().await;
+    assert_eq!(mid["expires_at"], before["expires_at"], "{mid}");
+
+    env.fake.configure(|c| c.token_delay = None);
+    let after_kill = env.fake.token_requests();
+    let mut second = serve(&env);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let renewed = loop {
+        let now = shown().await;
+        if now["expires_at"] != before["expires_at"] {
+            break now;
+        }
+        assert!(std::time::Instant::now() < deadline, "not renewed after restart: {now}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    second.start_kill().unwrap();
+    second.wait().await.unwrap();
+    assert_eq!(env.fake.token_requests() - after_kill, 1, "one token request after restart");
+    assert!(renewed["expires_at"].as_u64() > before["expires_at"].as_u64());
+    // Nothing lost or damaged: the store checks out and the connection works.
+    let check = env.run(&["--json", "store", "check"]).await.ok().json();
+    assert_eq!(check["quarantined"], json!([]), "{check}");
+    assert_eq!(check["audit"]["broken"], Value::Null, "{check}");
+    let v = env
+        .run(&["--json", "connection", "verify", &id])
+        .await
+        .ok()
+        .json();
+    assert_eq!(v["ok"], true, "{v}");
+}

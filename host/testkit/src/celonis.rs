@@ -75,6 +75,9 @@ pub struct FakeConfig {
     pub omit_scope: bool,
     /// Answer every token request with exactly this status and body.
     pub token_response: Option<(u16, String)>,
+    /// Wait this long before answering a token request (counted on
+    /// arrival), so a test can stop a client mid-renewal.
+    pub token_delay: Option<std::time::Duration>,
 }
 
 /// Credentials and names the demo and tests use.
@@ -128,6 +131,7 @@ impl Default for FakeConfig {
             token_type: "Bearer".into(),
             omit_scope: false,
             token_response: None,
+            token_delay: None,
         }
     }
 }
@@ -276,6 +280,12 @@ async fn handle(
         .to_string();
 
     if path == "/oauth2/token" {
+        let delay = state.cfg.lock().unwrap().token_delay;
+        if let Some(delay) = delay {
+            state.token_requests.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            state.token_requests.fetch_sub(1, Ordering::SeqCst);
+        }
         return Ok(token(&state, method == hyper::Method::POST, &auth, &body));
     }
 
