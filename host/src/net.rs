@@ -160,12 +160,13 @@ const MAX_IDLE_PER_ORIGIN: usize = 32;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+type Idle = Vec<(Sender, Instant)>;
 
 /// Idle keep-alive connections by `(host, port)`. The address was checked
 /// when the connection was made, so reuse cannot reach a refused address.
 #[derive(Default)]
 struct Pool {
-    idle: Mutex<HashMap<(String, u16), Vec<(Sender, Instant)>>>,
+    idle: Mutex<HashMap<(String, u16), Idle>>,
 }
 
 impl Pool {

@@ -170,7 +170,9 @@ fn new_conn(scopes: Option<&str>) -> NewConnection {
 }
 
 async fn start(m: &Manager, scopes: Option<&str>) -> AuthorizeStart {
-    m.authorize_start(new_conn(scopes), REDIRECT, None).await.unwrap()
+    m.authorize_start(new_conn(scopes), REDIRECT, None)
+        .await
+        .unwrap()
 }
 
 /// Replaces one query parameter of a URL.

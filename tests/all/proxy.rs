@@ -104,7 +104,10 @@ async fn sequential_requests_reuse_one_kept_alive_connection() {
     let id = m.create(connection("app-key")).await.unwrap().id;
     let before = fake.connections();
     for _ in 0..30 {
-        assert_eq!(m.request(&id, &get("/api/cloud")).await.unwrap().status, 200);
+        assert_eq!(
+            m.request(&id, &get("/api/cloud")).await.unwrap().status,
+            200
+        );
     }
     let used = fake.connections() - before;
     println!("30 requests used {used} new connection(s)");
@@ -113,7 +116,10 @@ async fn sequential_requests_reuse_one_kept_alive_connection() {
     // fresh one and still succeeds.
     let big = m.request(&id, &get("/api/huge")).await;
     assert!(big.is_err() || big.unwrap().status != 200);
-    assert_eq!(m.request(&id, &get("/api/cloud")).await.unwrap().status, 200);
+    assert_eq!(
+        m.request(&id, &get("/api/cloud")).await.unwrap().status,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

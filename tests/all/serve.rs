@@ -336,16 +336,22 @@ async fn consent_returns_the_browser_only_to_the_teams_allowed_return_urls() {
     let (_, other) = m.create_api_key(Some("team-b"), "web").unwrap();
     let (s, _m) = start(m, |_| {}).await;
     let (key, other) = (key.expose(), other.expose());
-    let put = |k, list: Value| {
-        s.call(Some(k), Method::PUT, "/v1/settings/return-urls", Some(list))
-    };
+    let put = |k, list: Value| s.call(Some(k), Method::PUT, "/v1/settings/return-urls", Some(list));
     let (st, e) = put(key, json!(["javascript:alert(1)"])).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("return_urls"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("return_urls"),
+        "{e}"
+    );
     let (st, v) = put(key, json!(["https://app.example.com/connections"])).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     // Another team's list is its own.
-    let (_, theirs) = s.call(Some(other), Method::GET, "/v1/settings/return-urls", None).await;
+    let (_, theirs) = s
+        .call(Some(other), Method::GET, "/v1/settings/return-urls", None)
+        .await;
     assert_eq!(theirs, json!([]));
     let body = |return_url: &str| {
         json!({
@@ -361,10 +367,21 @@ async fn consent_returns_the_browser_only_to_the_teams_allowed_return_urls() {
         "http://app.example.com/connections",
     ] {
         let (st, e) = s
-            .call(Some(key), Method::POST, "/v1/connections/authorize", Some(body(bad)))
+            .call(
+                Some(key),
+                Method::POST,
+                "/v1/connections/authorize",
+                Some(body(bad)),
+            )
             .await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {e}");
-        assert!(e["error"]["message"].as_str().unwrap().contains("return_url"), "{e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("return_url"),
+            "{e}"
+        );
     }
     // Team B may not return to team A's prefixes.
     let (st, _) = s
@@ -1031,7 +1048,12 @@ async fn a_server_killed_mid_renewal_loses_nothing_after_restart() {
         .await;
     let shown = || {
         let (id, env) = (id.clone(), &env);
-        async move { env.run(&["--json", "connection", "show", &id]).await.ok().json() }
+        async move {
+            env.run(&["--json", "connection", "show", &id])
+                .await
+                .ok()
+                .json()
+        }
     };
     let before = shown().await;
     env.fake
@@ -1044,7 +1066,13 @@ async fn a_server_killed_mid_renewal_loses_nothing_after_restart() {
             .arg(env.home().join("test-ca.pem"))
             .arg("--connect-to")
             .arg(env.fake.connect_to(demo::DOMAIN))
-            .args(["serve", "--listen", "127.0.0.1:0", "--renew-every-secs", "1"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--renew-every-secs",
+                "1",
+            ])
             .env_remove("CONNHOST_MASTER_KEY")
             .env_remove("CONNHOST_HOME")
             .stdout(std::process::Stdio::null())
@@ -1056,7 +1084,10 @@ async fn a_server_killed_mid_renewal_loses_nothing_after_restart() {
     let mut first = serve(&env);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while env.fake.token_requests() == tokens {
-        assert!(std::time::Instant::now() < deadline, "no background renewal");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no background renewal"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     // The token request has arrived and is being held: kill now.
@@ -1074,12 +1105,19 @@ async fn a_server_killed_mid_renewal_loses_nothing_after_restart() {
         if now["expires_at"] != before["expires_at"] {
             break now;
         }
-        assert!(std::time::Instant::now() < deadline, "not renewed after restart: {now}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not renewed after restart: {now}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     second.start_kill().unwrap();
     second.wait().await.unwrap();
-    assert_eq!(env.fake.token_requests() - after_kill, 1, "one token request after restart");
+    assert_eq!(
+        env.fake.token_requests() - after_kill,
+        1,
+        "one token request after restart"
+    );
     assert!(renewed["expires_at"].as_u64() > before["expires_at"].as_u64());
     // Nothing lost or damaged: the store checks out and the connection works.
     let check = env.run(&["--json", "store", "check"]).await.ok().json();

@@ -8,10 +8,7 @@ use url::Url;
 /// `http` on a loopback host, for development), no user info, no fragment.
 pub fn parse(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("`{text}`: not an absolute URL ({e})"))?;
-    let loopback = matches!(
-        url.host_str(),
-        Some("localhost" | "127.0.0.1" | "[::1]")
-    );
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -62,7 +59,10 @@ mod tests {
         assert!(!ok("https://app.example.com/", &list));
         assert!(!ok("https://app.example.com.evil.net/connections", &list));
         assert!(!ok("https://app.example.com:8443/connections", &list));
-        assert!(ok("https://app.example.com/anything", &["https://app.example.com/"]));
+        assert!(ok(
+            "https://app.example.com/anything",
+            &["https://app.example.com/"]
+        ));
         assert!(!ok("https://app.example.com/x", &[]));
     }
 

@@ -1,9 +1,12 @@
 //! `cargo bench -p connhost-server --bench proxy`: a request through
 //! `connhost serve` (`POST /v1/connections/{id}/request`: API key, record,
-//! component instance, `authenticate-request`, policed HTTPS) against the
-//! same request made directly with the same HTTPS client. Prints p50 and
-//! throughput (16 concurrent callers). Goals (not asserted): p50 ratio
-//! ≤ 1.15, throughput ratio ≥ 0.8.
+//! component instance, `authenticate-request`, policed HTTPS, audit record)
+//! against the same request made directly with the same keep-alive HTTPS
+//! client. Prints p50, throughput (16 concurrent callers) and what serve
+//! adds per request, for a provider that answers at once (loopback: the
+//! worst case for any proxy, whose own hop then costs as much as the call)
+//! and for one that takes 20 ms (a fast real API). Goals (not asserted):
+//! p50 ratio ≤ 1.15, throughput ratio ≥ 0.8.
 
 use connhost::net::{HttpsClient, NetConfig, OutRequest};
 use connhost::{HostConfig, Manager, NewConnection, Secret};
@@ -48,7 +51,19 @@ async fn main() {
     } else {
         (400, Duration::from_secs(4))
     };
-    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    println!("connhost proxy benchmark ({n} sequential requests each, then 16 callers for {} s; 2 worker threads)", window.as_secs());
+    for delay in [Duration::ZERO, Duration::from_millis(20)] {
+        scenario(delay, n, window).await;
+    }
+}
+
+async fn scenario(api_delay: Duration, n: usize, window: Duration) {
+    let fake = FakeCelonis::start(FakeConfig {
+        api_delay: (!api_delay.is_zero()).then_some(api_delay),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
     let home = tempfile::tempdir().unwrap();
     let ca = home.path().join("ca.pem");
     std::fs::write(&ca, fake.ca_pem()).unwrap();
@@ -148,10 +163,12 @@ async fn main() {
     let d_rps = throughput(16, window, direct.clone()).await;
     let p_rps = throughput(16, window, proxied.clone()).await;
     println!(
-        "connhost proxy benchmark ({} requests each, 2 worker threads)\n",
-        n
+        "\nprovider answers in {} ms\n{:<34} {:>12} {:>12}",
+        api_delay.as_millis(),
+        "",
+        "direct",
+        "via serve"
     );
-    println!("{:<34} {:>12} {:>12}", "", "direct", "via serve");
     println!(
         "{:<34} {:>9.3} ms {:>9.3} ms   ratio {:.2} (goal ≤ 1.15)",
         "p50 latency",
@@ -165,5 +182,10 @@ async fn main() {
         d_rps,
         p_rps,
         p_rps / d_rps
+    );
+    println!(
+        "{:<34} {:>9.3} ms",
+        "added by serve, p50",
+        (p50v.as_secs_f64() - d50.as_secs_f64()) * 1e3
     );
 }

@@ -46,8 +46,14 @@ impl Manager {
         let mut record = self.new_record(&manifest, &new)?;
         record.fields = resolved.fields;
         record.definition_origins = approved;
-        self.start_pending(&manifest, record, new.secrets, (redirect_uri, return_url), false)
-            .await
+        self.start_pending(
+            &manifest,
+            record,
+            new.secrets,
+            (redirect_uri, return_url),
+            false,
+        )
+        .await
     }
 
     /// Runs consent again for an existing connection (same id); on finish

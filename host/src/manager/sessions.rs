@@ -95,11 +95,16 @@ impl Manager {
         redirect_uri: &str,
         return_url: Option<&str>,
     ) -> Result<AuthorizeStart> {
-        self.spend(token, new, |caller, new| async move {
-            self.team(caller)?
-                .authorize_start(new, redirect_uri, return_url)
-                .await
-        }, |s| s.connection_id.clone())
+        self.spend(
+            token,
+            new,
+            |caller, new| async move {
+                self.team(caller)?
+                    .authorize_start(new, redirect_uri, return_url)
+                    .await
+            },
+            |s| s.connection_id.clone(),
+        )
         .await
     }
 

@@ -128,28 +128,36 @@ impl AuditLog {
             .metadata()
             .map_err(Error::io(format!("stat {}", self.path.display())))?
             .len();
-        let start = len.saturating_sub(64 * 1024);
-        f.seek(SeekFrom::Start(start))
-            .and_then(|_| {
-                let mut tail = Vec::new();
-                f.read_to_end(&mut tail).map(|_| tail)
-            })
-            .map_err(Error::io(format!("read {}", self.path.display())))
-            .and_then(|tail| {
-                let text = String::from_utf8_lossy(&tail);
-                let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
-                    return Ok(None);
-                };
-                let record: AuditRecord =
-                    serde_json::from_str(line).map_err(|e| Error::Corrupt {
-                        path: self.path.display().to_string(),
-                        reason: format!("last record: {e}"),
-                    })?;
-                if self.key.check(&message(&record), &record.mac).is_err() {
-                    return Err(Error::Tampered("audit log (last record)".into()));
-                }
-                Ok(Some(record))
-            })
+        // Records are small: the last 4 KiB nearly always hold the whole
+        // last line; read more only when they do not.
+        let mut tail = Vec::new();
+        for window in [4 * 1024, 64 * 1024] {
+            let start = len.saturating_sub(window);
+            tail.clear();
+            f.seek(SeekFrom::Start(start))
+                .and_then(|_| f.read_to_end(&mut tail))
+                .map_err(Error::io(format!("read {}", self.path.display())))?;
+            let body = tail.trim_ascii_end();
+            if start == 0 || body.contains(&b'\n') {
+                break;
+            }
+        }
+        let body = tail.trim_ascii_end();
+        let line = match body.iter().rposition(|&b| b == b'\n') {
+            Some(i) => &body[i + 1..],
+            None => body,
+        };
+        if line.trim_ascii().is_empty() {
+            return Ok(None);
+        }
+        let record: AuditRecord = serde_json::from_slice(line).map_err(|e| Error::Corrupt {
+            path: self.path.display().to_string(),
+            reason: format!("last record: {e}"),
+        })?;
+        if self.key.check(&message(&record), &record.mac).is_err() {
+            return Err(Error::Tampered("audit log (last record)".into()));
+        }
+        Ok(Some(record))
     }
 
     fn lines(&self) -> Result<String> {

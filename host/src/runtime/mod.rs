@@ -132,7 +132,14 @@ impl Runtime {
                 .max_memory_size(cfg.max_memory_bytes)
                 .max_memories_per_component(4)
                 .max_tables_per_component(8)
-                .max_core_instances_per_component(16);
+                .max_core_instances_per_component(16)
+                // A proxy makes an instance per request: reset the small
+                // memories a connector touches with memset, and batch the
+                // rest, rather than one madvise (and a TLB shootdown on
+                // every core) per instance.
+                .linear_memory_keep_resident(1 << 20)
+                .table_keep_resident(64 << 10)
+                .decommit_batch_size(16);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
             // Reserve only what an instance may use, with a small guard:
             // each slot maps and resets less (connectors run little wasm,

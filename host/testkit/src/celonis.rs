@@ -78,6 +78,9 @@ pub struct FakeConfig {
     /// Wait this long before answering a token request (counted on
     /// arrival), so a test can stop a client mid-renewal.
     pub token_delay: Option<std::time::Duration>,
+    /// Wait this long before answering an API (non-token) request: a
+    /// real service's own time, for benchmarks.
+    pub api_delay: Option<std::time::Duration>,
 }
 
 /// Credentials and names the demo and tests use.
@@ -132,6 +135,7 @@ impl Default for FakeConfig {
             omit_scope: false,
             token_response: None,
             token_delay: None,
+            api_delay: None,
         }
     }
 }
@@ -287,6 +291,10 @@ async fn handle(
             state.token_requests.fetch_sub(1, Ordering::SeqCst);
         }
         return Ok(token(&state, method == hyper::Method::POST, &auth, &body));
+    }
+    let api_delay = state.cfg.lock().unwrap().api_delay;
+    if let Some(delay) = api_delay {
+        tokio::time::sleep(delay).await;
     }
 
     // Resource endpoints: AppKey, or Bearer with a static key or a token;

@@ -31,8 +31,13 @@ pub async fn run(
             let new = data_of(connector, &data)?;
             let record = match redirect_uri {
                 Some(uri) => {
-                    super::connector::consent_and_wait(t, out, &uri, t.authorize_start(new, &uri, None))
-                        .await?
+                    super::connector::consent_and_wait(
+                        t,
+                        out,
+                        &uri,
+                        t.authorize_start(new, &uri, None),
+                    )
+                    .await?
                 }
                 None => t.create(new).await?,
             };
