@@ -6,6 +6,7 @@
 
 #[allow(dead_code)]
 mod common;
+mod conformance;
 
 mod cli;
 mod costs;

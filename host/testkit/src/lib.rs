@@ -7,9 +7,11 @@
 //!   Push APIs), behaviour chosen by the credential used;
 //! * [`oauth`]: a fake OAuth 2.0 / OpenID provider (authorization code
 //!   with PKCE, refresh rotation, revocation, discovery);
+//! * [`conformance`]: the provider set-up of the cross-host conformance suite;
 //! * [`pki`]: the throwaway CA.
 
 pub mod celonis;
+pub mod conformance;
 pub mod oauth;
 pub mod pki;
 mod server;
