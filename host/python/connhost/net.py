@@ -1,0 +1,130 @@
+"""HTTPS for the `http` import: TLS with the system roots plus an extra
+CA, one deadline for the whole exchange, a cap on the body, redirects
+returned and never followed, and only public addresses unless the caller
+maps a name to a socket itself (`connect_to`, like curl's `--connect-to`)."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+from urllib.parse import urlsplit
+
+from . import policy
+
+
+class NetError(Exception):
+    """Why no response came: `kind` is the http import's error case."""
+
+    def __init__(self, kind: str, message: str, cap: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.cap = cap
+
+
+@dataclass
+class NetConfig:
+    ca_pem: Optional[str] = None
+    #: `{"host:443": "127.0.0.1:8443"}`
+    connect_to: Mapping[str, str] = field(default_factory=dict)
+    max_body_bytes: int = 4 * 1024 * 1024
+    timeout_ms: int = 30_000
+    max_timeout_ms: int = 120_000
+
+
+class _Connection(http.client.HTTPSConnection):
+    """Connects to a given socket address while TLS checks the URL's host."""
+
+    def __init__(self, host: str, port: int, addr: tuple[str, int], **kw) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(host, port, **kw)
+        self._addr = addr
+
+    def connect(self) -> None:
+        sock = socket.create_connection(self._addr, self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+class HttpsClient:
+    def __init__(self, cfg: NetConfig) -> None:
+        self.cfg = cfg
+        ctx = ssl.create_default_context()
+        if cfg.ca_pem:
+            ctx.load_verify_locations(cadata=cfg.ca_pem)
+        self.tls = ctx
+
+    def _address(self, host: str, port: int) -> tuple[str, int]:
+        mapped = self.cfg.connect_to.get(f"{host}:{port}")
+        if mapped is not None:
+            addr, _, p = mapped.rpartition(":")
+            return addr, int(p)
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            raise NetError("network", f"{host}: name not resolved") from None
+        addresses = [i[4][0] for i in infos]
+        if not addresses or not all(policy.is_public(a) for a in addresses):
+            raise NetError("network", f"{host}: not a public address; refused")
+        return addresses[0], port
+
+    def send(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes,
+             timeout_ms: Optional[int]) -> tuple[int, list[tuple[str, str]], bytes]:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise NetError("invalid-request", f"only https URLs are allowed, got {parts.scheme}://")
+        host = parts.hostname.lower()
+        port = parts.port or 443
+        for name, _ in headers:
+            if name.lower() in policy.RESERVED_HEADERS:
+                raise NetError("invalid-request", f"header `{name.lower()}` is set by the host")
+        budget = min(timeout_ms or self.cfg.timeout_ms, self.cfg.max_timeout_ms) / 1000.0
+        deadline = time.monotonic() + budget
+
+        def left() -> float:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise NetError("timeout", f"https://{host} did not answer within {int(budget * 1000)} ms")
+            return remaining
+
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        conn = _Connection(host, port, self._address(host, port), context=self.tls, timeout=left())
+        try:
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            conn.putheader("host", host if port == 443 else f"{host}:{port}")
+            conn.putheader("user-agent", "connhost-python/0.1.0")
+            for name, value in headers:
+                if "\r" in value or "\n" in value:
+                    raise NetError("invalid-request", f"bad value for header `{name.lower()}`")
+                conn.putheader(name.lower(), value)
+            if body or method in ("POST", "PUT", "PATCH"):
+                conn.putheader("content-length", str(len(body)))
+            conn.endheaders(body or None)
+            conn.sock.settimeout(left())
+            resp = conn.getresponse()
+            out = bytearray()
+            cap = self.cfg.max_body_bytes
+            while True:
+                conn.sock.settimeout(left()) if conn.sock else None
+                chunk = resp.read1(64 * 1024) if hasattr(resp, "read1") else resp.read(64 * 1024)
+                if not chunk:
+                    break
+                if len(out) + len(chunk) > cap:
+                    raise NetError("too-large", f"response body over {cap} bytes", cap)
+                out += chunk
+            resp_headers = [(k.lower(), v) for k, v in resp.getheaders()]
+            return resp.status, resp_headers, bytes(out)
+        except NetError:
+            raise
+        except (socket.timeout, TimeoutError):
+            raise NetError("timeout", f"https://{host} did not answer within {int(budget * 1000)} ms") from None
+        except ssl.SSLError as e:
+            raise NetError("network", f"TLS with {host}:{port}: {e.reason or e}") from None
+        except (OSError, http.client.HTTPException) as e:
+            raise NetError("network", f"request to {host}: {e}") from None
+        finally:
+            conn.close()
