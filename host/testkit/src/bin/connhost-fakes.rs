@@ -16,7 +16,9 @@ async fn main() {
         .into_iter()
         .map(|(key, behaviour)| (key.to_string(), format!("{behaviour:?}").into()))
         .collect();
-    let fake = FakeCelonis::start(conformance::provider()).await.expect("start the fake provider");
+    let fake = FakeCelonis::start(conformance::provider())
+        .await
+        .expect("start the fake provider");
     println!(
         "{}",
         serde_json::json!({
