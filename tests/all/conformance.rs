@@ -55,7 +55,11 @@ pub(crate) fn subset(expected: &Value, actual: &Value) -> bool {
     }
 }
 
-async fn run_case(rt: &Runtime, plugin: &connhost::runtime::Plugin, case: &Value) -> (Value, Vec<String>) {
+async fn run_case(
+    rt: &Runtime,
+    plugin: &connhost::runtime::Plugin,
+    case: &Value,
+) -> (Value, Vec<String>) {
     let strings = |key: &str| -> BTreeMap<String, String> {
         case[key]
             .as_object()
@@ -78,8 +82,8 @@ async fn run_case(rt: &Runtime, plugin: &connhost::runtime::Plugin, case: &Value
         .map(|(k, v)| (k, Secret::new(v)))
         .collect();
     let manifest = rt.manifest(plugin).await.unwrap();
-    let allowlist = connhost::policy::Allowlist::from_templates(&manifest.hosts, &fields)
-        .unwrap_or_default();
+    let allowlist =
+        connhost::policy::Allowlist::from_templates(&manifest.hosts, &fields).unwrap_or_default();
     let ctx = CallContext {
         connection_id: "conn_conformance".into(),
         secrets: SecretScope::new(secrets),
@@ -101,7 +105,10 @@ async fn run_case(rt: &Runtime, plugin: &connhost::runtime::Plugin, case: &Value
                 "origin_patterns": m.origin_patterns,
             })
         }),
-        "verify" => i.verify(&input).await.map(|v| json!({"account_label": v.account_label})),
+        "verify" => i
+            .verify(&input)
+            .await
+            .map(|v| json!({"account_label": v.account_label})),
         "create" => i.create(&input).await.map(|s| state_json(&s)),
         "refresh" => i.refresh(&input).await.map(|o| match o {
             wit::RefreshOutcome::Refreshed(s) => json!({"refreshed": state_json(&s)}),
@@ -128,7 +135,10 @@ async fn run_case(rt: &Runtime, plugin: &connhost::runtime::Plugin, case: &Value
                 timeout_ms: None,
             };
             match i.authenticate_request(&input, &req).await {
-                Ok(authed) => i.send(authed).await.map(|resp| json!({"status": resp.status})),
+                Ok(authed) => i
+                    .send(authed)
+                    .await
+                    .map(|resp| json!({"status": resp.status})),
                 Err(e) => Err(e),
             }
         }
@@ -223,6 +233,10 @@ async fn the_rust_host_passes_the_conformance_suite() {
             }
         }
     }
-    println!("rust host: {} of {} cases pass", cases.len() - failures.len(), cases.len());
+    println!(
+        "rust host: {} of {} cases pass",
+        cases.len() - failures.len(),
+        cases.len()
+    );
     assert!(failures.is_empty(), "{failures:?}");
 }
