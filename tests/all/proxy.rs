@@ -15,7 +15,21 @@ async fn celonis(home: &std::path::Path, fake: &FakeCelonis) -> Manager {
     m
 }
 
-fn connection(auth_type: &str) -> NewConnection {
+/// A fake Celonis issuing `secs`-second tokens, and a store with the
+/// Celonis connector in a temporary home.
+pub(crate) async fn short_lived(secs: u64) -> (FakeCelonis, tempfile::TempDir, Manager) {
+    let fake = FakeCelonis::start(FakeConfig {
+        token_lifetime: Some(secs),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = celonis(home.path(), &fake).await;
+    (fake, home, m)
+}
+
+pub(crate) fn connection(auth_type: &str) -> NewConnection {
     let mut fields = BTreeMap::from([
         ("domain".to_string(), demo::DOMAIN.to_string()),
         ("auth_type".to_string(), auth_type.to_string()),
@@ -215,14 +229,8 @@ async fn two_hundred_concurrent_requests_across_an_expiry_make_one_token_request
     // at half the lifetime). Four bursts of 50 simultaneous requests, at
     // 0, 1.5, 4.5 and 6 s: all succeed, and the third burst's 50 share one
     // renewal (the new token is due at 8.5 s: 2.5 s of slack each way).
-    let fake = FakeCelonis::start(FakeConfig {
-        token_lifetime: Some(8),
-        ..FakeConfig::default()
-    })
-    .await
-    .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let m = Arc::new(celonis(home.path(), &fake).await);
+    let (fake, _home, m) = short_lived(8).await;
+    let m = Arc::new(m);
     let id = m.create(connection("oauth2")).await.unwrap().id;
     let before = fake.token_requests();
     let started = std::time::Instant::now();

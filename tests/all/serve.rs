@@ -439,33 +439,8 @@ async fn the_server_renews_expiring_access_before_anyone_asks() {
     // An 8 s token is due for renewal 4 s after issue (the new one at
     // 8 s); the server sweeps every 300 ms. Nobody calls the API, yet by
     // 5.5 s the token has been renewed exactly once.
-    let fake = FakeCelonis::start(FakeConfig {
-        token_lifetime: Some(8),
-        ..FakeConfig::default()
-    })
-    .await
-    .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
-    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
-    let mut new = connhost::NewConnection {
-        connector: "celonis".into(),
-        fields: [
-            ("domain", demo::DOMAIN),
-            ("auth_type", "oauth2"),
-            ("client_id", demo::CLIENT_ID),
-            ("scopes", "studio"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-        ..Default::default()
-    };
-    new.secrets.insert(
-        "client_secret".into(),
-        connhost::Secret::new(demo::CLIENT_SECRET),
-    );
-    let rec = m.create(new).await.unwrap();
+    let (fake, _home, m) = crate::proxy::short_lived(8).await;
+    let rec = m.create(crate::proxy::connection("oauth2")).await.unwrap();
     let before = fake.token_requests();
     let (_s, m) = start(m, |c| {
         c.renew_every = Some(std::time::Duration::from_millis(300))
@@ -872,15 +847,7 @@ async fn two_hundred_concurrent_proxy_requests_across_an_expiry_make_one_token_r
     // requests at 0, 1.5, 4.5 and 6 s on an 8 s token (due for renewal at
     // 4 s; the new one at 8.5 s): all succeed and the third burst shares
     // one renewal. The windows leave 2.5 s of slack for a loaded machine.
-    let fake = FakeCelonis::start(FakeConfig {
-        token_lifetime: Some(8),
-        ..FakeConfig::default()
-    })
-    .await
-    .unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
-    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let (fake, _home, m) = crate::proxy::short_lived(8).await;
     let (_, key) = m.create_api_key(Some("load"), "load").unwrap();
     // Only the callers renew here.
     let (s, _m) = start(m, |c| c.renew_every = None).await;
