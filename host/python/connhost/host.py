@@ -303,9 +303,11 @@ class Connector:
     # ---- calls ----
 
     def _run(self, connection: Optional[Connection], secrets: Optional[SecretStore],
-             fn: str, *args: Any, origins_first: bool = False) -> Any:
+             fn: str, *args: Any, origins_first: bool = False,
+             then: Optional[Callable[[Any], Any]] = None) -> Any:
         """One export call in a fresh instance; the imports see this
-        connection's allowlist and secrets only."""
+        connection's allowlist and secrets only. `then` runs on the result
+        under the same call (the same allowlist, `allowed-origins` included)."""
         fields = connection.fields if connection else {}
         hosts = self.manifest()["hosts"] if fn != "manifest" else []
         with self._lock:
@@ -328,7 +330,7 @@ class Connector:
                 func = instance.get_func(store, instance.get_export_index(store, fn, iface))
                 result = func(store, *args)
                 func.post_return(store)
-                return result
+                return then(result) if then is not None else result
             except wasmtime.Trap as e:
                 raise ConnectorError("plugin", f"the connector trapped: {e.message}") from None
             finally:
@@ -420,15 +422,12 @@ class Connector:
         host sends it under the connection's policy."""
         req = _rec(method=method.lower(), url=url, headers=list(headers),
                    auth=wc.Variant("none"), body=body or None, timeout_ms=timeout_ms)
-        with_auth = _unwrap(self._run(connection, secrets, "authenticate-request",
-                                      self._input(connection), req, origins_first=True))
-        # Sent by the host, outside the instance, under the same policy.
-        with self._lock:
-            self._call = _Call(policy.Allowlist.from_templates(self.manifest()["hosts"],
-                                                               connection.fields),
-                               secrets, connection.id)
+
+        def send(result: Any) -> Any:
+            # Sent by the host under the call's policy, as the component's
+            # own requests are.
             try:
-                sent = self._send_checked(with_auth)
+                return self._send_checked(_unwrap(result))
             except NetError as e:
                 # As the Rust host's `ConnectorInstance::send` maps them.
                 kind = {"too-large": "network", "invalid-request": "invalid-input"}.get(
@@ -436,8 +435,9 @@ class Connector:
                 payload = ({"field": "request", "reason": str(e)} if kind == "invalid-input"
                            else str(e))
                 raise ConnectorError(kind, payload) from None
-            finally:
-                self._call = None
+
+        sent = self._run(connection, secrets, "authenticate-request", self._input(connection),
+                         req, origins_first=True, then=send)
         return Response(status=sent.status, headers=list(sent.headers), body=bytes(sent.body))
 
 
