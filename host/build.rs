@@ -99,6 +99,11 @@ fn main() {
     )
     .unwrap();
     std::fs::write(public.join("celonis.standalone.wasm"), &standalone).unwrap();
+    std::fs::copy(
+        built.join("connector_generic.wasm"),
+        public.join("generic.wasm"),
+    )
+    .unwrap();
 }
 
 /// `wac plug`: the socket's imports satisfied by the plug's exports.

@@ -14,7 +14,7 @@ import { Connector, ConnectorError, MemorySecrets } from '../src/index.js';
 const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const casesPath = path.resolve(pkg, '../../tests/conformance/cases.json');
 const fakesPath = process.env.CONNHOST_FAKES ?? path.resolve(pkg, '../../target/debug/connhost-fakes');
-const componentPath = process.env.CONNHOST_COMPONENT ?? path.resolve(pkg, '../../target/components/celonis.wasm');
+const componentsDir = process.env.CONNHOST_COMPONENTS ?? path.resolve(pkg, '../../target/components');
 
 async function startFakes() {
   const child = spawn(fakesPath, [], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -58,7 +58,10 @@ function deepEqual(a, b) {
 async function runCase(connector, c) {
   const fields = c.fields ?? {};
   const secrets = new MemorySecrets(c.secrets ?? {});
-  const connection = { id: 'conn_conformance', fields, grantedScopes: [], expiresAt: null };
+  const connection = {
+    id: 'conn_conformance', fields, grantedScopes: [], expiresAt: null,
+    definitionOrigins: c.definition_origins ?? [],
+  };
   let result;
   try {
     let value;
@@ -89,6 +92,22 @@ async function runCase(connector, c) {
       case 'allowed_origins':
         value = await connector.allowedOrigins(connection, secrets);
         break;
+      case 'authorize_url': {
+        const a = c.authorize;
+        const got = await connector.authorizeUrl(connection, secrets, {
+          redirectUri: a.redirect_uri, state: a.state, codeChallenge: a.code_challenge, scopes: a.scopes,
+        });
+        const url = new URL(got.url);
+        value = { origin: url.origin, path: url.pathname, query: Object.fromEntries(url.searchParams), fields: got.fields };
+        break;
+      }
+      case 'exchange_code': {
+        const x = c.exchange;
+        value = await connector.exchangeCode(connection, secrets, {
+          code: x.code, redirectUri: x.redirect_uri, codeVerifier: x.code_verifier, requestedScopes: x.requested_scopes,
+        });
+        break;
+      }
       case 'request': {
         const r = await connector.request(connection, secrets, { method: c.request.method, url: c.request.url });
         value = { status: r.status };
@@ -134,12 +153,13 @@ test('the JavaScript host passes the conformance suite', async () => {
   const connectors = new Map();
   const failures = [];
   try {
-    const connectTo = Object.fromEntries(info.hosts.map((h) => [`${h}:443`, info.addr]));
+    const connectTo = info.connect_to;
     for (const c of suite.cases) {
       const host = c.host ?? {};
-      const key = JSON.stringify(host);
+      const component = c.component ?? suite.component;
+      const key = component + JSON.stringify(host);
       if (!connectors.has(key)) {
-        connectors.set(key, await Connector.load(componentPath, {
+        connectors.set(key, await Connector.load(path.join(componentsDir, `${component}.wasm`), {
           caPem: info.ca_pem,
           connectTo,
           ...(host.max_body_bytes != null ? { maxBodyBytes: host.max_body_bytes } : {}),

@@ -73,6 +73,9 @@ class Connection:
     fields: dict[str, str] = field(default_factory=dict)
     granted_scopes: list[str] = field(default_factory=list)
     expires_at: Optional[int] = None
+    #: Origins the platform approved for the stored definition this
+    #: connection uses (what a `{definition}` origin pattern allows).
+    definition_origins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -346,7 +349,7 @@ class Connector:
             patterns = self.manifest()["origin_patterns"]
             for o in origins:
                 parsed = policy.parse_origin(o)
-                if not any(_pattern_allows(p, parsed, connection.fields) for p in patterns):
+                if not any(_pattern_allows(p, parsed, connection) for p in patterns):
                     raise ConnectorError("denied-host", str(parsed))
             call.allowlist.add(origins)
 
@@ -441,10 +444,12 @@ class Connector:
         return Response(status=sent.status, headers=list(sent.headers), body=bytes(sent.body))
 
 
-def _pattern_allows(pattern: str, origin: policy.Origin, fields: Mapping[str, str]) -> bool:
+def _pattern_allows(pattern: str, origin: policy.Origin, connection: Connection) -> bool:
     """An `origin-patterns` entry: `https://host[:port]`,
-    `https://*.domain.tld[:port]`; `{definition}`/`{issuer}` need the
-    Rust host's stored definitions and are refused here."""
+    `https://*.domain.tld[:port]`, `{definition}` (the connection's
+    approved definition origins). `{issuer}` is not supported here."""
+    if pattern == "{definition}":
+        return any(policy.parse_origin(o) == origin for o in connection.definition_origins)
     if pattern.startswith("{"):
         return False
     try:

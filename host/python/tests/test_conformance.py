@@ -11,14 +11,14 @@ import subprocess
 import unittest
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from connhost import Connection, Connector, ConnectorError, MemorySecrets
 
 ROOT = Path(__file__).resolve().parents[3]
 CASES = ROOT / "tests" / "conformance" / "cases.json"
 FAKES = Path(os.environ.get("CONNHOST_FAKES", ROOT / "target" / "debug" / "connhost-fakes"))
-COMPONENT = Path(os.environ.get("CONNHOST_COMPONENT",
-                                ROOT / "target" / "components" / "celonis.wasm"))
+COMPONENTS = Path(os.environ.get("CONNHOST_COMPONENTS", ROOT / "target" / "components"))
 
 
 def subset(expected: Any, actual: Any) -> bool:
@@ -33,7 +33,8 @@ def state(s: Any) -> dict[str, Any]:
 
 
 def run_case(c: Connector, case: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    conn = Connection(id="conn_conformance", fields=dict(case.get("fields", {})))
+    conn = Connection(id="conn_conformance", fields=dict(case.get("fields", {})),
+                      definition_origins=list(case.get("definition_origins", [])))
     secrets = MemorySecrets(case.get("secrets", {}))
     call = case["call"]
     try:
@@ -53,6 +54,19 @@ def run_case(c: Connector, case: dict[str, Any]) -> tuple[dict[str, Any], list[s
             value = c.revoke(conn, secrets)
         elif call == "allowed_origins":
             value = c.allowed_origins(conn, secrets)
+        elif call == "authorize_url":
+            a = case["authorize"]
+            got = c.authorize_url(conn, secrets, redirect_uri=a["redirect_uri"], state=a["state"],
+                                  code_challenge=a["code_challenge"], scopes=a["scopes"])
+            url = urlsplit(got.url)
+            value = {"origin": f"{url.scheme}://{url.netloc}", "path": url.path,
+                     "query": dict(parse_qsl(url.query)), "fields": got.fields}
+        elif call == "exchange_code":
+            x = case["exchange"]
+            value = state(c.exchange_code(conn, secrets, code=x["code"],
+                                          redirect_uri=x["redirect_uri"],
+                                          code_verifier=x["code_verifier"],
+                                          requested_scopes=x["requested_scopes"]))
         elif call == "request":
             r = case["request"]
             value = {"status": c.request(conn, secrets, r["method"], r["url"]).status}
@@ -88,19 +102,21 @@ class Conformance(unittest.TestCase):
         try:
             assert fakes.stdout is not None
             info = json.loads(fakes.stdout.readline())
-            connect_to = {f"{h}:443": info["addr"] for h in info["hosts"]}
+            connect_to = info["connect_to"]
             loaded: dict[str, Connector] = {}
             failures = []
             for case in suite["cases"]:
                 host = case.get("host", {})
-                key = json.dumps(host, sort_keys=True)
+                component = case.get("component", suite["component"])
+                key = component + json.dumps(host, sort_keys=True)
                 if key not in loaded:
                     kw: dict[str, Any] = {}
                     if "max_body_bytes" in host:
                         kw["max_body_bytes"] = host["max_body_bytes"]
                     if "max_timeout_ms" in host:
                         kw["max_timeout_ms"] = host["max_timeout_ms"]
-                    loaded[key] = Connector.load(COMPONENT, ca_pem=info["ca_pem"],
+                    loaded[key] = Connector.load(COMPONENTS / f"{component}.wasm",
+                                                 ca_pem=info["ca_pem"],
                                                  connect_to=connect_to, **kw)
                 out, names = run_case(loaded[key], case)
                 why = judge(case, out, names)

@@ -33,3 +33,40 @@ pub fn provider() -> FakeConfig {
     }
     cfg
 }
+
+/// Both fake providers the suite talks to: Celonis (with [`keys`]) and the
+/// OAuth 2.0 server (for the generic connector's consent cases).
+pub struct Fakes {
+    pub celonis: crate::celonis::FakeCelonis,
+    pub oauth: crate::oauth::FakeOAuth,
+}
+
+impl Fakes {
+    pub async fn start() -> std::io::Result<Fakes> {
+        Ok(Fakes {
+            celonis: crate::celonis::FakeCelonis::start(provider()).await?,
+            oauth: crate::oauth::FakeOAuth::start(Default::default()).await?,
+        })
+    }
+
+    /// `host:443` → `127.0.0.1:PORT` for every name the fakes answer.
+    pub fn connect_to(&self) -> std::collections::BTreeMap<String, String> {
+        let mut map = std::collections::BTreeMap::new();
+        for host in [demo::DOMAIN, "other.eu-1.celonis.cloud"] {
+            map.insert(format!("{host}:443"), self.celonis.addr().to_string());
+        }
+        let oauth = self.oauth.connect_to();
+        let (name, addr) = oauth.split_once(":443:").expect("HOST:443:ADDR:PORT");
+        map.insert(format!("{name}:443"), addr.to_string());
+        map
+    }
+
+    /// Both test CAs, PEM, one after the other.
+    pub fn ca_pem(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.celonis.ca_pem().trim_end(),
+            self.oauth.ca_pem()
+        )
+    }
+}

@@ -20,7 +20,12 @@ impl TestPki {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params
             .distinguished_name
-            .push(DnType::CommonName, "connhost test CA");
+            // Unique per CA: a verifier trusting two of them (OpenSSL) picks
+            // the issuer by name.
+            .push(
+                DnType::CommonName,
+                format!("connhost test CA {:08x}", rand::random::<u32>()),
+            );
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca_cert = ca_params.self_signed(&ca_key).expect("CA cert");
         let issuer = Issuer::new(ca_params, ca_key);

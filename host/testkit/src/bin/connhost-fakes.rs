@@ -1,12 +1,14 @@
 //! `connhost-fakes`: the fake providers, as a process, for host test
 //! suites written in other languages (the conformance suite's JS and
-//! Python runners). Prints one JSON line, `{"addr", "ca_pem", "hosts",
-//! "keys"}`, then serves on loopback until its standard input closes.
+//! Python runners). Prints one JSON line, then serves on loopback until
+//! its standard input closes:
+//! `{"connect_to": {"host:443": "127.0.0.1:PORT", …}, "ca_pem": "…",
+//! "addr", "hosts", "keys"}` (`addr` and `hosts`: the fake Celonis alone).
 //!
 //! The keys are the conformance cases' ways of choosing what the provider
 //! does (see `connhost_testkit::conformance`).
 
-use connhost_testkit::celonis::{demo, FakeCelonis};
+use connhost_testkit::celonis::demo;
 use connhost_testkit::conformance;
 use tokio::io::AsyncReadExt;
 
@@ -16,14 +18,15 @@ async fn main() {
         .into_iter()
         .map(|(key, behaviour)| (key.to_string(), format!("{behaviour:?}").into()))
         .collect();
-    let fake = FakeCelonis::start(conformance::provider())
+    let fakes = conformance::Fakes::start()
         .await
-        .expect("start the fake provider");
+        .expect("start the fake providers");
     println!(
         "{}",
         serde_json::json!({
-            "addr": fake.addr().to_string(),
-            "ca_pem": fake.ca_pem(),
+            "connect_to": fakes.connect_to(),
+            "ca_pem": fakes.ca_pem(),
+            "addr": fakes.celonis.addr().to_string(),
             "hosts": [demo::DOMAIN, "other.eu-1.celonis.cloud"],
             "keys": names,
         })
