@@ -701,6 +701,70 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
     }
     assert_eq!(operations, connhost_server::routes::ROUTES.len());
     assert!(operations >= 30, "{operations}");
+
+    // Bodies and query parameters come from the types the handlers read.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let body_of = |method: &str, path: &str| {
+        doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"].clone()
+    };
+    assert_eq!(
+        body_of("post", "/v1/connections")["$ref"],
+        "#/components/schemas/ConnectionBody"
+    );
+    let conn = &schemas["ConnectionBody"]["properties"];
+    for field in ["connector", "name", "fields", "secrets", "return_url"] {
+        assert!(conn.get(field).is_some(), "ConnectionBody.{field}: {conn}");
+    }
+    let request = &schemas["RequestBody"];
+    let text = request.to_string();
+    for field in ["method", "url", "headers", "body", "consumer", "context"] {
+        assert!(
+            text.contains(&format!("\"{field}\"")),
+            "RequestBody.{field}: {request}"
+        );
+    }
+    let delete = &doc["paths"]["/v1/connections/{id}"]["delete"]["parameters"];
+    assert!(
+        delete
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "force"
+                && p["in"] == "query"
+                && p["required"] == false
+                && p["schema"]["type"] == "boolean"),
+        "{delete}"
+    );
+    // Every reference resolves.
+    let all = doc.to_string();
+    for r in all.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = r.split('"').next().unwrap();
+        assert!(schemas.contains_key(name), "dangling $ref {name}");
+    }
+    // A documented body is one its handler reads: a body of the wrong shape
+    // is refused before the handler runs.
+    let mut bodies = 0;
+    for (path, methods) in paths {
+        for (method, op) in methods.as_object().unwrap() {
+            if op.get("requestBody").is_none() || op["x-connhost-key"] != "team" {
+                continue;
+            }
+            bodies += 1;
+            let concrete = path.replace("{id}", "x").replace("{name}", "y");
+            let wrong = if body_of(method, path)["type"] == "array" {
+                json!({"not": "a list"})
+            } else {
+                json!([1, 2])
+            };
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (st, _) = s.call(Some(a.expose()), m, &concrete, Some(wrong)).await;
+            assert!(
+                st == StatusCode::UNPROCESSABLE_ENTITY || st == StatusCode::BAD_REQUEST,
+                "{method} {path} took a body of the wrong shape: {st}"
+            );
+        }
+    }
+    assert!(bodies >= 12, "{bodies}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use crate::store::ConnectionRecord;
 use serde::{Deserialize, Serialize};
 
 /// A request through a connection.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiRequest {
     /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH` or `DELETE`.
     pub method: String,
@@ -25,6 +25,7 @@ pub struct ApiRequest {
     pub headers: Vec<(String, String)>,
     /// The body, base64 in JSON.
     #[serde(default, with = "b64")]
+    #[schemars(with = "String")]
     pub body: Vec<u8>,
     /// Deadline in milliseconds (capped by the host's own).
     #[serde(default)]

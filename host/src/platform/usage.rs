@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Whether a consumer runs.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UsageState {
     Active,
@@ -32,7 +32,7 @@ impl std::str::FromStr for UsageState {
 }
 
 /// A consumer (flow, module) that uses a connection.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Usage {
     pub consumer: String,
     /// A connection id, or `dynamic:NAME`.
@@ -43,7 +43,7 @@ pub struct Usage {
 }
 
 /// A named selector: context → one of several connections of a connector.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct DynamicConnection {
     pub name: String,
     pub connector: String,

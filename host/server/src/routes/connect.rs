@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct NewSession {
     connector: String,
     /// Lifetime in seconds (default 15 minutes, at most an hour).

@@ -24,7 +24,7 @@ pub(crate) fn view(r: &ConnectionRecord) -> serde_json::Value {
 }
 
 /// Create and edit bodies: secret values in, never out.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(crate) struct ConnectionBody {
     #[serde(default)]
     pub connector: String,
@@ -78,7 +78,7 @@ pub(super) async fn show(State(s): State<AppState>, key: Key, Path(id): Path<Str
     Ok(Json(view(&t.get(&id).map_err(fail)?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct Rename {
     name: String,
 }
@@ -105,7 +105,7 @@ pub(super) async fn edit(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct DeleteQuery {
     #[serde(default)]
     force: bool,
@@ -121,7 +121,7 @@ pub(super) async fn delete(
     json(t.delete(&id, q.force).await.map_err(fail)?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct SecretValue {
     value: String,
 }
@@ -150,7 +150,7 @@ pub(super) async fn refresh(State(s): State<AppState>, key: Key, Path(id): Path<
     json(t.refresh(&id).await.map_err(fail)?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct Scopes {
     scopes: Vec<String>,
 }
@@ -168,7 +168,7 @@ pub(super) async fn check(
 
 /// `POST /v1/connections/{id}/request`: a request through the connection
 /// (`id` may be `dynamic:NAME` with a `context`).
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct RequestBody {
     #[serde(flatten)]
     request: ApiRequest,

@@ -32,7 +32,7 @@ pub(super) async fn start(
     json(started)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct ReturnTo {
     #[serde(default)]
     return_url: Option<String>,

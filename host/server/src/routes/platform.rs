@@ -16,7 +16,7 @@ pub(super) async fn add_usage(State(s): State<AppState>, key: Key, Json(u): Json
     json(key.team(&s)?.add_usage(u).map_err(fail)?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct RemoveUsage {
     consumer: String,
     #[serde(default)]
@@ -39,7 +39,7 @@ pub(super) async fn providers(State(s): State<AppState>, key: Key) -> Reply {
     json(key.team(&s)?.providers().map_err(fail)?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct NewProvider {
     connector: String,
     /// The definition itself (a JSON object).
@@ -68,7 +68,7 @@ pub(super) async fn remove_provider(
     json(serde_json::json!({ "id": id, "removed": true }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct AuditQuery {
     #[serde(default)]
     connection: Option<String>,
@@ -106,7 +106,7 @@ pub(super) async fn audit(
     json(serde_json::json!({ "records": page, "next": next }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct NewWebhook {
     url: String,
 }
@@ -145,7 +145,7 @@ pub(super) async fn remove_webhook(
     json(serde_json::json!({ "id": id, "removed": true }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct Limit {
     #[serde(default)]
     limit: Option<usize>,
