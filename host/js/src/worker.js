@@ -17,6 +17,9 @@ const signal = new Int32Array(flag);
 const ca = caPem ? [...tls.rootCertificates, ...(Array.isArray(caPem) ? caPem : [caPem])] : undefined;
 // One context for every request: parsing ~150 roots per request cost tens of ms.
 const secureContext = ca ? tls.createSecureContext({ ca }) : undefined;
+// Kept-alive connections per address and name; a socket goes back to the
+// pool only after its response was read whole (see `finish`).
+const agent = new https.Agent({ keepAlive: true, maxSockets: 32, maxFreeSockets: 32, timeout: 30_000 });
 
 function reply(id, msg) {
   port.postMessage({ id, ...msg });
@@ -50,11 +53,13 @@ async function perform(id, r) {
   const target = `${url.protocol}//${host}`;
   let done = false;
   let req = null;
-  const finish = (msg) => {
+  // `complete`: the response was read whole, so its socket may be reused;
+  // anything else (error, cap, deadline) destroys it.
+  const finish = (msg, complete = false) => {
     if (done) return;
     done = true;
     clearTimeout(timer);
-    if (req) req.destroy();
+    if (req && !complete) req.destroy();
     reply(id, msg);
   };
   const timer = setTimeout(() => {
@@ -94,7 +99,7 @@ async function perform(id, r) {
       headers: headers.flat(),
       servername: net.isIP(bare) ? undefined : bare,
       secureContext,
-      agent: false,
+      agent,
       ALPNProtocols: ['http/1.1'],
       setHost: false,
     });
@@ -130,7 +135,7 @@ async function perform(id, r) {
       const hs = [];
       for (let i = 0; i + 1 < raw.length; i += 2) hs.push([raw[i].toLowerCase(), raw[i + 1]]);
       const buf = Buffer.concat(chunks);
-      finish({ ok: { status: res.statusCode, headers: hs, body: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) } });
+      finish({ ok: { status: res.statusCode, headers: hs, body: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) } }, true);
     });
     res.on('error', (e) => finish({ err: { tag: 'network', val: `reading response from ${host}: ${e.message}` } }));
   });

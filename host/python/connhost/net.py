@@ -1,16 +1,20 @@
 """HTTPS for the `http` import: TLS with the system roots plus an extra
 CA, one deadline for the whole exchange, a cap on the body, redirects
 returned and never followed, and only public addresses unless the caller
-maps a name to a socket itself (`connect_to`, like curl's `--connect-to`)."""
+maps a name to a socket itself (`connect_to`, like curl's `--connect-to`).
+Connections are kept alive per address and name; one goes back to the
+pool only after its response was read whole."""
 
 from __future__ import annotations
 
 import http.client
+import select
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 from urllib.parse import urlsplit
 
 from . import policy
@@ -48,6 +52,24 @@ class _Connection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
+#: Idle connections kept per address and name, and for how long.
+MAX_IDLE = 8
+IDLE_SECONDS = 30.0
+#: Methods safe to send again when a kept-alive connection turns out closed.
+IDEMPOTENT = frozenset(["GET", "HEAD", "PUT", "DELETE"])
+
+
+def _dropped(conn: _Connection) -> bool:
+    """Whether the peer closed an idle connection (it is readable: EOF)."""
+    if conn.sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([conn.sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 class HttpsClient:
     def __init__(self, cfg: NetConfig) -> None:
         self.cfg = cfg
@@ -55,6 +77,26 @@ class HttpsClient:
         if cfg.ca_pem:
             ctx.load_verify_locations(cadata=cfg.ca_pem)
         self.tls = ctx
+        self._idle: dict[tuple[str, int, tuple[str, int]], list[tuple[_Connection, float]]] = {}
+        self._lock = threading.Lock()
+
+    def _take(self, key: tuple[str, int, tuple[str, int]]) -> Optional[_Connection]:
+        with self._lock:
+            idle = self._idle.get(key, [])
+            while idle:
+                conn, since = idle.pop()
+                if time.monotonic() - since < IDLE_SECONDS and not _dropped(conn):
+                    return conn
+                conn.close()
+        return None
+
+    def _put(self, key: tuple[str, int, tuple[str, int]], conn: _Connection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < MAX_IDLE:
+                idle.append((conn, time.monotonic()))
+                return
+        conn.close()
 
     def _address(self, host: str, port: int) -> tuple[str, int]:
         mapped = self.cfg.connect_to.get(f"{host}:{port}")
@@ -92,31 +134,38 @@ class HttpsClient:
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
-        conn = _Connection(host, port, self._address(host, port), context=self.tls, timeout=left())
+        addr = self._address(host, port)
+        key = (host, port, addr)
+        conn = self._take(key)
+        reused = conn is not None
+        if conn is None:
+            conn = _Connection(host, port, addr, context=self.tls, timeout=left())
+        keep = False
         try:
-            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-            conn.putheader("host", host if port == 443 else f"{host}:{port}")
-            conn.putheader("user-agent", "connhost-python/0.1.0")
-            for name, value in headers:
-                if "\r" in value or "\n" in value:
-                    raise NetError("invalid-request", f"bad value for header `{name.lower()}`")
-                conn.putheader(name.lower(), value)
-            if body or method in ("POST", "PUT", "PATCH"):
-                conn.putheader("content-length", str(len(body)))
-            conn.endheaders(body or None)
-            conn.sock.settimeout(left())
-            resp = conn.getresponse()
+            try:
+                resp = self._exchange(conn, host, port, method, path, headers, body, left)
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.CannotSendRequest):
+                # A kept-alive connection the provider closed meanwhile.
+                if not reused or method not in IDEMPOTENT:
+                    raise
+                conn.close()
+                conn = _Connection(host, port, addr, context=self.tls, timeout=left())
+                resp = self._exchange(conn, host, port, method, path, headers, body, left)
             out = bytearray()
             cap = self.cfg.max_body_bytes
             while True:
-                conn.sock.settimeout(left()) if conn.sock else None
-                chunk = resp.read1(64 * 1024) if hasattr(resp, "read1") else resp.read(64 * 1024)
+                if conn.sock is not None:
+                    conn.sock.settimeout(left())
+                chunk = resp.read1(64 * 1024)
                 if not chunk:
                     break
                 if len(out) + len(chunk) > cap:
                     raise NetError("too-large", f"response body over {cap} bytes", cap)
                 out += chunk
             resp_headers = [(k.lower(), v) for k, v in resp.getheaders()]
+            keep = not resp.will_close
+            # Read whole: closing it readies the connection for the next.
+            resp.close()
             return resp.status, resp_headers, bytes(out)
         except NetError:
             raise
@@ -127,4 +176,28 @@ class HttpsClient:
         except (OSError, http.client.HTTPException) as e:
             raise NetError("network", f"request to {host}: {e}") from None
         finally:
-            conn.close()
+            if keep:
+                self._put(key, conn)
+            else:
+                conn.close()
+
+    @staticmethod
+    def _exchange(conn: _Connection, host: str, port: int, method: str, path: str,
+                  headers: list[tuple[str, str]], body: bytes,
+                  left: "Callable[[], float]") -> http.client.HTTPResponse:
+        conn.timeout = left()
+        if conn.sock is not None:
+            conn.sock.settimeout(conn.timeout)
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("host", host if port == 443 else f"{host}:{port}")
+        conn.putheader("user-agent", "connhost-python/0.1.0")
+        for name, value in headers:
+            if "\r" in value or "\n" in value:
+                raise NetError("invalid-request", f"bad value for header `{name.lower()}`")
+            conn.putheader(name.lower(), value)
+        if body or method in ("POST", "PUT", "PATCH"):
+            conn.putheader("content-length", str(len(body)))
+        conn.endheaders(body or None)
+        if conn.sock is not None:
+            conn.sock.settimeout(left())
+        return conn.getresponse()
