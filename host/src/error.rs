@@ -164,6 +164,10 @@ pub enum Error {
     /// wasmtime failed outside a plugin call (engine set-up, compilation).
     #[error("runtime: {0}")]
     Runtime(String),
+    /// The database backend failed or could not be reached (`context`
+    /// names the server and the operation, never a password).
+    #[error("database {context}: {reason}")]
+    Database { context: String, reason: String },
 }
 
 impl Error {
@@ -187,6 +191,7 @@ impl Error {
             Error::Corrupt { .. } => "corrupt-store",
             Error::Io { .. } => "io",
             Error::Runtime(_) => "runtime",
+            Error::Database { .. } => "database",
             Error::InUse { .. } => "in-use",
             Error::ConnectionDeleted { .. } => "connection-deleted",
             Error::Authorization { error, .. } if error == "access_denied" => "access-denied",

@@ -61,6 +61,9 @@ pub use store::{
     rotate as rotate_key, ApiKey, ConnectSession, ConnectionRecord, LastError, MasterKey, NewKey,
     RotationReport, Status, Webhook, MASTER_KEY_ENV,
 };
+pub use store::{
+    backend::postgres::DATABASE_URL_ENV, Backend, FileBackend, Held, PostgresBackend, Store,
+};
 
 /// The contract's types as generated from `wit/` (for [`runtime`] calls).
 pub mod wit {

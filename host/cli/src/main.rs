@@ -64,6 +64,16 @@ fn host_config(g: &Global) -> anyhow::Result<HostConfig> {
             .join("connhost"),
     };
     let mut cfg = HostConfig::new(home);
+    cfg.database = g.database.clone();
+    if let Some(url) = &cfg.database {
+        let from_env = std::env::var("CONNHOST_DATABASE_URL").ok().as_ref() == Some(url);
+        let has_password = url::Url::parse(url).is_ok_and(|u| u.password().is_some());
+        if has_password && !from_env {
+            anyhow::bail!(
+                "--database has a password: other users can read a command line; set CONNHOST_DATABASE_URL or PGPASSWORD instead"
+            );
+        }
+    }
     if let Ok(k) = std::env::var(connhost::MASTER_KEY_ENV) {
         cfg.master_key = Some(MasterKey::from_base64(&k).map_err(connhost::Error::from)?);
     }

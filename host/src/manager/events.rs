@@ -20,7 +20,6 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::Sha256;
-use std::io::Write;
 use std::time::Duration;
 
 /// One event as delivered (never a secret: audit records hold none).
@@ -153,7 +152,8 @@ impl Manager {
                 id: id.to_string(),
             });
         }
-        let text = std::fs::read_to_string(self.store.delivery_log(id)?).unwrap_or_default();
+        let bytes = self.store.backend().read_log(&self.store.delivery_log(id)?)?;
+        let text = String::from_utf8_lossy(&bytes);
         let all: Vec<DeliveryAttempt> = text
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -167,14 +167,17 @@ impl Manager {
     /// succeeded. A server calls this on a timer.
     pub async fn deliver_events(&self, batch: usize, attempts: u32) -> Result<usize> {
         // One deliverer at a time across processes; the others skip.
-        let lock = self.home().join("locks").join("events.lock");
-        let _one = match crate::store::FileLock::acquire(&lock, Duration::ZERO) {
+        let _one = match self
+            .store
+            .backend()
+            .lock("locks/events.lock", Duration::ZERO, true)
+        {
             Ok(l) => l,
             Err(Error::LockTimeout { .. }) => return Ok(0),
             Err(e) => return Err(e),
         };
         let after = self.store.events_cursor()?;
-        let log = crate::platform::audit::AuditLog::new(self.home(), self.store_key().clone());
+        let log = crate::platform::audit::AuditLog::of(self.store());
         // Called every second: when nothing was appended, read only the
         // log's tail, not the whole log.
         if log.last()?.is_none_or(|r| r.seq <= after) {
@@ -251,16 +254,7 @@ impl Manager {
         let path = self.store.delivery_log(&hook.id)?;
         let mut line = serde_json::to_vec(a).expect("serializes");
         line.push(b'\n');
-        let mut opts = std::fs::OpenOptions::new();
-        opts.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        opts.open(&path)
-            .and_then(|mut f| f.write_all(&line))
-            .map_err(Error::io(format!("append {}", path.display())))
+        self.store.backend().append(&path, &line, false)
     }
 }
 

@@ -48,6 +48,10 @@ pub struct HostConfig {
     pub home: PathBuf,
     /// Master key; `None` reads or creates `home/master.key`.
     pub master_key: Option<MasterKey>,
+    /// A `postgres://` URL: keep the store in that database (shared by
+    /// every replica) instead of under `home`, which then holds only this
+    /// machine's compile cache.
+    pub database: Option<String>,
     pub net: NetConfig,
     pub runtime: RuntimeConfig,
     /// Refresh access that expires within this margin before using it.
@@ -65,6 +69,7 @@ impl HostConfig {
         HostConfig {
             home: home.into(),
             master_key: None,
+            database: None,
             net: NetConfig::default(),
             runtime: RuntimeConfig::default(),
             refresh_margin: Duration::from_secs(60),
@@ -155,7 +160,13 @@ const WRITE_ATTEMPTS: usize = 32;
 
 impl Manager {
     pub fn open(mut cfg: HostConfig) -> Result<Self> {
-        let store = Store::open(&cfg.home, cfg.master_key.take())?;
+        let store = match &cfg.database {
+            None => Store::open(&cfg.home, cfg.master_key.take())?,
+            Some(url) => {
+                let db = crate::store::PostgresBackend::connect(url)?;
+                Store::open_with(&cfg.home, cfg.master_key.take(), Arc::new(db))?
+            }
+        };
         if cfg.runtime.cache_dir.is_none() {
             cfg.runtime.cache_dir = Some(store.cache_dir());
         }
@@ -196,14 +207,16 @@ impl Manager {
         self.store.home()
     }
 
-    pub(crate) fn store_key(&self) -> &crate::store::KeyRing {
-        self.store.keys()
+    /// The store (documents, locks, logs) this manager uses.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
+
 
     /// Walks the whole audit chain (operator): how many records verify and
     /// the first broken link, if any.
     pub fn verify_audit(&self) -> Result<crate::platform::audit::ChainReport> {
-        crate::platform::audit::AuditLog::new(self.home(), self.store_key().clone()).verify()
+        crate::platform::audit::AuditLog::of(self.store()).verify()
     }
 
     /// Store files moved to `quarantine/` because they were corrupt, failed
@@ -299,7 +312,7 @@ impl Manager {
         via: Option<String>,
         result: &str,
     ) -> Result<()> {
-        let log = crate::platform::audit::AuditLog::new(self.home(), self.store_key().clone());
+        let log = crate::platform::audit::AuditLog::of(self.store());
         let mut entry = crate::platform::AuditRecord {
             time: crate::util::now(),
             team: record.team.clone(),

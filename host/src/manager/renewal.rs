@@ -9,7 +9,7 @@ use super::{input_of, Manager, Refreshed, Verified};
 use crate::bindings::types as wit;
 use crate::error::{ConnectorError, Error, Result};
 use crate::manifest::Manifest;
-use crate::store::{ConnectionRecord, LastError, Status, Store};
+use crate::store::{ConnectionRecord, LastError, Status};
 use crate::util::now;
 use std::time::Duration;
 
@@ -197,8 +197,10 @@ impl Manager {
         let _local = tokio::time::timeout(wait, local.lock())
             .await
             .map_err(|_| lock_timeout())?;
-        let (home, lock_id) = (self.store.home().to_path_buf(), id.to_string());
-        let _file = tokio::task::spawn_blocking(move || Store::renewal_lock(&home, &lock_id, wait))
+        let (backend, lock_id) = (self.store.backend().clone(), id.to_string());
+        let _shared = tokio::task::spawn_blocking(move || {
+            crate::store::renewal_lock(&*backend, &lock_id, wait)
+        })
             .await
             .map_err(|e| Error::Runtime(format!("lock task: {e}")))??;
         let record = self.store.get(id)?;

@@ -5,10 +5,10 @@
 //! provider, and never a secret or token).
 
 use crate::error::{Error, Result};
-use crate::store::{FileLock, KeyRing, WRITE_WAIT};
+use crate::store::{Backend, KeyRing, Store, WRITE_WAIT};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One audit record.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -56,11 +56,14 @@ pub struct ChainReport {
 /// breaks the chain at that point.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
-    path: PathBuf,
+    backend: Arc<dyn Backend>,
+    home: PathBuf,
     key: KeyRing,
 }
 
 const GENESIS: &str = "genesis";
+const PATH: &str = "audit.log";
+const LOCK: &str = "audit.lock";
 
 fn message(record: &AuditRecord) -> Vec<u8> {
     let mut copy = record.clone();
@@ -71,21 +74,25 @@ fn message(record: &AuditRecord) -> Vec<u8> {
 }
 
 impl AuditLog {
-    pub fn new(home: &Path, key: KeyRing) -> Self {
+    pub fn new(backend: Arc<dyn Backend>, home: &Path, key: KeyRing) -> Self {
         AuditLog {
-            path: home.join("audit.log"),
+            backend,
+            home: home.to_path_buf(),
             key,
         }
+    }
+
+    /// The log of `store`.
+    pub fn of(store: &Store) -> Self {
+        Self::new(store.backend().clone(), store.home(), store.keys().clone())
     }
 
     /// Appends one record, chained to the last, under the log's lock, and
     /// syncs it. Fails closed: a log it cannot read, parse or write is an
     /// error, never a silent gap.
     pub fn append(&self, record: &mut AuditRecord) -> Result<()> {
-        let home = self.path.parent().unwrap_or(Path::new("."));
-        let _guard = crate::store::rotate::write_guard(home, &self.key)?;
-        let lock_path = self.path.with_extension("lock");
-        let _lock = FileLock::acquire(&lock_path, WRITE_WAIT)?;
+        let _guard = crate::store::rotate::guard(&*self.backend, &self.home, &self.key)?;
+        let _lock = self.backend.lock(LOCK, WRITE_WAIT, true)?;
         let (seq, prev) = match self.last()? {
             Some(last) => (last.seq + 1, last.mac),
             None => (1, GENESIS.to_string()),
@@ -96,62 +103,21 @@ impl AuditLog {
         record.mac = self.key.tag(&message(record));
         let mut line = serde_json::to_vec(record).expect("audit record serializes");
         line.push(b'\n');
-        let mut opts = std::fs::OpenOptions::new();
-        opts.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let ctx = || format!("append {}", self.path.display());
-        let mut f = opts.open(&self.path).map_err(Error::io(ctx()))?;
-        f.write_all(&line).map_err(Error::io(ctx()))?;
         // Changes are synced before they are reported done. A request made
         // through a connection changes nothing: its record is written (and
         // chained) but not synced, so a busy proxy does not wait on the
         // disk once per call; a crash may lose the last such records.
-        if record.operation == "connection.request" {
-            return Ok(());
-        }
-        f.sync_data().map_err(Error::io(ctx()))
+        let sync = record.operation != "connection.request";
+        self.backend.append(PATH, &line, sync)
     }
 
-    /// The last record, read from the end of the file.
+    /// The last record.
     pub(crate) fn last(&self) -> Result<Option<AuditRecord>> {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut f = match std::fs::File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(format!("open {}", self.path.display()))(e)),
-        };
-        let len = f
-            .metadata()
-            .map_err(Error::io(format!("stat {}", self.path.display())))?
-            .len();
-        // Records are small: the last 4 KiB nearly always hold the whole
-        // last line; read more only when they do not.
-        let mut tail = Vec::new();
-        for window in [4 * 1024, 64 * 1024] {
-            let start = len.saturating_sub(window);
-            tail.clear();
-            f.seek(SeekFrom::Start(start))
-                .and_then(|_| f.read_to_end(&mut tail))
-                .map_err(Error::io(format!("read {}", self.path.display())))?;
-            let body = tail.trim_ascii_end();
-            if start == 0 || body.contains(&b'\n') {
-                break;
-            }
-        }
-        let body = tail.trim_ascii_end();
-        let line = match body.iter().rposition(|&b| b == b'\n') {
-            Some(i) => &body[i + 1..],
-            None => body,
-        };
-        if line.trim_ascii().is_empty() {
+        let Some(line) = self.backend.last_line(PATH)? else {
             return Ok(None);
-        }
-        let record: AuditRecord = serde_json::from_slice(line).map_err(|e| Error::Corrupt {
-            path: self.path.display().to_string(),
+        };
+        let record: AuditRecord = serde_json::from_slice(&line).map_err(|e| Error::Corrupt {
+            path: PATH.into(),
             reason: format!("last record: {e}"),
         })?;
         if self.key.check(&message(&record), &record.mac).is_err() {
@@ -161,11 +127,10 @@ impl AuditLog {
     }
 
     fn lines(&self) -> Result<String> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(t) => Ok(t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-            Err(e) => Err(Error::io(format!("read {}", self.path.display()))(e)),
-        }
+        String::from_utf8(self.backend.read_log(PATH)?).map_err(|_| Error::Corrupt {
+            path: PATH.into(),
+            reason: "not UTF-8".into(),
+        })
     }
 
     /// Records of `team`, optionally for one connection and since a time.
@@ -205,8 +170,7 @@ impl AuditLog {
     /// (key rotation); returns how many. A broken chain is refused, not
     /// re-tagged: a rotation must never launder an edited log.
     pub(crate) fn rewrap(&self) -> Result<u64> {
-        let lock_path = self.path.with_extension("lock");
-        let _lock = FileLock::acquire(&lock_path, WRITE_WAIT)?;
+        let _lock = self.backend.lock(LOCK, WRITE_WAIT, true)?;
         let report = self.verify()?;
         if let Some((line, why)) = report.broken {
             return Err(Error::Tampered(format!(
@@ -218,7 +182,7 @@ impl AuditLog {
         let text = self.lines()?;
         for line in text.lines() {
             let mut r: AuditRecord = serde_json::from_str(line).map_err(|e| Error::Corrupt {
-                path: self.path.display().to_string(),
+                path: PATH.into(),
                 reason: e.to_string(),
             })?;
             r.prev = prev;
@@ -229,7 +193,7 @@ impl AuditLog {
             out.push(b'\n');
         }
         if !text.is_empty() {
-            crate::util::write_atomic(&self.path, &out, true)?;
+            self.backend.replace_log(PATH, &out)?;
         }
         Ok(report.verified)
     }
@@ -292,8 +256,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = crate::store::MasterKey::from_bytes(&[3; 32]).unwrap();
         // Appends take the store's write guard, which reads its keycheck.
-        crate::store::Store::open(dir.path(), Some(key.clone())).unwrap();
-        let log = AuditLog::new(dir.path(), KeyRing::new(key));
+        let store = crate::store::Store::open(dir.path(), Some(key)).unwrap();
+        let log = AuditLog::of(&store);
         for op in ops {
             log.append(&mut record(op)).unwrap();
         }
@@ -301,13 +265,14 @@ mod tests {
     }
 
     fn rewrite(log: &AuditLog, f: impl FnOnce(&mut Vec<String>)) {
-        let mut lines: Vec<String> = std::fs::read_to_string(&log.path)
+        let path = log.home.join(PATH);
+        let mut lines: Vec<String> = std::fs::read_to_string(&path)
             .unwrap()
             .lines()
             .map(str::to_string)
             .collect();
         f(&mut lines);
-        std::fs::write(&log.path, lines.join("\n") + "\n").unwrap();
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     }
 
     #[test]

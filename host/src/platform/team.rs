@@ -56,8 +56,8 @@ impl Manager {
             return Err(Error::invalid("actor", "must not be empty"));
         }
         Ok(TeamView {
-            registry: Registry::new(self.home(), &caller.team, self.store_key().clone()),
-            audit: AuditLog::new(self.home(), self.store_key().clone()),
+            registry: Registry::new(self.store(), &caller.team),
+            audit: AuditLog::of(self.store()),
             m: self,
             caller,
         })

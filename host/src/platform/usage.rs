@@ -5,10 +5,11 @@
 
 use crate::error::{Error, Result};
 use crate::store::signed::{self, Signed};
-use crate::store::{FileLock, KeyRing, WRITE_WAIT};
+use crate::store::{Backend, Held, KeyRing, Store, WRITE_WAIT};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Whether a consumer runs.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
@@ -92,10 +93,11 @@ impl DynamicConnection {
     }
 }
 
-/// Per-team registry files.
+/// Per-team registry documents (`teams/<team>/…`).
 #[derive(Clone, Debug)]
 pub struct Registry {
-    dir: PathBuf,
+    backend: Arc<dyn Backend>,
+    home: PathBuf,
     team: String,
     keys: KeyRing,
 }
@@ -124,17 +126,23 @@ impl<T: Clone + Serialize + for<'a> Deserialize<'a>> Signed for ListDoc<T> {
 }
 
 impl Registry {
-    pub fn new(home: &Path, team: &str, keys: KeyRing) -> Self {
+    /// `team`'s registry in `store` (`team` is checked by the caller).
+    pub fn new(store: &Store, team: &str) -> Self {
         Registry {
-            dir: home.join("teams").join(team),
+            backend: store.backend().clone(),
+            home: store.home().to_path_buf(),
             team: team.to_string(),
-            keys,
+            keys: store.keys().clone(),
         }
+    }
+
+    fn path(&self, file: &str) -> String {
+        format!("teams/{}/{file}", self.team)
     }
 
     fn load<T: Clone + Serialize + for<'a> Deserialize<'a>>(&self, file: &str) -> Result<Vec<T>> {
         let id = format!("{}/{file}", self.team);
-        match signed::get::<ListDoc<T>>(&self.keys, &self.dir.join(file), &id) {
+        match signed::get::<ListDoc<T>>(&self.keys, &*self.backend, &self.path(file), &id) {
             Ok(doc) => Ok(doc.items),
             Err(Error::NotFound { .. }) => Ok(Vec::new()),
             Err(e) => Err(e),
@@ -151,16 +159,16 @@ impl Registry {
             items,
             integrity: String::new(),
         };
-        signed::put(&self.keys, &self.dir.join(file), &mut doc)
+        signed::put(&self.keys, &*self.backend, &self.path(file), &mut doc)
     }
 
-    fn guard(&self) -> Result<FileLock> {
-        let home = self
-            .dir
-            .parent()
-            .and_then(|t| t.parent())
-            .unwrap_or(&self.dir);
-        crate::store::rotate::write_guard(home, &self.keys)
+    fn guard(&self) -> Result<Held> {
+        crate::store::rotate::guard(&*self.backend, &self.home, &self.keys)
+    }
+
+    /// The team's registry lock, every process.
+    fn lock(&self) -> Result<Held> {
+        self.backend.lock(&self.path("registry.lock"), WRITE_WAIT, true)
     }
 
     pub fn usages(&self) -> Result<Vec<Usage>> {
@@ -204,7 +212,7 @@ impl Registry {
         f: impl FnOnce(&mut Vec<Usage>, &mut Vec<DynamicConnection>) -> Result<R>,
     ) -> Result<R> {
         let _guard = self.guard()?;
-        let _lock = FileLock::acquire(&self.dir.join("registry.lock"), WRITE_WAIT)?;
+        let _lock = self.lock()?;
         let mut usages: Vec<Usage> = self.load("usages.json")?;
         let mut dynamics: Vec<DynamicConnection> = self.load("dynamic.json")?;
         let r = f(&mut usages, &mut dynamics)?;
@@ -218,7 +226,7 @@ impl Registry {
         T: Clone + Serialize + for<'de> Deserialize<'de>,
     {
         let _guard = self.guard()?;
-        let _lock = FileLock::acquire(&self.dir.join("registry.lock"), WRITE_WAIT)?;
+        let _lock = self.lock()?;
         let mut items: Vec<T> = self.load(file)?;
         let r = f(&mut items)?;
         self.save(file, items)?;
@@ -234,8 +242,8 @@ pub(crate) fn rewrap_list(keys: &KeyRing, path: &Path, id: &str) -> Result<()> {
         path: &Path,
         id: &str,
     ) -> Result<()> {
-        let mut doc: ListDoc<T> = signed::get(keys, path, id)?;
-        signed::put(keys, path, &mut doc)
+        let mut doc: ListDoc<T> = signed::get_file(keys, path, id)?;
+        signed::put_file(keys, path, &mut doc)
     }
     if id.ends_with("/usages.json") {
         go::<Usage>(keys, path, id)

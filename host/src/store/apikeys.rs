@@ -6,7 +6,6 @@ use super::signed::{self, Signed};
 use super::Store;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// One API key, as stored and listed (never its secret).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -37,18 +36,18 @@ impl Signed for ApiKey {
 }
 
 impl Store {
-    fn apikey_path(&self, id: &str) -> Result<PathBuf> {
+    fn apikey_path(&self, id: &str) -> Result<String> {
         self.path_of("apikeys", id, "json", "api key")
     }
 
     pub(crate) fn put_apikey(&self, key: &mut ApiKey) -> Result<()> {
         let path = self.apikey_path(&key.id)?;
         let _guard = self.guard()?;
-        signed::put(&self.keys, &path, key)
+        signed::put(&self.keys, &*self.backend, &path, key)
     }
 
     pub(crate) fn get_apikey(&self, id: &str) -> Result<ApiKey> {
-        signed::get(&self.keys, &self.apikey_path(id)?, id)
+        signed::get(&self.keys, &*self.backend, &self.apikey_path(id)?, id)
     }
 
     pub(crate) fn apikeys(&self) -> Result<Vec<ApiKey>> {

@@ -7,13 +7,13 @@
 //! record. A database backend implements the same three calls.
 
 use super::crypto::OpenError;
+use super::backend;
 use super::signed::{self, Signed};
 use super::Store;
 use crate::capabilities::{Secret, SecretScope};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// Where a connection stands.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -136,7 +136,7 @@ pub(crate) fn secret_aad(connection: &str, name: &str) -> Vec<u8> {
 }
 
 impl Store {
-    fn connection_path(&self, id: &str) -> Result<PathBuf> {
+    fn connection_path(&self, id: &str) -> Result<String> {
         self.path_of("connections", id, "json", "connection")
     }
 
@@ -157,7 +157,7 @@ impl Store {
         let mut tries = 0;
         loop {
             let committed = self.committed(id)?;
-            let record: ConnectionRecord = signed::get(&self.keys, &path, id)?;
+            let record: ConnectionRecord = signed::get(&self.keys, &*self.backend, &path, id)?;
             match super::index::judge(id, committed, record.version) {
                 Err(Error::Tampered(_)) if tries < 3 => tries += 1,
                 verdict => return verdict.map(|()| record),
@@ -190,29 +190,15 @@ impl Store {
             Err(e @ (Error::Corrupt { .. } | Error::Tampered(_))) => e,
             _ => return Ok(()),
         };
-        let dir = self.home.join("quarantine");
-        std::fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
-        let to = dir.join(format!("{id}.json.{}", crate::util::now()));
-        std::fs::rename(self.connection_path(id)?, &to)
-            .map_err(Error::io(format!("move {id} to {}", to.display())))?;
-        self.sync_dir("connections");
-        tracing::error!(connection = %id, "moved to {}: {e}", to.display());
+        let to = format!("quarantine/{id}.json.{}", crate::util::now());
+        self.backend.rename(&self.connection_path(id)?, &to)?;
+        tracing::error!(connection = %id, "moved to {to}: {e}");
         Ok(())
     }
 
     /// Files moved to `quarantine/` so far (for the operator).
     pub fn quarantined(&self) -> Result<Vec<String>> {
-        let dir = self.home.join("quarantine");
-        let mut names: Vec<String> = match std::fs::read_dir(&dir) {
-            Ok(d) => d
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::io(format!("list {}", dir.display()))(e)),
-        };
-        names.sort();
-        Ok(names)
+        backend::list_all(&*self.backend, "quarantine", "")
     }
 
     /// Stores a new record (version 1); fails if the id exists.
@@ -220,7 +206,7 @@ impl Store {
         let path = self.connection_path(&record.id)?;
         let _guard = self.guard()?;
         let _lock = self.write_lock(&record.id)?;
-        if path.exists() {
+        if self.backend.read(&path)?.is_some() {
             return Err(Error::AlreadyExists {
                 what: "connection",
                 id: record.id.clone(),
@@ -235,7 +221,7 @@ impl Store {
         record.version = 1;
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        signed::put(&self.keys, &path, record)?;
+        signed::put(&self.keys, &*self.backend, &path, record)?;
         self.note(&record.id, Some(1), 1)
     }
 
@@ -261,7 +247,7 @@ impl Store {
         record.version += 1;
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        signed::put(&self.keys, &path, record)?;
+        signed::put(&self.keys, &*self.backend, &path, record)?;
         self.note(&record.id, Some(record.version), record.version)
     }
 
@@ -278,14 +264,12 @@ impl Store {
             Err(e) => return Err(e),
         };
         self.note(id, None, last)?;
-        std::fs::remove_file(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound {
+        if !self.backend.remove(&path)? {
+            return Err(Error::NotFound {
                 what: "connection",
                 id: id.to_string(),
-            },
-            _ => Error::io(format!("delete {}", path.display()))(e),
-        })?;
-        self.sync_dir("connections");
+            });
+        }
         Ok(())
     }
 

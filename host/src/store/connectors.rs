@@ -7,16 +7,16 @@ use super::signed::{self, Signed};
 use super::Store;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
-use crate::util::{hex, write_atomic};
+use crate::util::hex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
 
 /// A connector as stored: its manifest and where its bytes are.
 #[derive(Clone, Debug)]
 pub struct StoredConnector {
     pub manifest: Manifest,
-    pub wasm_path: PathBuf,
+    /// Where its bytes are, relative to the store.
+    pub wasm_path: String,
     wasm_sha256: String,
 }
 
@@ -42,7 +42,7 @@ impl Signed for ConnectorDoc {
 }
 
 impl Store {
-    fn connector_paths(&self, id: &str) -> Result<(PathBuf, PathBuf)> {
+    fn connector_paths(&self, id: &str) -> Result<(String, String)> {
         Ok((
             self.path_of("connectors", id, "wasm", "connector")?,
             self.path_of("connectors", id, "json", "connector")?,
@@ -55,20 +55,20 @@ impl Store {
         let (wasm_path, json_path) = self.connector_paths(&manifest.id)?;
         let _guard = self.guard()?;
         let _lock = self.connector_lock(&manifest.id)?;
-        write_atomic(&wasm_path, wasm, true)?;
+        self.backend.write(&wasm_path, wasm)?;
         let mut doc = ConnectorDoc {
             id: manifest.id.clone(),
             manifest: manifest.clone(),
             wasm_sha256: hex(&Sha256::digest(wasm)),
             integrity: String::new(),
         };
-        signed::put(&self.keys, &json_path, &mut doc)
+        signed::put(&self.keys, &*self.backend, &json_path, &mut doc)
     }
 
     /// A connector's signed manifest.
     pub fn connector(&self, id: &str) -> Result<StoredConnector> {
         let (wasm_path, json_path) = self.connector_paths(id)?;
-        let doc: ConnectorDoc = signed::get(&self.keys, &json_path, id)?;
+        let doc: ConnectorDoc = signed::get(&self.keys, &*self.backend, &json_path, id)?;
         Ok(StoredConnector {
             manifest: doc.manifest,
             wasm_path,
@@ -78,9 +78,9 @@ impl Store {
 
     /// Writers of one connector take this, and so does a reader of its
     /// manifest and bytes together: a replacement is never seen half done.
-    fn connector_lock(&self, id: &str) -> Result<super::FileLock> {
+    fn connector_lock(&self, id: &str) -> Result<super::Held> {
         let path = self.path_of("locks", id, "connector", "connector")?;
-        super::FileLock::acquire(&path, super::lock::WRITE_WAIT)
+        self.backend.lock(&path, super::lock::WRITE_WAIT, true)
     }
 
     /// A connector's signed manifest and its bytes, read together.
@@ -95,7 +95,10 @@ impl Store {
     /// its signed manifest names.
     fn connector_code(&self, stored: &StoredConnector) -> Result<Vec<u8>> {
         let path = &stored.wasm_path;
-        let bytes = std::fs::read(path).map_err(Error::io(format!("read {}", path.display())))?;
+        let bytes = self.backend.read(path)?.ok_or_else(|| Error::NotFound {
+            what: "connector code",
+            id: stored.manifest.id.clone(),
+        })?;
         if hex(&Sha256::digest(&bytes)) != stored.wasm_sha256 {
             return Err(Error::Tampered(format!(
                 "connector `{}` (its code is not the code that was added)",

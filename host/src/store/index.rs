@@ -13,12 +13,11 @@
 //! database, issue 11) can catch.
 
 use super::signed::{self, Signed};
-use super::{lock, FileLock, Store};
+use super::{lock, Store};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Bucket {
@@ -77,13 +76,14 @@ fn bucket_name(id: &str) -> String {
 }
 
 impl Store {
-    fn bucket_path(&self, name: &str) -> PathBuf {
-        self.home.join("index").join(format!("{name}.json"))
+    fn bucket_path(&self, name: &str) -> String {
+        format!("index/{name}.json")
     }
 
     fn load_bucket(&self, name: &str) -> Result<Bucket> {
         match signed::get::<Bucket>(
             &self.keys,
+            &*self.backend,
             &self.bucket_path(name),
             &format!("index/{name}"),
         ) {
@@ -108,9 +108,10 @@ impl Store {
     /// `last`). Called with the connection's write lock held.
     pub(crate) fn note(&self, id: &str, version: Option<u64>, last: u64) -> Result<()> {
         let name = bucket_name(id);
-        let _lock = FileLock::acquire(
-            &self.home.join("locks").join(format!("index-{name}.lock")),
+        let _lock = self.backend.lock(
+            &format!("locks/index-{name}.lock"),
             lock::WRITE_WAIT,
+            true,
         )?;
         let mut b = self.load_bucket(&name)?;
         match version {
@@ -122,7 +123,7 @@ impl Store {
                 b.deleted.insert(id.to_string(), last);
             }
         }
-        signed::put(&self.keys, &self.bucket_path(&name), &mut b)
+        signed::put(&self.keys, &*self.backend, &self.bucket_path(&name), &mut b)
     }
 
     /// For a store made before the index: index the records it has, once
@@ -143,7 +144,7 @@ impl Store {
         let mut buckets: BTreeMap<String, Bucket> = BTreeMap::new();
         for id in self.ids("connections", "json")? {
             let path = self.home.join("connections").join(format!("{id}.json"));
-            if let Ok(r) = signed::get::<super::ConnectionRecord>(&self.keys, &path, &id) {
+            if let Ok(r) = signed::get_file::<super::ConnectionRecord>(&self.keys, &path, &id) {
                 let name = bucket_name(&id);
                 buckets
                     .entry(name.clone())
@@ -156,10 +157,12 @@ impl Store {
             }
         }
         for (name, mut b) in buckets {
-            signed::put(&self.keys, &tmp.join(format!("{name}.json")), &mut b)?;
+            signed::put_file(&self.keys, &tmp.join(format!("{name}.json")), &mut b)?;
         }
         std::fs::rename(&tmp, &dir).map_err(Error::io(format!("create {}", dir.display())))?;
-        self.sync_dir(".");
+        if let Ok(d) = std::fs::File::open(&self.home) {
+            let _ = d.sync_all();
+        }
         Ok(())
     }
 }

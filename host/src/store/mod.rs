@@ -17,6 +17,7 @@
 //! a crash leaves the old or the new state, never half of one.
 
 pub(crate) mod apikeys;
+pub mod backend;
 pub(crate) mod connections;
 pub(crate) mod connectors;
 pub(crate) mod crypto;
@@ -30,6 +31,7 @@ pub(crate) mod signed;
 pub(crate) mod webhooks;
 
 pub use apikeys::ApiKey;
+pub use backend::{file::FileBackend, postgres::PostgresBackend, Backend, Held};
 pub use connections::{ConnectionRecord, LastError, Status};
 pub use crypto::{KeyRing, MasterKey, MASTER_KEY_ENV};
 pub use lock::FileLock;
@@ -43,6 +45,7 @@ use crate::error::{Error, Result};
 use crate::util::write_atomic;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 const KEYCHECK_AAD: &[u8] = b"connhost:keycheck:v1";
 const KEYCHECK_TEXT: &[u8] = b"connhost master key check";
@@ -123,10 +126,13 @@ pub(crate) fn check_key(home: &Path, key: &MasterKey) -> Result<()> {
     Ok(())
 }
 
-/// The store under one home directory.
+/// The store: documents in a backend (files under the home directory by
+/// default, or a database), plus the home directory for what stays on
+/// this machine (the compile cache, a key file).
 #[derive(Debug)]
 pub struct Store {
     home: PathBuf,
+    backend: Arc<dyn Backend>,
     keys: KeyRing,
     /// Record reads and writes so far (tests assert what an operation costs).
     reads: AtomicU64,
@@ -145,21 +151,35 @@ impl Store {
         }
         private_dirs(home);
         remove_orphans(home);
+        rotate::refuse_if_rotating(home)?;
+        let store = Self::open_with(home, key, Arc::new(FileBackend::new(home)))?;
+        store.build_index()?;
+        Ok(store)
+    }
+
+    /// Opens the store kept in `backend` (a database many replicas
+    /// share); `home` keeps only this machine's compile cache and, when
+    /// no key is given, the key file. A key that does not open the
+    /// store's `keycheck` is refused before anything is written.
+    pub fn open_with(
+        home: &Path,
+        key: Option<MasterKey>,
+        backend: Arc<dyn Backend>,
+    ) -> Result<Store> {
+        let cache = home.join("cache");
+        std::fs::create_dir_all(&cache).map_err(Error::io(format!("create {}", cache.display())))?;
+        private_dirs(home);
         // Two processes opening a new store at once must not each make a
         // key: the first makes it, the second reads it.
-        let _init = FileLock::acquire(&home.join("locks").join("init.lock"), lock::WRITE_WAIT)?;
-        rotate::refuse_if_rotating(home)?;
-        let check_path = home.join("keycheck");
-        let checked = check_path.exists();
-        let has_data = ["connections", "connectors"].iter().any(|sub| {
-            std::fs::read_dir(home.join(sub)).is_ok_and(|mut d| {
-                d.any(|e| e.is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.')))
-            })
-        });
+        let _init = backend.lock("locks/init.lock", lock::WRITE_WAIT, true)?;
+        let sealed = backend.read("keycheck")?;
+        let checked = sealed.is_some();
+        let has_data = !backend.list("connections", "json", None, 1)?.is_empty()
+            || !backend.list("connectors", "json", None, 1)?.is_empty();
         if !checked && has_data {
             // Writing a new keycheck would let any key in.
             return Err(Error::Corrupt {
-                path: check_path.display().to_string(),
+                path: format!("keycheck in {}", backend.describe()),
                 reason: "is missing while the store holds data; refusing to use an unverified key (restore keycheck from a backup)".into(),
             });
         }
@@ -169,23 +189,26 @@ impl Store {
             // without its key file needs the key it was made with.
             None => Self::key_file(home, !checked)?,
         };
-        if checked {
-            check_key(home, &key)?;
-        } else {
-            write_atomic(
-                &check_path,
-                key.seal(KEYCHECK_TEXT, KEYCHECK_AAD).as_bytes(),
-                true,
-            )?;
+        match sealed {
+            Some(sealed) => {
+                let text = String::from_utf8_lossy(&sealed);
+                let opened = KeyRing::new(key.clone()).open(text.trim(), KEYCHECK_AAD);
+                if opened.ok().as_deref() != Some(KEYCHECK_TEXT) {
+                    return Err(Error::WrongMasterKey(format!(
+                        "store at {}",
+                        backend.describe()
+                    )));
+                }
+            }
+            None => backend.write("keycheck", key.seal(KEYCHECK_TEXT, KEYCHECK_AAD).as_bytes())?,
         }
-        let store = Store {
+        Ok(Store {
             home: home.to_path_buf(),
+            backend,
             keys: KeyRing::new(key),
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
-        };
-        store.build_index()?;
-        Ok(store)
+        })
     }
 
     fn key_file(home: &Path, may_create: bool) -> Result<MasterKey> {
@@ -213,6 +236,11 @@ impl Store {
         &self.home
     }
 
+    /// Where the store's documents live.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
     pub fn cache_dir(&self) -> PathBuf {
         self.home.join("cache")
     }
@@ -225,63 +253,40 @@ impl Store {
         )
     }
 
-    /// `home/sub/id.ext`, for an id that cannot escape `sub` (the one id
-    /// check of the store); anything else is "not found".
-    fn path_of(&self, sub: &str, id: &str, ext: &str, what: &'static str) -> Result<PathBuf> {
+    /// `sub/id.ext`, for an id that cannot escape `sub` (the one id check
+    /// of the store); anything else is "not found".
+    fn path_of(&self, sub: &str, id: &str, ext: &str, what: &'static str) -> Result<String> {
         if !connhost_policy::ids::is_safe(id, 128) {
             return Err(Error::NotFound {
                 what,
                 id: id.to_string(),
             });
         }
-        Ok(self.home.join(sub).join(format!("{id}.{ext}")))
+        Ok(format!("{sub}/{id}.{ext}"))
     }
 
-    /// Ids of `sub/*.ext`, sorted; temp files are skipped.
+    /// Ids of `sub/*.ext`, sorted.
     fn ids(&self, sub: &str, ext: &str) -> Result<Vec<String>> {
-        let dir = self.home.join(sub);
-        let mut ids = Vec::new();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
-            Err(e) => return Err(Error::io(format!("list {}", dir.display()))(e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(Error::io(format!("list {}", dir.display())))?;
-            let name = entry.file_name().to_string_lossy().to_string();
-            if let Some(id) = name.strip_suffix(&format!(".{ext}")) {
-                if !id.starts_with('.') {
-                    ids.push(id.to_string());
-                }
-            }
-        }
-        ids.sort();
-        Ok(ids)
-    }
-
-    fn sync_dir(&self, sub: &str) {
-        if let Ok(d) = std::fs::File::open(self.home.join(sub)) {
-            let _ = d.sync_all();
-        }
+        backend::list_all(&*self.backend, sub, ext)
     }
 
     /// The lock every write of connection `id` takes (short-lived).
-    fn write_lock(&self, id: &str) -> Result<FileLock> {
+    fn write_lock(&self, id: &str) -> Result<Held> {
         let path = self.path_of("locks", id, "write", "connection")?;
-        FileLock::acquire(&path, lock::WRITE_WAIT)
+        self.backend.lock(&path, lock::WRITE_WAIT, true)
     }
+}
 
-    /// The lock renewal of connection `id` takes, shared by every process
-    /// using this store, held across the token request (single flight).
-    pub fn renewal_lock(home: &Path, id: &str, wait: std::time::Duration) -> Result<FileLock> {
-        if !connhost_policy::ids::is_safe(id, 128) {
-            return Err(Error::NotFound {
-                what: "connection",
-                id: id.to_string(),
-            });
-        }
-        FileLock::acquire(&home.join("locks").join(format!("{id}.lock")), wait)
+/// The lock renewal of connection `id` takes, shared by every process
+/// using the store, held across the token request (single flight).
+pub fn renewal_lock(backend: &dyn Backend, id: &str, wait: std::time::Duration) -> Result<Held> {
+    if !connhost_policy::ids::is_safe(id, 128) {
+        return Err(Error::NotFound {
+            what: "connection",
+            id: id.to_string(),
+        });
     }
+    backend.lock(&format!("locks/{id}.lock"), wait, true)
 }
 
 #[cfg(test)]

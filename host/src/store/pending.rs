@@ -5,9 +5,8 @@
 use super::connections::ConnectionRecord;
 use super::signed::{self, Signed};
 use super::Store;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// An authorization-code flow between `authorize start` and the callback.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -43,7 +42,7 @@ impl Signed for Pending {
 }
 
 impl Store {
-    fn pending_path(&self, id: &str) -> Result<PathBuf> {
+    fn pending_path(&self, id: &str) -> Result<String> {
         self.path_of("pending", id, "json", "pending authorization")
     }
 
@@ -51,12 +50,12 @@ impl Store {
     pub fn put_pending(&self, pending: &mut Pending) -> Result<()> {
         let path = self.pending_path(&pending.id)?;
         let _guard = self.guard()?;
-        signed::put(&self.keys, &path, pending)
+        signed::put(&self.keys, &*self.backend, &path, pending)
     }
 
     pub fn get_pending(&self, id: &str) -> Result<Pending> {
         let path = self.pending_path(id)?;
-        signed::get(&self.keys, &path, id)
+        signed::get(&self.keys, &*self.backend, &path, id)
     }
 
     /// Removes pending authorizations that expired before `now` (their
@@ -77,10 +76,6 @@ impl Store {
     /// of two racing callbacks only one proceeds).
     pub fn take_pending(&self, id: &str) -> Result<bool> {
         let path = self.pending_path(id)?;
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::io(format!("delete {}", path.display()))(e)),
-        }
+        self.backend.remove(&path)
     }
 }

@@ -6,7 +6,6 @@ use super::signed::{self, Signed};
 use super::Store;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// A definition as stored: tagged, and bound to its team and id, so one
 /// edited or copied from another team's folder is refused.
@@ -34,7 +33,7 @@ impl Signed for ProviderDoc {
 }
 
 impl Store {
-    fn provider_path(&self, team: &str, id: &str) -> Result<PathBuf> {
+    fn provider_path(&self, team: &str, id: &str) -> Result<String> {
         if !connhost_policy::ids::is_safe(team, 64) {
             return Err(Error::invalid("team", "must match [A-Za-z0-9_-]{1,64}"));
         }
@@ -44,11 +43,7 @@ impl Store {
                 "a provider id must match [A-Za-z0-9_-]{1,64}",
             ));
         }
-        Ok(self
-            .home
-            .join("providers")
-            .join(team)
-            .join(format!("{id}.json")))
+        Ok(format!("providers/{team}/{id}.json"))
     }
 
     /// Stores `team`'s provider definition (JSON text) under `id`, with
@@ -61,7 +56,7 @@ impl Store {
             integrity: String::new(),
         };
         let _guard = self.guard()?;
-        signed::put(&self.keys, &self.provider_path(team, id)?, &mut doc)
+        signed::put(&self.keys, &*self.backend, &self.provider_path(team, id)?, &mut doc)
     }
 
     /// `team`'s provider definition with that id and its approved
@@ -70,7 +65,7 @@ impl Store {
         let Ok(path) = self.provider_path(team, id) else {
             return Ok(None);
         };
-        match signed::get::<ProviderDoc>(&self.keys, &path, &format!("{team}/{id}")) {
+        match signed::get::<ProviderDoc>(&self.keys, &*self.backend, &path, &format!("{team}/{id}")) {
             Ok(doc) => Ok(Some((doc.definition, doc.origins))),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -80,11 +75,8 @@ impl Store {
     /// Removes `team`'s provider definition; `false` if there was none.
     pub fn remove_provider(&self, team: &str, id: &str) -> Result<bool> {
         let path = self.provider_path(team, id)?;
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::io(format!("delete {}", path.display()))(e)),
-        }
+        let _guard = self.guard()?;
+        self.backend.remove(&path)
     }
 
     /// Ids of `team`'s provider definitions.

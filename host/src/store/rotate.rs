@@ -91,6 +91,20 @@ pub(crate) fn write_guard(home: &Path, keys: &KeyRing) -> Result<FileLock> {
     }
 }
 
+/// [`write_guard`] for a store in `backend`. Rotation runs on the
+/// embedded store only (a database store is refused by `key rotate`), so
+/// only that backend needs it.
+pub(crate) fn guard(
+    backend: &dyn super::Backend,
+    home: &Path,
+    keys: &KeyRing,
+) -> Result<super::Held> {
+    if backend.kind() != "file" {
+        return Ok(super::Held::new(()));
+    }
+    write_guard(home, keys).map(super::Held::new)
+}
+
 /// Where the keys of a rotation come from.
 pub enum NewKey {
     /// Given by the operator (both keys in the environment).
@@ -275,8 +289,8 @@ fn stem(p: &Path) -> String {
 
 /// Reads a document with both keys and writes it back with the new one.
 fn rewrap<T: Signed>(ring: &KeyRing, path: &Path, id: &str, run: &mut Run) -> Result<T> {
-    let mut doc: T = signed::get(ring, path, id)?;
-    signed::put(ring, path, &mut doc)?;
+    let mut doc: T = signed::get_file(ring, path, id)?;
+    signed::put_file(ring, path, &mut doc)?;
     run.report.files += 1;
     run.step();
     Ok(doc)
@@ -298,14 +312,14 @@ fn rewrap_all(ring: &KeyRing, run: &mut Run) -> Result<()> {
     let home = run.home;
     for path in json_files(&home.join("connections")) {
         let id = stem(&path);
-        let mut r: ConnectionRecord = match signed::get(ring, &path, &id) {
+        let mut r: ConnectionRecord = match signed::get_file(ring, &path, &id) {
             Ok(r) => r,
             // A bad record stays bad under any key; `list` quarantines it.
             Err(Error::Corrupt { .. } | Error::Tampered(_)) => continue,
             Err(e) => return Err(e),
         };
         reseal(ring, &mut r)?;
-        signed::put(ring, &path, &mut r)?;
+        signed::put_file(ring, &path, &mut r)?;
         run.report.files += 1;
         run.step();
     }
@@ -323,9 +337,9 @@ fn rewrap_all(ring: &KeyRing, run: &mut Run) -> Result<()> {
     }
     for path in json_files(&home.join("pending")) {
         let id = stem(&path);
-        let mut p: super::Pending = signed::get(ring, &path, &id)?;
+        let mut p: super::Pending = signed::get_file(ring, &path, &id)?;
         reseal(ring, &mut p.record)?;
-        signed::put(ring, &path, &mut p)?;
+        signed::put_file(ring, &path, &mut p)?;
         run.report.files += 1;
         run.step();
     }
@@ -349,7 +363,11 @@ fn rewrap_all(ring: &KeyRing, run: &mut Run) -> Result<()> {
     }
     run.report.files += super::webhooks::rewrap(home, ring)?;
     run.step();
-    let log = crate::platform::audit::AuditLog::new(home, ring.clone());
+    let log = crate::platform::audit::AuditLog::new(
+        std::sync::Arc::new(super::FileBackend::new(home)),
+        home,
+        ring.clone(),
+    );
     run.report.audit_records = log.rewrap()?;
     run.report.files += 1;
     run.step();
@@ -358,7 +376,7 @@ fn rewrap_all(ring: &KeyRing, run: &mut Run) -> Result<()> {
 
 impl Store {
     /// The write guard for this store (see [`write_guard`]).
-    pub(crate) fn guard(&self) -> Result<FileLock> {
-        write_guard(&self.home, &self.keys)
+    pub(crate) fn guard(&self) -> Result<super::Held> {
+        guard(&*self.backend, &self.home, &self.keys)
     }
 }

@@ -6,7 +6,6 @@ use super::signed::{self, Signed};
 use super::Store;
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// One connect session (never its secret).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -37,23 +36,23 @@ impl Signed for ConnectSession {
 }
 
 impl Store {
-    fn session_path(&self, id: &str) -> Result<PathBuf> {
+    fn session_path(&self, id: &str) -> Result<String> {
         self.path_of("sessions", id, "json", "connect session")
     }
 
     pub(crate) fn put_session(&self, s: &mut ConnectSession) -> Result<()> {
         let path = self.session_path(&s.id)?;
         let _guard = self.guard()?;
-        signed::put(&self.keys, &path, s)
+        signed::put(&self.keys, &*self.backend, &path, s)
     }
 
     pub(crate) fn get_session(&self, id: &str) -> Result<ConnectSession> {
-        signed::get(&self.keys, &self.session_path(id)?, id)
+        signed::get(&self.keys, &*self.backend, &self.session_path(id)?, id)
     }
 
     /// The lock a use of session `id` holds (single use across processes).
-    pub(crate) fn session_lock(&self, id: &str) -> Result<super::FileLock> {
+    pub(crate) fn session_lock(&self, id: &str) -> Result<super::Held> {
         let path = self.path_of("locks", id, "session", "connect session")?;
-        super::FileLock::acquire(&path, super::lock::WRITE_WAIT)
+        self.backend.lock(&path, super::lock::WRITE_WAIT, true)
     }
 }

@@ -8,7 +8,6 @@ use super::Store;
 use crate::capabilities::Secret;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// A team's webhook (its secret never shown after creation).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -61,7 +60,7 @@ fn aad(id: &str) -> Vec<u8> {
 }
 
 impl Store {
-    fn webhook_path(&self, id: &str) -> Result<PathBuf> {
+    fn webhook_path(&self, id: &str) -> Result<String> {
         self.path_of("webhooks", id, "json", "webhook")
     }
 
@@ -69,23 +68,20 @@ impl Store {
         hook.secret = self.keys.seal(secret.expose().as_bytes(), &aad(&hook.id));
         let path = self.webhook_path(&hook.id)?;
         let _guard = self.guard()?;
-        signed::put(&self.keys, &path, hook)
+        signed::put(&self.keys, &*self.backend, &path, hook)
     }
 
     pub(crate) fn webhooks(&self) -> Result<Vec<Webhook>> {
         self.ids("webhooks", "json")?
             .iter()
-            .map(|id| signed::get(&self.keys, &self.webhook_path(id)?, id))
+            .map(|id| signed::get(&self.keys, &*self.backend, &self.webhook_path(id)?, id))
             .collect()
     }
 
     pub(crate) fn remove_webhook(&self, id: &str) -> Result<bool> {
         let path = self.webhook_path(id)?;
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::io(format!("delete {}", path.display()))(e)),
-        }
+        let _guard = self.guard()?;
+        self.backend.remove(&path)
     }
 
     pub(crate) fn webhook_secret(&self, hook: &Webhook) -> Result<Secret> {
@@ -104,16 +100,16 @@ impl Store {
     }
 
     /// Where delivery attempts of `id` are logged (one JSON line each).
-    pub(crate) fn delivery_log(&self, id: &str) -> Result<PathBuf> {
+    pub(crate) fn delivery_log(&self, id: &str) -> Result<String> {
         self.path_of("webhooks", id, "deliveries", "webhook")
     }
 
-    fn cursor_path(&self) -> PathBuf {
-        self.home.join("events-cursor.json")
+    fn cursor_path(&self) -> &'static str {
+        "events-cursor.json"
     }
 
     pub(crate) fn events_cursor(&self) -> Result<u64> {
-        match signed::get::<Cursor>(&self.keys, &self.cursor_path(), "events") {
+        match signed::get::<Cursor>(&self.keys, &*self.backend, self.cursor_path(), "events") {
             Ok(c) => Ok(c.seq),
             Err(Error::NotFound { .. }) => Ok(0),
             Err(e) => Err(e),
@@ -127,7 +123,7 @@ impl Store {
             seq,
             integrity: String::new(),
         };
-        signed::put(&self.keys, &self.cursor_path(), &mut c)
+        signed::put(&self.keys, &*self.backend, self.cursor_path(), &mut c)
     }
 }
 
@@ -147,20 +143,20 @@ pub(crate) fn rewrap(store_home: &std::path::Path, ring: &KeyRing) -> Result<u64
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
-            let mut hook: Webhook = signed::get(ring, &path, &id)?;
+            let mut hook: Webhook = signed::get_file(ring, &path, &id)?;
             let plain = zeroize::Zeroizing::new(
                 ring.open(&hook.secret, &aad(&id))
                     .map_err(|_| Error::Tampered(format!("webhook {id}")))?,
             );
             hook.secret = ring.seal(&plain, &aad(&id));
-            signed::put(ring, &path, &mut hook)?;
+            signed::put_file(ring, &path, &mut hook)?;
             n += 1;
         }
     }
     let cursor = store_home.join("events-cursor.json");
     if cursor.exists() {
-        let mut c: Cursor = signed::get(ring, &cursor, "events")?;
-        signed::put(ring, &cursor, &mut c)?;
+        let mut c: Cursor = signed::get_file(ring, &cursor, "events")?;
+        signed::put_file(ring, &cursor, &mut c)?;
         n += 1;
     }
     Ok(n)

@@ -190,6 +190,11 @@ pub fn audit(
 /// `key rotate`: see [`connhost::rotate_key`].
 pub fn key_rotate(cfg: connhost::HostConfig, out: &Out) -> anyhow::Result<()> {
     const NEW_KEY_ENV: &str = "CONNHOST_NEW_MASTER_KEY";
+    if cfg.database.is_some() {
+        anyhow::bail!(
+            "key rotation runs on the embedded store only: `store migrate` the database to a directory, rotate there, and migrate it back"
+        );
+    }
     let new = match std::env::var(NEW_KEY_ENV) {
         Ok(k) => Some(connhost::MasterKey::from_base64(&k).map_err(connhost::Error::from)?),
         Err(_) => None,

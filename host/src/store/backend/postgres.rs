@@ -1,0 +1,761 @@
+//! The shared backend: one PostgreSQL database (optionally one schema of
+//! it) that many replicas use at once.
+//!
+//! * Documents are rows of `connhost_docs (dir, ext, stem) → body`; every
+//!   write is one statement, so a crash leaves the old row or the new.
+//!   Bodies are the same sealed, tagged documents the file backend
+//!   writes: the database never sees a plaintext secret or the key, and a
+//!   row edited in place fails its tag like an edited file.
+//! * Locks are session-level advisory locks held by one lock session per
+//!   process (a process that dies, `kill -9` included, loses them when
+//!   its session ends), with in-process exclusion in front, because an
+//!   advisory lock is re-entrant within a session.
+//! * Logs are rows of `connhost_logs (path, seq)`.
+//! * Migrations are numbered, run at start inside a transaction under an
+//!   advisory lock (replicas starting together run each once).
+//!
+//! The store is synchronous; queries run on a small runtime of the
+//! backend's own, so it can be called from inside or outside any other
+//! runtime.
+
+use super::{Backend, Held};
+use crate::error::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+use tokio_postgres::Client;
+
+/// Environment variable naming the database (`--database` wins).
+pub const DATABASE_URL_ENV: &str = "CONNHOST_DATABASE_URL";
+
+/// Every migration, in order; a database that has run one this list does
+/// not know is refused.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "documents, logs",
+    r#"
+    CREATE TABLE connhost_docs (
+        dir  text COLLATE "C" NOT NULL,
+        ext  text COLLATE "C" NOT NULL,
+        stem text COLLATE "C" NOT NULL,
+        body bytea NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (dir, ext, stem)
+    );
+    CREATE TABLE connhost_logs (
+        path text COLLATE "C" NOT NULL,
+        seq  bigserial,
+        line bytea NOT NULL,
+        PRIMARY KEY (path, seq)
+    );
+    "#,
+)];
+
+/// Statements that run longer than this are cancelled by the server.
+const STATEMENT_TIMEOUT_MS: u64 = 30_000;
+const POOL_SIZE: usize = 16;
+
+pub struct PostgresBackend {
+    rt: Option<tokio::runtime::Runtime>,
+    pool: deadpool_postgres::Pool,
+    locks: Arc<LockSession>,
+    /// `host:port/db (schema s)`, never a password.
+    label: String,
+    schema: Option<String>,
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresBackend({})", self.label)
+    }
+}
+
+impl Drop for PostgresBackend {
+    fn drop(&mut self) {
+        // Dropping a runtime may happen inside another one's task.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn db_err(context: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
+    move |e| Error::Database {
+        context: context.to_string(),
+        reason: describe_pg(&e),
+    }
+}
+
+/// A driver error in words: the server's message if it sent one.
+fn describe_pg(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                src = inner.source();
+            }
+            s
+        }
+    }
+}
+
+fn split(path: &str) -> (&str, &str, &str) {
+    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    (dir, ext, stem)
+}
+
+impl PostgresBackend {
+    /// Connects, runs the migrations this database has not run yet, and
+    /// opens the lock session. `url` is a `postgres://` URL; a `schema=`
+    /// query parameter keeps everything in that schema (created if
+    /// needed); `sslmode=require` demands TLS (verified against the
+    /// system's web roots, or the PEM file in `CONNHOST_DATABASE_CA`).
+    pub fn connect(url: &str) -> Result<PostgresBackend> {
+        let bad = |reason: String| Error::InvalidInput {
+            field: "database".into(),
+            reason,
+        };
+        let mut parsed = url::Url::parse(url).map_err(|e| bad(format!("is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(bad("must be a postgres:// URL".into()));
+        }
+        let mut schema = None;
+        let kept: Vec<(String, String)> = parsed
+            .query_pairs()
+            .filter_map(|(k, v)| {
+                if k == "schema" {
+                    schema = Some(v.into_owned());
+                    None
+                } else {
+                    Some((k.into_owned(), v.into_owned()))
+                }
+            })
+            .collect();
+        if let Some(s) = &schema {
+            let ok = !s.is_empty()
+                && s.len() <= 63
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok {
+                return Err(bad("schema must match [a-z0-9_]{1,63}".into()));
+            }
+        }
+        parsed.set_query(None);
+        if !kept.is_empty() {
+            parsed.query_pairs_mut().extend_pairs(kept);
+        }
+        let mut config: tokio_postgres::Config = parsed
+            .as_str()
+            .parse()
+            .map_err(|e: tokio_postgres::Error| bad(describe_pg(&e)))?;
+        let mut options = config.get_options().unwrap_or_default().to_string();
+        options.push_str(&format!(" -c statement_timeout={STATEMENT_TIMEOUT_MS}"));
+        if let Some(s) = &schema {
+            options.push_str(&format!(" -c search_path={s}"));
+        }
+        config.options(options.trim());
+        if config.get_application_name().is_none() {
+            config.application_name("connhost");
+        }
+        config.connect_timeout(Duration::from_secs(10));
+        // As libpq does: a password kept out of the URL (and out of argv).
+        if config.get_password().is_none() {
+            if let Ok(p) = std::env::var("PGPASSWORD") {
+                config.password(p);
+            }
+        }
+        let host = parsed.host_str().unwrap_or("localhost").to_string();
+        let label = format!(
+            "{host}:{}/{}{}",
+            parsed.port().unwrap_or(5432),
+            parsed.path().trim_start_matches('/'),
+            schema
+                .as_ref()
+                .map(|s| format!(" (schema {s})"))
+                .unwrap_or_default()
+        );
+        let tls = tls_connector()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("connhost-pg")
+            .enable_all()
+            .build()
+            .map_err(Error::io("start the database runtime"))?;
+        let mgr = deadpool_postgres::Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = deadpool_postgres::Pool::builder(mgr)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| Error::Database {
+                context: format!("pool for {label}"),
+                reason: e.to_string(),
+            })?;
+        let ctx = format!("at {label}");
+        let locks = Arc::new(LockSession {
+            config,
+            tls,
+            state: Mutex::new(LockState::default()),
+            freed: Condvar::new(),
+            schema: schema.clone().unwrap_or_default(),
+        });
+        let backend = PostgresBackend {
+            rt: Some(rt),
+            pool,
+            locks,
+            label,
+            schema,
+        };
+        backend.migrate().map_err(|e| match e {
+            Error::Database { reason, .. } => Error::Database {
+                context: format!("{ctx} unreachable or unusable"),
+                reason,
+            },
+            e => e,
+        })?;
+        Ok(backend)
+    }
+
+    /// Runs `fut` on the backend's runtime and waits for it.
+    fn run<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let rt = self.rt.as_ref().expect("runtime lives until drop");
+        block_on(rt, fut)
+    }
+
+    fn client(&self, what: &str) -> impl Future<Output = Result<deadpool_postgres::Object>> + Send + 'static {
+        let pool = self.pool.clone();
+        let ctx = format!("{what} at {}", self.label);
+        async move {
+            pool.get().await.map_err(|e| Error::Database {
+                context: ctx,
+                reason: match e {
+                    deadpool_postgres::PoolError::Backend(e) => describe_pg(&e),
+                    other => other.to_string(),
+                },
+            })
+        }
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let client = self.client("migrate");
+        let schema = self.schema.clone();
+        self.run(async move {
+            let mut c = client.await?;
+            if let Some(s) = &schema {
+                // Validated to [a-z0-9_]: safe to splice.
+                c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))
+                    .await
+                    .map_err(db_err("create schema"))?;
+            }
+            let tx = c.transaction().await.map_err(db_err("migrate"))?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('connhost:migrate:' || current_schema()))",
+                &[],
+            )
+            .await
+            .map_err(db_err("migrate"))?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS connhost_migrations (
+                    version int PRIMARY KEY,
+                    name text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .await
+            .map_err(db_err("migrate"))?;
+            let done: i32 = tx
+                .query_one("SELECT coalesce(max(version), 0) FROM connhost_migrations", &[])
+                .await
+                .map_err(db_err("migrate"))?
+                .get(0);
+            let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+            if done > known {
+                return Err(Error::Database {
+                    context: "migrate".into(),
+                    reason: format!(
+                        "the database is at schema version {done}, newer than this connhost knows ({known}); upgrade connhost"
+                    ),
+                });
+            }
+            for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > done) {
+                tx.batch_execute(sql).await.map_err(db_err("migrate"))?;
+                tx.execute(
+                    "INSERT INTO connhost_migrations (version, name) VALUES ($1, $2)",
+                    &[version, name],
+                )
+                .await
+                .map_err(db_err("migrate"))?;
+            }
+            tx.commit().await.map_err(db_err("migrate"))
+        })
+    }
+
+    /// The schema version the database is at, and the newest this build knows.
+    pub fn schema_version(&self) -> Result<(i32, i32)> {
+        let client = self.client("read schema version");
+        let v = self.run(async move {
+            let c = client.await?;
+            let row = c
+                .query_one("SELECT coalesce(max(version), 0) FROM connhost_migrations", &[])
+                .await
+                .map_err(db_err("read schema version"))?;
+            Ok(row.get::<_, i32>(0))
+        })?;
+        Ok((v, MIGRATIONS.last().map(|m| m.0).unwrap_or(0)))
+    }
+
+    /// Drops the backend's schema and everything in it (tests).
+    pub fn drop_schema(&self) -> Result<()> {
+        let Some(s) = self.schema.clone() else {
+            return Ok(());
+        };
+        let client = self.client("drop schema");
+        self.run(async move {
+            let c = client.await?;
+            c.batch_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE"))
+                .await
+                .map_err(db_err("drop schema"))
+        })
+    }
+
+    /// Statement round trips this backend has open to the server now.
+    pub fn pool_status(&self) -> (usize, usize) {
+        let s = self.pool.status();
+        (s.size, s.available)
+    }
+}
+
+fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Ok(path) = std::env::var("CONNHOST_DATABASE_CA") {
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(&path)
+            .map_err(|e| Error::invalid("CONNHOST_DATABASE_CA", format!("{path}: {e}")))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| Error::invalid("CONNHOST_DATABASE_CA", format!("{path}: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| Error::invalid("CONNHOST_DATABASE_CA", format!("{path}: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Runtime(format!("TLS set-up: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// Runs a future on `rt` from any thread (inside another runtime too) and
+/// blocks this thread until it is done.
+fn block_on<T: Send + 'static>(
+    rt: &tokio::runtime::Runtime,
+    fut: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    rt.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv().unwrap_or_else(|_| {
+        Err(Error::Database {
+            context: "runtime".into(),
+            reason: "the database runtime stopped".into(),
+        })
+    })
+}
+
+impl Backend for PostgresBackend {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let (dir, ext, stem) = split(path);
+        let (dir, ext, stem) = (dir.to_string(), ext.to_string(), stem.to_string());
+        let client = self.client("read");
+        self.run(async move {
+            let c = client.await?;
+            let st = c
+                .prepare_cached("SELECT body FROM connhost_docs WHERE dir = $1 AND ext = $2 AND stem = $3")
+                .await
+                .map_err(db_err("read"))?;
+            let row = c.query_opt(&st, &[&dir, &ext, &stem]).await.map_err(db_err("read"))?;
+            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+        })
+    }
+
+    fn write(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        let (dir, ext, stem) = split(path);
+        let (dir, ext, stem, body) = (dir.to_string(), ext.to_string(), stem.to_string(), bytes.to_vec());
+        let client = self.client("write");
+        self.run(async move {
+            let c = client.await?;
+            let st = c
+                .prepare_cached(
+                    "INSERT INTO connhost_docs (dir, ext, stem, body) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (dir, ext, stem) DO UPDATE SET body = excluded.body, updated_at = now()",
+                )
+                .await
+                .map_err(db_err("write"))?;
+            c.execute(&st, &[&dir, &ext, &stem, &body]).await.map_err(db_err("write"))?;
+            Ok(())
+        })
+    }
+
+    fn remove(&self, path: &str) -> Result<bool> {
+        let (dir, ext, stem) = split(path);
+        let (dir, ext, stem) = (dir.to_string(), ext.to_string(), stem.to_string());
+        let client = self.client("delete");
+        self.run(async move {
+            let c = client.await?;
+            let st = c
+                .prepare_cached("DELETE FROM connhost_docs WHERE dir = $1 AND ext = $2 AND stem = $3")
+                .await
+                .map_err(db_err("delete"))?;
+            Ok(c.execute(&st, &[&dir, &ext, &stem]).await.map_err(db_err("delete"))? == 1)
+        })
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<bool> {
+        let (fd, fe, fs) = split(from);
+        let (td, te, ts) = split(to);
+        let args: [String; 6] = [fd, fe, fs, td, te, ts].map(str::to_string);
+        let client = self.client("move");
+        self.run(async move {
+            let c = client.await?;
+            let n = c
+                .execute(
+                    "WITH moved AS (DELETE FROM connhost_docs WHERE dir = $1 AND ext = $2 AND stem = $3 RETURNING body)
+                     INSERT INTO connhost_docs (dir, ext, stem, body) SELECT $4, $5, $6, body FROM moved
+                     ON CONFLICT (dir, ext, stem) DO UPDATE SET body = excluded.body, updated_at = now()",
+                    &[&args[0], &args[1], &args[2], &args[3], &args[4], &args[5]],
+                )
+                .await
+                .map_err(db_err("move"))?;
+            Ok(n == 1)
+        })
+    }
+
+    fn list(&self, dir: &str, ext: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let (dir, ext, after) = (dir.to_string(), ext.to_string(), after.unwrap_or("").to_string());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client("list");
+        self.run(async move {
+            let c = client.await?;
+            // With no extension asked for, every name (stem.ext) is listed.
+            let rows = if ext.is_empty() {
+                c.query(
+                    "SELECT n FROM (SELECT CASE WHEN ext = '' THEN stem ELSE stem || '.' || ext END COLLATE \"C\" AS n
+                       FROM connhost_docs WHERE dir = $1) t WHERE n > $2 ORDER BY n LIMIT $3",
+                    &[&dir, &after, &limit],
+                )
+                .await
+            } else {
+                let st = c
+                    .prepare_cached(
+                        "SELECT stem FROM connhost_docs WHERE dir = $1 AND ext = $2 AND stem > $3
+                         ORDER BY stem LIMIT $4",
+                    )
+                    .await
+                    .map_err(db_err("list"))?;
+                c.query(&st, &[&dir, &ext, &after, &limit]).await
+            }
+            .map_err(db_err("list"))?;
+            Ok(rows.into_iter().map(|r| r.get::<_, String>(0)).collect())
+        })
+    }
+
+    fn lock(&self, name: &str, wait: Duration, exclusive: bool) -> Result<Held> {
+        let rt = self.rt.as_ref().expect("runtime lives until drop").handle().clone();
+        LockSession::acquire(&self.locks, rt, name, wait, exclusive)
+    }
+
+    fn append(&self, path: &str, line: &[u8], _sync: bool) -> Result<()> {
+        // Every commit is durable (synchronous_commit is the server's
+        // setting, not ours to lower).
+        let (path, line) = (path.to_string(), line.to_vec());
+        let client = self.client("append");
+        self.run(async move {
+            let c = client.await?;
+            let st = c
+                .prepare_cached("INSERT INTO connhost_logs (path, line) VALUES ($1, $2)")
+                .await
+                .map_err(db_err("append"))?;
+            c.execute(&st, &[&path, &line]).await.map_err(db_err("append"))?;
+            Ok(())
+        })
+    }
+
+    fn read_log(&self, path: &str) -> Result<Vec<u8>> {
+        let path = path.to_string();
+        let client = self.client("read log");
+        self.run(async move {
+            let c = client.await?;
+            let rows = c
+                .query("SELECT line FROM connhost_logs WHERE path = $1 ORDER BY seq", &[&path])
+                .await
+                .map_err(db_err("read log"))?;
+            Ok(rows.into_iter().flat_map(|r| r.get::<_, Vec<u8>>(0)).collect())
+        })
+    }
+
+    fn last_line(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let path = path.to_string();
+        let client = self.client("read log");
+        self.run(async move {
+            let c = client.await?;
+            let st = c
+                .prepare_cached("SELECT line FROM connhost_logs WHERE path = $1 ORDER BY seq DESC LIMIT 1")
+                .await
+                .map_err(db_err("read log"))?;
+            let row = c.query_opt(&st, &[&path]).await.map_err(db_err("read log"))?;
+            Ok(row
+                .map(|r| r.get::<_, Vec<u8>>(0).trim_ascii_end().to_vec())
+                .filter(|l| !l.is_empty()))
+        })
+    }
+
+    fn replace_log(&self, path: &str, text: &[u8]) -> Result<()> {
+        let path = path.to_string();
+        let lines: Vec<Vec<u8>> = text
+            .split_inclusive(|&b| b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect();
+        let client = self.client("replace log");
+        self.run(async move {
+            let mut c = client.await?;
+            let tx = c.transaction().await.map_err(db_err("replace log"))?;
+            tx.execute("DELETE FROM connhost_logs WHERE path = $1", &[&path])
+                .await
+                .map_err(db_err("replace log"))?;
+            for line in &lines {
+                tx.execute("INSERT INTO connhost_logs (path, line) VALUES ($1, $2)", &[&path, line])
+                    .await
+                    .map_err(db_err("replace log"))?;
+            }
+            tx.commit().await.map_err(db_err("replace log"))
+        })
+    }
+}
+
+/// The process's advisory locks: one session holds them all, and a table
+/// in front says which this process holds, since the server would let the
+/// same session take a lock twice.
+struct LockSession {
+    config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    state: Mutex<LockState>,
+    freed: Condvar,
+    schema: String,
+}
+
+#[derive(Default)]
+struct LockState {
+    client: Option<Arc<Client>>,
+    /// Session generation: locks taken on a session that has since died
+    /// are not unlocked on its successor.
+    generation: u64,
+    /// Lock key → (exclusive, holders in this process).
+    held: HashMap<i64, (bool, usize)>,
+}
+
+struct PgLock {
+    session: Arc<LockSession>,
+    rt: tokio::runtime::Handle,
+    key: i64,
+    exclusive: bool,
+    generation: u64,
+}
+
+impl LockSession {
+    fn key(&self, name: &str) -> i64 {
+        let d = Sha256::digest(format!("connhost:{}\0{name}", self.schema).as_bytes());
+        i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+    }
+
+    /// The lock session, connected on first use and again after it died.
+    fn session(&self, st: &mut LockState, rt: &tokio::runtime::Handle) -> Result<Arc<Client>> {
+        if let Some(c) = &st.client {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+            tracing::error!("the database lock session ended; locks it held are lost");
+            st.held.clear();
+            st.generation += 1;
+            self.freed.notify_all();
+        }
+        let (config, tls) = (self.config.clone(), self.tls.clone());
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        rt.spawn(async move {
+            let r = match config.connect(tls).await {
+                Ok((client, conn)) => {
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    Ok(client)
+                }
+                Err(e) => Err(db_err("lock session")(e)),
+            };
+            let _ = tx.send(r);
+        });
+        let client = Arc::new(rx.recv().map_err(|_| Error::Database {
+            context: "lock session".into(),
+            reason: "the database runtime stopped".into(),
+        })??);
+        st.client = Some(client.clone());
+        Ok(client)
+    }
+
+    fn acquire(
+        this: &Arc<LockSession>,
+        rt: tokio::runtime::Handle,
+        name: &str,
+        wait: Duration,
+        exclusive: bool,
+    ) -> Result<Held> {
+        let key = this.key(name);
+        let deadline = Instant::now() + wait;
+        let mut pause = Duration::from_millis(1);
+        let mut st = this.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match st.held.get_mut(&key) {
+                // Shared holders in this process: one more shares.
+                Some((false, n)) if !exclusive => {
+                    *n += 1;
+                    let generation = st.generation;
+                    return Ok(Held::new(PgLock {
+                        session: this.clone(),
+                        rt,
+                        key,
+                        exclusive,
+                        generation,
+                    }));
+                }
+                Some(_) => {
+                    // Another thread here holds it: wait for it to go.
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(timeout(name, wait));
+                    }
+                    st = this
+                        .freed
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                    continue;
+                }
+                None => {}
+            }
+            let client = this.session(&mut st, &rt)?;
+            let sql = if exclusive {
+                "SELECT pg_try_advisory_lock($1)"
+            } else {
+                "SELECT pg_try_advisory_lock_shared($1)"
+            };
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            rt.spawn(async move {
+                let r = client.query_one(sql, &[&key]).await.map(|row| row.get::<_, bool>(0));
+                let _ = tx.send(r);
+            });
+            let got = rx
+                .recv()
+                .map_err(|_| Error::Database {
+                    context: "lock".into(),
+                    reason: "the database runtime stopped".into(),
+                })?
+                .map_err(db_err("lock"))?;
+            if got {
+                st.held.insert(key, (exclusive, 1));
+                let generation = st.generation;
+                return Ok(Held::new(PgLock {
+                    session: this.clone(),
+                    rt,
+                    key,
+                    exclusive,
+                    generation,
+                }));
+            }
+            // Another process holds it: back off and try again.
+            if Instant::now() >= deadline {
+                return Err(timeout(name, wait));
+            }
+            drop(st);
+            std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+            pause = (pause * 2).min(Duration::from_millis(20));
+            st = this.state.lock().unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+fn timeout(name: &str, wait: Duration) -> Error {
+    Error::LockTimeout {
+        lock: name.rsplit('/').next().unwrap_or(name).to_string(),
+        waited_ms: wait.as_millis() as u64,
+    }
+}
+
+impl Drop for PgLock {
+    fn drop(&mut self) {
+        let mut st = self.session.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.generation != self.generation {
+            return;
+        }
+        let last = match st.held.get_mut(&self.key) {
+            Some((_, n)) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            Some(_) => {
+                st.held.remove(&self.key);
+                true
+            }
+            None => false,
+        };
+        if !last {
+            return;
+        }
+        // Unlocked before another thread here may take it again, so the
+        // session's count of this lock never goes above one.
+        if let Some(client) = st.client.clone() {
+            let (key, exclusive) = (self.key, self.exclusive);
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            self.rt.spawn(async move {
+                let sql = if exclusive {
+                    "SELECT pg_advisory_unlock($1)"
+                } else {
+                    "SELECT pg_advisory_unlock_shared($1)"
+                };
+                let _ = tx.send(client.query_one(sql, &[&key]).await.is_ok());
+            });
+            if !rx.recv().unwrap_or(false) {
+                tracing::error!("could not release a database lock; the session will be replaced");
+                st.client = None;
+                st.generation += 1;
+                st.held.clear();
+            }
+        }
+        self.session.freed.notify_all();
+    }
+}
