@@ -7,6 +7,8 @@
 #[allow(dead_code)]
 mod common;
 mod conformance;
+#[allow(dead_code)]
+mod db;
 
 mod cli;
 mod costs;
@@ -18,5 +20,6 @@ mod rotation;
 mod sandbox;
 mod serve;
 mod standalone;
+mod store;
 mod torture;
 mod trust;

@@ -12,12 +12,20 @@ use std::collections::BTreeSet;
 impl Manager {
     /// Connections of `team` (all teams when `None`).
     pub fn list(&self, team: Option<&str>) -> Result<Vec<ConnectionRecord>> {
-        Ok(self
-            .store
-            .list()?
-            .into_iter()
-            .filter(|r| team.is_none_or(|t| r.team == t))
-            .collect())
+        let Some(team) = team else {
+            return self.store.list();
+        };
+        // The team's own listing, a page at a time: other teams' records
+        // are never read.
+        let (mut all, mut after) = (Vec::new(), None);
+        loop {
+            let (page, next) = self.store.list_page(team, after.as_deref(), 1000)?;
+            all.extend(page);
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(all),
+            }
+        }
     }
 
     pub fn get(&self, id: &str) -> Result<ConnectionRecord> {

@@ -142,6 +142,15 @@ impl TeamView<'_> {
         self.m.list(Some(&self.caller.team))
     }
 
+    /// One page of the team's connections (see [`crate::Store::list_page`]).
+    pub fn list_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<ConnectionRecord>, Option<String>)> {
+        self.m.store().list_page(&self.caller.team, after, limit)
+    }
+
     pub fn get(&self, id: &str) -> Result<ConnectionRecord> {
         self.own(id)
     }

@@ -182,6 +182,60 @@ impl Store {
         Ok(out)
     }
 
+    /// One page of `team`'s connections in id order: at most `limit`, with
+    /// ids after `after`, and the cursor of the next page if there may be
+    /// one. Reads the team's listing (`teams/<team>/connections/<id>`),
+    /// never the other teams' records; a listing entry is only a pointer,
+    /// the record it names must itself say it is the team's.
+    pub fn list_page(
+        &self,
+        team: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<ConnectionRecord>, Option<String>)> {
+        if !connhost_policy::ids::is_safe(team, 64) {
+            return Ok((Vec::new(), None));
+        }
+        let ids = self
+            .backend
+            .list(&format!("teams/{team}/connections"), "", after, limit)?;
+        let next = (limit > 0 && ids.len() == limit).then(|| ids[ids.len() - 1].clone());
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.get(&id) {
+                Ok(r) if r.team == team => out.push(r),
+                // A pointer left by a crashed delete, or one put in the
+                // wrong team's listing: not this team's connection.
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(Error::Corrupt { .. } | Error::Tampered(_)) => self.quarantine(&id)?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((out, next))
+    }
+
+    fn listing_path(team: &str, id: &str) -> Result<String> {
+        if !connhost_policy::ids::is_safe(team, 64) {
+            return Err(Error::invalid("team", "must match [A-Za-z0-9_-]{1,64}"));
+        }
+        Ok(format!("teams/{team}/connections/{id}"))
+    }
+
+    /// Lists every record in its team's listing, once, for a store made
+    /// before team listings existed.
+    pub(crate) fn build_team_listings(&self) -> Result<()> {
+        const DONE: &str = "team-listings.json";
+        if self.backend.read(DONE)?.is_some() {
+            return Ok(());
+        }
+        for id in self.ids("connections", "json")? {
+            if let Ok(r) = self.load(&id) {
+                self.backend.write(&Self::listing_path(&r.team, &id)?, b"")?;
+            }
+        }
+        self.backend.write(DONE, b"{}")
+    }
+
     /// Moves a bad record out of `connections/`, if it is still bad once
     /// its write lock is held (a writer may have just replaced it).
     fn quarantine(&self, id: &str) -> Result<()> {
@@ -221,6 +275,10 @@ impl Store {
         record.version = 1;
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Listed first: a crash in between leaves a pointer to nothing
+        // (skipped), never a record its team cannot list.
+        self.backend
+            .write(&Self::listing_path(&record.team, &record.id)?, b"")?;
         signed::put(&self.keys, &*self.backend, &path, record)?;
         self.note(&record.id, Some(1), 1)
     }
@@ -257,10 +315,10 @@ impl Store {
         let path = self.connection_path(id)?;
         let _guard = self.guard()?;
         let _lock = self.write_lock(id)?;
-        let last = match self.load(id) {
-            Ok(r) => r.version,
+        let (last, team) = match self.load(id) {
+            Ok(r) => (r.version, Some(r.team)),
             // A bad record can be deleted too: that is how it is cleared.
-            Err(Error::Corrupt { .. } | Error::Tampered(_)) => 0,
+            Err(Error::Corrupt { .. } | Error::Tampered(_)) => (0, None),
             Err(e) => return Err(e),
         };
         self.note(id, None, last)?;
@@ -269,6 +327,9 @@ impl Store {
                 what: "connection",
                 id: id.to_string(),
             });
+        }
+        if let Some(team) = team {
+            self.backend.remove(&Self::listing_path(&team, id)?)?;
         }
         Ok(())
     }

@@ -152,9 +152,7 @@ impl Store {
         private_dirs(home);
         remove_orphans(home);
         rotate::refuse_if_rotating(home)?;
-        let store = Self::open_with(home, key, Arc::new(FileBackend::new(home)))?;
-        store.build_index()?;
-        Ok(store)
+        Self::open_with(home, key, Arc::new(FileBackend::new(home)))
     }
 
     /// Opens the store kept in `backend` (a database many replicas
@@ -202,13 +200,18 @@ impl Store {
             }
             None => backend.write("keycheck", key.seal(KEYCHECK_TEXT, KEYCHECK_AAD).as_bytes())?,
         }
-        Ok(Store {
+        let store = Store {
             home: home.to_path_buf(),
             backend,
             keys: KeyRing::new(key),
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
-        })
+        };
+        if store.backend.kind() == "file" {
+            store.build_index()?;
+        }
+        store.build_team_listings()?;
+        Ok(store)
     }
 
     fn key_file(home: &Path, may_create: bool) -> Result<MasterKey> {

@@ -58,10 +58,42 @@ impl ConnectionBody {
     }
 }
 
-pub(super) async fn list(State(s): State<AppState>, key: Key) -> Reply {
+#[derive(Deserialize, schemars::JsonSchema)]
+pub(super) struct ListQuery {
+    /// The cursor of the page to read: the `after` of the previous
+    /// response's `Link: rel="next"`.
+    after: Option<String>,
+    /// Connections per page (1 to 1000; 100 when absent).
+    limit: Option<usize>,
+}
+
+/// One page of the team's connections in id order; a `Link` header with
+/// `rel="next"` (RFC 8288) names the next page while there may be one.
+pub(super) async fn list(
+    State(s): State<AppState>,
+    key: Key,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::response::Response, axum::response::Response> {
+    use axum::response::IntoResponse;
     let t = key.team(&s)?;
-    let all: Vec<_> = t.list().map_err(fail)?.iter().map(view).collect();
-    json(all)
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(fail(connhost::Error::InvalidInput {
+            field: "limit".into(),
+            reason: "must be between 1 and 1000".into(),
+        }));
+    }
+    let (page, next) = t.list_page(q.after.as_deref(), limit).map_err(fail)?;
+    let body: Vec<_> = page.iter().map(view).collect();
+    let mut resp = Json(body).into_response();
+    if let Some(after) = next {
+        // Ids are [A-Za-z0-9_-]: nothing to escape in the URL.
+        let link = format!("</v1/connections?after={after}&limit={limit}>; rel=\"next\"");
+        if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
+            resp.headers_mut().insert(axum::http::header::LINK, v);
+        }
+    }
+    Ok(resp)
 }
 
 pub(super) async fn create(

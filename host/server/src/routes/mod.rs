@@ -84,7 +84,7 @@ api! {
     get "/v1/connectors" => connectors::list, "team", "Connectors";
     post "/v1/connectors" => connectors::add, "operator", "Add a connector (body: the component's bytes)";
     get "/v1/connectors/{id}" => connectors::show, "team", "A connector's manifest";
-    get "/v1/connections" => connections::list, "team", "The team's connections";
+    get "/v1/connections" => connections::list [query connections::ListQuery], "team", "The team's connections, a page at a time (Link: rel=\"next\")";
     post "/v1/connections" => connections::create [body connections::ConnectionBody], "team", "Create a connection (fields, secrets)";
     post "/v1/connections/authorize" => oauth::start [body connections::ConnectionBody], "team", "Start consent: the provider's URL";
     get "/v1/connections/{id}" => connections::show, "team", "One connection (secret names only)";
