@@ -16,6 +16,7 @@ mod hostile;
 mod oauth;
 mod platform;
 mod proxy;
+mod replicas;
 mod rotation;
 mod sandbox;
 mod serve;
