@@ -58,11 +58,11 @@ pub use platform::{
 };
 pub use runtime::RuntimeConfig;
 pub use store::{
-    rotate as rotate_key, ApiKey, ConnectSession, ConnectionRecord, LastError, MasterKey, NewKey,
-    RotationReport, Status, Webhook, MASTER_KEY_ENV,
+    backend::postgres::DATABASE_URL_ENV, Backend, FileBackend, Held, PostgresBackend, Store,
 };
 pub use store::{
-    backend::postgres::DATABASE_URL_ENV, Backend, FileBackend, Held, PostgresBackend, Store,
+    rotate as rotate_key, ApiKey, ConnectSession, ConnectionRecord, LastError, MasterKey, NewKey,
+    RotationReport, Status, Webhook, MASTER_KEY_ENV,
 };
 
 /// The contract's types as generated from `wit/` (for [`runtime`] calls).

@@ -16,6 +16,8 @@ pub struct Env {
     pub env: Vec<(String, String)>,
     /// Every stdout and stderr seen, for leak checks.
     pub transcript: std::sync::Mutex<String>,
+    /// The store is in this database (the home keeps the key file).
+    pub db: Option<crate::db::TestDb>,
 }
 
 /// What one CLI run produced.
@@ -66,7 +68,37 @@ impl Env {
                 ("CLIENT_SECRET".into(), demo::CLIENT_SECRET.into()),
             ],
             transcript: Default::default(),
+            db: None,
         }
+    }
+
+    /// [`Env::new`] with the store in a fresh schema of the test
+    /// database; `None` when there is none (see [`crate::db`]).
+    pub async fn on_postgres(test: &str) -> Option<Env> {
+        let db = crate::db::TestDb::new(test)?;
+        let mut env = Self::new().await;
+        env.db = Some(db);
+        Some(env)
+    }
+
+    /// `connhost` with this env's store and the flags to reach the fake.
+    pub fn command(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_connhost"));
+        cmd.arg("--home")
+            .arg(self.home())
+            .arg("--ca-file")
+            .arg(&self.ca)
+            .arg("--connect-to")
+            .arg(self.fake.connect_to(demo::DOMAIN))
+            .arg("--connect-to")
+            .arg(self.fake.connect_to("other.eu-1.celonis.cloud"))
+            .env_remove("CONNHOST_MASTER_KEY")
+            .env_remove("CONNHOST_HOME")
+            .env_remove("CONNHOST_DATABASE_URL");
+        if let Some(db) = &self.db {
+            cmd.env("CONNHOST_DATABASE_URL", &db.url);
+        }
+        cmd
     }
 
     pub fn home(&self) -> &Path {
@@ -90,18 +122,8 @@ impl Env {
         stdin: Option<&str>,
     ) -> Run {
         use tokio::io::AsyncWriteExt;
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_connhost"));
-        cmd.arg("--home")
-            .arg(self.home())
-            .arg("--ca-file")
-            .arg(&self.ca)
-            .arg("--connect-to")
-            .arg(self.fake.connect_to(demo::DOMAIN))
-            .arg("--connect-to")
-            .arg(self.fake.connect_to("other.eu-1.celonis.cloud"))
-            .args(args)
-            .env_remove("CONNHOST_MASTER_KEY")
-            .env_remove("CONNHOST_HOME")
+        let mut cmd = self.command();
+        cmd.args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());

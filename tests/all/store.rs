@@ -154,7 +154,10 @@ fn secrets_are_sealed_and_round_trip(t: Target) {
         None => walk(t.home.path()),
     };
     assert!(everything.contains("conn_a"), "the dump has the record");
-    assert!(!everything.contains("PLANTED-SECRET-123"), "plaintext stored");
+    assert!(
+        !everything.contains("PLANTED-SECRET-123"),
+        "plaintext stored"
+    );
 }
 
 fn walk(p: &std::path::Path) -> String {
@@ -301,7 +304,9 @@ fn replicas_racing_on_one_record_lose_no_update(t: Target) {
 
 fn a_lock_excludes_across_replicas_until_released(t: Target) {
     let (a, b) = (t.backend(), t.backend());
-    let held = a.lock("locks/x.lock", Duration::from_secs(1), true).unwrap();
+    let held = a
+        .lock("locks/x.lock", Duration::from_secs(1), true)
+        .unwrap();
     let err = b
         .lock("locks/x.lock", Duration::from_millis(200), true)
         .unwrap_err();
@@ -312,8 +317,12 @@ fn a_lock_excludes_across_replicas_until_released(t: Target) {
         .unwrap_err();
     assert_eq!(err.kind(), "lock-timeout");
     // Shared holders share, and keep an exclusive one out.
-    let other = b.lock("locks/y.lock", Duration::from_secs(1), false).unwrap();
-    let also = a.lock("locks/y.lock", Duration::from_secs(1), false).unwrap();
+    let other = b
+        .lock("locks/y.lock", Duration::from_secs(1), false)
+        .unwrap();
+    let also = a
+        .lock("locks/y.lock", Duration::from_secs(1), false)
+        .unwrap();
     assert_eq!(
         a.lock("locks/y.lock", Duration::from_millis(100), true)
             .unwrap_err()
@@ -322,8 +331,12 @@ fn a_lock_excludes_across_replicas_until_released(t: Target) {
     );
     drop((other, also));
     drop(held);
-    let _now = b.lock("locks/x.lock", Duration::from_secs(2), true).unwrap();
-    let _y = a.lock("locks/y.lock", Duration::from_secs(2), true).unwrap();
+    let _now = b
+        .lock("locks/x.lock", Duration::from_secs(2), true)
+        .unwrap();
+    let _y = a
+        .lock("locks/y.lock", Duration::from_secs(2), true)
+        .unwrap();
 }
 
 fn pages_list_each_connection_of_the_team_once(t: Target) {
@@ -358,7 +371,11 @@ fn pages_list_each_connection_of_the_team_once(t: Target) {
     assert_eq!(seen.len(), 249);
     assert!(!seen.contains(&"conn_a0007".to_string()));
     let (b, next) = store.list_page("team-b", None, 100).unwrap();
-    assert_eq!(b.len(), 30, "team B sees its own 30, not the planted pointer");
+    assert_eq!(
+        b.len(),
+        30,
+        "team B sees its own 30, not the planted pointer"
+    );
     assert!(next.is_none());
 }
 
@@ -379,7 +396,9 @@ fn team_lists_and_providers_are_bound_to_their_team(t: Target) {
         store.provider("team-b", "acme").unwrap_err().kind(),
         "tampered"
     );
-    let edited = String::from_utf8(doc).unwrap().replace("acme\\\"", "evil\\\"");
+    let edited = String::from_utf8(doc)
+        .unwrap()
+        .replace("acme\\\"", "evil\\\"");
     b.write("providers/team-a/acme.json", edited.as_bytes())
         .unwrap();
     assert_eq!(

@@ -24,7 +24,12 @@ pub struct Global {
     #[arg(long, global = true, env = "CONNHOST_HOME")]
     pub home: Option<PathBuf>,
     /// Keep the store in PostgreSQL (postgres://user@host/db[?schema=s&sslmode=require]); a password belongs in the URL only via the environment variable
-    #[arg(long, global = true, env = "CONNHOST_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "CONNHOST_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
     /// Print machine-readable JSON
     #[arg(long, global = true)]

@@ -152,7 +152,10 @@ impl Manager {
                 id: id.to_string(),
             });
         }
-        let bytes = self.store.backend().read_log(&self.store.delivery_log(id)?)?;
+        let bytes = self
+            .store
+            .backend()
+            .read_log(&self.store.delivery_log(id)?)?;
         let text = String::from_utf8_lossy(&bytes);
         let all: Vec<DeliveryAttempt> = text
             .lines()

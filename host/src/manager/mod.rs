@@ -212,7 +212,6 @@ impl Manager {
         &self.store
     }
 
-
     /// Walks the whole audit chain (operator): how many records verify and
     /// the first broken link, if any.
     pub fn verify_audit(&self) -> Result<crate::platform::audit::ChainReport> {

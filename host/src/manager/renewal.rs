@@ -201,8 +201,8 @@ impl Manager {
         let _shared = tokio::task::spawn_blocking(move || {
             crate::store::renewal_lock(&*backend, &lock_id, wait)
         })
-            .await
-            .map_err(|e| Error::Runtime(format!("lock task: {e}")))??;
+        .await
+        .map_err(|e| Error::Runtime(format!("lock task: {e}")))??;
         let record = self.store.get(id)?;
         if !needed(&record) {
             return Ok((record, None));

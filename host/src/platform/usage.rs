@@ -168,7 +168,8 @@ impl Registry {
 
     /// The team's registry lock, every process.
     fn lock(&self) -> Result<Held> {
-        self.backend.lock(&self.path("registry.lock"), WRITE_WAIT, true)
+        self.backend
+            .lock(&self.path("registry.lock"), WRITE_WAIT, true)
     }
 
     pub fn usages(&self) -> Result<Vec<Usage>> {

@@ -6,8 +6,8 @@
 //! so a write can neither lose another's change nor bring back a deleted
 //! record. A database backend implements the same three calls.
 
-use super::crypto::OpenError;
 use super::backend;
+use super::crypto::OpenError;
 use super::signed::{self, Signed};
 use super::Store;
 use crate::capabilities::{Secret, SecretScope};
@@ -230,7 +230,8 @@ impl Store {
         }
         for id in self.ids("connections", "json")? {
             if let Ok(r) = self.load(&id) {
-                self.backend.write(&Self::listing_path(&r.team, &id)?, b"")?;
+                self.backend
+                    .write(&Self::listing_path(&r.team, &id)?, b"")?;
             }
         }
         self.backend.write(DONE, b"{}")

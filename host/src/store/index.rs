@@ -108,11 +108,9 @@ impl Store {
     /// `last`). Called with the connection's write lock held.
     pub(crate) fn note(&self, id: &str, version: Option<u64>, last: u64) -> Result<()> {
         let name = bucket_name(id);
-        let _lock = self.backend.lock(
-            &format!("locks/index-{name}.lock"),
-            lock::WRITE_WAIT,
-            true,
-        )?;
+        let _lock =
+            self.backend
+                .lock(&format!("locks/index-{name}.lock"), lock::WRITE_WAIT, true)?;
         let mut b = self.load_bucket(&name)?;
         match version {
             Some(v) => {

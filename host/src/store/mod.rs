@@ -165,7 +165,8 @@ impl Store {
         backend: Arc<dyn Backend>,
     ) -> Result<Store> {
         let cache = home.join("cache");
-        std::fs::create_dir_all(&cache).map_err(Error::io(format!("create {}", cache.display())))?;
+        std::fs::create_dir_all(&cache)
+            .map_err(Error::io(format!("create {}", cache.display())))?;
         private_dirs(home);
         // Two processes opening a new store at once must not each make a
         // key: the first makes it, the second reads it.

@@ -56,7 +56,12 @@ impl Store {
             integrity: String::new(),
         };
         let _guard = self.guard()?;
-        signed::put(&self.keys, &*self.backend, &self.provider_path(team, id)?, &mut doc)
+        signed::put(
+            &self.keys,
+            &*self.backend,
+            &self.provider_path(team, id)?,
+            &mut doc,
+        )
     }
 
     /// `team`'s provider definition with that id and its approved
@@ -65,7 +70,8 @@ impl Store {
         let Ok(path) = self.provider_path(team, id) else {
             return Ok(None);
         };
-        match signed::get::<ProviderDoc>(&self.keys, &*self.backend, &path, &format!("{team}/{id}")) {
+        match signed::get::<ProviderDoc>(&self.keys, &*self.backend, &path, &format!("{team}/{id}"))
+        {
             Ok(doc) => Ok(Some((doc.definition, doc.origins))),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),

@@ -77,7 +77,11 @@ impl Backend for FileBackend {
                 Ok(true)
             }
             Err(e) if not_found(&e) => Ok(false),
-            Err(e) => Err(Error::io(format!("move {} to {}", f.display(), t.display()))(e)),
+            Err(e) => Err(Error::io(format!(
+                "move {} to {}",
+                f.display(),
+                t.display()
+            ))(e)),
         }
     }
 

@@ -6,10 +6,15 @@
 //!   Bodies are the same sealed, tagged documents the file backend
 //!   writes: the database never sees a plaintext secret or the key, and a
 //!   row edited in place fails its tag like an edited file.
-//! * Locks are session-level advisory locks held by one lock session per
+//! * Locks are session-level advisory locks held by one session per
 //!   process (a process that dies, `kill -9` included, loses them when
 //!   its session ends), with in-process exclusion in front, because an
 //!   advisory lock is re-entrant within a session.
+//! * Every write goes through that same session, in order after the lock
+//!   it is made under. So a write a dying process had already sent runs
+//!   before the server ends the session and frees its locks, never after
+//!   another process took them (a write on another connection could land
+//!   late and undo the next holder's work). Reads use a pool.
 //! * Logs are rows of `connhost_logs (path, seq)`.
 //! * Migrations are numbered, run at start inside a transaction under an
 //!   advisory lock (replicas starting together run each once).
@@ -25,7 +30,18 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
+
+/// A parameter of a write statement.
+enum Arg {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+fn texts<const N: usize>(v: [&str; N]) -> Vec<Arg> {
+    v.iter().map(|s| Arg::Text(s.to_string())).collect()
+}
 
 /// Environment variable naming the database (`--database` wins).
 pub const DATABASE_URL_ENV: &str = "CONNHOST_DATABASE_URL";
@@ -239,7 +255,10 @@ impl PostgresBackend {
         block_on(rt, fut)
     }
 
-    fn client(&self, what: &str) -> impl Future<Output = Result<deadpool_postgres::Object>> + Send + 'static {
+    fn client(
+        &self,
+        what: &str,
+    ) -> impl Future<Output = Result<deadpool_postgres::Object>> + Send + 'static {
         let pool = self.pool.clone();
         let ctx = format!("{what} at {}", self.label);
         async move {
@@ -251,6 +270,38 @@ impl PostgresBackend {
                 },
             })
         }
+    }
+
+    /// The session writes go through (the one holding this process's
+    /// locks), and its statement cache.
+    fn writer(&self) -> Result<Arc<Client>> {
+        let rt = self
+            .rt
+            .as_ref()
+            .expect("runtime lives until drop")
+            .handle()
+            .clone();
+        let mut st = self.locks.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.locks.session(&mut st, &rt)
+    }
+
+    /// Runs one write statement on the lock session; rows it returned.
+    fn write_sql(&self, what: &'static str, sql: &'static str, args: Vec<Arg>) -> Result<usize> {
+        let client = self.writer()?;
+        self.run(async move {
+            let params: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), Type)> = args
+                .iter()
+                .map(|a| match a {
+                    Arg::Text(t) => (t as &(dyn tokio_postgres::types::ToSql + Sync), Type::TEXT),
+                    Arg::Bytes(b) => (b as &(dyn tokio_postgres::types::ToSql + Sync), Type::BYTEA),
+                })
+                .collect();
+            let rows = client
+                .query_typed(sql, &params)
+                .await
+                .map_err(db_err(what))?;
+            Ok(rows.len())
+        })
     }
 
     fn migrate(&self) -> Result<()> {
@@ -312,7 +363,10 @@ impl PostgresBackend {
         let v = self.run(async move {
             let c = client.await?;
             let row = c
-                .query_one("SELECT coalesce(max(version), 0) FROM connhost_migrations", &[])
+                .query_one(
+                    "SELECT coalesce(max(version), 0) FROM connhost_migrations",
+                    &[],
+                )
                 .await
                 .map_err(db_err("read schema version"))?;
             Ok(row.get::<_, i32>(0))
@@ -349,7 +403,8 @@ fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
         let certs = rustls_pki_types::CertificateDer::pem_file_iter(&path)
             .map_err(|e| Error::invalid("CONNHOST_DATABASE_CA", format!("{path}: {e}")))?;
         for cert in certs {
-            let cert = cert.map_err(|e| Error::invalid("CONNHOST_DATABASE_CA", format!("{path}: {e}")))?;
+            let cert =
+                cert.map_err(|e| Error::invalid("CONNHOST_DATABASE_CA", format!("{path}: {e}")))?;
             roots
                 .add(cert)
                 .map_err(|e| Error::invalid("CONNHOST_DATABASE_CA", format!("{path}: {e}")))?;
@@ -398,68 +453,62 @@ impl Backend for PostgresBackend {
         self.run(async move {
             let c = client.await?;
             let st = c
-                .prepare_cached("SELECT body FROM connhost_docs WHERE dir = $1 AND ext = $2 AND stem = $3")
+                .prepare_cached(
+                    "SELECT body FROM connhost_docs WHERE dir = $1 AND ext = $2 AND stem = $3",
+                )
                 .await
                 .map_err(db_err("read"))?;
-            let row = c.query_opt(&st, &[&dir, &ext, &stem]).await.map_err(db_err("read"))?;
+            let row = c
+                .query_opt(&st, &[&dir, &ext, &stem])
+                .await
+                .map_err(db_err("read"))?;
             Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
         })
     }
 
     fn write(&self, path: &str, bytes: &[u8]) -> Result<()> {
         let (dir, ext, stem) = split(path);
-        let (dir, ext, stem, body) = (dir.to_string(), ext.to_string(), stem.to_string(), bytes.to_vec());
-        let client = self.client("write");
-        self.run(async move {
-            let c = client.await?;
-            let st = c
-                .prepare_cached(
-                    "INSERT INTO connhost_docs (dir, ext, stem, body) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (dir, ext, stem) DO UPDATE SET body = excluded.body, updated_at = now()",
-                )
-                .await
-                .map_err(db_err("write"))?;
-            c.execute(&st, &[&dir, &ext, &stem, &body]).await.map_err(db_err("write"))?;
-            Ok(())
-        })
+        let mut args = texts([dir, ext, stem]);
+        args.push(Arg::Bytes(bytes.to_vec()));
+        self.write_sql(
+            "write",
+            "INSERT INTO connhost_docs (dir, ext, stem, body) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (dir, ext, stem) DO UPDATE SET body = excluded.body, updated_at = now()",
+            args,
+        )?;
+        Ok(())
     }
 
     fn remove(&self, path: &str) -> Result<bool> {
         let (dir, ext, stem) = split(path);
-        let (dir, ext, stem) = (dir.to_string(), ext.to_string(), stem.to_string());
-        let client = self.client("delete");
-        self.run(async move {
-            let c = client.await?;
-            let st = c
-                .prepare_cached("DELETE FROM connhost_docs WHERE dir = $1 AND ext = $2 AND stem = $3")
-                .await
-                .map_err(db_err("delete"))?;
-            Ok(c.execute(&st, &[&dir, &ext, &stem]).await.map_err(db_err("delete"))? == 1)
-        })
+        let n = self.write_sql(
+            "delete",
+            "DELETE FROM connhost_docs WHERE dir = $1 AND ext = $2 AND stem = $3 RETURNING 1",
+            texts([dir, ext, stem]),
+        )?;
+        Ok(n == 1)
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<bool> {
         let (fd, fe, fs) = split(from);
         let (td, te, ts) = split(to);
-        let args: [String; 6] = [fd, fe, fs, td, te, ts].map(str::to_string);
-        let client = self.client("move");
-        self.run(async move {
-            let c = client.await?;
-            let n = c
-                .execute(
-                    "WITH moved AS (DELETE FROM connhost_docs WHERE dir = $1 AND ext = $2 AND stem = $3 RETURNING body)
-                     INSERT INTO connhost_docs (dir, ext, stem, body) SELECT $4, $5, $6, body FROM moved
-                     ON CONFLICT (dir, ext, stem) DO UPDATE SET body = excluded.body, updated_at = now()",
-                    &[&args[0], &args[1], &args[2], &args[3], &args[4], &args[5]],
-                )
-                .await
-                .map_err(db_err("move"))?;
-            Ok(n == 1)
-        })
+        let n = self.write_sql(
+            "move",
+            "WITH moved AS (DELETE FROM connhost_docs WHERE dir = $1 AND ext = $2 AND stem = $3 RETURNING body)
+             INSERT INTO connhost_docs (dir, ext, stem, body) SELECT $4, $5, $6, body FROM moved
+             ON CONFLICT (dir, ext, stem) DO UPDATE SET body = excluded.body, updated_at = now()
+             RETURNING 1",
+            texts([fd, fe, fs, td, te, ts]),
+        )?;
+        Ok(n == 1)
     }
 
     fn list(&self, dir: &str, ext: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
-        let (dir, ext, after) = (dir.to_string(), ext.to_string(), after.unwrap_or("").to_string());
+        let (dir, ext, after) = (
+            dir.to_string(),
+            ext.to_string(),
+            after.unwrap_or("").to_string(),
+        );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.client("list");
         self.run(async move {
@@ -488,24 +537,26 @@ impl Backend for PostgresBackend {
     }
 
     fn lock(&self, name: &str, wait: Duration, exclusive: bool) -> Result<Held> {
-        let rt = self.rt.as_ref().expect("runtime lives until drop").handle().clone();
+        let rt = self
+            .rt
+            .as_ref()
+            .expect("runtime lives until drop")
+            .handle()
+            .clone();
         LockSession::acquire(&self.locks, rt, name, wait, exclusive)
     }
 
     fn append(&self, path: &str, line: &[u8], _sync: bool) -> Result<()> {
         // Every commit is durable (synchronous_commit is the server's
         // setting, not ours to lower).
-        let (path, line) = (path.to_string(), line.to_vec());
-        let client = self.client("append");
-        self.run(async move {
-            let c = client.await?;
-            let st = c
-                .prepare_cached("INSERT INTO connhost_logs (path, line) VALUES ($1, $2)")
-                .await
-                .map_err(db_err("append"))?;
-            c.execute(&st, &[&path, &line]).await.map_err(db_err("append"))?;
-            Ok(())
-        })
+        let mut args = texts([path]);
+        args.push(Arg::Bytes(line.to_vec()));
+        self.write_sql(
+            "append",
+            "INSERT INTO connhost_logs (path, line) VALUES ($1, $2)",
+            args,
+        )?;
+        Ok(())
     }
 
     fn read_log(&self, path: &str) -> Result<Vec<u8>> {
@@ -514,10 +565,16 @@ impl Backend for PostgresBackend {
         self.run(async move {
             let c = client.await?;
             let rows = c
-                .query("SELECT line FROM connhost_logs WHERE path = $1 ORDER BY seq", &[&path])
+                .query(
+                    "SELECT line FROM connhost_logs WHERE path = $1 ORDER BY seq",
+                    &[&path],
+                )
                 .await
                 .map_err(db_err("read log"))?;
-            Ok(rows.into_iter().flat_map(|r| r.get::<_, Vec<u8>>(0)).collect())
+            Ok(rows
+                .into_iter()
+                .flat_map(|r| r.get::<_, Vec<u8>>(0))
+                .collect())
         })
     }
 
@@ -527,10 +584,15 @@ impl Backend for PostgresBackend {
         self.run(async move {
             let c = client.await?;
             let st = c
-                .prepare_cached("SELECT line FROM connhost_logs WHERE path = $1 ORDER BY seq DESC LIMIT 1")
+                .prepare_cached(
+                    "SELECT line FROM connhost_logs WHERE path = $1 ORDER BY seq DESC LIMIT 1",
+                )
                 .await
                 .map_err(db_err("read log"))?;
-            let row = c.query_opt(&st, &[&path]).await.map_err(db_err("read log"))?;
+            let row = c
+                .query_opt(&st, &[&path])
+                .await
+                .map_err(db_err("read log"))?;
             Ok(row
                 .map(|r| r.get::<_, Vec<u8>>(0).trim_ascii_end().to_vec())
                 .filter(|l| !l.is_empty()))
@@ -538,25 +600,19 @@ impl Backend for PostgresBackend {
     }
 
     fn replace_log(&self, path: &str, text: &[u8]) -> Result<()> {
-        let path = path.to_string();
-        let lines: Vec<Vec<u8>> = text
-            .split_inclusive(|&b| b == b'\n')
-            .map(<[u8]>::to_vec)
-            .collect();
-        let client = self.client("replace log");
-        self.run(async move {
-            let mut c = client.await?;
-            let tx = c.transaction().await.map_err(db_err("replace log"))?;
-            tx.execute("DELETE FROM connhost_logs WHERE path = $1", &[&path])
-                .await
-                .map_err(db_err("replace log"))?;
-            for line in &lines {
-                tx.execute("INSERT INTO connhost_logs (path, line) VALUES ($1, $2)", &[&path, line])
-                    .await
-                    .map_err(db_err("replace log"))?;
-            }
-            tx.commit().await.map_err(db_err("replace log"))
-        })
+        // One statement: the old lines go and the new ones come at once.
+        let mut args = texts([path]);
+        args.push(Arg::Bytes(text.to_vec()));
+        self.write_sql(
+            "replace log",
+            "WITH gone AS (DELETE FROM connhost_logs WHERE path = $1)
+             INSERT INTO connhost_logs (path, line)
+             SELECT $1, convert_to(l || E'\\n', 'UTF8')
+             FROM regexp_split_to_table(rtrim(convert_from($2, 'UTF8'), E'\\n'), E'\\n') WITH ORDINALITY AS t(l, n)
+             WHERE l <> '' ORDER BY n",
+            args,
+        )?;
+        Ok(())
     }
 }
 
@@ -601,10 +657,19 @@ impl LockSession {
             if !c.is_closed() {
                 return Ok(c.clone());
             }
-            tracing::error!("the database lock session ended; locks it held are lost");
-            st.held.clear();
+            st.client = None;
             st.generation += 1;
             self.freed.notify_all();
+            if !st.held.is_empty() {
+                // Work under those locks must not go on unprotected: it
+                // fails, and the next operation starts on a new session.
+                st.held.clear();
+                tracing::error!("the database session holding this process's locks ended");
+                return Err(Error::Database {
+                    context: "lock session".into(),
+                    reason: "the session holding this process's locks ended; the operation was abandoned, try again".into(),
+                });
+            }
         }
         let (config, tls) = (self.config.clone(), self.tls.clone());
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -676,7 +741,10 @@ impl LockSession {
             };
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             rt.spawn(async move {
-                let r = client.query_one(sql, &[&key]).await.map(|row| row.get::<_, bool>(0));
+                let r = client
+                    .query_one(sql, &[&key])
+                    .await
+                    .map(|row| row.get::<_, bool>(0));
                 let _ = tx.send(r);
             });
             let got = rx
