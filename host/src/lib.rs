@@ -58,7 +58,8 @@ pub use platform::{
 };
 pub use runtime::RuntimeConfig;
 pub use store::{
-    backend::postgres::DATABASE_URL_ENV, Backend, FileBackend, Held, PostgresBackend, Store,
+    backend::postgres::DATABASE_URL_ENV, migrate::migrate as store_migrate,
+    migrate::MigrationReport, read_key_file, Backend, FileBackend, Held, PostgresBackend, Store,
 };
 pub use store::{
     rotate as rotate_key, ApiKey, ConnectSession, ConnectionRecord, LastError, MasterKey, NewKey,

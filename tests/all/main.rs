@@ -13,6 +13,7 @@ mod db;
 mod cli;
 mod costs;
 mod hostile;
+mod migrate;
 mod oauth;
 mod platform;
 mod proxy;

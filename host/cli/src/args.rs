@@ -146,6 +146,20 @@ pub enum StoreCmd {
     /// Check every connection record and the audit chain; list what was
     /// quarantined. Exit 1 if anything is wrong.
     Check,
+    /// Copy the whole store to another backend and verify the copy
+    /// (documents byte for byte, every connection's tag, the audit
+    /// chain). Run it again to resume one that was interrupted. Stop the
+    /// writers of the source first. The key is CONNHOST_MASTER_KEY, or
+    /// the source directory's master.key (which is not copied).
+    Migrate {
+        /// file://DIR, a directory, or postgres://… (a password only via
+        /// PGPASSWORD)
+        #[arg(long)]
+        from: String,
+        /// file://DIR, a directory, or postgres://…
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]

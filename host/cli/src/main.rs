@@ -91,6 +91,9 @@ fn host_config(g: &Global) -> anyhow::Result<HostConfig> {
 async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
     match &cli.command {
         Command::Demo => return demo::run(&cli.global, out).await,
+        Command::Store(args::StoreCmd::Migrate { from, to }) => {
+            return commands::platform::store_migrate(&cli.global, from, to, out)
+        }
         // Before opening: an interrupted rotation keeps the store closed.
         Command::Key(args::KeyCmd::Rotate) => {
             return commands::platform::key_rotate(host_config(&cli.global)?, out)
@@ -132,7 +135,10 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
         actor,
     })?;
     match cli.command {
-        Command::Demo | Command::Key(_) | Command::Serve { .. } => unreachable!("handled above"),
+        Command::Demo
+        | Command::Key(_)
+        | Command::Serve { .. }
+        | Command::Store(args::StoreCmd::Migrate { .. }) => unreachable!("handled above"),
         Command::Apikey(cmd) => commands::serve::apikey(&manager, cmd, out),
         Command::Store(args::StoreCmd::Check) => commands::platform::store_check(&manager, out),
         Command::Connector(cmd) => commands::connector::run(&manager, &team, cmd, out).await,

@@ -23,6 +23,7 @@ pub(crate) mod connectors;
 pub(crate) mod crypto;
 pub(crate) mod index;
 pub(crate) mod lock;
+pub mod migrate;
 pub(crate) mod pending;
 pub(crate) mod providers;
 pub(crate) mod rotate;
@@ -101,7 +102,7 @@ fn remove_orphans(home: &Path) {
 }
 
 /// A key file's key, `None` if there is no such file.
-pub(crate) fn read_key_file(path: &Path) -> Result<Option<MasterKey>> {
+pub fn read_key_file(path: &Path) -> Result<Option<MasterKey>> {
     match std::fs::read_to_string(path).map(zeroize::Zeroizing::new) {
         Ok(t) => MasterKey::from_base64(&t)
             .map(Some)

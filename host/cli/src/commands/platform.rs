@@ -267,6 +267,67 @@ pub fn store_check(m: &connhost::Manager, out: &Out) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A store location of `store migrate`: its backend and local home.
+fn location(
+    spec: &str,
+    scratch: &std::path::Path,
+) -> anyhow::Result<(std::sync::Arc<dyn connhost::Backend>, std::path::PathBuf)> {
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        if url::Url::parse(spec).is_ok_and(|u| u.password().is_some()) {
+            anyhow::bail!(
+                "a database URL on the command line must not hold a password: set PGPASSWORD"
+            );
+        }
+        let db = connhost::PostgresBackend::connect(spec)?;
+        return Ok((std::sync::Arc::new(db), scratch.to_path_buf()));
+    }
+    let dir = std::path::PathBuf::from(spec.strip_prefix("file://").unwrap_or(spec));
+    std::fs::create_dir_all(&dir)?;
+    Ok((std::sync::Arc::new(connhost::FileBackend::new(&dir)), dir))
+}
+
+/// `store migrate`: see [`connhost::store_migrate`].
+pub fn store_migrate(
+    g: &crate::args::Global,
+    from: &str,
+    to: &str,
+    out: &Out,
+) -> anyhow::Result<()> {
+    // A database location needs a local home only for a compile cache.
+    let scratch = std::env::temp_dir().join(format!("connhost-migrate-{}", std::process::id()));
+    let (src, src_home) = location(from, &scratch.join("from"))?;
+    let (dst, dst_home) = location(to, &scratch.join("to"))?;
+    let dst_is_file = dst.kind() == "file";
+    let key = match std::env::var(connhost::MASTER_KEY_ENV) {
+        Ok(k) => connhost::MasterKey::from_base64(&k).map_err(connhost::Error::from)?,
+        Err(_) => match src.kind() {
+            "file" => connhost::read_key_file(&src_home.join("master.key"))?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{} has no master.key: set {}",
+                    src_home.display(),
+                    connhost::MASTER_KEY_ENV
+                )
+            })?,
+            _ => anyhow::bail!("set {} to the store's key", connhost::MASTER_KEY_ENV),
+        },
+    };
+    let _ = g;
+    let report = connhost::store_migrate(src, &src_home, dst, &dst_home, &key);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let report = report?;
+    let text = format!(
+        "migrated {} documents ({} written by this run) and {} log(s); at the destination {} connections open and {} audit records verify\nthe master key was not copied: give the destination's processes CONNHOST_MASTER_KEY{}",
+        report.documents,
+        report.copied,
+        report.logs,
+        report.connections_verified,
+        report.audit_records,
+        if dst_is_file { " or a master.key in the directory" } else { "" },
+    );
+    out.json_or(serde_json::to_value(&report)?, text);
+    Ok(())
+}
+
 pub fn audit_verify(m: &connhost::Manager, out: &Out) -> anyhow::Result<()> {
     let report = m.verify_audit()?;
     if let Some((line, why)) = &report.broken {

@@ -187,6 +187,50 @@ impl Backend for FileBackend {
     fn replace_log(&self, path: &str, text: &[u8]) -> Result<()> {
         write_atomic(&self.at(path), text, true)
     }
+
+    fn walk(&self) -> Result<Vec<String>> {
+        // This machine's files, not the store's data.
+        const LOCAL: [&str; 6] = [
+            "locks",
+            "cache",
+            "master.key",
+            "master.key.new",
+            "operator.key",
+            "rotation.json",
+        ];
+        fn go(dir: &Path, rel: &str, out: &mut Vec<String>) -> Result<()> {
+            let entries =
+                std::fs::read_dir(dir).map_err(Error::io(format!("list {}", dir.display())))?;
+            for entry in entries {
+                let entry = entry.map_err(Error::io(format!("list {}", dir.display())))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') || name.ends_with(".lock") {
+                    continue;
+                }
+                let path = if rel.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                if rel.is_empty() && LOCAL.contains(&name.as_str()) {
+                    continue;
+                }
+                let ft = entry
+                    .file_type()
+                    .map_err(Error::io(format!("stat {path}")))?;
+                if ft.is_dir() {
+                    go(&entry.path(), &path, out)?;
+                } else if ft.is_file() {
+                    out.push(path);
+                }
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        go(&self.home, "", &mut out)?;
+        out.sort();
+        Ok(out)
+    }
 }
 
 fn sync_parent(p: &Path) {

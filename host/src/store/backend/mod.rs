@@ -64,6 +64,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn last_line(&self, path: &str) -> Result<Option<Vec<u8>>>;
     /// Replaces a log's whole text at once (key rotation re-tags it).
     fn replace_log(&self, path: &str, text: &[u8]) -> Result<()>;
+    /// Every document and log path, sorted (migration); locks and this
+    /// machine's own files (key file, compile cache) are not part of it.
+    fn walk(&self) -> Result<Vec<String>>;
+}
+
+/// Whether `path` is a log (appended to) rather than a document.
+pub fn is_log(path: &str) -> bool {
+    path == "audit.log" || path.ends_with(".deliveries")
 }
 
 /// Every name in `dir` (all pages).

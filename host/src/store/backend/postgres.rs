@@ -599,6 +599,10 @@ impl Backend for PostgresBackend {
         })
     }
 
+    fn walk(&self) -> Result<Vec<String>> {
+        self.walk_paths()
+    }
+
     fn replace_log(&self, path: &str, text: &[u8]) -> Result<()> {
         // One statement: the old lines go and the new ones come at once.
         let mut args = texts([path]);
@@ -613,6 +617,28 @@ impl Backend for PostgresBackend {
             args,
         )?;
         Ok(())
+    }
+}
+
+impl PostgresBackend {
+    fn walk_paths(&self) -> Result<Vec<String>> {
+        let client = self.client("walk");
+        self.run(async move {
+            let c = client.await?;
+            let rows = c
+                .query(
+                    "SELECT CASE WHEN dir = '' THEN '' ELSE dir || '/' END || stem
+                            || CASE WHEN ext = '' THEN '' ELSE '.' || ext END
+                       FROM connhost_docs
+                     UNION SELECT DISTINCT path FROM connhost_logs",
+                    &[],
+                )
+                .await
+                .map_err(db_err("walk"))?;
+            let mut out: Vec<String> = rows.into_iter().map(|r| r.get(0)).collect();
+            out.sort();
+            Ok(out)
+        })
     }
 }
 
