@@ -3,5 +3,14 @@
 # the JavaScript and Python hosts with the shared conformance suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The database tests need PostgreSQL on loopback: start one if we can
+# (scripts/postgres.sh); without it they say so and are skipped.
+if [ -z "${CONNHOST_TEST_DATABASE_URL:-}" ]; then
+  if url=$(bash scripts/postgres.sh); then
+    export CONNHOST_TEST_DATABASE_URL="$url"
+  else
+    echo "test.sh: no PostgreSQL; the database tests will be skipped" >&2
+  fi
+fi
 cargo test
 bash scripts/test-host-packages.sh

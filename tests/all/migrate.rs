@@ -158,3 +158,50 @@ async fn a_store_moves_to_postgres_and_back_verified_and_resumable() {
         first["documents"], first["audit_records"], resumed["copied"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_is_a_clear_error_and_a_password_never_goes_in_argv() {
+    let env = Env::new().await;
+    // Nothing listens on port 1: a typed error naming the server.
+    let r = env
+        .run(&[
+            "--json",
+            "--database",
+            "postgres://postgres@127.0.0.1:1/connhost",
+            "connection",
+            "list",
+        ])
+        .await;
+    let e = r.error();
+    assert_eq!(e["kind"], "database", "{r:?}");
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.contains("127.0.0.1:1/connhost") && msg.contains("unreachable"),
+        "{msg}"
+    );
+    // A password in --database is refused before connecting, and not echoed.
+    let r = env
+        .run(&[
+            "--json",
+            "--database",
+            "postgres://u:hunter2@127.0.0.1:1/connhost",
+            "connection",
+            "list",
+        ])
+        .await
+        .failed();
+    assert!(r.stdout.contains("PGPASSWORD"), "{r:?}");
+    // In the environment it is accepted, and errors do not show it.
+    let r = env
+        .run_with(
+            &["--json", "connection", "list"],
+            &[(
+                "CONNHOST_DATABASE_URL",
+                "postgres://u:hunter2@127.0.0.1:1/connhost",
+            )],
+            None,
+        )
+        .await;
+    assert_eq!(r.error()["kind"], "database", "{r:?}");
+    assert!(!env.transcript.lock().unwrap().contains("hunter2"));
+}

@@ -92,6 +92,7 @@ both!(
     a_lock_excludes_across_replicas_until_released,
     pages_list_each_connection_of_the_team_once,
     team_lists_and_providers_are_bound_to_their_team,
+    the_expiry_listing_finds_what_is_due_and_only_that,
 );
 
 fn key(b: u8) -> MasterKey {
@@ -405,4 +406,40 @@ fn team_lists_and_providers_are_bound_to_their_team(t: Target) {
         store.provider("team-a", "acme").unwrap_err().kind(),
         "tampered"
     );
+}
+
+fn the_expiry_listing_finds_what_is_due_and_only_that(t: Target) {
+    let store = t.store();
+    let now = 1_800_000_000u64;
+    for (i, at) in [Some(now + 10), Some(now + 30), Some(now + 500), None]
+        .into_iter()
+        .enumerate()
+    {
+        let mut r = record(&format!("conn_e{i}"), "team-a");
+        r.expires_at = at;
+        store.insert(&mut r).unwrap();
+    }
+    let due = |until| -> Vec<String> {
+        store
+            .expiring_before(until)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    };
+    assert_eq!(due(now + 60), ["conn_e0", "conn_e1"], "soonest first");
+    // Renewed: moves out of the window; deleted: gone.
+    let mut r = store.get("conn_e0").unwrap();
+    r.expires_at = Some(now + 3600);
+    store.replace(&mut r).unwrap();
+    store.delete("conn_e1").unwrap();
+    assert!(due(now + 60).is_empty());
+    assert_eq!(due(now + 3600), ["conn_e2", "conn_e0"]);
+    // A pointer that does not match its record (planted, or left by a
+    // crash) is not followed, and is cleared.
+    let b = t.backend();
+    b.write(&format!("expiry/{:012}-conn_e3", now + 5), b"")
+        .unwrap();
+    assert!(due(now + 60).is_empty());
+    assert!(b.list("expiry", "", None, 100).unwrap().len() == 2);
 }

@@ -103,9 +103,11 @@ impl Manager {
     /// spend a refresh token.
     pub async fn renew_due(self: &std::sync::Arc<Self>, concurrency: usize) -> Result<Sweep> {
         let t = now();
+        // Only what the expiry listing says is near; `expiring` decides.
+        let horizon = t.saturating_add(self.cfg.refresh_margin.as_secs());
         let due: Vec<String> = self
             .store
-            .list()?
+            .expiring_before(horizon)?
             .into_iter()
             .filter(|r| self.expiring(r))
             .filter(|r| r.status != Status::ReauthorizationRequired)

@@ -200,18 +200,118 @@ impl Store {
             .backend
             .list(&format!("teams/{team}/connections"), "", after, limit)?;
         let next = (limit > 0 && ids.len() == limit).then(|| ids[ids.len() - 1].clone());
+        let ids: Vec<String> = ids
+            .into_iter()
+            .filter(|id| connhost_policy::ids::is_safe(id, 128))
+            .collect();
         let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            match self.get(&id) {
+        for (id, got) in ids.iter().zip(self.get_many(&ids)?) {
+            match got {
                 Ok(r) if r.team == team => out.push(r),
                 // A pointer left by a crashed delete, or one put in the
                 // wrong team's listing: not this team's connection.
                 Ok(_) | Err(Error::NotFound { .. }) => {}
-                Err(Error::Corrupt { .. } | Error::Tampered(_)) => self.quarantine(&id)?,
+                Err(Error::Corrupt { .. } | Error::Tampered(_)) => self.quarantine(id)?,
                 Err(e) => return Err(e),
             }
         }
         Ok((out, next))
+    }
+
+    /// [`Store::get`] of several records: their index buckets in one read,
+    /// then the records in one (the same order as one get), each judged
+    /// alone. One that looks like a rollback is read again on its own, as
+    /// a write may have raced the batch.
+    pub fn get_many(&self, ids: &[String]) -> Result<Vec<Result<ConnectionRecord>>> {
+        // An id that cannot be a record's is simply not found.
+        let ids: Vec<String> = ids
+            .iter()
+            .filter(|id| connhost_policy::ids::is_safe(id, 128))
+            .cloned()
+            .collect();
+        let ids = &ids[..];
+        let paths: Vec<String> = ids
+            .iter()
+            .map(|id| format!("connections/{id}.json"))
+            .collect();
+        let committed = self.committed_many(ids)?;
+        let bytes = self.backend.read_many(&paths)?;
+        self.reads
+            .fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(ids
+            .iter()
+            .zip(paths.iter().zip(committed.into_iter().zip(bytes)))
+            .map(|(id, (path, (c, b)))| {
+                let Some(b) = b else {
+                    return Err(Error::NotFound {
+                        what: "connection",
+                        id: id.clone(),
+                    });
+                };
+                let record: ConnectionRecord = signed::check(&self.keys, &b, id, path)?;
+                match super::index::judge(id, c, record.version) {
+                    Ok(()) => Ok(record),
+                    Err(Error::Tampered(_)) => self.get(id),
+                    Err(e) => Err(e),
+                }
+            })
+            .collect())
+    }
+
+    /// Connections whose access expires at or before `until` (Unix
+    /// seconds), soonest first, from the expiry listing
+    /// (`expiry/<expires_at>-<id>`): a renewal sweep reads only those,
+    /// not every record. Pointers are hints: the caller reads each record
+    /// and decides on what it says; one that no longer matches its record
+    /// is removed here.
+    pub fn expiring_before(&self, until: u64) -> Result<Vec<ConnectionRecord>> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        'pages: loop {
+            let names = self.backend.list("expiry", "", after.as_deref(), 1000)?;
+            let done = names.len() < 1000;
+            for name in &names {
+                let Some((at, id)) = name.split_once('-') else {
+                    continue;
+                };
+                let Ok(at) = at.parse::<u64>() else { continue };
+                if at > until {
+                    break 'pages;
+                }
+                match self.get(id) {
+                    Ok(r) if r.expires_at == Some(at) => out.push(r),
+                    Ok(_) | Err(Error::NotFound { .. }) => {
+                        self.backend.remove(&format!("expiry/{name}"))?;
+                    }
+                    Err(Error::Corrupt { .. } | Error::Tampered(_)) => self.quarantine(id)?,
+                    Err(e) => return Err(e),
+                }
+            }
+            if done {
+                break;
+            }
+            after = names.last().cloned();
+        }
+        Ok(out)
+    }
+
+    fn expiry_path(at: u64, id: &str) -> String {
+        // Zero-padded, so names sort by time.
+        format!("expiry/{at:012}-{id}")
+    }
+
+    /// Moves `id`'s expiry pointer from `old` to `new` (either may be none).
+    fn repoint(&self, id: &str, old: Option<u64>, new: Option<u64>) -> Result<()> {
+        if old == new {
+            return Ok(());
+        }
+        if let Some(at) = new {
+            self.backend.touch(&Self::expiry_path(at, id))?;
+        }
+        if let Some(at) = old {
+            self.backend.remove(&Self::expiry_path(at, id))?;
+        }
+        Ok(())
     }
 
     fn listing_path(team: &str, id: &str) -> Result<String> {
@@ -230,8 +330,8 @@ impl Store {
         }
         for id in self.ids("connections", "json")? {
             if let Ok(r) = self.load(&id) {
-                self.backend
-                    .write(&Self::listing_path(&r.team, &id)?, b"")?;
+                self.backend.touch(&Self::listing_path(&r.team, &id)?)?;
+                self.repoint(&id, None, r.expires_at)?;
             }
         }
         self.backend.write(DONE, b"{}")
@@ -261,13 +361,16 @@ impl Store {
         let path = self.connection_path(&record.id)?;
         let _guard = self.guard()?;
         let _lock = self.write_lock(&record.id)?;
-        if self.backend.read(&path)?.is_some() {
+        // Record and index bucket in one read.
+        let bucket = self.bucket_path_of(&record.id);
+        let found = self.backend.read_many(&[path.clone(), bucket])?;
+        if found[0].is_some() {
             return Err(Error::AlreadyExists {
                 what: "connection",
                 id: record.id.clone(),
             });
         }
-        if self.committed(&record.id)? == super::index::Committed::Deleted {
+        if self.committed_in(&record.id, found[1].as_deref())? == super::index::Committed::Deleted {
             return Err(Error::AlreadyExists {
                 what: "connection",
                 id: record.id.clone(),
@@ -279,7 +382,8 @@ impl Store {
         // Listed first: a crash in between leaves a pointer to nothing
         // (skipped), never a record its team cannot list.
         self.backend
-            .write(&Self::listing_path(&record.team, &record.id)?, b"")?;
+            .touch(&Self::listing_path(&record.team, &record.id)?)?;
+        self.repoint(&record.id, None, record.expires_at)?;
         signed::put(&self.keys, &*self.backend, &path, record)?;
         self.note(&record.id, Some(1), 1)
     }
@@ -306,8 +410,18 @@ impl Store {
         record.version += 1;
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The new pointer before the record, the old one after it: a
+        // crash leaves an extra pointer (dropped when read), never none.
+        let moved = current.expires_at != record.expires_at;
+        if moved {
+            self.repoint(&record.id, None, record.expires_at)?;
+        }
         signed::put(&self.keys, &*self.backend, &path, record)?;
-        self.note(&record.id, Some(record.version), record.version)
+        self.note(&record.id, Some(record.version), record.version)?;
+        if moved {
+            self.repoint(&record.id, current.expires_at, None)?;
+        }
+        Ok(())
     }
 
     /// Removes a record; a write racing it finds it gone, and its file
@@ -316,10 +430,10 @@ impl Store {
         let path = self.connection_path(id)?;
         let _guard = self.guard()?;
         let _lock = self.write_lock(id)?;
-        let (last, team) = match self.load(id) {
-            Ok(r) => (r.version, Some(r.team)),
+        let (last, team, expires) = match self.load(id) {
+            Ok(r) => (r.version, Some(r.team), r.expires_at),
             // A bad record can be deleted too: that is how it is cleared.
-            Err(Error::Corrupt { .. } | Error::Tampered(_)) => (0, None),
+            Err(Error::Corrupt { .. } | Error::Tampered(_)) => (0, None, None),
             Err(e) => return Err(e),
         };
         self.note(id, None, last)?;
@@ -332,7 +446,7 @@ impl Store {
         if let Some(team) = team {
             self.backend.remove(&Self::listing_path(&team, id)?)?;
         }
-        Ok(())
+        self.repoint(id, expires, None)
     }
 
     /// Replaces the record's sealed secrets with `values`.

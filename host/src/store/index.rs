@@ -95,6 +95,62 @@ impl Store {
         }
     }
 
+    /// The path of the bucket that indexes `id`.
+    pub(crate) fn bucket_path_of(&self, id: &str) -> String {
+        self.bucket_path(&bucket_name(id))
+    }
+
+    /// What `id`'s bucket, already read (`None`: there is none), says.
+    pub(crate) fn committed_in(&self, id: &str, bucket: Option<&[u8]>) -> Result<Committed> {
+        let name = bucket_name(id);
+        let b = match bucket {
+            Some(bytes) => signed::check::<Bucket>(
+                &self.keys,
+                bytes,
+                &format!("index/{name}"),
+                &self.bucket_path(&name),
+            )?,
+            None => Bucket::default(),
+        };
+        Ok(match (b.live.get(id), b.deleted.contains_key(id)) {
+            (_, true) => Committed::Deleted,
+            (Some(v), _) => Committed::Live(*v),
+            (None, false) => Committed::Unknown,
+        })
+    }
+
+    /// [`Store::committed`] of several ids, their buckets read at once.
+    pub(crate) fn committed_many(&self, ids: &[String]) -> Result<Vec<Committed>> {
+        let mut names: Vec<String> = ids.iter().map(|id| bucket_name(id)).collect();
+        names.sort();
+        names.dedup();
+        let paths: Vec<String> = names.iter().map(|n| self.bucket_path(n)).collect();
+        let mut buckets = std::collections::HashMap::new();
+        for ((name, path), bytes) in names
+            .iter()
+            .zip(&paths)
+            .zip(self.backend.read_many(&paths)?)
+        {
+            let id = format!("index/{name}");
+            let b = match bytes {
+                Some(bytes) => signed::check::<Bucket>(&self.keys, &bytes, &id, path)?,
+                None => Bucket::default(),
+            };
+            buckets.insert(name.clone(), b);
+        }
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let b = &buckets[&bucket_name(id)];
+                match (b.live.get(id), b.deleted.contains_key(id)) {
+                    (_, true) => Committed::Deleted,
+                    (Some(v), _) => Committed::Live(*v),
+                    (None, false) => Committed::Unknown,
+                }
+            })
+            .collect())
+    }
+
     pub(crate) fn committed(&self, id: &str) -> Result<Committed> {
         let b = self.load_bucket(&bucket_name(id))?;
         Ok(match (b.live.get(id), b.deleted.contains_key(id)) {

@@ -56,7 +56,8 @@ pub(crate) fn get_file<T: Signed>(keys: &KeyRing, path: &Path, id: &str) -> Resu
     check(keys, &bytes, id, &path.display().to_string())
 }
 
-fn check<T: Signed>(keys: &KeyRing, bytes: &[u8], id: &str, path: &str) -> Result<T> {
+/// Decodes a document read elsewhere (a batch), as [`get`] would.
+pub(crate) fn check<T: Signed>(keys: &KeyRing, bytes: &[u8], id: &str, path: &str) -> Result<T> {
     decode(keys, bytes, id).map_err(|e| match e {
         SignedError::Corrupt(reason) => Error::Corrupt {
             path: path.to_string(),

@@ -53,6 +53,25 @@ impl Backend for FileBackend {
         write_atomic(&self.at(path), bytes, true)
     }
 
+    fn touch(&self, path: &str) -> Result<()> {
+        // Empty: no contents to sync, only the name (one fsync, not two).
+        let p = self.at(path);
+        let ctx = || format!("create {}", p.display());
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).map_err(Error::io(ctx()))?;
+        }
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        opts.open(&p).map_err(Error::io(ctx()))?;
+        sync_parent(&p);
+        Ok(())
+    }
+
     fn remove(&self, path: &str) -> Result<bool> {
         let p = self.at(path);
         match std::fs::remove_file(&p) {

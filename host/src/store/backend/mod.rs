@@ -39,9 +39,18 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
     /// A document's bytes; `None` if there is none.
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>>;
+    /// Several documents at once (one round trip to a database), in the
+    /// order asked.
+    fn read_many(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        paths.iter().map(|p| self.read(p)).collect()
+    }
     /// Writes a whole document, durably: a crash leaves the old bytes or
     /// the new ones.
     fn write(&self, path: &str, bytes: &[u8]) -> Result<()>;
+    /// Makes an empty document (a pointer in a listing), durably.
+    fn touch(&self, path: &str) -> Result<()> {
+        self.write(path, b"")
+    }
     /// Removes a document; `true` if this call removed it (of two racing
     /// removers exactly one sees `true`).
     fn remove(&self, path: &str) -> Result<bool>;

@@ -466,6 +466,51 @@ impl Backend for PostgresBackend {
         })
     }
 
+    fn read_many(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let keys: Vec<(String, String, String)> = paths
+            .iter()
+            .map(|p| {
+                let (d, e, s) = split(p);
+                (d.to_string(), e.to_string(), s.to_string())
+            })
+            .collect();
+        let (dirs, exts, stems): (Vec<String>, Vec<String>, Vec<String>) = (
+            keys.iter().map(|k| k.0.clone()).collect(),
+            keys.iter().map(|k| k.1.clone()).collect(),
+            keys.iter().map(|k| k.2.clone()).collect(),
+        );
+        let client = self.client("read");
+        let found = self.run(async move {
+            let c = client.await?;
+            let st = c
+                .prepare_cached(
+                    "SELECT d.dir, d.ext, d.stem, d.body FROM connhost_docs d
+                     JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(dir, ext, stem)
+                       ON d.dir = k.dir AND d.ext = k.ext AND d.stem = k.stem",
+                )
+                .await
+                .map_err(db_err("read"))?;
+            let rows = c
+                .query(&st, &[&dirs, &exts, &stems])
+                .await
+                .map_err(db_err("read"))?;
+            let mut m = HashMap::with_capacity(rows.len());
+            for r in rows {
+                m.insert(
+                    (
+                        r.get::<_, String>(0),
+                        r.get::<_, String>(1),
+                        r.get::<_, String>(2),
+                    ),
+                    r.get::<_, Vec<u8>>(3),
+                );
+            }
+            Ok(m)
+        })?;
+        let mut found = found;
+        Ok(keys.into_iter().map(|k| found.remove(&k)).collect())
+    }
+
     fn write(&self, path: &str, bytes: &[u8]) -> Result<()> {
         let (dir, ext, stem) = split(path);
         let mut args = texts([dir, ext, stem]);
