@@ -370,7 +370,7 @@ impl Store {
                 id: record.id.clone(),
             });
         }
-        if self.committed_in(&record.id, found[1].as_deref())? == super::index::Committed::Deleted {
+        if self.committed_in(&record.id, found[1].clone())? == super::index::Committed::Deleted {
             return Err(Error::AlreadyExists {
                 what: "connection",
                 id: record.id.clone(),

@@ -18,8 +18,9 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Bucket {
     /// `index/xx`.
     id: String,
@@ -71,6 +72,14 @@ pub(crate) fn judge(id: &str, committed: Committed, version: u64) -> Result<()> 
     }
 }
 
+fn lookup(b: &Bucket, id: &str) -> Committed {
+    match (b.live.get(id), b.deleted.contains_key(id)) {
+        (_, true) => Committed::Deleted,
+        (Some(v), _) => Committed::Live(*v),
+        (None, false) => Committed::Unknown,
+    }
+}
+
 fn bucket_name(id: &str) -> String {
     format!("{:02x}", Sha256::digest(id.as_bytes())[0])
 }
@@ -80,19 +89,36 @@ impl Store {
         format!("index/{name}.json")
     }
 
-    fn load_bucket(&self, name: &str) -> Result<Bucket> {
-        match signed::get::<Bucket>(
-            &self.keys,
-            &*self.backend,
-            &self.bucket_path(name),
-            &format!("index/{name}"),
-        ) {
-            Err(Error::NotFound { .. }) => Ok(Bucket {
+    /// A bucket from its bytes (`None`: there is none yet). The last
+    /// verified copy of each bucket is kept: bytes identical to it are
+    /// that bucket, so a read costs a compare instead of a parse and a
+    /// tag check (which grow with the bucket).
+    fn decode_bucket(&self, name: &str, bytes: Option<Vec<u8>>) -> Result<Arc<Bucket>> {
+        let Some(bytes) = bytes else {
+            return Ok(Arc::new(Bucket {
                 id: format!("index/{name}"),
                 ..Bucket::default()
-            }),
-            other => other,
+            }));
+        };
+        let mut cache = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, b)) = cache.get(name) {
+            if *seen == bytes {
+                return Ok(b.clone());
+            }
         }
+        let b = Arc::new(signed::check::<Bucket>(
+            &self.keys,
+            &bytes,
+            &format!("index/{name}"),
+            &self.bucket_path(name),
+        )?);
+        cache.insert(name.to_string(), (bytes, b.clone()));
+        Ok(b)
+    }
+
+    fn load_bucket(&self, name: &str) -> Result<Bucket> {
+        let bytes = self.backend.read(&self.bucket_path(name))?;
+        Ok((*self.decode_bucket(name, bytes)?).clone())
     }
 
     /// The path of the bucket that indexes `id`.
@@ -101,22 +127,9 @@ impl Store {
     }
 
     /// What `id`'s bucket, already read (`None`: there is none), says.
-    pub(crate) fn committed_in(&self, id: &str, bucket: Option<&[u8]>) -> Result<Committed> {
-        let name = bucket_name(id);
-        let b = match bucket {
-            Some(bytes) => signed::check::<Bucket>(
-                &self.keys,
-                bytes,
-                &format!("index/{name}"),
-                &self.bucket_path(&name),
-            )?,
-            None => Bucket::default(),
-        };
-        Ok(match (b.live.get(id), b.deleted.contains_key(id)) {
-            (_, true) => Committed::Deleted,
-            (Some(v), _) => Committed::Live(*v),
-            (None, false) => Committed::Unknown,
-        })
+    pub(crate) fn committed_in(&self, id: &str, bucket: Option<Vec<u8>>) -> Result<Committed> {
+        let b = self.decode_bucket(&bucket_name(id), bucket)?;
+        Ok(lookup(&b, id))
     }
 
     /// [`Store::committed`] of several ids, their buckets read at once.
@@ -126,38 +139,19 @@ impl Store {
         names.dedup();
         let paths: Vec<String> = names.iter().map(|n| self.bucket_path(n)).collect();
         let mut buckets = std::collections::HashMap::new();
-        for ((name, path), bytes) in names
-            .iter()
-            .zip(&paths)
-            .zip(self.backend.read_many(&paths)?)
-        {
-            let id = format!("index/{name}");
-            let b = match bytes {
-                Some(bytes) => signed::check::<Bucket>(&self.keys, &bytes, &id, path)?,
-                None => Bucket::default(),
-            };
-            buckets.insert(name.clone(), b);
+        for (name, bytes) in names.iter().zip(self.backend.read_many(&paths)?) {
+            buckets.insert(name.clone(), self.decode_bucket(name, bytes)?);
         }
         Ok(ids
             .iter()
-            .map(|id| {
-                let b = &buckets[&bucket_name(id)];
-                match (b.live.get(id), b.deleted.contains_key(id)) {
-                    (_, true) => Committed::Deleted,
-                    (Some(v), _) => Committed::Live(*v),
-                    (None, false) => Committed::Unknown,
-                }
-            })
+            .map(|id| lookup(&buckets[&bucket_name(id)], id))
             .collect())
     }
 
     pub(crate) fn committed(&self, id: &str) -> Result<Committed> {
-        let b = self.load_bucket(&bucket_name(id))?;
-        Ok(match (b.live.get(id), b.deleted.contains_key(id)) {
-            (_, true) => Committed::Deleted,
-            (Some(v), _) => Committed::Live(*v),
-            (None, false) => Committed::Unknown,
-        })
+        let name = bucket_name(id);
+        let bytes = self.backend.read(&self.bucket_path(&name))?;
+        Ok(lookup(&*self.decode_bucket(&name, bytes)?, id))
     }
 
     /// Records that `id` is now at `version` (`None`: deleted at

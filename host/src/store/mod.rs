@@ -138,6 +138,8 @@ pub struct Store {
     /// Record reads and writes so far (tests assert what an operation costs).
     reads: AtomicU64,
     writes: AtomicU64,
+    /// The last verified copy of each index bucket (see `index.rs`).
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, Arc<index::Bucket>)>>,
 }
 
 impl Store {
@@ -207,6 +209,7 @@ impl Store {
             backend,
             keys: KeyRing::new(key),
             reads: AtomicU64::new(0),
+            buckets: Default::default(),
             writes: AtomicU64::new(0),
         };
         if store.backend.kind() == "file" {

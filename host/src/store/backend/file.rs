@@ -131,8 +131,12 @@ impl Backend for FileBackend {
                 }
             }
         }
+        // A page of a large folder: select the first `limit`, sort only those.
+        if names.len() > limit {
+            names.select_nth_unstable(limit);
+            names.truncate(limit);
+        }
         names.sort_unstable();
-        names.truncate(limit);
         Ok(names)
     }
 
