@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test of the project: the Rust library and end-to-end suite, then
-# the JavaScript and Python hosts with the shared conformance suite.
+# Every test of the project: the Rust library and end-to-end suite, the
+# JavaScript and Python hosts with the shared conformance suite, then the
+# Connections page in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The database tests need PostgreSQL on loopback: start one if we can
@@ -14,3 +15,4 @@ if [ -z "${CONNHOST_TEST_DATABASE_URL:-}" ]; then
 fi
 cargo test
 bash scripts/test-host-packages.sh
+bash scripts/test-ui.sh

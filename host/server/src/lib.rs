@@ -19,6 +19,7 @@ pub mod auth;
 pub mod error;
 pub mod ops;
 pub mod routes;
+pub mod ui;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
@@ -138,6 +139,7 @@ pub fn router(manager: Arc<Manager>, config: ServerConfig) -> Router {
         config: Arc::new(config),
     };
     routes::all()
+        .merge(ui::routes())
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(ops::observe))

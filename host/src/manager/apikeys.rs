@@ -74,6 +74,34 @@ impl Manager {
         Ok(key)
     }
 
+    /// A live key by id: what a web session names instead of holding the
+    /// key's secret. Revoked or unknown keys are `unauthenticated`.
+    pub fn live_api_key(&self, id: &str) -> Result<ApiKey> {
+        let denied = || Error::Unauthenticated("the session's key is revoked or unknown".into());
+        let mut key = self.store.get_apikey(id).map_err(|_| denied())?;
+        if key.revoked_at.is_some() {
+            return Err(denied());
+        }
+        key.secret_sha256.clear();
+        key.integrity.clear();
+        Ok(key)
+    }
+
+    /// A tag under the store's key over `message`, for `purpose` (the web
+    /// UI's session cookie and its CSRF tokens): what the server hands out
+    /// and later takes back, unforgeable without the key.
+    pub fn ui_tag(&self, purpose: &str, message: &str) -> String {
+        self.store.keys().tag(&ui_message(purpose, message))
+    }
+
+    /// Whether `tag` is [`Manager::ui_tag`] of `message` for `purpose`.
+    pub fn ui_tag_ok(&self, purpose: &str, message: &str, tag: &str) -> bool {
+        self.store
+            .keys()
+            .check(&ui_message(purpose, message), tag)
+            .is_ok()
+    }
+
     /// The key a bearer token is, if it is a live one. Every failure is
     /// the same `unauthenticated` (no hint whether the id exists).
     pub fn authenticate(&self, token: &str) -> Result<ApiKey> {
@@ -93,4 +121,8 @@ impl Manager {
         }
         Ok(key)
     }
+}
+
+fn ui_message(purpose: &str, message: &str) -> Vec<u8> {
+    format!("connhost:ui:{purpose}\0{message}").into_bytes()
 }

@@ -89,6 +89,14 @@ impl Manager {
 
     /// "Celonis 1", "Celonis 2", …: the first name not taken in the team.
     fn default_name(&self, manifest: &Manifest, team: &str) -> Result<String> {
+        // A large team gets the next number without reading every record
+        // (names need not be unique; the user can change it).
+        const READ_UP_TO: usize = 1000;
+        let size = self.store.team_size(team, READ_UP_TO + 1)?;
+        if size > READ_UP_TO {
+            let all = self.store.team_size(team, usize::MAX)?;
+            return Ok(format!("{} {}", manifest.display_name, all + 1));
+        }
         let taken: BTreeSet<String> = self.list(Some(team))?.into_iter().map(|r| r.name).collect();
         Ok((1..)
             .map(|n| format!("{} {n}", manifest.display_name))

@@ -314,6 +314,18 @@ impl Store {
         Ok(())
     }
 
+    /// How many connections `team`'s listing names, counting at most
+    /// `cap` (no record is read).
+    pub fn team_size(&self, team: &str, cap: usize) -> Result<usize> {
+        if !connhost_policy::ids::is_safe(team, 64) {
+            return Ok(0);
+        }
+        Ok(self
+            .backend
+            .list(&format!("teams/{team}/connections"), "", None, cap)?
+            .len())
+    }
+
     fn listing_path(team: &str, id: &str) -> Result<String> {
         if !connhost_policy::ids::is_safe(team, 64) {
             return Err(Error::invalid("team", "must match [A-Za-z0-9_-]{1,64}"));

@@ -1,0 +1,193 @@
+//! The Connections page: server-rendered HTML for the people of one team
+//! (sign in with a team API key; list, create, verify, rename, delete).
+//!
+//! * Session: a cookie `connhost_ui=<team>:<key id>:<expiry>~<tag>` tagged
+//!   under the store's key (any replica checks it; the key's secret is
+//!   never in it), HttpOnly, SameSite=Strict, Secure when the public URL
+//!   is https. Every request re-checks that the key is still live.
+//! * CSRF: every form carries a token tagged over the session; every POST
+//!   checks it before anything else.
+//! * Headers: a strict Content-Security-Policy (no inline script or
+//!   style, nothing from elsewhere), no caching, no referrer, no framing.
+//! * Secrets: secret fields are password inputs, never filled in and
+//!   never sent back; pages show secret names only.
+
+mod pages;
+
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::header::{self, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use connhost::{Caller, TeamView};
+
+const COOKIE: &str = "connhost_ui";
+/// How long a sign-in lasts.
+const SESSION_SECS: u64 = 8 * 3600;
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The page routes (merged into the API router).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/signin", get(pages::signin_form).post(pages::signin))
+        .route("/signout", post(pages::signout))
+        .route("/connections", get(pages::list))
+        .route("/teams/{team}/connections", get(pages::team_list))
+        .route("/connections/new", get(pages::new_form).post(pages::create))
+        .route("/connections/{id}", get(pages::show))
+        .route("/connections/{id}/verify", post(pages::verify))
+        .route("/connections/{id}/rename", post(pages::rename))
+        .route(
+            "/connections/{id}/delete",
+            get(pages::delete_form).post(pages::delete),
+        )
+        .route("/static/app.css", get(css))
+        .route("/static/app.js", get(js))
+        .layer(axum::middleware::from_fn(headers))
+}
+
+/// Security headers on every page.
+async fn headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn css() -> Response {
+    static_file("text/css", include_str!("../../ui/static/app.css"))
+}
+
+async fn js() -> Response {
+    static_file("text/javascript", include_str!("../../ui/static/app.js"))
+}
+
+fn static_file(kind: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("max-age=300")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A signed-in person: their team and the key they signed in with.
+pub struct Session {
+    pub team: String,
+    pub key_id: String,
+    /// The cookie's payload (what CSRF tokens are tagged over).
+    payload: String,
+}
+
+impl Session {
+    /// The token every form of this session carries.
+    pub fn csrf(&self, s: &AppState) -> String {
+        s.manager.ui_tag("csrf", &self.payload)
+    }
+
+    /// Refuses a POST whose form token is not this session's.
+    pub fn check_csrf(&self, s: &AppState, token: Option<&str>) -> Result<(), Response> {
+        let ok = token.is_some_and(|t| s.manager.ui_tag_ok("csrf", &self.payload, t));
+        if ok {
+            Ok(())
+        } else {
+            Err((
+                StatusCode::FORBIDDEN,
+                "This form has expired or did not come from this page. Go back, reload and try again.",
+            )
+                .into_response())
+        }
+    }
+
+    pub fn team_view<'a>(&self, s: &'a AppState) -> Result<TeamView<'a>, Response> {
+        s.manager
+            .team(Caller {
+                team: self.team.clone(),
+                actor: format!("ui:{}", self.key_id),
+            })
+            .map_err(|e| crate::error::ApiError(e).into_response())
+    }
+}
+
+/// The cookie that signs `key` in, and its header value.
+pub fn session_cookie(s: &AppState, team: &str, key_id: &str) -> HeaderValue {
+    let expires = now() + SESSION_SECS;
+    let payload = format!("{team}:{key_id}:{expires}");
+    let tag = s.manager.ui_tag("session", &payload);
+    let secure = if s.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={payload}~{tag}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{secure}"
+    ))
+    .expect("ids and tags are header-safe")
+}
+
+pub fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static("connhost_ui=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn cookie_value(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+impl FromRequestParts<AppState> for Session {
+    /// No session: off to sign in.
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
+        let signin = || Redirect::to("/signin").into_response();
+        let value = cookie_value(parts).ok_or_else(signin)?;
+        let (payload, tag) = value.split_once('~').ok_or_else(signin)?;
+        if !s.manager.ui_tag_ok("session", payload, tag) {
+            return Err(signin());
+        }
+        let mut it = payload.splitn(3, ':');
+        let (Some(team), Some(key_id), Some(exp)) = (it.next(), it.next(), it.next()) else {
+            return Err(signin());
+        };
+        if exp.parse::<u64>().map_or(true, |e| e <= now()) {
+            return Err(signin());
+        }
+        // Revoking the key ends its sessions.
+        let key = s.manager.live_api_key(key_id).map_err(|_| signin())?;
+        if key.team.as_deref() != Some(team) {
+            return Err(signin());
+        }
+        Ok(Session {
+            team: team.to_string(),
+            key_id: key_id.to_string(),
+            payload: payload.to_string(),
+        })
+    }
+}

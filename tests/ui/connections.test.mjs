@@ -1,0 +1,209 @@
+// The Connections page in a real browser (Debian's Chromium, driven by
+// playwright-core) against `connhost serve --demo-provider`: sign in with
+// a team key, create and verify, a wrong key, rename, delete blocked by a
+// usage then forced; CSRF, CSP and cookie flags; no secret anywhere.
+// Screenshots go to tests/ui/output/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "../..");
+const BIN = process.env.CONNHOST_BIN ?? join(root, "target/debug/connhost");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const OUT = join(here, "output");
+const APP_KEY = "demo-app-key-4f1d9c"; // the demo provider's good key
+const WRONG_KEY = "wrong-app-key-PLANTED-7731";
+
+let home, serve, base, teamKey, browser, page;
+const seen = []; // every body and URL the browser got, and the server's output
+
+// The run's own store: nothing from the caller's environment.
+const env = { ...process.env, RUST_LOG: "info" };
+for (const k of ["CONNHOST_HOME", "CONNHOST_MASTER_KEY", "CONNHOST_DATABASE_URL", "CONNHOST_TEAM"]) delete env[k];
+
+function cli(...args) {
+  return execFileSync(BIN, ["--home", home, "--team", "acme", ...args], {
+    env,
+    encoding: "utf8",
+  }).trim();
+}
+
+async function shot(name) {
+  await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  home = mkdtempSync(join(tmpdir(), "connhost-ui-"));
+  cli("connector", "add", "builtin:celonis");
+  teamKey = cli("apikey", "create", "--team", "acme", "--name", "ui");
+  serve = spawn(BIN, ["--home", home, "--json", "serve", "--demo-provider", "--listen", "127.0.0.1:0"], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  serve.stderr.on("data", (d) => seen.push(String(d)));
+  const first = await new Promise((ok, fail) => {
+    const lines = createInterface({ input: serve.stdout });
+    lines.once("line", ok);
+    serve.once("exit", (c) => fail(new Error(`serve exited ${c}`)));
+  });
+  base = `http://${JSON.parse(first).listen}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage();
+  page.on("response", async (r) => {
+    seen.push(r.url());
+    try { seen.push(await r.text()); } catch { /* redirects have no body */ }
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  serve?.kill("SIGTERM");
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+test("the Connections page, end to end in Chromium", async () => {
+  // Signed out: the page sends you to sign in.
+  const r0 = await page.goto(base + "/");
+  assert.match(page.url(), /\/signin$/);
+  const csp = r0.headers()["content-security-policy"];
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline/);
+  await page.fill("#key", "chk_not-a-key");
+  await page.click("button[type=submit]");
+  assert.equal(await page.getAttribute("#key", "aria-invalid"), "true");
+  assert.match(await page.textContent("#key-error"), /not a live team API key/);
+  await shot("01-signin-refused");
+
+  await page.fill("#key", teamKey);
+  await page.click("button[type=submit]");
+  assert.match(page.url(), /\/connections$/);
+  assert.match(await page.textContent("main"), /No connections/);
+  const cookie = (await page.context().cookies()).find((c) => c.name === "connhost_ui");
+  assert.ok(cookie.httpOnly, "session cookie is HttpOnly");
+  assert.equal(cookie.sameSite, "Strict");
+  assert.ok(!cookie.value.includes(teamKey.split("_").pop()), "the key's secret is not in the cookie");
+
+  // Create: pick the service, the auth kind switch changes the fields.
+  await page.click("text=Create connection");
+  await page.selectOption("#connector", "celonis");
+  await page.click("text=Continue");
+  await page.selectOption("#auth", "api-key"); // autosubmits (app.js)
+  await page.waitForSelector("#f-api_key");
+  assert.equal(await page.locator("#f-app_key").count(), 0);
+  await page.selectOption("#auth", "app-key");
+  await page.waitForSelector("#f-app_key");
+  assert.equal(await page.getAttribute("#f-app_key", "type"), "password");
+  assert.equal(await page.inputValue("#f-api_type"), "intelligence", "default pre-filled");
+  assert.ok(await page.locator("label[for=f-domain] .req").count(), "required marked");
+  await page.fill("#name", "Acme EMS");
+  await page.fill("#f-domain", "acme.eu-1.celonis.cloud");
+  await page.fill("#f-app_key", APP_KEY);
+  await shot("02-create-form");
+  await page.click("text=Save and verify");
+  await page.waitForSelector(".verdict");
+  const url = page.url();
+  const id = url.split("/").pop();
+  assert.match(await page.textContent(".verdict"), /✓ Verified/);
+  assert.equal(await page.inputValue("#new-name"), "Acme EMS");
+  await shot("03-verified");
+
+  // Verify again: the button shows it is working, then ✓.
+  // Held for a moment, so the in-progress state can be seen.
+  let release;
+  const held = new Promise((ok) => (release = ok));
+  await page.route(`**/connections/${id}/verify`, async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.click("form[data-busy] button", { noWaitAfter: true });
+  // The old document stays while the request is held: read it directly.
+  const busy = await page.evaluate(() => {
+    const b = document.querySelector("form[data-busy] button");
+    return [b.getAttribute("aria-busy"), b.textContent, b.disabled];
+  });
+  assert.deepEqual(busy, ["true", "Verifying…", true]);
+  release();
+  await page.waitForURL(url);
+  await page.waitForSelector(".verdict.ok");
+  await page.unroute(`**/connections/${id}/verify`);
+
+  // A wrong key: ✗ unauthorized, and what to do.
+  await page.goto(base + "/connections/new?connector=celonis&auth=app-key");
+  await page.fill("#name", "Acme wrong");
+  await page.fill("#f-domain", "acme.eu-1.celonis.cloud");
+  await page.fill("#f-app_key", WRONG_KEY);
+  await page.click("text=Save and verify");
+  await page.waitForSelector(".verdict.bad");
+  assert.match(await page.textContent(".verdict.bad"), /✗ unauthorized/);
+  assert.match(await page.textContent(".advice"), /Check the key/);
+  await shot("04-wrong-key");
+
+  // Invalid input is named next to its field, values kept, secret not.
+  await page.goto(base + "/connections/new?connector=celonis&auth=app-key");
+  await page.fill("#f-domain", "not a domain");
+  await page.fill("#f-app_key", APP_KEY);
+  await page.click("text=Save and verify");
+  assert.equal(await page.getAttribute("#f-domain", "aria-invalid"), "true");
+  assert.match(await page.textContent("#e-domain"), /domain/);
+  assert.equal(await page.inputValue("#f-app_key"), "", "a secret is never sent back");
+
+  // Rename in place.
+  await page.goto(url);
+  await page.fill("#new-name", "Acme EMS (prod)");
+  await page.click("button:has-text('Rename')");
+  assert.equal(await page.textContent("h1"), "Acme EMS (prod)");
+
+  // The list: status in words, connector's display name, filter.
+  await page.goto(base + "/connections");
+  const table = await page.textContent("table");
+  assert.match(table, /Acme EMS \(prod\)/);
+  assert.match(table, /Celonis/);
+  assert.match(table, /Error: the service refused the credentials/);
+  await page.selectOption("#f-status", "ok");
+  await page.waitForURL(/status=ok/);
+  assert.doesNotMatch(await page.textContent("table"), /Acme wrong/);
+  await shot("05-list");
+
+  // A form without this session's token is refused.
+  const forged = await page.request.post(`${base}/connections/${id}/verify`, { form: { csrf: "x" } });
+  assert.equal(forged.status(), 403);
+
+  // Delete: blocked by a usage, listed; then forced.
+  cli("usage", "add", "--consumer", "flow-1", "--connection", id);
+  await page.goto(url);
+  await page.click("text=Delete connection…");
+  assert.match(await page.textContent(".consumers"), /flow-1/);
+  await page.click("button.danger");
+  assert.match(await page.textContent(".consumers"), /flow-1/, "still there, still blocked");
+  await shot("06-delete-blocked");
+  await page.check("#force");
+  await page.click("button.danger");
+  assert.match(page.url(), /\/connections\?flash=/);
+  assert.match(await page.textContent(".flash"), /Deleted “Acme EMS \(prod\)”/);
+  assert.doesNotMatch(await page.textContent("table"), /Acme EMS \(prod\)/);
+  await shot("07-deleted");
+
+  // Signed out, the pages are closed again.
+  await page.click("text=Sign out");
+  await page.goto(base + "/connections");
+  assert.match(page.url(), /\/signin$/);
+
+  // No secret value in any page, URL, response or server log.
+  const all = seen.join("\n");
+  for (const secret of [APP_KEY, WRONG_KEY, teamKey]) {
+    assert.ok(!all.includes(secret), `a secret appeared in what the run saw`);
+  }
+  console.log(`ui: ${seen.length} responses and log chunks checked; 0 secrets; screenshots in tests/ui/output`);
+});
