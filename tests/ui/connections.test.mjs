@@ -165,6 +165,45 @@ test("the Connections page, end to end in Chromium", async () => {
   await page.click("button:has-text('Rename')");
   assert.equal(await page.textContent("h1"), "Acme EMS (prod)");
 
+  // Edit, then cancel: nothing changes. The form has the data, not the secret.
+  await page.click("text=Edit…");
+  assert.match(await page.textContent("#edit-note"), /enter its secrets again/);
+  assert.equal(await page.inputValue("#f-domain"), "acme.eu-1.celonis.cloud");
+  assert.equal(await page.inputValue("#f-app_key"), "");
+  await page.fill("#name", "Changed name");
+  await page.click("a.button:text-is('Cancel')");
+  assert.equal(page.url(), url);
+  assert.equal(await page.textContent("h1"), "Acme EMS (prod)");
+
+  // Edit with a wrong key: refused, said why, the original kept.
+  await page.click("text=Edit…");
+  await page.fill("#name", "Changed name");
+  await page.fill("#f-app_key", WRONG_KEY);
+  await page.click("text=Save and verify");
+  assert.match(await page.textContent("form .error[role=alert]"), /unauthorized.*nothing was changed/);
+  assert.equal(await page.inputValue("#f-app_key"), "", "a secret is never sent back");
+  await shot("05-edit-refused");
+  await page.goto(url);
+  assert.equal(await page.textContent("h1"), "Acme EMS (prod)");
+  assert.match(await page.textContent(".verdict"), /✓ Verified/);
+
+  // Edit with the right key: saved, and the new data shown.
+  await page.click("text=Edit…");
+  await page.fill("#f-app_key", APP_KEY);
+  await page.fill("#f-pool_id", "pool-7");
+  await page.click("text=Save and verify");
+  assert.match(await page.textContent(".flash"), /Saved/);
+  assert.match(await page.textContent("dl"), /pool-7/);
+
+  // Regenerate the key: a wrong value is refused and the old one kept.
+  await page.fill("#s-app_key", WRONG_KEY);
+  await page.click("form[action$='/secrets/app_key'] button");
+  assert.match(await page.textContent("#secret-error"), /old value is kept/);
+  await page.fill("#s-app_key", APP_KEY);
+  await page.click("form[action$='/secrets/app_key'] button");
+  assert.match(await page.textContent(".flash"), /Replaced app_key/);
+  assert.match(await page.textContent(".verdict"), /✓ Verified/);
+
   // The list: status in words, connector's display name, filter.
   await page.goto(base + "/connections");
   const table = await page.textContent("table");
@@ -174,7 +213,7 @@ test("the Connections page, end to end in Chromium", async () => {
   await page.selectOption("#f-status", "ok");
   await page.waitForURL(/status=ok/);
   assert.doesNotMatch(await page.textContent("table"), /Acme wrong/);
-  await shot("05-list");
+  await shot("06-list");
 
   // A form without this session's token is refused.
   const forged = await page.request.post(`${base}/connections/${id}/verify`, { form: { csrf: "x" } });
@@ -187,13 +226,13 @@ test("the Connections page, end to end in Chromium", async () => {
   assert.match(await page.textContent(".consumers"), /flow-1/);
   await page.click("button.danger");
   assert.match(await page.textContent(".consumers"), /flow-1/, "still there, still blocked");
-  await shot("06-delete-blocked");
+  await shot("07-delete-blocked");
   await page.check("#force");
   await page.click("button.danger");
   assert.match(page.url(), /\/connections\?flash=/);
   assert.match(await page.textContent(".flash"), /Deleted “Acme EMS \(prod\)”/);
   assert.doesNotMatch(await page.textContent("table"), /Acme EMS \(prod\)/);
-  await shot("07-deleted");
+  await shot("08-deleted");
 
   // Signed out, the pages are closed again.
   await page.click("text=Sign out");

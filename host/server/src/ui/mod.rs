@@ -44,6 +44,11 @@ pub fn routes() -> Router<AppState> {
         .route("/connections/{id}/verify", post(pages::verify))
         .route("/connections/{id}/rename", post(pages::rename))
         .route(
+            "/connections/{id}/edit",
+            get(pages::edit_form).post(pages::edit),
+        )
+        .route("/connections/{id}/secrets/{name}", post(pages::set_secret))
+        .route(
             "/connections/{id}/delete",
             get(pages::delete_form).post(pages::delete),
         )
@@ -56,9 +61,18 @@ pub fn routes() -> Router<AppState> {
 async fn headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
@@ -77,7 +91,10 @@ fn static_file(kind: &'static str, body: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("max-age=300")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=300"),
+            ),
         ],
         body,
     )

@@ -15,11 +15,17 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     for (name, text) in [
         ("base.html", include_str!("../../ui/templates/base.html")),
-        ("signin.html", include_str!("../../ui/templates/signin.html")),
+        (
+            "signin.html",
+            include_str!("../../ui/templates/signin.html"),
+        ),
         ("list.html", include_str!("../../ui/templates/list.html")),
         ("new.html", include_str!("../../ui/templates/new.html")),
         ("show.html", include_str!("../../ui/templates/show.html")),
-        ("delete.html", include_str!("../../ui/templates/delete.html")),
+        (
+            "delete.html",
+            include_str!("../../ui/templates/delete.html"),
+        ),
     ] {
         env.add_template(name, text).expect("templates parse");
     }
@@ -192,7 +198,11 @@ pub async fn team_list(
     list(State(s), session, Query(q)).await
 }
 
-pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query<ListQuery>) -> Response {
+pub async fn list(
+    State(s): State<AppState>,
+    session: Session,
+    Query(q): Query<ListQuery>,
+) -> Response {
     let t = match session.team_view(&s) {
         Ok(t) => t,
         Err(r) => return r,
@@ -216,7 +226,10 @@ pub async fn list(State(s): State<AppState>, session: Session, Query(q): Query<L
         .filter(|r| want_connector.as_ref().is_none_or(|c| &r.connector == c))
         .filter(|r| {
             want_status.as_ref().is_none_or(|w| {
-                serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(String::from)).as_deref()
+                serde_json::to_value(r.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .as_deref()
                     == Some(w.as_str())
             })
         })
@@ -330,15 +343,26 @@ fn form_fields(
     (fields, has_advanced)
 }
 
-fn new_page(
-    s: &AppState,
-    session: &Session,
-    m: &Manifest,
-    auth: &str,
+/// The connection form: a new connection, or (`editing`) the full
+/// replacement of one, which asks for every secret again.
+struct FormPage<'a> {
+    m: &'a Manifest,
+    auth: &'a str,
     advanced: bool,
-    values: &HashMap<String, String>,
+    values: &'a HashMap<String, String>,
     error: Option<(Option<String>, String)>,
-) -> Response {
+    editing: Option<&'a str>,
+}
+
+fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
+    let FormPage {
+        m,
+        auth,
+        advanced,
+        values,
+        error,
+        editing,
+    } = p;
     let (error_field, message) = match &error {
         Some((f, msg)) => (f.clone(), Some(msg.clone())),
         None => (None, None),
@@ -361,6 +385,18 @@ fn new_page(
         .get("name")
         .cloned()
         .unwrap_or_else(|| format!("My {} connection", m.display_name));
+    let (action, cancel, title) = match editing {
+        Some(id) => (
+            format!("/connections/{id}/edit"),
+            format!("/connections/{id}"),
+            "Edit connection",
+        ),
+        None => (
+            "/connections/new".to_string(),
+            "/connections".to_string(),
+            "Create connection",
+        ),
+    };
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -381,11 +417,19 @@ fn new_page(
             fields => fields,
             default_name => default_name,
             error => if error_field.is_none() { message } else { None },
+            action => action,
+            cancel => cancel,
+            title => title,
+            editing => editing.is_some(),
         },
     )
 }
 
-pub async fn new_form(State(s): State<AppState>, session: Session, Query(q): Query<NewQuery>) -> Response {
+pub async fn new_form(
+    State(s): State<AppState>,
+    session: Session,
+    Query(q): Query<NewQuery>,
+) -> Response {
     let connectors = s.manager.connectors().unwrap_or_default();
     let Some(id) = q.connector.filter(|c| !c.is_empty()) else {
         let list: Vec<Value> = connectors
@@ -405,7 +449,18 @@ pub async fn new_form(State(s): State<AppState>, session: Session, Query(q): Que
         .filter(|a| m.auth_kinds.iter().any(|k| &k.id == a))
         .or_else(|| m.auth_kinds.first().map(|k| k.id.clone()))
         .unwrap_or_default();
-    new_page(&s, &session, &m, &auth, q.advanced.is_some(), &HashMap::new(), None)
+    new_page(
+        &s,
+        &session,
+        FormPage {
+            m: &m,
+            auth: &auth,
+            advanced: q.advanced.is_some(),
+            values: &HashMap::new(),
+            error: None,
+            editing: None,
+        },
+    )
 }
 
 pub async fn create(
@@ -431,14 +486,66 @@ pub async fn create(
         return (StatusCode::BAD_REQUEST, "no such connector").into_response();
     };
     let auth = f.get(&m.auth_field).cloned().unwrap_or_default();
+    let (new, keep) = read_form(&m, &f);
+    let created = match t.create(new).await {
+        Ok(c) => c,
+        Err(
+            connhost::Error::InvalidInput { field, reason }
+            | connhost::Error::Connector(connhost::ConnectorError::InvalidInput { field, reason }),
+        ) => {
+            let message = format!("{field} {reason}");
+            let error = Some((Some(field), message));
+            return form_error(&s, &session, &m, &auth, &keep, error, None);
+        }
+        Err(e) => {
+            let error = Some((None, format!("✗ {}: {}", e.kind(), e)));
+            return form_error(&s, &session, &m, &auth, &keep, error, None);
+        }
+    };
+    // Verified at once: the page it lands on says ✓ or ✗ and why.
+    let _ = t.verify(&created.id).await;
+    Redirect::to(&format!("/connections/{}", created.id)).into_response()
+}
+
+fn form_error(
+    s: &AppState,
+    session: &Session,
+    m: &Manifest,
+    auth: &str,
+    values: &HashMap<String, String>,
+    error: Option<(Option<String>, String)>,
+    editing: Option<&str>,
+) -> Response {
+    new_page(
+        s,
+        session,
+        FormPage {
+            m,
+            auth,
+            advanced: true,
+            values,
+            error,
+            editing,
+        },
+    )
+}
+
+/// The connection a form describes, and its non-secret values (what goes
+/// back into the form on an error; secrets never do). Empty inputs are
+/// "not given": the manifest's defaults and required checks apply.
+fn read_form(
+    m: &Manifest,
+    f: &HashMap<String, String>,
+) -> (NewConnection, HashMap<String, String>) {
     let mut new = NewConnection {
         connector: m.id.clone(),
-        name: f.get("name").map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+        name: f
+            .get("name")
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
         ..Default::default()
     };
-    // Empty inputs are "not given": the manifest's defaults and required
-    // checks apply, as in the API.
-    for (k, v) in &f {
+    for (k, v) in f {
         if k == "csrf" || k == "connector" || k == "name" || v.is_empty() {
             continue;
         }
@@ -451,35 +558,201 @@ pub async fn create(
             }
         }
     }
-    // Non-secret values go back into the form on an error; secrets never.
     let mut keep: HashMap<String, String> = new.fields.clone().into_iter().collect();
     if let Some(n) = &new.name {
         keep.insert("name".into(), n.clone());
     }
-    let created = match t.create(new).await {
-        Ok(c) => c,
+    (new, keep)
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct EditQuery {
+    auth: Option<String>,
+}
+
+/// Edit: the same form, filled with the connection's non-secret data.
+pub async fn edit_form(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(q): Query<EditQuery>,
+) -> Response {
+    let t = match session.team_view(&s) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let r = match t.get(&id) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let Some(m) = s
+        .manager
+        .connectors()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.id == r.connector)
+    else {
+        return (StatusCode::NOT_FOUND, "its connector is gone").into_response();
+    };
+    let mut values: HashMap<String, String> = r.fields.clone().into_iter().collect();
+    values.insert("name".into(), r.name.clone());
+    let auth = q
+        .auth
+        .filter(|a| m.auth_kinds.iter().any(|k| &k.id == a))
+        .or_else(|| r.fields.get(&m.auth_field).cloned())
+        .unwrap_or_default();
+    new_page(
+        &s,
+        &session,
+        FormPage {
+            m: &m,
+            auth: &auth,
+            advanced: true,
+            values: &values,
+            error: None,
+            editing: Some(&id),
+        },
+    )
+}
+
+/// Replaces all the connection's data; the stored connection changes
+/// only if the new data verifies (otherwise the form comes back with the
+/// error, and the original is untouched).
+pub async fn edit(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = session.check_csrf(&s, f.get("csrf").map(String::as_str)) {
+        return r;
+    }
+    let t = match session.team_view(&s) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let r = match t.get(&id) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let Some(m) = s
+        .manager
+        .connectors()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.id == r.connector)
+    else {
+        return (StatusCode::NOT_FOUND, "its connector is gone").into_response();
+    };
+    let auth = f.get(&m.auth_field).cloned().unwrap_or_default();
+    let (new, keep) = read_form(&m, &f);
+    match t.edit(&id, new).await {
+        Ok(_) => Redirect::to(&format!(
+            "/connections/{id}?flash={}",
+            urlencode("Saved: the new data verified.")
+        ))
+        .into_response(),
         Err(
             connhost::Error::InvalidInput { field, reason }
             | connhost::Error::Connector(connhost::ConnectorError::InvalidInput { field, reason }),
         ) => {
-            let message = format!("{field} {reason}");
-            return new_page(&s, &session, &m, &auth, true, &keep, Some((Some(field), message)));
+            let error = Some((Some(field.clone()), format!("{field} {reason}")));
+            form_error(&s, &session, &m, &auth, &keep, error, Some(&id))
         }
         Err(e) => {
-            let message = format!("✗ {}: {}", e.kind(), e);
-            return new_page(&s, &session, &m, &auth, true, &keep, Some((None, message)));
+            let error = Some((
+                None,
+                format!("✗ {}: {} — nothing was changed.", e.kind(), e),
+            ));
+            form_error(&s, &session, &m, &auth, &keep, error, Some(&id))
         }
+    }
+}
+
+/// Replaces one secret (a regenerated client secret or key): kept only
+/// if the connection verifies with it.
+pub async fn set_secret(
+    State(s): State<AppState>,
+    session: Session,
+    Path((id, name)): Path<(String, String)>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = session.check_csrf(&s, f.get("csrf").map(String::as_str)) {
+        return r;
+    }
+    let t = match session.team_view(&s) {
+        Ok(t) => t,
+        Err(r) => return r,
     };
-    // Verified at once: the page it lands on says ✓ or ✗ and why.
-    let _ = t.verify(&created.id).await;
-    Redirect::to(&format!("/connections/{}", created.id)).into_response()
+    let value = f.get("value").cloned().unwrap_or_default();
+    if value.is_empty() {
+        let msg = format!("Enter the new value of {name}.");
+        let notes = Notes {
+            secret_error: Some(msg),
+            ..Notes::default()
+        };
+        return show_page_with(&s, &session, &id, notes).await;
+    }
+    match t.set_secret(&id, &name, Secret::new(value)).await {
+        Ok(_) => Redirect::to(&format!(
+            "/connections/{id}?flash={}",
+            urlencode(&format!(
+                "Replaced {name}: the connection verified with it."
+            ))
+        ))
+        .into_response(),
+        Err(e) if e.kind() == "not-found" => fail(e),
+        Err(e) => {
+            let msg = format!("✗ {}: {} — the old value is kept.", e.kind(), e);
+            let notes = Notes {
+                secret_error: Some(msg),
+                ..Notes::default()
+            };
+            show_page_with(&s, &session, &id, notes).await
+        }
+    }
 }
 
-pub async fn show(State(s): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
-    show_page(&s, &session, &id, None).await
+#[derive(serde::Deserialize, Default)]
+pub struct ShowQuery {
+    flash: Option<String>,
 }
 
-async fn show_page(s: &AppState, session: &Session, id: &str, rename_error: Option<String>) -> Response {
+pub async fn show(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Response {
+    let notes = Notes {
+        flash: q.flash,
+        ..Notes::default()
+    };
+    show_page_with(&s, &session, &id, notes).await
+}
+
+/// What a detail page says besides the connection.
+#[derive(Default)]
+struct Notes {
+    flash: Option<String>,
+    rename_error: Option<String>,
+    secret_error: Option<String>,
+}
+
+async fn show_page(
+    s: &AppState,
+    session: &Session,
+    id: &str,
+    rename_error: Option<String>,
+) -> Response {
+    let notes = Notes {
+        rename_error,
+        ..Notes::default()
+    };
+    show_page_with(s, session, id, notes).await
+}
+
+async fn show_page_with(s: &AppState, session: &Session, id: &str, notes: Notes) -> Response {
     let t = match session.team_view(s) {
         Ok(t) => t,
         Err(r) => return r,
@@ -488,7 +761,12 @@ async fn show_page(s: &AppState, session: &Session, id: &str, rename_error: Opti
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let m = s.manager.connectors().unwrap_or_default().into_iter().find(|m| m.id == r.connector);
+    let m = s
+        .manager
+        .connectors()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.id == r.connector);
     let (status, _) = status_words(&r);
     let usages: Vec<String> = t
         .usages()
@@ -503,9 +781,27 @@ async fn show_page(s: &AppState, session: &Session, id: &str, rename_error: Opti
         .into_iter()
         .rev()
         .take(20)
-        .map(|a| (when(Some(a.time)).unwrap_or_default(), a.operation, a.result, a.actor))
+        .map(|a| {
+            (
+                when(Some(a.time)).unwrap_or_default(),
+                a.operation,
+                a.result,
+                a.actor,
+            )
+        })
         .collect();
     let auth_field = m.as_ref().map(|m| m.auth_field.clone()).unwrap_or_default();
+    // Tokens the connector obtained are not the user's to replace.
+    let token_secrets: Vec<&str> = m
+        .as_ref()
+        .map(|m| {
+            m.token_secrets
+                .iter()
+                .map(String::as_str)
+                .chain(m.refresh_secret.as_deref())
+                .collect()
+        })
+        .unwrap_or_default();
     let fields: Vec<(String, String)> = r
         .fields
         .iter()
@@ -526,7 +822,10 @@ async fn show_page(s: &AppState, session: &Session, id: &str, rename_error: Opti
         .collect();
     let expires = r.expires_at.map(|at| {
         let left = at.saturating_sub(super::now());
-        format!("renewed automatically; the current token expires in {} min", left / 60)
+        format!(
+            "renewed automatically; the current token expires in {} min",
+            left / 60
+        )
     });
     let (error_kind, error_message, advice_text) = match (&r.status, &r.last_error) {
         (Status::Error | Status::ReauthorizationRequired, Some(e)) => (
@@ -546,7 +845,9 @@ async fn show_page(s: &AppState, session: &Session, id: &str, rename_error: Opti
         context! {
             team => session.team,
             csrf => session.csrf(s),
-            rename_error => rename_error,
+            rename_error => notes.rename_error,
+            secret_error => notes.secret_error,
+            flash => notes.flash,
             audit => audit,
             c => context! {
                 id => r.id,
@@ -562,7 +863,7 @@ async fn show_page(s: &AppState, session: &Session, id: &str, rename_error: Opti
                 verified => when(r.verified_at),
                 expires => expires,
                 fields => fields,
-                secret_names => r.secret_names().filter(|n| !n.starts_with("access_token") && !n.starts_with("refresh_token")).map(String::from).collect::<Vec<_>>(),
+                secret_names => r.secret_names().filter(|n| !token_secrets.contains(n)).map(String::from).collect::<Vec<_>>(),
                 usages => usages,
             },
         },
@@ -605,7 +906,10 @@ pub async fn rename(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let name = f.get("name").map(|n| n.trim().to_string()).unwrap_or_default();
+    let name = f
+        .get("name")
+        .map(|n| n.trim().to_string())
+        .unwrap_or_default();
     match t.rename(&id, &name).await {
         Ok(_) => Redirect::to(&format!("/connections/{id}")).into_response(),
         Err(connhost::Error::InvalidInput { reason, .. }) => {
@@ -615,7 +919,11 @@ pub async fn rename(
     }
 }
 
-pub async fn delete_form(State(s): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
+pub async fn delete_form(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
     delete_page(&s, &session, &id, StatusCode::OK)
 }
 

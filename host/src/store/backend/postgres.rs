@@ -26,7 +26,7 @@
 use super::{Backend, Held};
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -467,48 +467,48 @@ impl Backend for PostgresBackend {
     }
 
     fn read_many(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        let keys: Vec<(String, String, String)> = paths
-            .iter()
-            .map(|p| {
-                let (d, e, s) = split(p);
-                (d.to_string(), e.to_string(), s.to_string())
-            })
-            .collect();
-        let (dirs, exts, stems): (Vec<String>, Vec<String>, Vec<String>) = (
-            keys.iter().map(|k| k.0.clone()).collect(),
-            keys.iter().map(|k| k.1.clone()).collect(),
-            keys.iter().map(|k| k.2.clone()).collect(),
-        );
+        // By folder: `dir = $1 AND ext = $2 AND stem = ANY($3)` is an index
+        // scan of the primary key, however many rows the table holds.
+        let mut groups: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for p in paths {
+            let (d, e, st) = split(p);
+            groups
+                .entry((d.to_string(), e.to_string()))
+                .or_default()
+                .push(st.to_string());
+        }
         let client = self.client("read");
         let found = self.run(async move {
             let c = client.await?;
             let st = c
                 .prepare_cached(
-                    "SELECT d.dir, d.ext, d.stem, d.body FROM connhost_docs d
-                     JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(dir, ext, stem)
-                       ON d.dir = k.dir AND d.ext = k.ext AND d.stem = k.stem",
+                    "SELECT stem, body FROM connhost_docs
+                     WHERE dir = $1 AND ext = $2 AND stem = ANY($3::text[])",
                 )
                 .await
                 .map_err(db_err("read"))?;
-            let rows = c
-                .query(&st, &[&dirs, &exts, &stems])
-                .await
-                .map_err(db_err("read"))?;
-            let mut m = HashMap::with_capacity(rows.len());
-            for r in rows {
-                m.insert(
-                    (
-                        r.get::<_, String>(0),
-                        r.get::<_, String>(1),
-                        r.get::<_, String>(2),
-                    ),
-                    r.get::<_, Vec<u8>>(3),
-                );
+            let mut m = HashMap::new();
+            for ((dir, ext), stems) in groups {
+                for r in c
+                    .query(&st, &[&dir, &ext, &stems])
+                    .await
+                    .map_err(db_err("read"))?
+                {
+                    let stem: String = r.get(0);
+                    m.insert((dir.clone(), ext.clone(), stem), r.get::<_, Vec<u8>>(1));
+                }
             }
             Ok(m)
         })?;
-        let mut found = found;
-        Ok(keys.into_iter().map(|k| found.remove(&k)).collect())
+        Ok(paths
+            .iter()
+            .map(|p| {
+                let (d, e, st) = split(p);
+                found
+                    .get(&(d.to_string(), e.to_string(), st.to_string()))
+                    .cloned()
+            })
+            .collect())
     }
 
     fn write(&self, path: &str, bytes: &[u8]) -> Result<()> {
