@@ -43,6 +43,10 @@ impl Signed for Bucket {
     }
 }
 
+/// Bucket name → the bytes last verified and the bucket they are.
+pub(crate) type BucketCache =
+    std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, Arc<Bucket>)>>;
+
 /// What the index says about one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Committed {

@@ -139,7 +139,7 @@ pub struct Store {
     reads: AtomicU64,
     writes: AtomicU64,
     /// The last verified copy of each index bucket (see `index.rs`).
-    buckets: std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, Arc<index::Bucket>)>>,
+    buckets: index::BucketCache,
 }
 
 impl Store {
