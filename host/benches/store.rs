@@ -9,7 +9,7 @@
 //! 100,000-connection team ≤ 100 ms, create ≤ 2 ms p50 (file) and ≤ 5 ms
 //! (PostgreSQL), get ≤ 1 ms p50.
 
-use connhost::{ConnectionRecord, HostConfig, Manager, MasterKey, Secret, Status, Store};
+use connhost::{ConnectionRecord, HostConfig, Manager, MasterKey, Secret, Store};
 use connhost_testkit::celonis::{demo, FakeCelonis, FakeConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,31 +32,9 @@ fn arg(name: &str) -> Option<String> {
 }
 
 fn record(store: &Store, id: String, team: &str) -> ConnectionRecord {
-    let mut r = ConnectionRecord {
-        id,
-        team: team.into(),
-        connector: "celonis".into(),
-        name: "Celonis".into(),
-        fields: BTreeMap::from([
-            ("domain".into(), demo::DOMAIN.into()),
-            ("auth_type".into(), "app-key".into()),
-        ]),
-        granted_scopes: vec![],
-        expires_at: None,
-        status: Status::Created,
-        account_label: None,
-        last_error: None,
-        created_at: 1,
-        updated_at: 1,
-        verified_at: None,
-        token_generation: 0,
-        access_issued_at: None,
-        origins: vec![],
-        definition_origins: vec![],
-        version: 0,
-        secrets: BTreeMap::new(),
-        integrity: String::new(),
-    };
+    let mut r = ConnectionRecord::new(id, team.into(), "celonis".into(), "Celonis".into());
+    r.fields.insert("domain".into(), demo::DOMAIN.into());
+    r.fields.insert("auth_type".into(), "app-key".into());
     store.seal_secrets(
         &mut r,
         &BTreeMap::from([("app_key".into(), Secret::new(demo::APP_KEY))]),

@@ -10,7 +10,7 @@
 //! list each of its connections once and nothing of another team's.
 
 use crate::db::TestDb;
-use connhost::{Backend, ConnectionRecord, MasterKey, Status, Store};
+use connhost::{Backend, ConnectionRecord, MasterKey, Store};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,28 +100,10 @@ fn key(b: u8) -> MasterKey {
 }
 
 fn record(id: &str, team: &str) -> ConnectionRecord {
-    ConnectionRecord {
-        id: id.into(),
-        team: team.into(),
-        connector: "celonis".into(),
-        name: "Celonis 1".into(),
-        fields: BTreeMap::from([("domain".into(), "acme.eu-1.celonis.cloud".into())]),
-        granted_scopes: vec![],
-        expires_at: None,
-        status: Status::Created,
-        account_label: None,
-        last_error: None,
-        created_at: 1,
-        updated_at: 1,
-        verified_at: None,
-        token_generation: 0,
-        access_issued_at: None,
-        origins: vec![],
-        definition_origins: vec![],
-        version: 0,
-        secrets: BTreeMap::new(),
-        integrity: String::new(),
-    }
+    let mut r = ConnectionRecord::new(id.into(), team.into(), "celonis".into(), "Celonis 1".into());
+    r.fields
+        .insert("domain".into(), "acme.eu-1.celonis.cloud".into());
+    r
 }
 
 fn insert(store: &Store, id: &str, team: &str, secret: &str) -> ConnectionRecord {

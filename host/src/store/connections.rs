@@ -88,7 +88,7 @@ pub struct ConnectionRecord {
 
 impl ConnectionRecord {
     /// A new, unverified record with no data yet (version 0: not stored).
-    pub(crate) fn new(id: String, team: String, connector: String, name: String) -> Self {
+    pub fn new(id: String, team: String, connector: String, name: String) -> Self {
         let t = crate::util::now();
         ConnectionRecord {
             id,

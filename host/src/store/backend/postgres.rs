@@ -780,14 +780,7 @@ impl LockSession {
                 // Shared holders in this process: one more shares.
                 Some((false, n)) if !exclusive => {
                     *n += 1;
-                    let generation = st.generation;
-                    return Ok(Held::new(PgLock {
-                        session: this.clone(),
-                        rt,
-                        key,
-                        exclusive,
-                        generation,
-                    }));
+                    return Ok(PgLock::held(this, rt, key, exclusive, st.generation));
                 }
                 Some(_) => {
                     // Another thread here holds it: wait for it to go.
@@ -827,14 +820,7 @@ impl LockSession {
                 .map_err(db_err("lock"))?;
             if got {
                 st.held.insert(key, (exclusive, 1));
-                let generation = st.generation;
-                return Ok(Held::new(PgLock {
-                    session: this.clone(),
-                    rt,
-                    key,
-                    exclusive,
-                    generation,
-                }));
+                return Ok(PgLock::held(this, rt, key, exclusive, st.generation));
             }
             // Another process holds it: back off and try again.
             if Instant::now() >= deadline {
@@ -852,6 +838,24 @@ fn timeout(name: &str, wait: Duration) -> Error {
     Error::LockTimeout {
         lock: name.rsplit('/').next().unwrap_or(name).to_string(),
         waited_ms: wait.as_millis() as u64,
+    }
+}
+
+impl PgLock {
+    fn held(
+        session: &Arc<LockSession>,
+        rt: tokio::runtime::Handle,
+        key: i64,
+        exclusive: bool,
+        generation: u64,
+    ) -> Held {
+        Held::new(PgLock {
+            session: session.clone(),
+            rt,
+            key,
+            exclusive,
+            generation,
+        })
     }
 }
 

@@ -1,0 +1,360 @@
+//! The connection form: create, and edit (all data replaced).
+
+use super::*;
+
+#[derive(serde::Deserialize, Default)]
+pub struct NewQuery {
+    connector: Option<String>,
+    auth: Option<String>,
+    advanced: Option<String>,
+}
+
+/// The form of `m` for auth kind `auth`: the connector's fields and the
+/// kind's, with values (never secret ones) and errors.
+fn form_fields(
+    m: &Manifest,
+    auth: &str,
+    advanced: bool,
+    values: &HashMap<String, String>,
+    error_field: Option<&str>,
+    error: Option<&str>,
+) -> (Vec<Value>, bool) {
+    let kind_fields = m
+        .auth_kinds
+        .iter()
+        .find(|k| k.id == auth)
+        .map(|k| k.fields.clone())
+        .unwrap_or_default();
+    let mut has_advanced = false;
+    let fields = m
+        .fields
+        .iter()
+        .filter(|f| f.name != m.auth_field)
+        .chain(kind_fields.iter())
+        .filter(|f| {
+            has_advanced |= f.advanced;
+            advanced || !f.advanced || error_field == Some(f.name.as_str())
+        })
+        .map(|f| {
+            let value = if f.secret {
+                None
+            } else {
+                values.get(&f.name).cloned().or(f.default.clone())
+            };
+            context! {
+                name => f.name,
+                label => f.label,
+                required => f.required,
+                secret => f.secret,
+                advanced => f.advanced,
+                help => f.help,
+                allowed_values => f.allowed_values,
+                value => value,
+                error => (error_field == Some(f.name.as_str())).then_some(error).flatten(),
+            }
+        })
+        .collect();
+    (fields, has_advanced)
+}
+
+/// The connection form: a new connection, or (`editing`) the full
+/// replacement of one, which asks for every secret again.
+struct FormPage<'a> {
+    m: &'a Manifest,
+    auth: &'a str,
+    advanced: bool,
+    values: &'a HashMap<String, String>,
+    error: Option<(Option<String>, String)>,
+    editing: Option<&'a str>,
+}
+
+fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
+    let FormPage {
+        m,
+        auth,
+        advanced,
+        values,
+        error,
+        editing,
+    } = p;
+    let (error_field, message) = match &error {
+        Some((f, msg)) => (f.clone(), Some(msg.clone())),
+        None => (None, None),
+    };
+    let (fields, has_advanced) = form_fields(
+        m,
+        auth,
+        advanced,
+        values,
+        error_field.as_deref(),
+        message.as_deref(),
+    );
+    let auth_label = m
+        .fields
+        .iter()
+        .find(|f| f.name == m.auth_field)
+        .map(|f| f.label.clone())
+        .unwrap_or("Authentication".into());
+    let default_name = values
+        .get("name")
+        .cloned()
+        .unwrap_or_else(|| format!("My {} connection", m.display_name));
+    let (action, cancel, title) = match editing {
+        Some(id) => (
+            format!("/connections/{id}/edit"),
+            format!("/connections/{id}"),
+            "Edit connection",
+        ),
+        None => (
+            "/connections/new".to_string(),
+            "/connections".to_string(),
+            "Create connection",
+        ),
+    };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        "new.html",
+        context! {
+            team => session.team,
+            csrf => session.csrf(s),
+            connector => context! { id => m.id, display_name => m.display_name, auth_kinds => m.auth_kinds.iter().map(|k| context!{ id => k.id, label => k.label }).collect::<Vec<_>>() },
+            auth => auth,
+            auth_field => m.auth_field,
+            auth_label => auth_label,
+            advanced => advanced,
+            has_advanced => has_advanced,
+            fields => fields,
+            default_name => default_name,
+            error => if error_field.is_none() { message } else { None },
+            action => action,
+            cancel => cancel,
+            title => title,
+            editing => editing.is_some(),
+        },
+    )
+}
+
+pub async fn new_form(
+    State(s): State<AppState>,
+    session: Session,
+    Query(q): Query<NewQuery>,
+) -> Response {
+    let connectors = s.manager.connectors().unwrap_or_default();
+    let Some(id) = q.connector.filter(|c| !c.is_empty()) else {
+        let list: Vec<Value> = connectors
+            .iter()
+            .map(|m| context! { id => m.id, display_name => m.display_name })
+            .collect();
+        return page(
+            "new.html",
+            context! { team => session.team, csrf => session.csrf(&s), connectors => list },
+        );
+    };
+    let Some(m) = connectors.into_iter().find(|m| m.id == id) else {
+        return (StatusCode::NOT_FOUND, "no such connector").into_response();
+    };
+    let auth = q
+        .auth
+        .filter(|a| m.auth_kinds.iter().any(|k| &k.id == a))
+        .or_else(|| m.auth_kinds.first().map(|k| k.id.clone()))
+        .unwrap_or_default();
+    new_page(
+        &s,
+        &session,
+        FormPage {
+            m: &m,
+            auth: &auth,
+            advanced: q.advanced.is_some(),
+            values: &HashMap::new(),
+            error: None,
+            editing: None,
+        },
+    )
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    session: Session,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let t = match posted(&s, &session, &f) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let connector = f.get("connector").cloned().unwrap_or_default();
+    let Some(m) = manifest_of(&s, &connector) else {
+        return (StatusCode::BAD_REQUEST, "no such connector").into_response();
+    };
+    let auth = f.get(&m.auth_field).cloned().unwrap_or_default();
+    let (new, keep) = read_form(&m, &f);
+    let created = match t.create(new).await {
+        Ok(c) => c,
+        Err(
+            connhost::Error::InvalidInput { field, reason }
+            | connhost::Error::Connector(connhost::ConnectorError::InvalidInput { field, reason }),
+        ) => {
+            let message = format!("{field} {reason}");
+            let error = Some((Some(field), message));
+            return form_error(&s, &session, &m, &auth, &keep, error, None);
+        }
+        Err(e) => {
+            let error = Some((None, format!("✗ {}: {}", e.kind(), e)));
+            return form_error(&s, &session, &m, &auth, &keep, error, None);
+        }
+    };
+    // Verified at once: the page it lands on says ✓ or ✗ and why.
+    let _ = t.verify(&created.id).await;
+    Redirect::to(&format!("/connections/{}", created.id)).into_response()
+}
+
+fn form_error(
+    s: &AppState,
+    session: &Session,
+    m: &Manifest,
+    auth: &str,
+    values: &HashMap<String, String>,
+    error: Option<(Option<String>, String)>,
+    editing: Option<&str>,
+) -> Response {
+    new_page(
+        s,
+        session,
+        FormPage {
+            m,
+            auth,
+            advanced: true,
+            values,
+            error,
+            editing,
+        },
+    )
+}
+
+/// The connection a form describes, and its non-secret values (what goes
+/// back into the form on an error; secrets never do). Empty inputs are
+/// "not given": the manifest's defaults and required checks apply.
+fn read_form(
+    m: &Manifest,
+    f: &HashMap<String, String>,
+) -> (NewConnection, HashMap<String, String>) {
+    let mut new = NewConnection {
+        connector: m.id.clone(),
+        name: f
+            .get("name")
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
+        ..Default::default()
+    };
+    for (k, v) in f {
+        if k == "csrf" || k == "connector" || k == "name" || v.is_empty() {
+            continue;
+        }
+        match k.strip_prefix("secret:") {
+            Some(name) => {
+                new.secrets.insert(name.to_string(), Secret::new(v.clone()));
+            }
+            None => {
+                new.fields.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let mut keep: HashMap<String, String> = new.fields.clone().into_iter().collect();
+    if let Some(n) = &new.name {
+        keep.insert("name".into(), n.clone());
+    }
+    (new, keep)
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct EditQuery {
+    auth: Option<String>,
+}
+
+/// Edit: the same form, filled with the connection's non-secret data.
+pub async fn edit_form(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(q): Query<EditQuery>,
+) -> Response {
+    let t = match session.team_view(&s) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let r = match t.get(&id) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let Some(m) = manifest_of(&s, &r.connector) else {
+        return (StatusCode::NOT_FOUND, "its connector is gone").into_response();
+    };
+    let mut values: HashMap<String, String> = r.fields.clone().into_iter().collect();
+    values.insert("name".into(), r.name.clone());
+    let auth = q
+        .auth
+        .filter(|a| m.auth_kinds.iter().any(|k| &k.id == a))
+        .or_else(|| r.fields.get(&m.auth_field).cloned())
+        .unwrap_or_default();
+    new_page(
+        &s,
+        &session,
+        FormPage {
+            m: &m,
+            auth: &auth,
+            advanced: true,
+            values: &values,
+            error: None,
+            editing: Some(&id),
+        },
+    )
+}
+
+/// Replaces all the connection's data; the stored connection changes
+/// only if the new data verifies (otherwise the form comes back with the
+/// error, and the original is untouched).
+pub async fn edit(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let t = match posted(&s, &session, &f) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let r = match t.get(&id) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let Some(m) = manifest_of(&s, &r.connector) else {
+        return (StatusCode::NOT_FOUND, "its connector is gone").into_response();
+    };
+    let auth = f.get(&m.auth_field).cloned().unwrap_or_default();
+    let (new, keep) = read_form(&m, &f);
+    match t.edit(&id, new).await {
+        Ok(_) => Redirect::to(&format!(
+            "/connections/{id}?flash={}",
+            urlencode("Saved: the new data verified.")
+        ))
+        .into_response(),
+        Err(
+            connhost::Error::InvalidInput { field, reason }
+            | connhost::Error::Connector(connhost::ConnectorError::InvalidInput { field, reason }),
+        ) => {
+            let error = Some((Some(field.clone()), format!("{field} {reason}")));
+            form_error(&s, &session, &m, &auth, &keep, error, Some(&id))
+        }
+        Err(e) => {
+            let error = Some((
+                None,
+                format!("✗ {}: {} — nothing was changed.", e.kind(), e),
+            ));
+            form_error(&s, &session, &m, &auth, &keep, error, Some(&id))
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! One connection: its state and history, verify, rename, regenerate a
+//! secret, delete.
+
+use super::*;
+
+/// Replaces one secret (a regenerated client secret or key): kept only
+/// if the connection verifies with it.
+pub async fn set_secret(
+    State(s): State<AppState>,
+    session: Session,
+    Path((id, name)): Path<(String, String)>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let t = match posted(&s, &session, &f) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let value = f.get("value").cloned().unwrap_or_default();
+    if value.is_empty() {
+        let msg = format!("Enter the new value of {name}.");
+        let notes = Notes {
+            secret_error: Some(msg),
+            ..Notes::default()
+        };
+        return show_page_with(&s, &session, &id, notes).await;
+    }
+    match t.set_secret(&id, &name, Secret::new(value)).await {
+        Ok(_) => Redirect::to(&format!(
+            "/connections/{id}?flash={}",
+            urlencode(&format!(
+                "Replaced {name}: the connection verified with it."
+            ))
+        ))
+        .into_response(),
+        Err(e) if e.kind() == "not-found" => fail(e),
+        Err(e) => {
+            let msg = format!("✗ {}: {} — the old value is kept.", e.kind(), e);
+            let notes = Notes {
+                secret_error: Some(msg),
+                ..Notes::default()
+            };
+            show_page_with(&s, &session, &id, notes).await
+        }
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct ShowQuery {
+    flash: Option<String>,
+}
+
+pub async fn show(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Response {
+    let notes = Notes {
+        flash: q.flash,
+        ..Notes::default()
+    };
+    show_page_with(&s, &session, &id, notes).await
+}
+
+/// What a detail page says besides the connection.
+#[derive(Default)]
+struct Notes {
+    flash: Option<String>,
+    rename_error: Option<String>,
+    secret_error: Option<String>,
+}
+
+async fn show_page(
+    s: &AppState,
+    session: &Session,
+    id: &str,
+    rename_error: Option<String>,
+) -> Response {
+    let notes = Notes {
+        rename_error,
+        ..Notes::default()
+    };
+    show_page_with(s, session, id, notes).await
+}
+
+async fn show_page_with(s: &AppState, session: &Session, id: &str, notes: Notes) -> Response {
+    let t = match session.team_view(s) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let r = match t.get(id) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let m = manifest_of(s, &r.connector);
+    let (status, _) = status_words(&r);
+    let usages: Vec<String> = t
+        .usages()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|u| u.connection == r.id)
+        .map(|u| u.consumer)
+        .collect();
+    let audit: Vec<(String, String, String, String)> = t
+        .audit(Some(&r.id), None)
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .take(20)
+        .map(|a| {
+            (
+                when(Some(a.time)).unwrap_or_default(),
+                a.operation,
+                a.result,
+                a.actor,
+            )
+        })
+        .collect();
+    let auth_field = m.as_ref().map(|m| m.auth_field.clone()).unwrap_or_default();
+    // Tokens the connector obtained are not the user's to replace.
+    let token_secrets: Vec<&str> = m
+        .as_ref()
+        .map(|m| {
+            m.token_secrets
+                .iter()
+                .map(String::as_str)
+                .chain(m.refresh_secret.as_deref())
+                .collect()
+        })
+        .unwrap_or_default();
+    let fields: Vec<(String, String)> = r
+        .fields
+        .iter()
+        .filter(|(k, _)| **k != auth_field)
+        .map(|(k, v)| {
+            let label = m
+                .as_ref()
+                .and_then(|m| {
+                    m.fields
+                        .iter()
+                        .chain(m.auth_kinds.iter().flat_map(|k| k.fields.iter()))
+                        .find(|f| &f.name == k)
+                        .map(|f| f.label.clone())
+                })
+                .unwrap_or(k.clone());
+            (label, v.clone())
+        })
+        .collect();
+    let expires = r.expires_at.map(|at| {
+        let left = at.saturating_sub(crate::ui::now());
+        format!(
+            "renewed automatically; the current token expires in {} min",
+            left / 60
+        )
+    });
+    let (error_kind, error_message, advice_text) = match (&r.status, &r.last_error) {
+        (Status::Error | Status::ReauthorizationRequired, Some(e)) => (
+            Some(e.kind.clone()),
+            Some(
+                e.message
+                    .strip_prefix(&format!("{}: ", e.kind))
+                    .unwrap_or(&e.message)
+                    .to_string(),
+            ),
+            Some(advice(&e.kind)),
+        ),
+        _ => (None, None, None),
+    };
+    page(
+        "show.html",
+        context! {
+            team => session.team,
+            csrf => session.csrf(s),
+            rename_error => notes.rename_error,
+            secret_error => notes.secret_error,
+            flash => notes.flash,
+            audit => audit,
+            c => context! {
+                id => r.id,
+                name => r.name,
+                ok => r.status == Status::Ok,
+                status => status,
+                account => r.account_label,
+                error_kind => error_kind,
+                error_message => error_message,
+                advice => advice_text,
+                connector => m.as_ref().map(|m| m.display_name.clone()).unwrap_or(r.connector.clone()),
+                auth => auth_label(m.as_ref(), &r),
+                verified => when(r.verified_at),
+                expires => expires,
+                fields => fields,
+                secret_names => r.secret_names().filter(|n| !token_secrets.contains(n)).map(String::from).collect::<Vec<_>>(),
+                usages => usages,
+            },
+        },
+    )
+}
+
+pub async fn verify(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let t = match posted(&s, &session, &f) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    // The outcome is kept on the record (status, last error), which the
+    // page shows; a failure is not an error of this request.
+    if let Err(e) = t.verify(&id).await {
+        if e.kind() == "not-found" {
+            return fail(e);
+        }
+    }
+    Redirect::to(&format!("/connections/{id}")).into_response()
+}
+
+pub async fn rename(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let t = match posted(&s, &session, &f) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let name = f
+        .get("name")
+        .map(|n| n.trim().to_string())
+        .unwrap_or_default();
+    match t.rename(&id, &name).await {
+        Ok(_) => Redirect::to(&format!("/connections/{id}")).into_response(),
+        Err(connhost::Error::InvalidInput { reason, .. }) => {
+            show_page(&s, &session, &id, Some(format!("The name {reason}"))).await
+        }
+        Err(e) => fail(e),
+    }
+}
+
+pub async fn delete_form(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    delete_page(&s, &session, &id, StatusCode::OK)
+}
+
+fn delete_page(s: &AppState, session: &Session, id: &str, status: StatusCode) -> Response {
+    let t = match session.team_view(s) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let r = match t.get(id) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let consumers: Vec<String> = t
+        .blocking_usages(id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|u| u.consumer)
+        .collect();
+    render(
+        status,
+        "delete.html",
+        context! {
+            team => session.team,
+            csrf => session.csrf(s),
+            id => r.id,
+            name => r.name,
+            consumers => consumers,
+        },
+    )
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let t = match posted(&s, &session, &f) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let force = f.get("force").is_some_and(|v| v == "on");
+    match t.delete(&id, force).await {
+        Ok(d) => Redirect::to(&format!(
+            "/connections?flash={}",
+            urlencode(&format!("Deleted “{}”.", d.name))
+        ))
+        .into_response(),
+        Err(connhost::Error::InUse { .. }) => delete_page(&s, &session, &id, StatusCode::CONFLICT),
+        Err(e) => fail(e),
+    }
+}
