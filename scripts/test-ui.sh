@@ -13,7 +13,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
-cargo build -q --bin connhost
+cargo build -q --bin connhost --bin connhost-fakes
 cd tests/ui
 npm ci --no-audit --no-fund --loglevel=error
 npm test

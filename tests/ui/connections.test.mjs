@@ -6,7 +6,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +21,11 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const OUT = join(here, "output");
 const APP_KEY = "demo-app-key-4f1d9c"; // the demo provider's good key
 const WRONG_KEY = "wrong-app-key-PLANTED-7731";
+const FAKES = process.env.CONNHOST_FAKES ?? join(root, "target/debug/connhost-fakes");
+const OAUTH_HOST = "oauth.example.com";
+const OAUTH_CLIENT_ID = "fake-client"; // connhost_testkit::oauth
+const OAUTH_SECRET = "fake:secret/+%";
+let fakes, oauthAddr, caPem;
 
 let home, serve, base, teamKey, browser, page;
 const seen = []; // every body and URL the browser got, and the server's output
@@ -42,9 +48,20 @@ async function shot(name) {
 before(async () => {
   mkdirSync(OUT, { recursive: true });
   home = mkdtempSync(join(tmpdir(), "connhost-ui-"));
+  // The fake OAuth server (and its CA) from connhost-fakes, for consent.
+  fakes = spawn(FAKES, [], { stdio: ["pipe", "pipe", "inherit"] });
+  const info = JSON.parse(await new Promise((ok) => createInterface({ input: fakes.stdout }).once("line", ok)));
+  oauthAddr = info.connect_to[`${OAUTH_HOST}:443`];
+  caPem = info.ca_pem;
+  writeFileSync(join(home, "oauth-ca.pem"), caPem);
+  writeFileSync(join(home, "fakeoauth.json"), JSON.stringify(info.oauth_definition));
   cli("connector", "add", "builtin:celonis");
+  cli("connector", "add", join(root, "target/components/generic.wasm"));
+  cli("provider", "add", join(home, "fakeoauth.json"));
   teamKey = cli("apikey", "create", "--team", "acme", "--name", "ui");
-  serve = spawn(BIN, ["--home", home, "--json", "serve", "--demo-provider", "--listen", "127.0.0.1:0"], {
+  serve = spawn(BIN, ["--home", home, "--json", "--ca-file", join(home, "oauth-ca.pem"),
+    "--connect-to", `${OAUTH_HOST}:443:${oauthAddr}`,
+    "serve", "--demo-provider", "--listen", "127.0.0.1:0"], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -61,6 +78,27 @@ before(async () => {
       "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
   page = await browser.newPage();
+  // The browser reaches the fake provider's consent page through this
+  // proxy (its name does not resolve here; its CA is the test's).
+  await page.route(`https://${OAUTH_HOST}/**`, async (route) => {
+    const req = route.request();
+    const u = new URL(req.url());
+    const [host, port] = oauthAddr.split(":");
+    const res = await new Promise((ok, fail) => {
+      const r = httpsRequest({ host, port, path: u.pathname + u.search, method: req.method(),
+        headers: { ...req.headers(), host: OAUTH_HOST }, servername: OAUTH_HOST, ca: caPem }, (resp) => {
+        const chunks = [];
+        resp.on("data", (c) => chunks.push(c));
+        resp.on("end", () => ok({ status: resp.statusCode, headers: resp.headers, body: Buffer.concat(chunks) }));
+      });
+      r.on("error", fail);
+      if (req.postDataBuffer()) r.write(req.postDataBuffer());
+      r.end();
+    });
+    const headers = {};
+    for (const [k, v] of Object.entries(res.headers)) headers[k] = Array.isArray(v) ? v.join(", ") : String(v);
+    await route.fulfill({ status: res.status, headers, body: res.body });
+  });
   page.on("response", async (r) => {
     seen.push(r.url());
     try { seen.push(await r.text()); } catch { /* redirects have no body */ }
@@ -70,6 +108,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   serve?.kill("SIGTERM");
+  fakes?.stdin.end();
   if (home) rmSync(home, { recursive: true, force: true });
 });
 
@@ -234,6 +273,40 @@ test("the Connections page, end to end in Chromium", async () => {
   assert.doesNotMatch(await page.textContent("table"), /Acme EMS \(prod\)/);
   await shot("08-deleted");
 
+  // Consent: OAuth 2.0 authorization code through the provider's page,
+  // back verified; the team's own definition is offered as a provider.
+  await page.goto(base + "/connections/new?connector=generic&auth=oauth2");
+  assert.equal(await page.inputValue("#f-provider"), "fakeoauth");
+  await page.fill("#name", "Fake OAuth");
+  await page.fill("#f-client_id", OAUTH_CLIENT_ID);
+  await page.fill("#f-client_secret", OAUTH_SECRET);
+  await page.fill("#f-scopes", "profile");
+  await page.click("text=Save and verify");
+  await page.waitForURL(/oauth\.example\.com\/authorize/);
+  await shot("09-consent");
+  await page.click("button[value=allow]");
+  await page.waitForURL(/\/connections\/conn_/);
+  const consentUrl = page.url().split("?")[0];
+  assert.match(await page.textContent(".flash"), /Connected/);
+  assert.match(await page.textContent(".verdict"), /✓ Verified/);
+  await shot("10-consented");
+  // Reauthorize: consent again, the same connection.
+  await page.click("button:has-text('Reauthorize')");
+  await page.waitForURL(/oauth\.example\.com\/authorize/);
+  await page.click("button[value=allow]");
+  await page.waitForURL(/\/connections\/conn_/);
+  assert.equal(page.url().split("?")[0], consentUrl);
+  assert.match(await page.textContent(".verdict"), /✓ Verified/);
+  // Denied at the provider: said so, in words of our own.
+  await page.click("button:has-text('Reauthorize')");
+  await page.waitForURL(/oauth\.example\.com\/authorize/);
+  await page.click("button[value=deny]");
+  await page.waitForURL(/\/connections\?flash=/);
+  assert.match(await page.textContent(".flash"), /Access was not granted/);
+  // A made-up return says nothing of what it carries.
+  await page.goto(base + "/connections/consented?status=failed&error=x%3Cscript%3E&error_description=Call+this+number");
+  assert.doesNotMatch(await page.textContent("main"), /Call this number|<script>/);
+
   // Signed out, the pages are closed again.
   await page.click("text=Sign out");
   await page.goto(base + "/connections");
@@ -241,7 +314,7 @@ test("the Connections page, end to end in Chromium", async () => {
 
   // No secret value in any page, URL, response or server log.
   const all = seen.join("\n");
-  for (const secret of [APP_KEY, WRONG_KEY, teamKey]) {
+  for (const secret of [APP_KEY, WRONG_KEY, teamKey, OAUTH_SECRET, encodeURIComponent(OAUTH_SECRET)]) {
     assert.ok(!all.includes(secret), `a secret appeared in what the run saw`);
   }
   console.log(`ui: ${seen.length} responses and log chunks checked; 0 secrets; screenshots in tests/ui/output`);

@@ -36,6 +36,9 @@ pub struct TeamView<'a> {
     pub(super) caller: Caller,
     pub(super) registry: Registry,
     audit: AuditLog,
+    /// A return URL prefix allowed besides the team's own list: the
+    /// server's page, which starts consent for this view itself.
+    own_return: Option<String>,
 }
 
 pub(super) fn valid_name(kind: &str, s: &str) -> Result<()> {
@@ -60,6 +63,7 @@ impl Manager {
             audit: AuditLog::of(self.store()),
             m: self,
             caller,
+            own_return: None,
         })
     }
 }
@@ -67,6 +71,13 @@ impl Manager {
 impl TeamView<'_> {
     pub fn caller(&self) -> &Caller {
         &self.caller
+    }
+
+    /// Also allows return URLs under `prefix` in this view's consent flows
+    /// (a server's own page, which no team has to list).
+    pub fn returning_to(mut self, prefix: String) -> Self {
+        self.own_return = Some(prefix);
+        self
     }
 
     /// Audits an outcome and hands it back. Fails closed: if the record
@@ -273,7 +284,9 @@ impl TeamView<'_> {
         let Some(url) = url else { return Ok(()) };
         let parsed =
             connhost_policy::return_url::parse(url).map_err(|e| Error::invalid("return_url", e))?;
-        if !connhost_policy::return_url::allowed(&parsed, &self.registry.return_urls()?) {
+        let mut allowed = self.registry.return_urls()?;
+        allowed.extend(self.own_return.clone());
+        if !connhost_policy::return_url::allowed(&parsed, &allowed) {
             return Err(Error::invalid(
                 "return_url",
                 format!("`{url}` is not under one of this team's allowed return URLs"),

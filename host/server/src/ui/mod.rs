@@ -48,6 +48,9 @@ pub fn routes() -> Router<AppState> {
             get(pages::edit_form).post(pages::edit),
         )
         .route("/connections/{id}/secrets/{name}", post(pages::set_secret))
+        .route("/connections/{id}/reauthorize", post(pages::reauthorize))
+        .route("/connections/consented", get(pages::consented))
+        .route("/connections/consent-done", get(pages::consent_done))
         .route(
             "/connections/{id}/delete",
             get(pages::delete_form).post(pages::delete),
@@ -129,12 +132,15 @@ impl Session {
         }
     }
 
+    /// The session's team. Consent started from these pages may return
+    /// to them, whatever the team's own return URL list says.
     pub fn team_view<'a>(&self, s: &'a AppState) -> Result<TeamView<'a>, Response> {
         s.manager
             .team(Caller {
                 team: self.team.clone(),
                 actor: format!("ui:{}", self.key_id),
             })
+            .map(|t| t.returning_to(format!("{}/connections", s.config.public_url)))
             .map_err(|e| crate::error::ApiError(e).into_response())
     }
 }

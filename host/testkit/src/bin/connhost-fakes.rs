@@ -3,7 +3,9 @@
 //! Python runners). Prints one JSON line, then serves on loopback until
 //! its standard input closes:
 //! `{"connect_to": {"host:443": "127.0.0.1:PORT", …}, "ca_pem": "…",
-//! "addr", "hosts", "keys"}` (`addr` and `hosts`: the fake Celonis alone).
+//! "addr", "hosts", "keys", "oauth_definition"}` (`addr` and `hosts`: the
+//! fake Celonis alone; `oauth_definition`: a provider definition for the
+//! generic connector pointing at the fake OAuth server).
 //!
 //! The keys are the conformance cases' ways of choosing what the provider
 //! does (see `connhost_testkit::conformance`).
@@ -29,6 +31,7 @@ async fn main() {
             "addr": fakes.celonis.addr().to_string(),
             "hosts": [demo::DOMAIN, "other.eu-1.celonis.cloud"],
             "keys": names,
+            "oauth_definition": fakes.oauth.definition(),
         })
     );
     // Serve until the parent closes our stdin (or dies).

@@ -18,7 +18,9 @@ fn form_fields(
     values: &HashMap<String, String>,
     error_field: Option<&str>,
     error: Option<&str>,
+    team_definitions: &[String],
 ) -> (Vec<Value>, bool) {
+    let reference = m.definitions.as_ref().map(|d| d.reference.as_str());
     let kind_fields = m
         .auth_kinds
         .iter()
@@ -48,7 +50,11 @@ fn form_fields(
                 secret => f.secret,
                 advanced => f.advanced,
                 help => f.help,
-                allowed_values => f.allowed_values,
+                allowed_values => if reference == Some(f.name.as_str()) && !f.allowed_values.is_empty() {
+                    team_definitions.iter().chain(&f.allowed_values).cloned().collect::<Vec<_>>()
+                } else {
+                    f.allowed_values.clone()
+                },
                 value => value,
                 error => (error_field == Some(f.name.as_str())).then_some(error).flatten(),
             }
@@ -77,6 +83,12 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
         error,
         editing,
     } = p;
+    // A field naming a stored definition offers the team's too.
+    let team_definitions: Vec<String> = session
+        .team_view(s)
+        .ok()
+        .and_then(|t| t.providers().ok())
+        .unwrap_or_default();
     let (error_field, message) = match &error {
         Some((f, msg)) => (f.clone(), Some(msg.clone())),
         None => (None, None),
@@ -88,6 +100,7 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
         values,
         error_field.as_deref(),
         message.as_deref(),
+        &team_definitions,
     );
     let auth_label = m
         .fields
@@ -192,6 +205,23 @@ pub async fn create(
     };
     let auth = f.get(&m.auth_field).cloned().unwrap_or_default();
     let (new, keep) = read_form(&m, &f);
+    // A kind that needs the user's consent: off to the provider, back
+    // through the callback to `consented`, which verifies.
+    if m.auth_kinds
+        .iter()
+        .any(|k| k.id == auth && k.authorization_code)
+    {
+        return match t
+            .authorize_start(new, &s.config.callback_url(), Some(&consent_return(&s)))
+            .await
+        {
+            Ok(start) => to_provider(&start.authorize_url),
+            Err(e) => {
+                let error = Some((None, format!("✗ {}: {}", e.kind(), e)));
+                form_error(&s, &session, &m, &auth, &keep, error, None)
+            }
+        };
+    }
     let created = match t.create(new).await {
         Ok(c) => c,
         Err(
@@ -336,6 +366,23 @@ pub async fn edit(
     };
     let auth = f.get(&m.auth_field).cloned().unwrap_or_default();
     let (new, keep) = read_form(&m, &f);
+    // A kind that needs the user's consent: off to the provider, back
+    // through the callback to `consented`, which verifies.
+    if m.auth_kinds
+        .iter()
+        .any(|k| k.id == auth && k.authorization_code)
+    {
+        return match t
+            .authorize_start(new, &s.config.callback_url(), Some(&consent_return(&s)))
+            .await
+        {
+            Ok(start) => to_provider(&start.authorize_url),
+            Err(e) => {
+                let error = Some((None, format!("✗ {}: {}", e.kind(), e)));
+                form_error(&s, &session, &m, &auth, &keep, error, None)
+            }
+        };
+    }
     match t.edit(&id, new).await {
         Ok(_) => Redirect::to(&format!(
             "/connections/{id}?flash={}",

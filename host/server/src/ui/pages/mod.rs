@@ -13,7 +13,9 @@ mod signin;
 
 pub use form::{create, edit, edit_form, new_form};
 pub use list::{list, team_list};
-pub use show::{delete, delete_form, rename, set_secret, show, verify};
+pub use show::{
+    consent_done, consented, delete, delete_form, reauthorize, rename, set_secret, show, verify,
+};
 pub use signin::{home, signin, signin_form, signout};
 
 use super::{clear_cookie, session_cookie, Session};
@@ -37,6 +39,11 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("list.html", include_str!("../../../ui/templates/list.html")),
         ("new.html", include_str!("../../../ui/templates/new.html")),
         ("show.html", include_str!("../../../ui/templates/show.html")),
+        (
+            "consent.html",
+            include_str!("../../../ui/templates/consent.html"),
+        ),
+        ("back.html", include_str!("../../../ui/templates/back.html")),
         (
             "delete.html",
             include_str!("../../../ui/templates/delete.html"),
@@ -152,6 +159,26 @@ fn posted<'a>(
 ) -> Result<connhost::TeamView<'a>, Response> {
     session.check_csrf(s, f.get("csrf").map(String::as_str))?;
     session.team_view(s)
+}
+
+/// Where the provider's consent sends the browser back to (through the
+/// server's OAuth callback).
+fn consent_return(s: &AppState) -> String {
+    format!("{}/connections/consented", s.config.public_url)
+}
+
+/// Off to the provider's consent page. Not a redirect: the form that
+/// asked may only be answered by this origin (`form-action 'self'`), so
+/// the answer is a page of ours that moves on.
+fn to_provider(authorize_url: &str) -> Response {
+    let host = url::Url::parse(authorize_url)
+        .ok()
+        .and_then(|u| u.host_str().map(String::from))
+        .unwrap_or_default();
+    page(
+        "consent.html",
+        context! { url => authorize_url, host => host },
+    )
 }
 
 /// The manifest of connector `id`, if it has been added.

@@ -117,6 +117,13 @@ async fn show_page_with(s: &AppState, session: &Session, id: &str, notes: Notes)
         })
         .collect();
     let auth_field = m.as_ref().map(|m| m.auth_field.clone()).unwrap_or_default();
+    // Connections made by consent can be reauthorized.
+    let consent = m.as_ref().is_some_and(|m| {
+        let kind = r.fields.get(&m.auth_field);
+        m.auth_kinds
+            .iter()
+            .any(|k| Some(&k.id) == kind && k.authorization_code)
+    });
     // Tokens the connector obtained are not the user's to replace.
     let token_secrets: Vec<&str> = m
         .as_ref()
@@ -191,6 +198,7 @@ async fn show_page_with(s: &AppState, session: &Session, id: &str, notes: Notes)
                 fields => fields,
                 secret_names => r.secret_names().filter(|n| !token_secrets.contains(n)).map(String::from).collect::<Vec<_>>(),
                 usages => usages,
+                consent => consent,
             },
         },
     )
@@ -294,5 +302,97 @@ pub async fn delete(
         .into_response(),
         Err(connhost::Error::InUse { .. }) => delete_page(&s, &session, &id, StatusCode::CONFLICT),
         Err(e) => fail(e),
+    }
+}
+
+/// Consent again (access expired or was revoked): off to the provider,
+/// back through the callback to [`consented`].
+pub async fn reauthorize(
+    State(s): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let t = match posted(&s, &session, &f) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    match t
+        .reauthorize_start(&id, &s.config.callback_url(), Some(&consent_return(&s)))
+        .await
+    {
+        Ok(start) => to_provider(&start.authorize_url),
+        Err(e) if e.kind() == "not-found" => fail(e),
+        Err(e) => {
+            let notes = Notes {
+                secret_error: Some(format!("✗ {}: {}", e.kind(), e)),
+                ..Notes::default()
+            };
+            show_page_with(&s, &session, &id, notes).await
+        }
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct Consented {
+    status: Option<String>,
+    connection: Option<String>,
+    error: Option<String>,
+}
+
+/// Where consent comes back, from the provider's site: a browser sends no
+/// SameSite=Strict cookie along a navigation another site started, so
+/// this page (no session needed, nothing done) moves on to
+/// [`consent_done`] from our own origin, where the cookie comes along.
+pub async fn consented(Query(q): Query<Consented>) -> Response {
+    let mut url = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("status", &q.status),
+        ("connection", &q.connection),
+        ("error", &q.error),
+    ] {
+        if let Some(v) = v {
+            url.append_pair(k, v);
+        }
+    }
+    let url = format!("/connections/consent-done?{}", url.finish());
+    page("back.html", context! { url => url })
+}
+
+/// The new (or reauthorized) connection is verified and shown; a failure
+/// is said in words of our own (the query is anyone's to write, so its
+/// description is not shown).
+pub async fn consent_done(
+    State(s): State<AppState>,
+    session: Session,
+    Query(q): Query<Consented>,
+) -> Response {
+    let t = match session.team_view(&s) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    match (q.status.as_deref(), q.connection) {
+        (Some("connected"), Some(id)) => {
+            // Only the team's own connection is verified and shown.
+            if let Err(e) = t.get(&id) {
+                return fail(e);
+            }
+            let _ = t.verify(&id).await;
+            Redirect::to(&format!(
+                "/connections/{id}?flash={}",
+                urlencode("Connected: access was granted.")
+            ))
+            .into_response()
+        }
+        _ => {
+            let why = match q.error.as_deref() {
+                Some("access-denied") => "Access was not granted at the provider.".to_string(),
+                Some(kind) if kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') => {
+                    format!("The provider's consent failed ({kind}).")
+                }
+                _ => "The provider's consent failed.".to_string(),
+            };
+            Redirect::to(&format!("/connections?flash={}", urlencode(&why))).into_response()
+        }
     }
 }
