@@ -22,6 +22,7 @@ pub(crate) mod connections;
 pub(crate) mod connectors;
 pub(crate) mod crypto;
 pub(crate) mod index;
+pub(crate) mod listings;
 pub(crate) mod lock;
 pub mod migrate;
 pub(crate) mod pending;
