@@ -158,6 +158,10 @@ pub enum Error {
         connection: String,
         consumers: Vec<String>,
     },
+    /// The caller's role does not allow this (e.g. a member forcing a
+    /// delete that usages block).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// A usage refers to a connection that was deleted.
     #[error("connection `{reference}` was deleted: this usage cannot run until it is given another connection")]
     ConnectionDeleted { reference: String },
@@ -193,6 +197,7 @@ impl Error {
             Error::Runtime(_) => "runtime",
             Error::Database { .. } => "database",
             Error::InUse { .. } => "in-use",
+            Error::Forbidden(_) => "forbidden",
             Error::ConnectionDeleted { .. } => "connection-deleted",
             Error::Authorization { error, .. } if error == "access_denied" => "access-denied",
             Error::Authorization { .. } => "authorization-failed",

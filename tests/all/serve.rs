@@ -86,8 +86,12 @@ async fn every_route_needs_a_key_and_a_team_key_reaches_only_its_team() {
     let (_, b) = m.create_api_key(Some("team-b"), "b").unwrap();
     let (revoked_key, revoked) = m.create_api_key(Some("team-a"), "old").unwrap();
     m.revoke_api_key(&revoked_key.id).unwrap();
+    let (member_key, member) = m
+        .create_api_key_as(Some("team-a"), "member", connhost::Role::Member)
+        .unwrap();
     let (s, _m) = start(m, |_| {}).await;
     let (op, a, b, revoked) = (op.expose(), a.expose(), b.expose(), revoked.expose());
+    let member = member.expose();
 
     assert_eq!(
         s.call(None, Method::GET, "/healthz", None).await.0,
@@ -226,6 +230,37 @@ async fn every_route_needs_a_key_and_a_team_key_reaches_only_its_team() {
         )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    // A member of the team may not break a usage: 403, the connection stays.
+    let (st, e) = s
+        .call(
+            Some(member),
+            Method::DELETE,
+            &format!("/v1/connections/{id}?force=true"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, e["error"]["kind"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "{e}"
+    );
+    let (st, _) = s
+        .call(Some(a), Method::GET, &format!("/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    // Taking the role out of the member's stored key (to make it an
+    // admin's) breaks its tag: the key stops working.
+    let key_file = home
+        .path()
+        .join("apikeys")
+        .join(format!("{}.json", member_key.id));
+    let text = std::fs::read_to_string(&key_file).unwrap();
+    assert!(text.contains("\"role\": \"member\""), "{text}");
+    std::fs::write(&key_file, text.replace("\"role\": \"member\",", "")).unwrap();
+    let (st, _) = s
+        .call(Some(member), Method::GET, "/v1/connections", None)
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
     let (st, _) = s
         .call(
             Some(a),

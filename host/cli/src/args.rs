@@ -131,6 +131,10 @@ pub enum ApikeyCmd {
         operator: bool,
         #[arg(long, default_value = "")]
         name: String,
+        /// A team key's role: admin (everything), or member (never deletes
+        /// a connection that usages still need)
+        #[arg(long, default_value = "admin", requires = "team")]
+        role: String,
     },
     /// List keys (never their secrets)
     List {

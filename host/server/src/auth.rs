@@ -49,6 +49,7 @@ impl Key {
                 team: team.clone(),
                 actor: format!("apikey:{}", self.0.id),
             })
+            .map(|t| t.acting_as(self.0.role))
             .map_err(|e| ApiError(e).into_response())
     }
 

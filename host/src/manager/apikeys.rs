@@ -5,7 +5,7 @@
 use super::Manager;
 use crate::capabilities::Secret;
 use crate::error::{Error, Result};
-use crate::store::ApiKey;
+use crate::store::{ApiKey, Role};
 use crate::util::{constant_time_eq, hex, now};
 use base64::Engine as _;
 use rand::RngCore;
@@ -21,6 +21,19 @@ impl Manager {
     /// Makes a key for `team` (`None`: an operator key). The returned
     /// secret is the whole key; it is not stored and cannot be shown again.
     pub fn create_api_key(&self, team: Option<&str>, name: &str) -> Result<(ApiKey, Secret)> {
+        self.create_api_key_as(team, name, Role::Admin)
+    }
+
+    /// [`Manager::create_api_key`] with a role (team keys only).
+    pub fn create_api_key_as(
+        &self,
+        team: Option<&str>,
+        name: &str,
+        role: Role,
+    ) -> Result<(ApiKey, Secret)> {
+        if team.is_none() && role != Role::Admin {
+            return Err(Error::invalid("role", "only a team key has a role"));
+        }
         if let Some(t) = team {
             if !connhost_policy::ids::is_safe(t, 64) {
                 return Err(Error::invalid("team", "must match [A-Za-z0-9_-]{1,64}"));
@@ -37,6 +50,7 @@ impl Manager {
             name: name.to_string(),
             created_at: now(),
             revoked_at: None,
+            role,
             secret_sha256: digest(&secret),
             integrity: String::new(),
         };
@@ -92,6 +106,13 @@ impl Manager {
     /// and later takes back, unforgeable without the key.
     pub fn ui_tag(&self, purpose: &str, message: &str) -> String {
         self.store.keys().tag(&ui_message(purpose, message))
+    }
+
+    /// 128 random bits, hex: a pre-session nonce for the sign-in form.
+    pub fn ui_nonce(&self) -> String {
+        let mut n = [0u8; 16];
+        rand::rng().fill_bytes(&mut n);
+        hex(&n)
     }
 
     /// Whether `tag` is [`Manager::ui_tag`] of `message` for `purpose`.

@@ -10,7 +10,7 @@ use super::usage::{Registry, Usage, UsageState, DYNAMIC_PREFIX};
 use crate::capabilities::Secret;
 use crate::error::{ConnectorError, Error, Result};
 use crate::manager::{AuthorizeStart, Deleted, Manager, NewConnection, Refreshed, Verified};
-use crate::store::ConnectionRecord;
+use crate::store::{ConnectionRecord, Role};
 use crate::util::now;
 
 /// Who is asking: the platform maps its users onto a team and an actor.
@@ -39,6 +39,8 @@ pub struct TeamView<'a> {
     /// A return URL prefix allowed besides the team's own list: the
     /// server's page, which starts consent for this view itself.
     own_return: Option<String>,
+    /// What the caller may do (admin unless a key says otherwise).
+    role: Role,
 }
 
 pub(super) fn valid_name(kind: &str, s: &str) -> Result<()> {
@@ -64,6 +66,7 @@ impl Manager {
             m: self,
             caller,
             own_return: None,
+            role: Role::Admin,
         })
     }
 }
@@ -78,6 +81,16 @@ impl TeamView<'_> {
     pub fn returning_to(mut self, prefix: String) -> Self {
         self.own_return = Some(prefix);
         self
+    }
+
+    /// Acts with `role`'s rights (a team key's role).
+    pub fn acting_as(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// Audits an outcome and hands it back. Fails closed: if the record
@@ -243,6 +256,11 @@ impl TeamView<'_> {
     pub async fn delete(&self, id: &str, force: bool) -> Result<Deleted> {
         self.on("connection.delete", id, || async {
             let blocking = self.blocking_usages(id)?;
+            if !blocking.is_empty() && force && !self.role.is_admin() {
+                return Err(Error::Forbidden(format!(
+                    "usages still need `{id}`; only a team admin may delete it anyway"
+                )));
+            }
             if !blocking.is_empty() && !force {
                 return Err(Error::InUse {
                     connection: id.to_string(),

@@ -17,11 +17,56 @@ pub struct ApiKey {
     pub name: String,
     pub created_at: u64,
     pub revoked_at: Option<u64>,
+    /// What a team key may do. Absent (admin) in keys made before roles,
+    /// so their tags still check; stripping it from a member's key breaks
+    /// the tag.
+    #[serde(default, skip_serializing_if = "Role::is_admin")]
+    pub role: Role,
     /// SHA-256 (hex) of the key's secret part.
     #[serde(skip_serializing_if = "String::is_empty", default)]
     pub(crate) secret_sha256: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) integrity: String,
+}
+
+/// A team key's role, after the platforms' team roles.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything the team may do, including deleting a connection that
+    /// usages still need (`force`).
+    #[default]
+    Admin,
+    /// Creates, verifies, edits and deletes connections, but never breaks
+    /// a usage: a delete that usages block stays refused.
+    Member,
+}
+
+impl Role {
+    pub fn is_admin(&self) -> bool {
+        *self == Role::Admin
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Role> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            _ => Err(Error::invalid(
+                "role",
+                format!("`{s}` is not admin or member"),
+            )),
+        }
+    }
 }
 
 impl Signed for ApiKey {

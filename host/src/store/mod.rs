@@ -32,7 +32,7 @@ pub(crate) mod sessions;
 pub(crate) mod signed;
 pub(crate) mod webhooks;
 
-pub use apikeys::ApiKey;
+pub use apikeys::{ApiKey, Role};
 pub use backend::{file::FileBackend, postgres::PostgresBackend, Backend, Held};
 pub use connections::{ConnectionRecord, LastError, Status};
 pub use crypto::{KeyRing, MasterKey, MASTER_KEY_ENV};

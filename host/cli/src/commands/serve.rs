@@ -81,16 +81,17 @@ pub fn apikey(m: &Manager, cmd: ApikeyCmd, out: &Out) -> anyhow::Result<()> {
             team,
             operator,
             name,
+            role,
         } => {
             if team.is_none() && !operator {
                 anyhow::bail!("give --team TEAM, or --operator for an operator key");
             }
-            let (key, token) = m.create_api_key(team.as_deref(), &name)?;
+            let (key, token) = m.create_api_key_as(team.as_deref(), &name, role.parse()?)?;
             // The one time the key is shown: on stdout, for the operator
             // to store; never in logs.
             // The key alone on stdout (`KEY=$(connhost apikey create …)`).
             out.json_or(
-                json!({"id": key.id, "team": key.team, "name": key.name, "key": token.expose()}),
+                json!({"id": key.id, "team": key.team, "name": key.name, "role": key.team.as_ref().map(|_| key.role.as_str()), "key": token.expose()}),
                 token.expose().to_string(),
             );
             eprintln!(
@@ -105,9 +106,14 @@ pub fn apikey(m: &Manager, cmd: ApikeyCmd, out: &Out) -> anyhow::Result<()> {
                 .iter()
                 .map(|k| {
                     format!(
-                        "{}  {:<12} {}{}",
+                        "{}  {:<12} {:<7} {}{}",
                         k.id,
                         k.team.as_deref().unwrap_or("(operator)"),
+                        if k.team.is_some() {
+                            k.role.as_str()
+                        } else {
+                            ""
+                        },
                         k.name,
                         if k.revoked_at.is_some() {
                             "  revoked"

@@ -25,6 +25,8 @@ use axum::Router;
 use connhost::{Caller, TeamView};
 
 const COOKIE: &str = "connhost_ui";
+/// The sign-in form's nonce (see [`PreSession`]).
+const PRE_COOKIE: &str = "connhost_signin";
 /// How long a sign-in lasts.
 const SESSION_SECS: u64 = 8 * 3600;
 
@@ -108,6 +110,8 @@ fn static_file(kind: &'static str, body: &'static str) -> Response {
 pub struct Session {
     pub team: String,
     pub key_id: String,
+    /// The signing-in key's role (read again on every request).
+    pub role: connhost::Role,
     /// The cookie's payload (what CSRF tokens are tagged over).
     payload: String,
 }
@@ -140,7 +144,10 @@ impl Session {
                 team: self.team.clone(),
                 actor: format!("ui:{}", self.key_id),
             })
-            .map(|t| t.returning_to(format!("{}/connections", s.config.public_url)))
+            .map(|t| {
+                t.returning_to(format!("{}/connections", s.config.public_url))
+                    .acting_as(self.role)
+            })
             .map_err(|e| crate::error::ApiError(e).into_response())
     }
 }
@@ -150,15 +157,71 @@ pub fn session_cookie(s: &AppState, team: &str, key_id: &str) -> HeaderValue {
     let expires = now() + SESSION_SECS;
     let payload = format!("{team}:{key_id}:{expires}");
     let tag = s.manager.ui_tag("session", &payload);
-    let secure = if s.config.public_url.starts_with("https://") {
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={payload}~{tag}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{}",
+        secure(s)
+    ))
+    .expect("ids and tags are header-safe")
+}
+
+/// Login CSRF: the sign-in form is only accepted with a nonce from a
+/// SameSite=Strict cookie this server set when it showed the form, and a
+/// form token tagged over that nonce. Another site can neither read the
+/// token nor make the browser send the cookie with its post, so it cannot
+/// sign a browser into the attacker's team.
+pub struct PreSession {
+    pub nonce: String,
+    /// Whether the nonce came from the browser (false: a fresh one).
+    pub from_browser: bool,
+}
+
+impl PreSession {
+    /// The token the sign-in form carries.
+    pub fn token(&self, s: &AppState) -> String {
+        s.manager.ui_tag("signin", &self.nonce)
+    }
+
+    pub fn check(&self, s: &AppState, token: Option<&str>) -> bool {
+        self.from_browser && token.is_some_and(|t| s.manager.ui_tag_ok("signin", &self.nonce, t))
+    }
+
+    pub fn cookie(&self, s: &AppState) -> HeaderValue {
+        HeaderValue::from_str(&format!(
+            "{PRE_COOKIE}={}; Path=/signin; HttpOnly; SameSite=Strict; Max-Age=3600{}",
+            self.nonce,
+            secure(s)
+        ))
+        .expect("hex is header-safe")
+    }
+}
+
+impl FromRequestParts<AppState> for PreSession {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(
+            match cookie_value(parts, PRE_COOKIE)
+                .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                Some(nonce) => PreSession {
+                    nonce,
+                    from_browser: true,
+                },
+                None => PreSession {
+                    nonce: s.manager.ui_nonce(),
+                    from_browser: false,
+                },
+            },
+        )
+    }
+}
+
+fn secure(s: &AppState) -> &'static str {
+    if s.config.public_url.starts_with("https://") {
         "; Secure"
     } else {
         ""
-    };
-    HeaderValue::from_str(&format!(
-        "{COOKIE}={payload}~{tag}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{secure}"
-    ))
-    .expect("ids and tags are header-safe")
+    }
 }
 
 pub fn clear_cookie() -> HeaderValue {
@@ -172,7 +235,7 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-fn cookie_value(parts: &Parts) -> Option<String> {
+fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
     parts
         .headers
         .get_all(header::COOKIE)
@@ -180,7 +243,7 @@ fn cookie_value(parts: &Parts) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
 }
 
@@ -190,7 +253,7 @@ impl FromRequestParts<AppState> for Session {
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
         let signin = || Redirect::to("/signin").into_response();
-        let value = cookie_value(parts).ok_or_else(signin)?;
+        let value = cookie_value(parts, COOKIE).ok_or_else(signin)?;
         let (payload, tag) = value.split_once('~').ok_or_else(signin)?;
         if !s.manager.ui_tag_ok("session", payload, tag) {
             return Err(signin());
@@ -210,6 +273,7 @@ impl FromRequestParts<AppState> for Session {
         Ok(Session {
             team: team.to_string(),
             key_id: key_id.to_string(),
+            role: key.role,
             payload: payload.to_string(),
         })
     }

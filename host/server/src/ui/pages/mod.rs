@@ -18,7 +18,7 @@ pub use show::{
 };
 pub use signin::{home, signin, signin_form, signout};
 
-use super::{clear_cookie, session_cookie, Session};
+use super::{clear_cookie, session_cookie, PreSession, Session};
 use crate::AppState;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, StatusCode};

@@ -279,6 +279,7 @@ fn delete_page(s: &AppState, session: &Session, id: &str, status: StatusCode) ->
             id => r.id,
             name => r.name,
             consumers => consumers,
+            may_force => t.role().is_admin(),
         },
     )
 }
@@ -301,6 +302,7 @@ pub async fn delete(
         ))
         .into_response(),
         Err(connhost::Error::InUse { .. }) => delete_page(&s, &session, &id, StatusCode::CONFLICT),
+        Err(connhost::Error::Forbidden(_)) => delete_page(&s, &session, &id, StatusCode::FORBIDDEN),
         Err(e) => fail(e),
     }
 }

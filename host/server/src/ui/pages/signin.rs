@@ -9,16 +9,42 @@ pub async fn home(session: Result<Session, Response>) -> Response {
     }
 }
 
-pub async fn signin_form() -> Response {
-    page("signin.html", context! {})
+pub async fn signin_form(State(s): State<AppState>, pre: PreSession) -> Response {
+    signin_page(&s, &pre, StatusCode::OK, None)
+}
+
+/// The sign-in form, with its token, (re)setting the nonce cookie.
+fn signin_page(
+    s: &AppState,
+    pre: &PreSession,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let mut resp = render(
+        status,
+        "signin.html",
+        context! { error => error, csrf => pre.token(s) },
+    );
+    resp.headers_mut().insert(header::SET_COOKIE, pre.cookie(s));
+    resp
 }
 
 #[derive(serde::Deserialize)]
 pub struct SignIn {
     key: String,
+    csrf: Option<String>,
 }
 
-pub async fn signin(State(s): State<AppState>, Form(f): Form<SignIn>) -> Response {
+pub async fn signin(State(s): State<AppState>, pre: PreSession, Form(f): Form<SignIn>) -> Response {
+    if !pre.check(&s, f.csrf.as_deref()) {
+        // A post from another site, or a form older than its nonce.
+        return signin_page(
+            &s,
+            &pre,
+            StatusCode::FORBIDDEN,
+            Some("This sign-in form has expired or did not come from this page. Try again."),
+        );
+    }
     match s.manager.authenticate(f.key.trim()) {
         Ok(key) if key.team.is_some() => {
             let team = key.team.clone().unwrap_or_default();
@@ -27,15 +53,17 @@ pub async fn signin(State(s): State<AppState>, Form(f): Form<SignIn>) -> Respons
                 .insert(header::SET_COOKIE, session_cookie(&s, &team, &key.id));
             resp
         }
-        Ok(_) => render(
+        Ok(_) => signin_page(
+            &s,
+            &pre,
             StatusCode::FORBIDDEN,
-            "signin.html",
-            context! { error => "An operator key does not act for a team: sign in with a team key." },
+            Some("An operator key does not act for a team: sign in with a team key."),
         ),
-        Err(_) => render(
+        Err(_) => signin_page(
+            &s,
+            &pre,
             StatusCode::UNAUTHORIZED,
-            "signin.html",
-            context! { error => "That is not a live team API key." },
+            Some("That is not a live team API key."),
         ),
     }
 }
