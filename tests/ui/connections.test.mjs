@@ -25,6 +25,8 @@ const FAKES = process.env.CONNHOST_FAKES ?? join(root, "target/debug/connhost-fa
 const OAUTH_HOST = "oauth.example.com";
 const OAUTH_CLIENT_ID = "fake-client"; // connhost_testkit::oauth
 const OAUTH_SECRET = "fake:secret/+%";
+const CELONIS_CLIENT_SECRET = "demo:secret/+%&=x"; // the demo provider's client
+const secrets = []; // keys made during the run
 let fakes, oauthAddr, caPem;
 
 let home, serve, base, teamKey, browser, page;
@@ -112,7 +114,8 @@ after(async () => {
   if (home) rmSync(home, { recursive: true, force: true });
 });
 
-test("the Connections page, end to end in Chromium", async () => {
+// A bounded run: a browser that stops answering fails the test, not CI.
+test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async () => {
   // Signed out: the page sends you to sign in.
   const r0 = await page.goto(base + "/");
   assert.match(page.url(), /\/signin$/);
@@ -124,6 +127,22 @@ test("the Connections page, end to end in Chromium", async () => {
   assert.equal(await page.getAttribute("#key", "aria-invalid"), "true");
   assert.match(await page.textContent("#key-error"), /not a live team API key/);
   await shot("01-signin-refused");
+
+  // Login CSRF: a sign-in posted without this browser's own form nonce
+  // (another site's form, carrying a token the attacker fetched for
+  // themselves) is refused, and signs nobody in.
+  const attacker = await browser.newContext();
+  const ap = await attacker.newPage();
+  await ap.goto(base + "/signin");
+  const attackerToken = await ap.getAttribute("input[name=csrf]", "value");
+  const victim = await browser.newContext();
+  const forgedSignin = await victim.request.post(`${base}/signin`, {
+    form: { key: teamKey, csrf: attackerToken }, maxRedirects: 0,
+  });
+  assert.equal(forgedSignin.status(), 403);
+  assert.ok(!(await victim.cookies()).some((c) => c.name === "connhost_ui"), "no session from a forged sign-in");
+  await attacker.close();
+  await victim.close();
 
   await page.fill("#key", teamKey);
   await page.click("button[type=submit]");
@@ -185,6 +204,7 @@ test("the Connections page, end to end in Chromium", async () => {
   await page.fill("#f-app_key", WRONG_KEY);
   await page.click("text=Save and verify");
   await page.waitForSelector(".verdict.bad");
+  const wrongId = page.url().split("/").pop();
   assert.match(await page.textContent(".verdict.bad"), /✗ unauthorized/);
   assert.match(await page.textContent(".advice"), /Check the key/);
   await shot("04-wrong-key");
@@ -254,12 +274,82 @@ test("the Connections page, end to end in Chromium", async () => {
   assert.doesNotMatch(await page.textContent("table"), /Acme wrong/);
   await shot("06-list");
 
+  // Scopes: the catalogue as Celonis groups it, and the least privilege
+  // for the usages picked (the union of what they need).
+  cli("usage", "add", "--consumer", "push-flow", "--connection", wrongId,
+    "--scopes", "integration.data-pools,audit.log:read");
+  cli("usage", "add", "--consumer", "projects-flow", "--connection", wrongId,
+    "--scopes", "action-engine.projects,integration.data-pools");
+  cli("usage", "add", "--consumer", "other-flow", "--connection", wrongId,
+    "--scopes", "studio");
+  await page.goto(base + "/connections/new?connector=celonis&auth=oauth2");
+  const groups = await page.$$eval("fieldset.scope-group legend", (ls) => ls.map((l) => l.textContent));
+  assert.ok(groups.includes("Integration") && groups.includes("Action engine"), groups.join());
+  assert.equal(new Set(groups).size, groups.length, "each group once");
+  assert.match(await page.textContent("fieldset.scopes"), /Push data to data pools/);
+  assert.match(await page.textContent("form[aria-labelledby=plan-title]"), /push-flow/);
+  await page.check("label:has-text('push-flow')");
+  await page.check("label:has-text('projects-flow')");
+  await page.click("text=Select least privilege");
+  assert.match(await page.textContent("#plan-note"), /push-flow, projects-flow: 3 scope/);
+  const checked = await page.$$eval("input[name^='scope:']:checked", (xs) => xs.map((x) => x.name.slice(6)));
+  assert.deepEqual(checked.sort(), ["action-engine.projects", "audit.log:read", "integration.data-pools"]);
+  await shot("06a-scopes-planned");
+  await page.fill("#name", "Acme OAuth");
+  await page.fill("#f-domain", "acme.eu-1.celonis.cloud");
+  await page.fill("#f-client_id", "demo-client");
+  await page.fill("#f-client_secret", CELONIS_CLIENT_SECRET);
+  await page.click("text=Save and verify");
+  // The usages' scopes are not all the service wants for this API: the
+  // AccountValidationError names the missing one, and what to do.
+  await page.waitForSelector(".verdict.bad");
+  assert.match(await page.textContent(".verdict.bad"), /✗ account-validation.*intelligence\.knowledge-models:read/);
+  assert.match(await page.textContent(".advice"), /missing scopes/);
+  await shot("06b-missing-scope");
+  // Edit: the stored scopes are checked; add the missing one.
+  await page.click("text=Edit…");
+  const stored = await page.$$eval("input[name^='scope:']:checked", (xs) => xs.map((x) => x.name.slice(6)));
+  assert.deepEqual(stored.sort(), ["action-engine.projects", "audit.log:read", "integration.data-pools"]);
+  await page.check("input[name='scope:intelligence.knowledge-models:read']");
+  await page.fill("#f-client_secret", CELONIS_CLIENT_SECRET);
+  await page.click("text=Save and verify");
+  await page.waitForSelector(".verdict.ok");
+  assert.match(await page.textContent("dl"), /action-engine\.projects audit\.log:read integration\.data-pools intelligence\.knowledge-models:read/);
+  // None checked: the field is named as required, nothing is created.
+  await page.goto(base + "/connections/new?connector=celonis&auth=oauth2");
+  await page.fill("#f-domain", "acme.eu-1.celonis.cloud");
+  await page.fill("#f-client_id", "demo-client");
+  await page.fill("#f-client_secret", CELONIS_CLIENT_SECRET);
+  await page.click("text=Save and verify");
+  assert.match(await page.textContent("#e-scopes"), /scope/);
+  await page.goto(base + "/connections");
+  assert.match(await page.textContent("table"), /OK, expires in \d+ (min|h)/);
+
   // A form without this session's token is refused.
   const forged = await page.request.post(`${base}/connections/${id}/verify`, { form: { csrf: "x" } });
   assert.equal(forged.status(), 403);
 
   // Delete: blocked by a usage, listed; then forced.
   cli("usage", "add", "--consumer", "flow-1", "--connection", id);
+  // A member of the team is not offered force, and a forced post is refused.
+  const memberKey = cli("apikey", "create", "--team", "acme", "--name", "member", "--role", "member");
+  const mctx = await browser.newContext();
+  const mp = await mctx.newPage();
+  mp.on("response", async (r) => { seen.push(r.url()); try { seen.push(await r.text()); } catch {} });
+  await mp.goto(base + "/signin");
+  await mp.fill("#key", memberKey);
+  await mp.click("button[type=submit]");
+  await mp.goto(`${url}/delete`);
+  assert.match(await mp.textContent(".consumers"), /flow-1/);
+  assert.equal(await mp.locator("#force").count(), 0);
+  assert.match(await mp.textContent("#no-force"), /Only a team admin/);
+  const memberCsrf = await mp.getAttribute("input[name=csrf]", "value");
+  const memberForce = await mp.request.post(`${url}/delete`, { form: { csrf: memberCsrf, force: "on" } });
+  assert.equal(memberForce.status(), 403);
+  await mp.screenshot({ path: join(OUT, "07a-member-no-force.png"), fullPage: true });
+  await mctx.close();
+  secrets.push(memberKey);
+
   await page.goto(url);
   await page.click("text=Delete connection…");
   assert.match(await page.textContent(".consumers"), /flow-1/);
@@ -307,6 +397,28 @@ test("the Connections page, end to end in Chromium", async () => {
   await page.goto(base + "/connections/consented?status=failed&error=x%3Cscript%3E&error_description=Call+this+number");
   assert.doesNotMatch(await page.textContent("main"), /Call this number|<script>/);
 
+  // Thousands of connections: pages of 50, and a filter that looks past
+  // the first page (connections are listed in id order, not made order).
+  for (let i = 0; i < 70; i++) {
+    const r = await fetch(`${base}/v1/connections`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${teamKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ connector: "celonis", name: `bulk-${i}`,
+        fields: { domain: "acme.eu-1.celonis.cloud", auth_type: "app-key" }, secrets: { app_key: APP_KEY } }),
+    });
+    assert.equal(r.status, 200, await r.text());
+  }
+  await page.goto(base + "/connections");
+  assert.equal(await page.locator("table.connections tbody tr").count(), 50);
+  await page.click("text=Next page");
+  assert.ok((await page.locator("table.connections tbody tr").count()) >= 20);
+  await page.goto(base + "/connections?connector=generic");
+  const generic = await page.$$eval("table.connections tbody tr td:first-child", (t) => t.map((x) => x.textContent));
+  assert.deepEqual(generic, ["Fake OAuth"]);
+  await page.goto(base + "/connections?status=ok");
+  const okNames = await page.$$eval("table.connections tbody tr td:first-child", (t) => t.map((x) => x.textContent));
+  assert.deepEqual(okNames.sort(), ["Acme OAuth", "Fake OAuth"]);
+
   // Signed out, the pages are closed again.
   await page.click("text=Sign out");
   await page.goto(base + "/connections");
@@ -314,7 +426,8 @@ test("the Connections page, end to end in Chromium", async () => {
 
   // No secret value in any page, URL, response or server log.
   const all = seen.join("\n");
-  for (const secret of [APP_KEY, WRONG_KEY, teamKey, OAUTH_SECRET, encodeURIComponent(OAUTH_SECRET)]) {
+  for (const secret of [APP_KEY, WRONG_KEY, teamKey, OAUTH_SECRET, encodeURIComponent(OAUTH_SECRET),
+    CELONIS_CLIENT_SECRET, encodeURIComponent(CELONIS_CLIENT_SECRET), ...secrets]) {
     assert.ok(!all.includes(secret), `a secret appeared in what the run saw`);
   }
   console.log(`ui: ${seen.length} responses and log chunks checked; 0 secrets; screenshots in tests/ui/output`);

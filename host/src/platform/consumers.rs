@@ -46,6 +46,25 @@ impl TeamView<'_> {
         self.registry.usages()
     }
 
+    /// The team's usages of `connector`'s connections, directly or through
+    /// a dynamic connection (what a least-privilege plan picks from).
+    pub fn usages_of_connector(&self, connector: &str) -> Result<Vec<Usage>> {
+        let mut out = Vec::new();
+        for u in self.usages()? {
+            let of = match u.connection.strip_prefix(DYNAMIC_PREFIX) {
+                Some(name) => self.dynamic(name).map(|d| d.connector),
+                None => self.own(&u.connection).map(|r| r.connector),
+            };
+            match of {
+                Ok(c) if c == connector => out.push(u),
+                // A usage of a deleted connection plans nothing.
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes a consumer's usages (of one connection, or all); returns how many.
     pub fn remove_usage(&self, consumer: &str, connection: Option<&str>) -> Result<usize> {
         let r = self.registry.update_usages(|all| {

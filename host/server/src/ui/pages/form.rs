@@ -2,13 +2,6 @@
 
 use super::*;
 
-#[derive(serde::Deserialize, Default)]
-pub struct NewQuery {
-    connector: Option<String>,
-    auth: Option<String>,
-    advanced: Option<String>,
-}
-
 /// The form of `m` for auth kind `auth`: the connector's fields and the
 /// kind's, with values (never secret ones) and errors.
 fn form_fields(
@@ -21,6 +14,7 @@ fn form_fields(
     team_definitions: &[String],
 ) -> (Vec<Value>, bool) {
     let reference = m.definitions.as_ref().map(|d| d.reference.as_str());
+    let catalogue = scopes::catalogue_field(m);
     let kind_fields = m
         .auth_kinds
         .iter()
@@ -56,6 +50,7 @@ fn form_fields(
                     f.allowed_values.clone()
                 },
                 value => value,
+                catalogue => catalogue == Some(f.name.as_str()),
                 error => (error_field == Some(f.name.as_str())).then_some(error).flatten(),
             }
         })
@@ -72,6 +67,8 @@ struct FormPage<'a> {
     values: &'a HashMap<String, String>,
     error: Option<(Option<String>, String)>,
     editing: Option<&'a str>,
+    /// The GET query (a least-privilege plan's picks).
+    query: &'a HashMap<String, String>,
 }
 
 fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
@@ -82,11 +79,12 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
         values,
         error,
         editing,
+        query,
     } = p;
+    let team = session.team_view(s).ok();
     // A field naming a stored definition offers the team's too.
-    let team_definitions: Vec<String> = session
-        .team_view(s)
-        .ok()
+    let team_definitions: Vec<String> = team
+        .as_ref()
         .and_then(|t| t.providers().ok())
         .unwrap_or_default();
     let (error_field, message) = match &error {
@@ -102,6 +100,14 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
         message.as_deref(),
         &team_definitions,
     );
+    // The catalogue, when this kind asks for scopes.
+    let shows_catalogue = fields
+        .iter()
+        .any(|f| f.get_attr("catalogue").is_ok_and(|c| c.is_true()));
+    let scopes = shows_catalogue.then(|| {
+        let value = scopes::catalogue_field(m).and_then(|f| values.get(f));
+        scopes::section(team.as_ref(), m, value.map(String::as_str), query)
+    });
     let auth_label = m
         .fields
         .iter()
@@ -148,17 +154,22 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
             cancel => cancel,
             title => title,
             editing => editing.is_some(),
+            scope_groups => scopes.as_ref().map(|x| x.groups.clone()),
+            plan_usages => scopes.as_ref().map(|x| x.usages.clone()),
+            plan_note => scopes.as_ref().and_then(|x| x.note.clone()),
+            plan_error => scopes.as_ref().and_then(|x| x.error.clone()),
         },
     )
 }
 
+/// `?connector=&auth=&advanced=` and a plan's `use:N`, `plan`.
 pub async fn new_form(
     State(s): State<AppState>,
     session: Session,
-    Query(q): Query<NewQuery>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let connectors = s.manager.connectors().unwrap_or_default();
-    let Some(id) = q.connector.filter(|c| !c.is_empty()) else {
+    let Some(id) = q.get("connector").filter(|c| !c.is_empty()) else {
         let list: Vec<Value> = connectors
             .iter()
             .map(|m| context! { id => m.id, display_name => m.display_name })
@@ -168,12 +179,13 @@ pub async fn new_form(
             context! { team => session.team, csrf => session.csrf(&s), connectors => list },
         );
     };
-    let Some(m) = connectors.into_iter().find(|m| m.id == id) else {
+    let Some(m) = connectors.into_iter().find(|m| &m.id == id) else {
         return (StatusCode::NOT_FOUND, "no such connector").into_response();
     };
     let auth = q
-        .auth
-        .filter(|a| m.auth_kinds.iter().any(|k| &k.id == a))
+        .get("auth")
+        .filter(|a| m.auth_kinds.iter().any(|k| &k.id == *a))
+        .cloned()
         .or_else(|| m.auth_kinds.first().map(|k| k.id.clone()))
         .unwrap_or_default();
     new_page(
@@ -182,10 +194,11 @@ pub async fn new_form(
         FormPage {
             m: &m,
             auth: &auth,
-            advanced: q.advanced.is_some(),
+            advanced: q.contains_key("advanced"),
             values: &HashMap::new(),
             error: None,
             editing: None,
+            query: &q,
         },
     )
 }
@@ -261,6 +274,7 @@ fn form_error(
             values,
             error,
             editing,
+            query: &HashMap::new(),
         },
     )
 }
@@ -281,7 +295,7 @@ fn read_form(
         ..Default::default()
     };
     for (k, v) in f {
-        if k == "csrf" || k == "connector" || k == "name" || v.is_empty() {
+        if k == "csrf" || k == "connector" || k == "name" || v.is_empty() || scopes::is_own_key(k) {
             continue;
         }
         match k.strip_prefix("secret:") {
@@ -293,6 +307,12 @@ fn read_form(
             }
         }
     }
+    if let (Some(field), Some(value)) = (scopes::catalogue_field(m), scopes::checked(m, f)) {
+        match value.is_empty() {
+            true => new.fields.remove(field),
+            false => new.fields.insert(field.to_string(), value),
+        };
+    }
     let mut keep: HashMap<String, String> = new.fields.clone().into_iter().collect();
     if let Some(n) = &new.name {
         keep.insert("name".into(), n.clone());
@@ -300,17 +320,12 @@ fn read_form(
     (new, keep)
 }
 
-#[derive(serde::Deserialize, Default)]
-pub struct EditQuery {
-    auth: Option<String>,
-}
-
 /// Edit: the same form, filled with the connection's non-secret data.
 pub async fn edit_form(
     State(s): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    Query(q): Query<EditQuery>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let t = match session.team_view(&s) {
         Ok(t) => t,
@@ -326,8 +341,9 @@ pub async fn edit_form(
     let mut values: HashMap<String, String> = r.fields.clone().into_iter().collect();
     values.insert("name".into(), r.name.clone());
     let auth = q
-        .auth
-        .filter(|a| m.auth_kinds.iter().any(|k| &k.id == a))
+        .get("auth")
+        .filter(|a| m.auth_kinds.iter().any(|k| &k.id == *a))
+        .cloned()
         .or_else(|| r.fields.get(&m.auth_field).cloned())
         .unwrap_or_default();
     new_page(
@@ -340,6 +356,7 @@ pub async fn edit_form(
             values: &values,
             error: None,
             editing: Some(&id),
+            query: &q,
         },
     )
 }

@@ -11,6 +11,51 @@ pub struct ListQuery {
 }
 
 const PAGE: usize = 50;
+/// A filtered page reads at most this many records, then offers to go on.
+const SCAN: usize = 2_000;
+
+/// Up to [`PAGE`] of the team's connections after `cursor` that `matches`
+/// accepts, read a chunk at a time across the team's listing; the cursor
+/// to go on from (the last record read, if any follow); how many were read.
+fn filtered_page(
+    t: &connhost::TeamView,
+    mut cursor: Option<String>,
+    filtering: bool,
+    matches: impl Fn(&ConnectionRecord) -> bool,
+) -> connhost::Result<(Vec<ConnectionRecord>, Option<String>, usize)> {
+    let chunk = if filtering { 200 } else { PAGE };
+    let (mut rows, mut scanned) = (Vec::new(), 0);
+    loop {
+        let (batch, more) = t.list_page(cursor.as_deref(), chunk)?;
+        let len = batch.len();
+        for (i, r) in batch.into_iter().enumerate() {
+            scanned += 1;
+            cursor = Some(r.id.clone());
+            if matches(&r) {
+                rows.push(r);
+            }
+            if rows.len() == PAGE || scanned >= SCAN {
+                let follows = i + 1 < len || more.is_some();
+                return Ok((rows, cursor.filter(|_| follows), scanned));
+            }
+        }
+        if more.is_none() || len == 0 {
+            return Ok((rows, None, scanned));
+        }
+    }
+}
+
+/// "45 min", "3 h", "2 days": how long a renewable connection's access
+/// has left (`None` without an expiry).
+fn expires_in(r: &ConnectionRecord) -> Option<String> {
+    let left = r.expires_at?.saturating_sub(crate::ui::now());
+    Some(match left {
+        0 => "0 min (renewing)".to_string(),
+        1..=5_399 => format!("{} min", left.div_ceil(60)),
+        5_400..=172_799 => format!("{} h", left / 3600),
+        _ => format!("{} days", left / 86_400),
+    })
+}
 
 pub async fn team_list(
     State(s): State<AppState>,
@@ -40,28 +85,32 @@ pub async fn list(
         .into_iter()
         .map(|m| (m.id.clone(), m))
         .collect();
-    let (page_rows, next) = match t.list_page(q.after.as_deref(), PAGE) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
     let usages = t.usages().unwrap_or_default();
     let want_connector = q.connector.clone().filter(|c| !c.is_empty());
     let want_status = q.status.clone().filter(|c| !c.is_empty());
-    let rows: Vec<Value> = page_rows
-        .iter()
-        .filter(|r| want_connector.as_ref().is_none_or(|c| &r.connector == c))
-        .filter(|r| {
-            want_status.as_ref().is_none_or(|w| {
+    let matches = |r: &ConnectionRecord| {
+        want_connector.as_ref().is_none_or(|c| &r.connector == c)
+            && want_status.as_ref().is_none_or(|w| {
                 serde_json::to_value(r.status)
                     .ok()
                     .and_then(|v| v.as_str().map(String::from))
                     .as_deref()
                     == Some(w.as_str())
             })
-        })
+    };
+    let filtering = want_connector.is_some() || want_status.is_some();
+    let (page_rows, next, scanned) = match filtered_page(&t, q.after.clone(), filtering, matches) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let rows: Vec<Value> = page_rows
+        .iter()
         .map(|r| {
             let m = manifests.get(&r.connector);
-            let (status, class) = status_words(r);
+            let (mut status, class) = status_words(r);
+            if let (Status::Ok, Some(left)) = (r.status, expires_in(r)) {
+                status = format!("OK, expires in {left}");
+            }
             context! {
                 id => r.id,
                 name => r.name,
@@ -100,6 +149,8 @@ pub async fn list(
             connectors => connectors,
             filter_connector => want_connector,
             filter_status => want_status,
+            // A filtered page that stopped at the scan limit, not the end.
+            searched => (filtering && next.is_some() && rows.is_empty()).then_some(scanned),
             statuses => vec![
                 ("ok", "OK"),
                 ("error", "Error"),

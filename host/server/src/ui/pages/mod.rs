@@ -8,6 +8,7 @@
 
 mod form;
 mod list;
+mod scopes;
 mod show;
 mod signin;
 
@@ -127,7 +128,7 @@ fn kind_words(kind: &str) -> &'static str {
 fn advice(kind: &str) -> &'static str {
     match kind {
         "unauthorized" => "Check the key or secret, then create the connection again with the right one (secrets are never shown, so they must be entered again).",
-        "account-validation" => "Grant the missing scopes to the account, then verify again.",
+        "account-validation" => "Grant the missing scopes to the account, or add them to the connection's scopes with Edit, then verify again.",
         "reauthorization-required" => "Access expired or was revoked: reauthorize the connection.",
         "rate-limited" | "network" | "timeout" | "provider-error" => "This is usually temporary: verify again in a moment.",
         _ => "Check the connection's settings, then verify again.",
