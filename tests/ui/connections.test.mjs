@@ -218,6 +218,23 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   assert.match(await page.textContent("#e-domain"), /domain/);
   assert.equal(await page.inputValue("#f-app_key"), "", "a secret is never sent back");
 
+  // Keyboard: Tab reaches every control, and focus is visible on each.
+  await page.goto(base + "/connections/new?connector=celonis&auth=app-key");
+  const reached = new Set();
+  for (let i = 0; i < 25; i++) {
+    await page.keyboard.press("Tab");
+    const [what, outline] = await page.evaluate(() => {
+      const a = document.activeElement;
+      if (a === document.body) return ["", "n/a"];
+      return [a.id || a.textContent.trim(), getComputedStyle(a).outlineStyle];
+    });
+    if (what) assert.notEqual(outline, "none", `focus not visible on ${what}`);
+    reached.add(what);
+  }
+  for (const want of ["auth", "name", "f-domain", "f-app_key", "Save and verify", "Cancel"]) {
+    assert.ok(reached.has(want), `Tab never reached ${want}`);
+  }
+
   // Rename in place.
   await page.goto(url);
   await page.fill("#new-name", "Acme EMS (prod)");
@@ -284,6 +301,9 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
     "--scopes", "studio");
   await page.goto(base + "/connections/new?connector=celonis&auth=oauth2");
   const groups = await page.$$eval("fieldset.scope-group legend", (ls) => ls.map((l) => l.textContent));
+  // Every input and select has a label, the ~60 scope checkboxes too.
+  const unlabelled = await page.$$eval("input:not([type=hidden]), select", (xs) => xs.filter((x) => !x.labels.length).map((x) => x.name));
+  assert.deepEqual(unlabelled, []);
   assert.ok(groups.includes("Integration") && groups.includes("Action engine"), groups.join());
   assert.equal(new Set(groups).size, groups.length, "each group once");
   assert.match(await page.textContent("fieldset.scopes"), /Push data to data pools/);
