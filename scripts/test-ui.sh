@@ -16,4 +16,5 @@ fi
 cargo build -q --bin connhost --bin connhost-fakes
 cd tests/ui
 npm ci --no-audit --no-fund --loglevel=error
-npm test
+# Bounded: a browser that stops answering fails the run instead of hanging CI.
+timeout 600 npm test

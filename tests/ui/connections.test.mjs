@@ -108,11 +108,12 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close();
   serve?.kill("SIGTERM");
   fakes?.stdin.end();
+  fakes?.kill("SIGTERM");
+  await browser?.close();
   if (home) rmSync(home, { recursive: true, force: true });
-});
+}, { timeout: 30_000 });
 
 // A bounded run: a browser that stops answering fails the test, not CI.
 test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async () => {
@@ -192,10 +193,13 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
     return [b.getAttribute("aria-busy"), b.textContent, b.disabled];
   });
   assert.deepEqual(busy, ["true", "Verifying…", true]);
+  const answered = page.waitForResponse((r) => r.url().endsWith(`/connections/${id}/verify`));
   release();
-  await page.waitForURL(url);
-  await page.waitForSelector(".verdict.ok");
+  await answered;
+  await page.waitForLoadState();
   await page.unroute(`**/connections/${id}/verify`);
+  await page.goto(url);
+  await page.waitForSelector(".verdict.ok");
 
   // A wrong key: ✗ unauthorized, and what to do.
   await page.goto(base + "/connections/new?connector=celonis&auth=app-key");
