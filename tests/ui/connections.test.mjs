@@ -43,8 +43,38 @@ function cli(...args) {
   }).trim();
 }
 
+// Every URL and body a browser context gets goes into `seen`.
+function record(ctx) {
+  ctx.on("response", async (r) => {
+    seen.push(r.url());
+    try { seen.push(await r.text()); } catch { /* redirects have no body */ }
+  });
+}
+
 async function shot(name) {
   await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+}
+
+// The browser reaches the fake provider's consent page through this
+// proxy (its name does not resolve here; its CA is the test's).
+async function proxyToFake(route) {
+  const req = route.request();
+  const u = new URL(req.url());
+  const [host, port] = oauthAddr.split(":");
+  const res = await new Promise((ok, fail) => {
+    const r = httpsRequest({ host, port, path: u.pathname + u.search, method: req.method(),
+      headers: { ...req.headers(), host: OAUTH_HOST }, servername: OAUTH_HOST, ca: caPem }, (resp) => {
+      const chunks = [];
+      resp.on("data", (c) => chunks.push(c));
+      resp.on("end", () => ok({ status: resp.statusCode, headers: resp.headers, body: Buffer.concat(chunks) }));
+    });
+    r.on("error", fail);
+    if (req.postDataBuffer()) r.write(req.postDataBuffer());
+    r.end();
+  });
+  const headers = {};
+  for (const [k, v] of Object.entries(res.headers)) headers[k] = Array.isArray(v) ? v.join(", ") : String(v);
+  await route.fulfill({ status: res.status, headers, body: res.body });
 }
 
 before(async () => {
@@ -80,31 +110,8 @@ before(async () => {
       "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
   page = await browser.newPage();
-  // The browser reaches the fake provider's consent page through this
-  // proxy (its name does not resolve here; its CA is the test's).
-  await page.route(`https://${OAUTH_HOST}/**`, async (route) => {
-    const req = route.request();
-    const u = new URL(req.url());
-    const [host, port] = oauthAddr.split(":");
-    const res = await new Promise((ok, fail) => {
-      const r = httpsRequest({ host, port, path: u.pathname + u.search, method: req.method(),
-        headers: { ...req.headers(), host: OAUTH_HOST }, servername: OAUTH_HOST, ca: caPem }, (resp) => {
-        const chunks = [];
-        resp.on("data", (c) => chunks.push(c));
-        resp.on("end", () => ok({ status: resp.statusCode, headers: resp.headers, body: Buffer.concat(chunks) }));
-      });
-      r.on("error", fail);
-      if (req.postDataBuffer()) r.write(req.postDataBuffer());
-      r.end();
-    });
-    const headers = {};
-    for (const [k, v] of Object.entries(res.headers)) headers[k] = Array.isArray(v) ? v.join(", ") : String(v);
-    await route.fulfill({ status: res.status, headers, body: res.body });
-  });
-  page.on("response", async (r) => {
-    seen.push(r.url());
-    try { seen.push(await r.text()); } catch { /* redirects have no body */ }
-  });
+  await page.context().route(`https://${OAUTH_HOST}/**`, (route) => proxyToFake(route));
+  record(page.context());
 });
 
 after(async () => {
@@ -193,12 +200,12 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
     return [b.getAttribute("aria-busy"), b.textContent, b.disabled];
   });
   assert.deepEqual(busy, ["true", "Verifying…", true]);
-  const answered = page.waitForResponse((r) => r.url().endsWith(`/connections/${id}/verify`));
+  // Released: the post answers with a redirect to the page, loaded anew.
+  const reloaded = page.waitForResponse((r) => r.url() === url && r.request().method() === "GET");
   release();
-  await answered;
-  await page.waitForLoadState();
+  await reloaded;
+  await page.waitForLoadState("load");
   await page.unroute(`**/connections/${id}/verify`);
-  await page.goto(url);
   await page.waitForSelector(".verdict.ok");
 
   // A wrong key: ✗ unauthorized, and what to do.
@@ -358,8 +365,8 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   // A member of the team is not offered force, and a forced post is refused.
   const memberKey = cli("apikey", "create", "--team", "acme", "--name", "member", "--role", "member");
   const mctx = await browser.newContext();
+  record(mctx);
   const mp = await mctx.newPage();
-  mp.on("response", async (r) => { seen.push(r.url()); try { seen.push(await r.text()); } catch {} });
   await mp.goto(base + "/signin");
   await mp.fill("#key", memberKey);
   await mp.click("button[type=submit]");
@@ -395,28 +402,51 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   await page.fill("#f-client_id", OAUTH_CLIENT_ID);
   await page.fill("#f-client_secret", OAUTH_SECRET);
   await page.fill("#f-scopes", "profile");
-  await page.click("text=Save and verify");
-  await page.waitForURL(/oauth\.example\.com\/authorize/);
-  await shot("09-consent");
-  await page.click("button[value=allow]");
+  // The provider's consent page opens in a pop-up; this page waits, then
+  // shows the connection, verified, when the pop-up closes.
+  const consentIn = async (start) => {
+    const [popup] = await Promise.all([page.waitForEvent("popup"), start()]);
+    await popup.waitForURL(/oauth\.example\.com\/authorize/);
+    return popup;
+  };
+  let popup = await consentIn(() => page.click("text=Save and verify"));
+  assert.match(await page.textContent("[data-consent-status]"), /grant access in the pop-up/);
+  await popup.screenshot({ path: join(OUT, "09-consent-popup.png") });
+  await shot("09-consent-waiting");
+  await Promise.all([popup.waitForEvent("close"), popup.click("button[value=allow]")]);
   await page.waitForURL(/\/connections\/conn_/);
   const consentUrl = page.url().split("?")[0];
   assert.match(await page.textContent(".flash"), /Connected/);
   assert.match(await page.textContent(".verdict"), /✓ Verified/);
   await shot("10-consented");
   // Reauthorize: consent again, the same connection.
-  await page.click("button:has-text('Reauthorize')");
-  await page.waitForURL(/oauth\.example\.com\/authorize/);
-  await page.click("button[value=allow]");
-  await page.waitForURL(/\/connections\/conn_/);
+  popup = await consentIn(() => page.click("button:has-text('Reauthorize')"));
+  await Promise.all([popup.waitForEvent("close"), popup.click("button[value=allow]")]);
+  await page.waitForURL(/\/connections\/conn_.*flash/);
   assert.equal(page.url().split("?")[0], consentUrl);
   assert.match(await page.textContent(".verdict"), /✓ Verified/);
   // Denied at the provider: said so, in words of our own.
-  await page.click("button:has-text('Reauthorize')");
-  await page.waitForURL(/oauth\.example\.com\/authorize/);
-  await page.click("button[value=deny]");
+  popup = await consentIn(() => page.click("button:has-text('Reauthorize')"));
+  await Promise.all([popup.waitForEvent("close"), popup.click("button[value=deny]")]);
   await page.waitForURL(/\/connections\?flash=/);
   assert.match(await page.textContent(".flash"), /Access was not granted/);
+  // Pop-ups blocked (or no script): the page itself goes to the provider
+  // and comes back.
+  const noScript = await browser.newContext({ javaScriptEnabled: false });
+  record(noScript);
+  await noScript.route(`https://${OAUTH_HOST}/**`, (route) => proxyToFake(route));
+  const ns = await noScript.newPage();
+  await ns.goto(base + "/signin");
+  await ns.fill("#key", teamKey);
+  await ns.click("button[type=submit]");
+  await ns.goto(consentUrl);
+  await ns.click("button:has-text('Reauthorize')");
+  await ns.waitForURL(/oauth\.example\.com\/authorize/);
+  await ns.click("button[value=allow]");
+  await ns.waitForURL(/\/connections\/conn_.*flash/, { timeout: 10_000 });
+  assert.equal(ns.url().split("?")[0], consentUrl);
+  assert.match(await ns.textContent(".verdict"), /✓ Verified/);
+  await noScript.close();
   // A made-up return says nothing of what it carries.
   await page.goto(base + "/connections/consented?status=failed&error=x%3Cscript%3E&error_description=Call+this+number");
   assert.doesNotMatch(await page.textContent("main"), /Call this number|<script>/);

@@ -154,6 +154,7 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
             cancel => cancel,
             title => title,
             editing => editing.is_some(),
+            consent => m.auth_kinds.iter().any(|k| k.id == auth && k.authorization_code),
             scope_groups => scopes.as_ref().map(|x| x.groups.clone()),
             plan_usages => scopes.as_ref().map(|x| x.usages.clone()),
             plan_note => scopes.as_ref().and_then(|x| x.note.clone()),
