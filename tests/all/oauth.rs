@@ -641,6 +641,45 @@ async fn invalid_grant_means_reauthorization_and_reauthorize_keeps_the_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_through_consent_changes_nothing_until_consent_then_replaces_in_place() {
+    let s = Setup::new(OAuthConfig::default()).await;
+    let m = s.manager(|_| {}).await;
+    let rec = s.connect(&m, Some("profile")).await;
+    let mut edit = new_conn(Some("profile email"));
+    edit.name = Some("Renamed by edit".into());
+    // Started, then denied: the stored connection is exactly as before.
+    let st = m
+        .edit_authorize_start(&rec.id, edit.clone(), REDIRECT, None)
+        .await
+        .unwrap();
+    assert_eq!(st.connection_id, rec.id);
+    let denied = s.consent(&st.authorize_url, false).await;
+    assert!(m.authorize_finish(&st.pending_id, &denied).await.is_err());
+    let kept = m.get(&rec.id).unwrap();
+    assert_eq!(
+        (kept.name.as_str(), kept.fields.get("scopes")),
+        (rec.name.as_str(), rec.fields.get("scopes"))
+    );
+    // Started again and allowed: same id, new name and scopes, old tokens
+    // revoked, and still one connection.
+    let revoked_before = s.fake.ledger(|l| l.revocations.len());
+    let st = m
+        .edit_authorize_start(&rec.id, edit, REDIRECT, None)
+        .await
+        .unwrap();
+    assert_eq!(m.get(&rec.id).unwrap().name, rec.name, "untouched mid-flow");
+    let location = s.consent(&st.authorize_url, true).await;
+    let after = m.authorize_finish(&st.pending_id, &location).await.unwrap();
+    assert_eq!(after.id, rec.id);
+    assert_eq!(after.name, "Renamed by edit");
+    assert_eq!(after.fields["scopes"], "profile email");
+    assert_eq!(after.granted_scopes, ["profile", "email"]);
+    assert!(s.fake.ledger(|l| l.revocations.len()) > revoked_before);
+    assert_eq!(m.list(None).unwrap().len(), 1);
+    assert_eq!(m.verify(&rec.id).await.unwrap().account_label, USER_EMAIL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_refreshes_once_and_retries() {
     let s = Setup::new(OAuthConfig::default()).await;
     let m = s.manager(|_| {}).await;

@@ -425,6 +425,25 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   await page.waitForURL(/\/connections\/conn_.*flash/);
   assert.equal(page.url().split("?")[0], consentUrl);
   assert.match(await page.textContent(".verdict"), /✓ Verified/);
+  // Edit through consent: denied at the provider, nothing changes; then
+  // allowed, the same connection takes the new data (no second one).
+  const editThroughConsent = async (answer) => {
+    await page.goto(consentUrl);
+    await page.click("text=Edit…");
+    await page.fill("#name", "Fake OAuth (edited)");
+    await page.fill("#f-client_secret", OAUTH_SECRET);
+    const p = await consentIn(() => page.click("text=Save and verify"));
+    await Promise.all([p.waitForEvent("close"), p.click(`button[value=${answer}]`)]);
+  };
+  await editThroughConsent("deny");
+  await page.waitForURL(/\/connections\?flash=/);
+  await page.goto(consentUrl);
+  assert.equal(await page.textContent("h1"), "Fake OAuth");
+  await editThroughConsent("allow");
+  await page.waitForURL(/\/connections\/conn_.*flash/);
+  assert.equal(page.url().split("?")[0], consentUrl);
+  assert.equal(await page.textContent("h1"), "Fake OAuth (edited)");
+  assert.match(await page.textContent(".verdict"), /✓ Verified/);
   // Denied at the provider: said so, in words of our own.
   popup = await consentIn(() => page.click("button:has-text('Reauthorize')"));
   await Promise.all([popup.waitForEvent("close"), popup.click("button[value=deny]")]);
@@ -468,10 +487,10 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   assert.ok((await page.locator("table.connections tbody tr").count()) >= 20);
   await page.goto(base + "/connections?connector=generic");
   const generic = await page.$$eval("table.connections tbody tr td:first-child", (t) => t.map((x) => x.textContent));
-  assert.deepEqual(generic, ["Fake OAuth"]);
+  assert.deepEqual(generic, ["Fake OAuth (edited)"]);
   await page.goto(base + "/connections?status=ok");
   const okNames = await page.$$eval("table.connections tbody tr td:first-child", (t) => t.map((x) => x.textContent));
-  assert.deepEqual(okNames.sort(), ["Acme OAuth", "Fake OAuth"]);
+  assert.deepEqual(okNames.sort(), ["Acme OAuth", "Fake OAuth (edited)"]);
 
   // Signed out, the pages are closed again.
   await page.click("text=Sign out");

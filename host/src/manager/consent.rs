@@ -51,7 +51,46 @@ impl Manager {
             record,
             new.secrets,
             (redirect_uri, return_url),
-            false,
+            Reauthorize::No,
+        )
+        .await
+    }
+
+    /// Starts an edit of a consent connection: all its data replaced by
+    /// `new` (secrets entered again), through the provider's consent. The
+    /// stored connection is untouched until consent succeeds; then it
+    /// takes the new data and tokens (same id) and the old are revoked.
+    pub async fn edit_authorize_start(
+        &self,
+        id: &str,
+        mut new: NewConnection,
+        redirect_uri: &str,
+        return_url: Option<&str>,
+    ) -> Result<AuthorizeStart> {
+        let old = self.store.get(id)?;
+        let manifest = self.connector(&old.connector)?;
+        if !new.connector.is_empty() && new.connector != old.connector {
+            return Err(Error::invalid(
+                "connector",
+                format!("an edit keeps the connector (`{}`)", old.connector),
+            ));
+        }
+        let name = new
+            .name
+            .as_deref()
+            .map(super::connections::check_name)
+            .transpose()?;
+        let approved = self.expand_definition(&old.team, &manifest, &mut new.fields)?;
+        let resolved = super::connections::resolve(&manifest, &new, true)?;
+        let mut record = old;
+        record.fields = resolved.fields;
+        record.definition_origins = approved;
+        self.start_pending(
+            &manifest,
+            record,
+            new.secrets,
+            (redirect_uri, return_url),
+            Reauthorize::Edit(name),
         )
         .await
     }
@@ -70,8 +109,14 @@ impl Manager {
         for token in &manifest.token_secrets {
             secrets.remove(token);
         }
-        self.start_pending(&manifest, record, secrets, (redirect_uri, return_url), true)
-            .await
+        self.start_pending(
+            &manifest,
+            record,
+            secrets,
+            (redirect_uri, return_url),
+            Reauthorize::Same,
+        )
+        .await
     }
 
     async fn start_pending(
@@ -80,7 +125,7 @@ impl Manager {
         mut record: ConnectionRecord,
         mut secrets: BTreeMap<String, Secret>,
         (redirect_uri, return_url): (&str, Option<&str>),
-        reauthorize: bool,
+        reauthorize: Reauthorize,
     ) -> Result<AuthorizeStart> {
         check_redirect_uri(redirect_uri)?;
         if let Some(url) = return_url {
@@ -111,7 +156,11 @@ impl Manager {
         let mut pending = Pending {
             id: pending_id,
             record,
-            reauthorize,
+            reauthorize: !matches!(reauthorize, Reauthorize::No),
+            rename: match reauthorize {
+                Reauthorize::Edit(name) => name,
+                _ => None,
+            },
             redirect_uri: redirect_uri.to_string(),
             requested_scopes: requested,
             expires_at,
@@ -248,6 +297,9 @@ impl Manager {
         let old = self.store.get(&record.id)?;
         let written = self.commit(old.clone(), |r| {
             super::take_access(r, &record);
+            if let Some(n) = &pending.rename {
+                r.name.clone_from(n);
+            }
             r.status = Status::Ok;
             r.last_error = None;
             r.updated_at = record.updated_at;
@@ -260,6 +312,16 @@ impl Manager {
         }
         Ok(written)
     }
+}
+
+/// What a pending authorization does to an existing connection.
+enum Reauthorize {
+    /// Nothing: it creates one.
+    No,
+    /// New tokens for the same data.
+    Same,
+    /// New data and tokens, and the new name if one was given.
+    Edit(Option<String>),
 }
 
 /// RFC 7636 §4.2: BASE64URL(SHA256(verifier)).

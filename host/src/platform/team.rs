@@ -347,6 +347,24 @@ impl TeamView<'_> {
         .await
     }
 
+    /// Edit (all data replaced) of a consent connection, through consent:
+    /// see [`Manager::edit_authorize_start`].
+    pub async fn edit_authorize_start(
+        &self,
+        id: &str,
+        new: NewConnection,
+        redirect_uri: &str,
+        return_url: Option<&str>,
+    ) -> Result<AuthorizeStart> {
+        self.on("connection.edit-start", id, || async {
+            self.check_return_url(return_url)?;
+            self.m
+                .edit_authorize_start(id, new, redirect_uri, return_url)
+                .await
+        })
+        .await
+    }
+
     pub async fn authorize_finish(
         &self,
         pending: &str,

@@ -18,6 +18,10 @@ pub struct Pending {
     pub record: ConnectionRecord,
     /// Set when reauthorizing an existing connection.
     pub reauthorize: bool,
+    /// The name an edit (data replaced through consent) gives the
+    /// connection when consent succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rename: Option<String>,
     pub redirect_uri: String,
     pub requested_scopes: Vec<String>,
     /// Unix seconds after which the callback is refused.

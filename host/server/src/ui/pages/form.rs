@@ -384,20 +384,21 @@ pub async fn edit(
     };
     let auth = f.get(&m.auth_field).cloned().unwrap_or_default();
     let (new, keep) = read_form(&m, &f);
-    // A kind that needs the user's consent: off to the provider, back
-    // through the callback to `consented`, which verifies.
+    // A kind that needs the user's consent: the same connection gets the
+    // new data and tokens once the provider says yes (untouched until then).
     if m.auth_kinds
         .iter()
         .any(|k| k.id == auth && k.authorization_code)
     {
+        let callback = s.config.callback_url();
         return match t
-            .authorize_start(new, &s.config.callback_url(), Some(&consent_return(&s)))
+            .edit_authorize_start(&id, new, &callback, Some(&consent_return(&s)))
             .await
         {
             Ok(start) => to_provider(&start.authorize_url),
             Err(e) => {
                 let error = Some((None, format!("✗ {}: {}", e.kind(), e)));
-                form_error(&s, &session, &m, &auth, &keep, error, None)
+                form_error(&s, &session, &m, &auth, &keep, error, Some(&id))
             }
         };
     }
