@@ -345,7 +345,11 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   await page.fill("#f-client_secret", CELONIS_CLIENT_SECRET);
   await page.click("text=Save and verify");
   await page.waitForSelector(".verdict.ok");
-  assert.match(await page.textContent("dl"), /action-engine\.projects audit\.log:read integration\.data-pools intelligence\.knowledge-models:read/);
+  // The detail shows the scopes grouped, each with what it grants.
+  const shown = await page.$$eval(".scope-list li", (ls) => ls.map((l) => [l.querySelector("strong").textContent,
+    [...l.querySelectorAll("code")].map((c) => c.textContent)]));
+  assert.deepEqual(shown, [["Action engine", ["action-engine.projects"]], ["Audit", ["audit.log:read"]],
+    ["Integration", ["integration.data-pools"]], ["Intelligence API", ["intelligence.knowledge-models:read"]]]);
   // None checked: the field is named as required, nothing is created.
   await page.goto(base + "/connections/new?connector=celonis&auth=oauth2");
   await page.fill("#f-domain", "acme.eu-1.celonis.cloud");

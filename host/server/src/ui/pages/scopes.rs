@@ -132,3 +132,37 @@ pub(super) fn section(
         error,
     }
 }
+
+/// `names` as the provider groups them, each with what it grants:
+/// `[{group, scopes: [{name, description}]}]`; a name outside the
+/// catalogue is listed under "Other".
+pub(super) fn grouped(m: &Manifest, names: &[String]) -> Vec<Value> {
+    let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
+    for name in names {
+        let spec = m.scopes.iter().find(|s| &s.name == name);
+        let group = spec.map_or("Other", |s| s.group.as_str());
+        let item = context! {
+            name => name,
+            description => spec.map(|s| s.description.clone()),
+        };
+        match groups.iter_mut().find(|(g, _)| g == group) {
+            Some((_, items)) => items.push(item),
+            None => groups.push((group.to_string(), vec![item])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(group, scopes)| context! { group => group, scopes => scopes })
+        .collect()
+}
+
+/// The scopes a connection asked for, from its catalogue field.
+pub(super) fn requested(
+    m: &Manifest,
+    fields: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    catalogue_field(m)
+        .and_then(|f| fields.get(f))
+        .map(|v| split(v))
+        .unwrap_or_default()
+}

@@ -135,10 +135,21 @@ async fn show_page_with(s: &AppState, session: &Session, id: &str, notes: Notes)
                 .collect()
         })
         .unwrap_or_default();
+    // Scopes from a catalogue are shown grouped, with what each grants.
+    let requested = m
+        .as_ref()
+        .map(|m| scopes::requested(m, &r.fields))
+        .unwrap_or_default();
+    let scope_field = m.as_ref().and_then(|m| scopes::catalogue_field(m));
+    let scope_groups = m
+        .as_ref()
+        .filter(|_| !requested.is_empty())
+        .map(|m| scopes::grouped(m, &requested));
     let fields: Vec<(String, String)> = r
         .fields
         .iter()
         .filter(|(k, _)| **k != auth_field)
+        .filter(|(k, _)| scope_groups.is_none() || Some(k.as_str()) != scope_field)
         .map(|(k, v)| {
             let label = m
                 .as_ref()
@@ -199,6 +210,10 @@ async fn show_page_with(s: &AppState, session: &Session, id: &str, notes: Notes)
                 secret_names => r.secret_names().filter(|n| !token_secrets.contains(n)).map(String::from).collect::<Vec<_>>(),
                 usages => usages,
                 consent => consent,
+                scope_groups => scope_groups,
+                // Granted differs from asked for: say what the provider gave.
+                granted => (!r.granted_scopes.is_empty() && r.granted_scopes != requested)
+                    .then(|| r.granted_scopes.join(" ")),
             },
         },
     )
