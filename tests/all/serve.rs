@@ -248,6 +248,37 @@ async fn every_route_needs_a_key_and_a_team_key_reaches_only_its_team() {
         .call(Some(a), Method::GET, &format!("/v1/connections/{id}"), None)
         .await;
     assert_eq!(st, StatusCode::OK);
+    // Nor may a member switch the usage off, or remove it, to delete the
+    // connection without force.
+    let (st, e) = s
+        .call(
+            Some(member),
+            Method::POST,
+            "/v1/usages",
+            Some(
+                json!({"consumer": "flow-1", "connection": id, "scopes": [], "state": "inactive"}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    let (st, e) = s
+        .call(
+            Some(member),
+            Method::DELETE,
+            &format!("/v1/usages?consumer=flow-1&connection={id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    let (st, e) = s
+        .call(
+            Some(member),
+            Method::DELETE,
+            &format!("/v1/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{e}");
     // Taking the role out of the member's stored key (to make it an
     // admin's) breaks its tag: the key stops working.
     let key_file = home

@@ -149,6 +149,20 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   });
   assert.equal(forgedSignin.status(), 403);
   assert.ok(!(await victim.cookies()).some((c) => c.name === "connhost_ui"), "no session from a forged sign-in");
+  // The same attack as a page on another site that posts the form in the
+  // victim's browser: refused by where it comes from, before any token.
+  await victim.route("https://attacker.example/**", (route) => route.fulfill({
+    contentType: "text/html",
+    body: `<form method="post" action="${base}/signin"><input name="key" value="${teamKey}">` +
+      `<input name="csrf" value="${attackerToken}"></form><script>document.forms[0].submit()</script>`,
+  }));
+  const vp = await victim.newPage();
+  const crossSite = vp.waitForResponse((r) => r.url() === `${base}/signin` && r.request().method() === "POST");
+  await vp.goto("https://attacker.example/");
+  const refused = await crossSite;
+  assert.equal(refused.status(), 403);
+  assert.match(await refused.text(), /sent from another site/);
+  assert.ok(!(await victim.cookies()).some((c) => c.name === "connhost_ui"), "no session from another site's form");
   await attacker.close();
   await victim.close();
 
@@ -345,6 +359,7 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   await page.fill("#f-client_secret", CELONIS_CLIENT_SECRET);
   await page.click("text=Save and verify");
   await page.waitForSelector(".verdict.ok");
+  const acmeOAuthUrl = page.url().split("?")[0];
   // The detail shows the scopes grouped, each with what it grants.
   const shown = await page.$$eval(".scope-list li", (ls) => ls.map((l) => [l.querySelector("strong").textContent,
     [...l.querySelectorAll("code")].map((c) => c.textContent)]));
@@ -382,6 +397,14 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   const memberForce = await mp.request.post(`${url}/delete`, { form: { csrf: memberCsrf, force: "on" } });
   assert.equal(memberForce.status(), 403);
   await mp.screenshot({ path: join(OUT, "07a-member-no-force.png"), fullPage: true });
+  // Nor may a member's edit stop asking for a scope a usage needs.
+  cli("usage", "add", "--consumer", "audit-flow", "--connection", acmeOAuthUrl.split("/").pop(),
+    "--scopes", "audit.log:read");
+  await mp.goto(`${acmeOAuthUrl}/edit`);
+  await mp.uncheck("input[name='scope:audit.log:read']");
+  await mp.fill("#f-client_secret", CELONIS_CLIENT_SECRET);
+  await mp.click("text=Save and verify");
+  assert.match(await mp.textContent("form .error[role=alert]"), /forbidden.*audit\.log:read.*only a team admin/);
   await mctx.close();
   secrets.push(memberKey);
 
@@ -496,10 +519,18 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   const okNames = await page.$$eval("table.connections tbody tr td:first-child", (t) => t.map((x) => x.textContent));
   assert.deepEqual(okNames.sort(), ["Acme OAuth", "Fake OAuth (edited)"]);
 
-  // Signed out, the pages are closed again.
+  // Signed out, the pages are closed again, and a copy of the cookie
+  // taken before is no good either (the server ended the key's sessions).
+  const copy = (await page.context().cookies()).find((c) => c.name === "connhost_ui");
   await page.click("text=Sign out");
   await page.goto(base + "/connections");
   assert.match(page.url(), /\/signin$/);
+  const replay = await browser.newContext();
+  await replay.addCookies([copy]);
+  const rp = await replay.newPage();
+  await rp.goto(base + "/connections");
+  assert.match(rp.url(), /\/signin$/, "a copied cookie outlives sign-out");
+  await replay.close();
 
   // No secret value in any page, URL, response or server log.
   const all = seen.join("\n");

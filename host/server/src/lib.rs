@@ -139,7 +139,7 @@ pub fn router(manager: Arc<Manager>, config: ServerConfig) -> Router {
         config: Arc::new(config),
     };
     routes::all()
-        .merge(ui::routes())
+        .merge(ui::routes(state.clone()))
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(ops::observe))

@@ -51,6 +51,7 @@ impl Manager {
             created_at: now(),
             revoked_at: None,
             role,
+            ui_sessions_after: 0,
             secret_sha256: digest(&secret),
             integrity: String::new(),
         };
@@ -78,14 +79,19 @@ impl Manager {
 
     /// Revokes a key: it authenticates nothing from now on.
     pub fn revoke_api_key(&self, id: &str) -> Result<ApiKey> {
-        let mut key = self.store.get_apikey(id)?;
-        if key.revoked_at.is_none() {
-            key.revoked_at = Some(now());
-            self.store.put_apikey(&mut key)?;
-        }
+        let mut key = self.store.update_apikey(id, |k| {
+            k.revoked_at.get_or_insert_with(now);
+        })?;
         key.secret_sha256.clear();
         key.integrity.clear();
         Ok(key)
+    }
+
+    /// Ends every page session signed in with key `id` until now (sign-out).
+    pub fn end_ui_sessions(&self, id: &str) -> Result<()> {
+        self.store
+            .update_apikey(id, |k| k.ui_sessions_after = now())
+            .map(|_| ())
     }
 
     /// A live key by id: what a web session names instead of holding the

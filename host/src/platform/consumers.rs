@@ -30,7 +30,22 @@ impl TeamView<'_> {
             usage::plan_scopes(&catalogue, std::slice::from_ref(&usage.scopes))?;
         }
         let reference = usage.connection.clone();
+        let member = !self.role().is_admin();
         let r = self.registry.update_usages(|all| {
+            // A member may not switch a usage off (that would let a delete
+            // break the flow behind it).
+            let switches_off = all.iter().any(|u| {
+                u.consumer == usage.consumer
+                    && u.connection == usage.connection
+                    && u.state != UsageState::Inactive
+                    && usage.state == UsageState::Inactive
+            });
+            if member && switches_off {
+                return Err(Error::Forbidden(format!(
+                    "only a team admin may make `{}`'s usage inactive",
+                    usage.consumer
+                )));
+            }
             all.retain(|u| !(u.consumer == usage.consumer && u.connection == usage.connection));
             all.push(usage.clone());
             Ok(usage)
@@ -67,7 +82,19 @@ impl TeamView<'_> {
 
     /// Removes a consumer's usages (of one connection, or all); returns how many.
     pub fn remove_usage(&self, consumer: &str, connection: Option<&str>) -> Result<usize> {
+        let member = !self.role().is_admin();
         let r = self.registry.update_usages(|all| {
+            let targets =
+                |u: &Usage| u.consumer == consumer && connection.is_none_or(|c| u.connection == c);
+            if member
+                && all
+                    .iter()
+                    .any(|u| targets(u) && u.state != UsageState::Inactive)
+            {
+                return Err(Error::Forbidden(format!(
+                    "only a team admin may remove `{consumer}`'s active or scheduled usages"
+                )));
+            }
             let before = all.len();
             all.retain(|u| {
                 !(u.consumer == consumer && connection.is_none_or(|c| u.connection == c))
@@ -196,6 +223,21 @@ impl TeamView<'_> {
                         r.connector, d.connector
                     ),
                 ));
+            }
+        }
+        // A member may add dynamic connections, not re-point one that
+        // active or scheduled usages run through.
+        if !self.role().is_admin() && self.dynamics()?.iter().any(|x| x.name == d.name) {
+            let reference = format!("{DYNAMIC_PREFIX}{}", d.name);
+            let used = self
+                .usages()?
+                .iter()
+                .any(|u| u.connection == reference && u.state != UsageState::Inactive);
+            if used {
+                return Err(Error::Forbidden(format!(
+                    "only a team admin may change `{}`: usages run through it",
+                    d.name
+                )));
             }
         }
         let r = self.registry.update_dynamics(|all| {

@@ -201,8 +201,42 @@ impl TeamView<'_> {
 
     /// Replaces all data; see [`Manager::edit`].
     pub async fn edit(&self, id: &str, new: NewConnection) -> Result<ConnectionRecord> {
-        self.on("connection.edit", id, || self.m.edit(id, new))
-            .await
+        self.on("connection.edit", id, || async {
+            self.keeps_usages_scopes(id, &new)?;
+            self.m.edit(id, new).await
+        })
+        .await
+    }
+
+    /// A member's edit must not stop asking for a scope the connection's
+    /// active or scheduled usages need (an admin may drop them).
+    pub(super) fn keeps_usages_scopes(&self, id: &str, new: &NewConnection) -> Result<()> {
+        if self.role.is_admin() {
+            return Ok(());
+        }
+        let record = self.own(id)?;
+        let manifest = self.m.connector(&record.connector)?;
+        if manifest.scopes_field.is_none() {
+            return Ok(());
+        }
+        // Dropped: asked for before, needed by a usage, not asked for now.
+        let before = manifest.requested_scopes(&record.fields);
+        let asked = manifest.requested_scopes(&new.fields);
+        let mut dropped: Vec<String> = self
+            .blocking_usages(id)?
+            .into_iter()
+            .flat_map(|u| u.scopes)
+            .filter(|s| before.contains(s) && !asked.contains(s))
+            .collect();
+        dropped.sort();
+        dropped.dedup();
+        match dropped.is_empty() {
+            true => Ok(()),
+            false => Err(Error::Forbidden(format!(
+                "usages still need {}; only a team admin may drop them",
+                dropped.join(", ")
+            ))),
+        }
     }
 
     /// Replaces one secret (e.g. a regenerated client secret), keeping the
@@ -358,6 +392,7 @@ impl TeamView<'_> {
     ) -> Result<AuthorizeStart> {
         self.on("connection.edit-start", id, || async {
             self.check_return_url(return_url)?;
+            self.keeps_usages_scopes(id, &new)?;
             self.m
                 .edit_authorize_start(id, new, redirect_uri, return_url)
                 .await

@@ -22,11 +22,19 @@ pub struct ApiKey {
     /// the tag.
     #[serde(default, skip_serializing_if = "Role::is_admin")]
     pub role: Role,
+    /// Page sessions signed in before this (Unix seconds) are over: set
+    /// when someone signs out with this key.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ui_sessions_after: u64,
     /// SHA-256 (hex) of the key's secret part.
     #[serde(skip_serializing_if = "String::is_empty", default)]
     pub(crate) secret_sha256: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) integrity: String,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// A team key's role, after the platforms' team roles.
@@ -89,6 +97,17 @@ impl Store {
         let path = self.apikey_path(&key.id)?;
         let _guard = self.guard()?;
         signed::put(&self.keys, &*self.backend, &path, key)
+    }
+
+    /// A locked read-modify-write of key `id` (a revoke and a sign-out at
+    /// once both land).
+    pub(crate) fn update_apikey(&self, id: &str, f: impl FnOnce(&mut ApiKey)) -> Result<ApiKey> {
+        let lock = self.path_of("locks", id, "apikey", "api key")?;
+        let _held = self.backend.lock(&lock, super::lock::WRITE_WAIT, true)?;
+        let mut key = self.get_apikey(id)?;
+        f(&mut key);
+        self.put_apikey(&mut key)?;
+        Ok(key)
     }
 
     pub(crate) fn get_apikey(&self, id: &str) -> Result<ApiKey> {

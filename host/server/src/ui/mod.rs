@@ -8,7 +8,10 @@
 //! * CSRF: every form carries a token tagged over the session; every POST
 //!   checks it before anything else.
 //! * Headers: a strict Content-Security-Policy (no inline script or
-//!   style, nothing from elsewhere), no caching, no referrer, no framing.
+//!   style, nothing from elsewhere), no caching, no referrer to other
+//!   origins (`same-origin`: with `no-referrer`, Chromium sends `Origin:
+//!   null` on our own form posts), no framing.
+//! * Cross-site posts: refused by `Sec-Fetch-Site` and `Origin` first.
 //! * Secrets: secret fields are password inputs, never filled in and
 //!   never sent back; pages show secret names only.
 
@@ -27,6 +30,15 @@ use connhost::{Caller, TeamView};
 const COOKIE: &str = "connhost_ui";
 /// The sign-in form's nonce (see [`PreSession`]).
 const PRE_COOKIE: &str = "connhost_signin";
+
+/// A cookie's name and path: over https, `__Host-` (Secure, Path=/, no
+/// Domain), so neither plain http nor a sibling subdomain can plant it.
+fn cookie_at(s: &AppState, name: &str, path: &'static str) -> (String, &'static str) {
+    match s.config.public_url.starts_with("https://") {
+        true => (format!("__Host-{name}"), "/"),
+        false => (name.to_string(), path),
+    }
+}
 /// How long a sign-in lasts.
 const SESSION_SECS: u64 = 8 * 3600;
 
@@ -34,7 +46,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The page routes (merged into the API router).
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(pages::home))
         .route("/signin", get(pages::signin_form).post(pages::signin))
@@ -59,7 +71,51 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
+        .layer(axum::middleware::from_fn_with_state(state, same_origin))
         .layer(axum::middleware::from_fn(headers))
+}
+
+/// Every POST must come from a page of this server: one another site (or
+/// a sibling subdomain) made the browser send is refused before anything
+/// reads it, whatever cookies came along. Browsers say where a request
+/// comes from in `Sec-Fetch-Site` and `Origin`; a client that sends
+/// neither still meets the CSRF tokens.
+async fn same_origin(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method() == axum::http::Method::POST {
+        let h = req.headers();
+        let text = |name: header::HeaderName| h.get(name).and_then(|v| v.to_str().ok());
+        let site = text(header::HeaderName::from_static("sec-fetch-site"));
+        let from_elsewhere = matches!(site, Some("cross-site" | "same-site"));
+        // "null" says nothing (privacy settings send it); the fetch
+        // metadata and the tokens still apply.
+        let origin = text(header::ORIGIN).filter(|o| *o != "null");
+        let origin_ok = origin.is_none_or(|o| {
+            let authority = url::Url::parse(o).ok().and_then(|u| {
+                let host = u.host_str()?.to_string();
+                Some(match u.port() {
+                    Some(p) => format!("{host}:{p}"),
+                    None => host,
+                })
+            });
+            let public = url::Url::parse(&s.config.public_url)
+                .ok()
+                .map(|u| u.origin().ascii_serialization());
+            authority.is_some() && authority.as_deref() == text(header::HOST)
+                || public.as_deref() == Some(o)
+        });
+        if from_elsewhere || !origin_ok {
+            return (
+                StatusCode::FORBIDDEN,
+                "This form was sent from another site. Open the page here and try again.",
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// Security headers on every page.
@@ -76,7 +132,7 @@ async fn headers(req: axum::extract::Request, next: axum::middleware::Next) -> R
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL)
@@ -157,8 +213,9 @@ pub fn session_cookie(s: &AppState, team: &str, key_id: &str) -> HeaderValue {
     let expires = now() + SESSION_SECS;
     let payload = format!("{team}:{key_id}:{expires}");
     let tag = s.manager.ui_tag("session", &payload);
+    let (name, path) = cookie_at(s, COOKIE, "/");
     HeaderValue::from_str(&format!(
-        "{COOKIE}={payload}~{tag}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{}",
+        "{name}={payload}~{tag}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{}",
         secure(s)
     ))
     .expect("ids and tags are header-safe")
@@ -186,12 +243,23 @@ impl PreSession {
     }
 
     pub fn cookie(&self, s: &AppState) -> HeaderValue {
+        let (name, path) = cookie_at(s, PRE_COOKIE, "/signin");
         HeaderValue::from_str(&format!(
-            "{PRE_COOKIE}={}; Path=/signin; HttpOnly; SameSite=Strict; Max-Age=3600{}",
+            "{name}={}; Path={path}; HttpOnly; SameSite=Strict; Max-Age=3600{}",
             self.nonce,
             secure(s)
         ))
         .expect("hex is header-safe")
+    }
+
+    /// Spent: signed in, the nonce is dropped (a fresh form gets a new one).
+    pub fn spent(s: &AppState) -> HeaderValue {
+        let (name, path) = cookie_at(s, PRE_COOKIE, "/signin");
+        HeaderValue::from_str(&format!(
+            "{name}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0{}",
+            secure(s)
+        ))
+        .expect("names are header-safe")
     }
 }
 
@@ -200,7 +268,7 @@ impl FromRequestParts<AppState> for PreSession {
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
         Ok(
-            match cookie_value(parts, PRE_COOKIE)
+            match cookie_value(parts, &cookie_at(s, PRE_COOKIE, "/signin").0)
                 .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
             {
                 Some(nonce) => PreSession {
@@ -224,8 +292,13 @@ fn secure(s: &AppState) -> &'static str {
     }
 }
 
-pub fn clear_cookie() -> HeaderValue {
-    HeaderValue::from_static("connhost_ui=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+pub fn clear_cookie(s: &AppState) -> HeaderValue {
+    let (name, path) = cookie_at(s, COOKIE, "/");
+    HeaderValue::from_str(&format!(
+        "{name}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        secure(s)
+    ))
+    .expect("names are header-safe")
 }
 
 fn now() -> u64 {
@@ -253,7 +326,7 @@ impl FromRequestParts<AppState> for Session {
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
         let signin = || Redirect::to("/signin").into_response();
-        let value = cookie_value(parts, COOKIE).ok_or_else(signin)?;
+        let value = cookie_value(parts, &cookie_at(s, COOKIE, "/").0).ok_or_else(signin)?;
         let (payload, tag) = value.split_once('~').ok_or_else(signin)?;
         if !s.manager.ui_tag_ok("session", payload, tag) {
             return Err(signin());
@@ -268,6 +341,11 @@ impl FromRequestParts<AppState> for Session {
         // Revoking the key ends its sessions.
         let key = s.manager.live_api_key(key_id).map_err(|_| signin())?;
         if key.team.as_deref() != Some(team) {
+            return Err(signin());
+        }
+        // Signed out since: over, whatever the cookie says.
+        let issued = exp.parse::<u64>().unwrap_or(0).saturating_sub(SESSION_SECS);
+        if issued < key.ui_sessions_after {
             return Err(signin());
         }
         Ok(Session {

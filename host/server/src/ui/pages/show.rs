@@ -390,11 +390,18 @@ pub async fn consent_done(
     };
     match (q.status.as_deref(), q.connection) {
         (Some("connected"), Some(id)) => {
-            // Only the team's own connection is verified and shown.
-            if let Err(e) = t.get(&id) {
-                return fail(e);
+            // Only the team's own connection is shown, and verified only if
+            // it has not been since consent changed it: this is a GET any
+            // site can send a browser to, so it must not be a way to make
+            // the server call providers again and again.
+            let r = match t.get(&id) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            let fresh = r.last_error.is_none() && r.verified_at.is_none_or(|v| v < r.updated_at);
+            if fresh {
+                let _ = t.verify(&id).await;
             }
-            let _ = t.verify(&id).await;
             Redirect::to(&format!(
                 "/connections/{id}?flash={}",
                 urlencode("Connected: access was granted.")

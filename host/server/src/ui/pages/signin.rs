@@ -51,6 +51,8 @@ pub async fn signin(State(s): State<AppState>, pre: PreSession, Form(f): Form<Si
             let mut resp = Redirect::to("/connections").into_response();
             resp.headers_mut()
                 .insert(header::SET_COOKIE, session_cookie(&s, &team, &key.id));
+            resp.headers_mut()
+                .append(header::SET_COOKIE, PreSession::spent(&s));
             resp
         }
         Ok(_) => signin_page(
@@ -76,8 +78,13 @@ pub async fn signout(
     if let Err(r) = session.check_csrf(&s, f.get("csrf").map(String::as_str)) {
         return r;
     }
+    // Ends the key's page sessions on the server too: a copy of the
+    // cookie is no good after this.
+    if let Err(e) = s.manager.end_ui_sessions(&session.key_id) {
+        return fail(e);
+    }
     let mut resp = Redirect::to("/signin").into_response();
     resp.headers_mut()
-        .insert(header::SET_COOKIE, clear_cookie());
+        .insert(header::SET_COOKIE, clear_cookie(&s));
     resp
 }
