@@ -519,6 +519,33 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   const okNames = await page.$$eval("table.connections tbody tr td:first-child", (t) => t.map((x) => x.textContent));
   assert.deepEqual(okNames.sort(), ["Acme OAuth", "Fake OAuth (edited)"]);
 
+  // A consent link taken to another browser gets nothing: the callback
+  // wants the browser that started it, which can still finish.
+  await page.goto(base + "/connections/new?connector=generic&auth=oauth2");
+  await page.fill("#name", "Bound consent");
+  await page.fill("#f-client_id", OAUTH_CLIENT_ID);
+  await page.fill("#f-client_secret", OAUTH_SECRET);
+  popup = await consentIn(() => page.click("text=Save and verify"));
+  const elsewhere = await browser.newContext();
+  record(elsewhere);
+  await elsewhere.route(`https://${OAUTH_HOST}/**`, (route) => proxyToFake(route));
+  const ep = await elsewhere.newPage();
+  const refusedCallback = ep.waitForResponse((r) => r.url().includes("/oauth/callback"));
+  await ep.goto(popup.url());
+  await ep.click("button[value=allow]");
+  const cb = await refusedCallback;
+  assert.match(cb.headers()["location"] ?? "", /status=failed/);
+  await elsewhere.close();
+  const named = async (name) => {
+    const r = await fetch(`${base}/v1/connections?limit=500`, { headers: { authorization: `Bearer ${teamKey}` } });
+    return (await r.json()).filter((c) => c.name === name).length;
+  };
+  assert.equal(await named("Bound consent"), 0, "another browser's allow made a connection");
+  await Promise.all([popup.waitForEvent("close"), popup.click("button[value=allow]")]);
+  await page.waitForURL(/\/connections\/conn_.*flash/);
+  assert.equal(await page.textContent("h1"), "Bound consent");
+  assert.equal(await named("Bound consent"), 1);
+
   // Signed out, the pages are closed again, and a copy of the cookie
   // taken before is no good either (the server ended the key's sessions).
   const copy = (await page.context().cookies()).find((c) => c.name === "connhost_ui");

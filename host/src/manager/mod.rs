@@ -207,6 +207,11 @@ impl Manager {
         self.store.home()
     }
 
+    /// The configuration this manager runs with.
+    pub fn config(&self) -> &HostConfig {
+        &self.cfg
+    }
+
     /// The store (documents, locks, logs) this manager uses.
     pub fn store(&self) -> &Store {
         &self.store

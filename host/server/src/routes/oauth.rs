@@ -67,7 +67,11 @@ pub(super) async fn set_return_urls(
 }
 
 /// `GET /oauth/callback?state=pend_….…&code=…`: the provider's redirect.
-pub(super) async fn callback(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
+pub(super) async fn callback(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let query = query.unwrap_or_default();
     let url = format!("{}?{query}", s.config.callback_url());
     let state = url::Url::parse(&url)
@@ -93,7 +97,18 @@ pub(super) async fn callback(State(s): State<AppState>, RawQuery(query): RawQuer
     ) else {
         return unknown();
     };
+    // A consent the Connections page started finishes only in the browser
+    // that started it; the pending authorization stays for that one.
+    let from_page = return_url.as_deref() == Some(crate::ui::consent_return(&s).as_str());
+    let elsewhere = from_page && !crate::ui::consent_bound(&s, &headers, &pending);
     let finished = async {
+        if elsewhere {
+            return Err(connhost::Error::Authorization {
+                error: "other_browser".into(),
+                description: "this consent was started in another browser; start it again here"
+                    .into(),
+            });
+        }
         let t = s.manager.team(Caller {
             team,
             actor: "oauth-callback".into(),

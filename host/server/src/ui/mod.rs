@@ -284,6 +284,42 @@ impl FromRequestParts<AppState> for PreSession {
     }
 }
 
+/// Consent binding (RFC 9700 §4.7.1): a consent the page started may
+/// finish only in the browser that started it. The page sets a cookie
+/// named after the pending authorization, holding a tag over its id; the
+/// callback requires it (SameSite=Lax: the provider's redirect is a
+/// top-level GET from another site). Without it, someone who sent their
+/// own consent link to another person would get that person's grant.
+pub fn consent_cookie(s: &AppState, pending_id: &str) -> HeaderValue {
+    let (name, path) = cookie_at(
+        s,
+        &format!("connhost_consent_{pending_id}"),
+        "/oauth/callback",
+    );
+    let ttl = s.manager.config().pending_ttl.as_secs();
+    HeaderValue::from_str(&format!(
+        "{name}={}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={ttl}{}",
+        s.manager.ui_tag("consent", pending_id),
+        secure(s)
+    ))
+    .expect("pending ids and tags are header-safe")
+}
+
+/// Whether this request comes from the browser that started `pending_id`.
+pub fn consent_bound(s: &AppState, headers: &axum::http::HeaderMap, pending_id: &str) -> bool {
+    let (name, _) = cookie_at(
+        s,
+        &format!("connhost_consent_{pending_id}"),
+        "/oauth/callback",
+    );
+    cookie_in(headers, &name).is_some_and(|tag| s.manager.ui_tag_ok("consent", pending_id, &tag))
+}
+
+/// Where the page's consent flows return (through the callback).
+pub fn consent_return(s: &AppState) -> String {
+    format!("{}/connections/consented", s.config.public_url)
+}
+
 fn secure(s: &AppState) -> &'static str {
     if s.config.public_url.starts_with("https://") {
         "; Secure"
@@ -309,8 +345,11 @@ fn now() -> u64 {
 }
 
 fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
+    cookie_in(&parts.headers, name)
+}
+
+fn cookie_in(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

@@ -229,7 +229,7 @@ pub async fn create(
             .authorize_start(new, &s.config.callback_url(), Some(&consent_return(&s)))
             .await
         {
-            Ok(start) => to_provider(&start.authorize_url),
+            Ok(start) => to_provider(&s, &start),
             Err(e) => {
                 let error = Some((None, format!("✗ {}: {}", e.kind(), e)));
                 form_error(&s, &session, &m, &auth, &keep, error, None)
@@ -395,7 +395,7 @@ pub async fn edit(
             .edit_authorize_start(&id, new, &callback, Some(&consent_return(&s)))
             .await
         {
-            Ok(start) => to_provider(&start.authorize_url),
+            Ok(start) => to_provider(&s, &start),
             Err(e) => {
                 let error = Some((None, format!("✗ {}: {}", e.kind(), e)));
                 form_error(&s, &session, &m, &auth, &keep, error, Some(&id))

@@ -165,21 +165,28 @@ fn posted<'a>(
 /// Where the provider's consent sends the browser back to (through the
 /// server's OAuth callback).
 fn consent_return(s: &AppState) -> String {
-    format!("{}/connections/consented", s.config.public_url)
+    super::consent_return(s)
 }
 
 /// Off to the provider's consent page. Not a redirect: the form that
 /// asked may only be answered by this origin (`form-action 'self'`), so
 /// the answer is a page of ours that moves on.
-fn to_provider(authorize_url: &str) -> Response {
+/// It also binds the flow to this browser (see [`super::consent_cookie`]).
+fn to_provider(s: &AppState, start: &connhost::AuthorizeStart) -> Response {
+    let authorize_url = &start.authorize_url;
     let host = url::Url::parse(authorize_url)
         .ok()
         .and_then(|u| u.host_str().map(String::from))
         .unwrap_or_default();
-    page(
+    let mut resp = page(
         "consent.html",
         context! { url => authorize_url, host => host },
-    )
+    );
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        super::consent_cookie(s, &start.pending_id),
+    );
+    resp
 }
 
 /// The manifest of connector `id`, if it has been added.

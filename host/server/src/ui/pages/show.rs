@@ -338,7 +338,7 @@ pub async fn reauthorize(
         .reauthorize_start(&id, &s.config.callback_url(), Some(&consent_return(&s)))
         .await
     {
-        Ok(start) => to_provider(&start.authorize_url),
+        Ok(start) => to_provider(&s, &start),
         Err(e) if e.kind() == "not-found" => fail(e),
         Err(e) => {
             let notes = Notes {
