@@ -100,6 +100,11 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
         message.as_deref(),
         &team_definitions,
     );
+    let field_shown = error_field.as_deref().is_some_and(|name| {
+        fields
+            .iter()
+            .any(|f| f.get_attr("name").is_ok_and(|n| n.as_str() == Some(name)))
+    });
     // The catalogue, when this kind asks for scopes.
     let shows_catalogue = fields
         .iter()
@@ -149,7 +154,9 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
             has_advanced => has_advanced,
             fields => fields,
             default_name => default_name,
-            error => if error_field.is_none() { message } else { None },
+            // An error of a field the form shows goes next to it; any
+            // other (or none named) above the button.
+            error => if field_shown { None } else { message },
             action => action,
             cancel => cancel,
             title => title,
