@@ -680,6 +680,83 @@ async fn an_edit_through_consent_changes_nothing_until_consent_then_replaces_in_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_cannot_narrow_what_usages_need_by_edit_or_consent() {
+    let s = Setup::new(OAuthConfig::default()).await;
+    let m = s.manager(|_| {}).await;
+    let rec = s.connect(&m, Some("profile email")).await;
+    assert_eq!(rec.granted_scopes, ["profile", "email"]);
+    let view = |actor: &str, role| {
+        m.team(connhost::Caller {
+            team: connhost::DEFAULT_TEAM.into(),
+            actor: actor.into(),
+        })
+        .unwrap()
+        .acting_as(role)
+    };
+    let (admin, member) = (
+        view("admin", connhost::Role::Admin),
+        view("member", connhost::Role::Member),
+    );
+    admin
+        .add_usage(connhost::Usage {
+            consumer: "mail-flow".into(),
+            connection: rec.id.clone(),
+            scopes: vec!["email".into()],
+            state: connhost::UsageState::Active,
+        })
+        .unwrap();
+    // An edit that stops asking for `email`: refused before consent.
+    let err = member
+        .edit_authorize_start(&rec.id, new_conn(Some("profile")), REDIRECT, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "forbidden", "{err}");
+    // The usage narrowed first: refused too.
+    let err = member
+        .add_usage(connhost::Usage {
+            consumer: "mail-flow".into(),
+            connection: rec.id.clone(),
+            scopes: vec![],
+            state: connhost::UsageState::Active,
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), "forbidden", "{err}");
+    // Reauthorize where the user grants less: refused at the finish, the
+    // narrower tokens revoked, the connection as it was.
+    let st = member
+        .reauthorize_start(&rec.id, REDIRECT, None)
+        .await
+        .unwrap();
+    let revoked_before = s.fake.ledger(|l| l.revocations.len());
+    let location = s
+        .consent(&with_param(&st.authorize_url, "scope", "profile"), true)
+        .await;
+    let err = member
+        .authorize_finish(&st.pending_id, &location)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "forbidden", "{err}");
+    assert!(s.fake.ledger(|l| l.revocations.len()) > revoked_before);
+    let kept = m.get(&rec.id).unwrap();
+    assert_eq!(kept.granted_scopes, ["profile", "email"]);
+    assert_eq!(kept.token_generation, rec.token_generation);
+    assert_eq!(m.verify(&rec.id).await.unwrap().account_label, USER_EMAIL);
+    // An admin may narrow it.
+    let st = admin
+        .reauthorize_start(&rec.id, REDIRECT, None)
+        .await
+        .unwrap();
+    let location = s
+        .consent(&with_param(&st.authorize_url, "scope", "profile"), true)
+        .await;
+    let after = admin
+        .authorize_finish(&st.pending_id, &location)
+        .await
+        .unwrap();
+    assert_eq!(after.granted_scopes, ["profile"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_refreshes_once_and_retries() {
     let s = Setup::new(OAuthConfig::default()).await;
     let m = s.manager(|_| {}).await;

@@ -279,6 +279,54 @@ async fn every_route_needs_a_key_and_a_team_key_reaches_only_its_team() {
         )
         .await;
     assert_eq!(st, StatusCode::CONFLICT, "{e}");
+    // A member may widen a usage, not narrow it, and may not change the
+    // team's settings.
+    let usage = |scopes: Value| json!({"consumer": "flow-2", "connection": id, "scopes": scopes, "state": "active"});
+    let (st, _) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/usages",
+            Some(usage(json!(["studio"]))),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = s
+        .call(
+            Some(member),
+            Method::POST,
+            "/v1/usages",
+            Some(usage(json!([]))),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = s
+        .call(
+            Some(member),
+            Method::POST,
+            "/v1/usages",
+            Some(usage(json!(["studio", "audit.log:read"]))),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = s
+        .call(
+            Some(member),
+            Method::PUT,
+            "/v1/settings/return-urls",
+            Some(json!(["https://evil.example/"])),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = s
+        .call(
+            Some(member),
+            Method::POST,
+            "/v1/webhooks",
+            Some(json!({"url": "https://hooks.example.com/x"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
     // Taking the role out of the member's stored key (to make it an
     // admin's) breaks its tag: the key stops working.
     let key_file = home

@@ -51,7 +51,7 @@ impl Manager {
             created_at: now(),
             revoked_at: None,
             role,
-            ui_sessions_after: 0,
+            ui_sessions_after_ms: 0,
             secret_sha256: digest(&secret),
             integrity: String::new(),
         };
@@ -90,7 +90,12 @@ impl Manager {
     /// Ends every page session signed in with key `id` until now (sign-out).
     pub fn end_ui_sessions(&self, id: &str) -> Result<()> {
         self.store
-            .update_apikey(id, |k| k.ui_sessions_after = now())
+            .update_apikey(id, |k| {
+                k.ui_sessions_after_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0)
+            })
             .map(|_| ())
     }
 

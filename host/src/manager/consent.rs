@@ -161,6 +161,7 @@ impl Manager {
                 Reauthorize::Edit(name) => name,
                 _ => None,
             },
+            must_grant: Vec::new(),
             redirect_uri: redirect_uri.to_string(),
             requested_scopes: requested,
             expires_at,
@@ -175,6 +176,14 @@ impl Manager {
             redirect_uri: redirect_uri.to_string(),
             expires_at,
         })
+    }
+
+    /// Requires a pending reauthorization to come back with `scopes`
+    /// granted (a member's: what the connection's usages need).
+    pub fn require_grant(&self, pending_id: &str, scopes: Vec<String>) -> Result<()> {
+        let mut pending = self.store.get_pending(pending_id)?;
+        pending.must_grant = scopes;
+        self.store.put_pending(&mut pending)
     }
 
     /// The team a pending authorization belongs to.
@@ -293,6 +302,24 @@ impl Manager {
             self.store.seal_secrets(&mut record, secrets.values());
             self.store.insert(&mut record)?;
             return Ok(record);
+        }
+        // A member's consent must keep what usages need: less granted
+        // leaves the connection as it was (the new tokens are revoked).
+        let missing: Vec<&String> = pending
+            .must_grant
+            .iter()
+            .filter(|s| !record.granted_scopes.contains(s))
+            .collect();
+        if !missing.is_empty() {
+            let mut fresh = record.clone();
+            self.store.seal_secrets(&mut fresh, secrets.values());
+            if let Err(e) = self.revoke(&fresh).await {
+                tracing::warn!(connection = %fresh.id, "revoking the narrower tokens failed: {e}");
+            }
+            return Err(Error::Forbidden(format!(
+                "the provider granted less than usages need (missing {}); only a team admin may narrow it, and the connection is unchanged",
+                missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )));
         }
         let old = self.store.get(&record.id)?;
         let written = self.commit(old.clone(), |r| {

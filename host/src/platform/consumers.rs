@@ -32,17 +32,18 @@ impl TeamView<'_> {
         let reference = usage.connection.clone();
         let member = !self.role().is_admin();
         let r = self.registry.update_usages(|all| {
-            // A member may not switch a usage off (that would let a delete
-            // break the flow behind it).
-            let switches_off = all.iter().any(|u| {
+            // A member may not switch a blocking usage off or narrow what
+            // it needs (either would let a delete or an edit break it).
+            let narrows = all.iter().any(|u| {
                 u.consumer == usage.consumer
                     && u.connection == usage.connection
                     && u.state != UsageState::Inactive
-                    && usage.state == UsageState::Inactive
+                    && (usage.state == UsageState::Inactive
+                        || u.scopes.iter().any(|s| !usage.scopes.contains(s)))
             });
-            if member && switches_off {
+            if member && narrows {
                 return Err(Error::Forbidden(format!(
-                    "only a team admin may make `{}`'s usage inactive",
+                    "only a team admin may switch off `{}`'s usage or drop scopes it needs",
                     usage.consumer
                 )));
             }

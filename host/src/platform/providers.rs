@@ -15,10 +15,14 @@ impl TeamView<'_> {
 
     /// Checks a definition with `connector` and stores it for this team.
     pub async fn add_provider(&self, connector: &str, json: &str) -> Result<String> {
-        let r = self
-            .m
-            .add_provider(&self.caller.team, connector, json)
-            .await;
+        let r = match self.admin_only("add provider definitions") {
+            Ok(()) => {
+                self.m
+                    .add_provider(&self.caller.team, connector, json)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         let id = r.as_ref().ok().map(|id| format!("provider:{id}"));
         self.log("provider.add", None, Some(connector), id, r)
     }
@@ -30,7 +34,9 @@ impl TeamView<'_> {
 
     /// Removes one of this team's provider definitions.
     pub fn remove_provider(&self, id: &str) -> Result<()> {
-        let r = self.m.remove_provider(&self.caller.team, id);
+        let r = self
+            .admin_only("remove provider definitions")
+            .and_then(|()| self.m.remove_provider(&self.caller.team, id));
         self.log(
             "provider.remove",
             None,

@@ -93,6 +93,15 @@ impl TeamView<'_> {
         self.role
     }
 
+    /// Refuses a member: team settings (return URLs, provider definitions,
+    /// webhooks) are an admin's.
+    pub fn admin_only(&self, what: &str) -> Result<()> {
+        match self.role.is_admin() {
+            true => Ok(()),
+            false => Err(Error::Forbidden(format!("only a team admin may {what}"))),
+        }
+    }
+
     /// Audits an outcome and hands it back. Fails closed: if the record
     /// cannot be written, the caller gets that error instead of a silent
     /// gap (the operation itself has happened; the error says so).
@@ -208,6 +217,27 @@ impl TeamView<'_> {
         .await
     }
 
+    /// A member's consent must come back with the granted scopes that
+    /// active or scheduled usages need (checked when it finishes).
+    fn keep_grant(&self, id: &str, start: &AuthorizeStart) -> Result<()> {
+        if self.role.is_admin() {
+            return Ok(());
+        }
+        let record = self.own(id)?;
+        let mut needed: Vec<String> = self
+            .blocking_usages(id)?
+            .into_iter()
+            .flat_map(|u| u.scopes)
+            .filter(|s| record.granted_scopes.contains(s))
+            .collect();
+        needed.sort();
+        needed.dedup();
+        match needed.is_empty() {
+            true => Ok(()),
+            false => self.m.require_grant(&start.pending_id, needed),
+        }
+    }
+
     /// A member's edit must not stop asking for a scope the connection's
     /// active or scheduled usages need (an admin may drop them).
     pub(super) fn keeps_usages_scopes(&self, id: &str, new: &NewConnection) -> Result<()> {
@@ -219,9 +249,14 @@ impl TeamView<'_> {
         if manifest.scopes_field.is_none() {
             return Ok(());
         }
-        // Dropped: asked for before, needed by a usage, not asked for now.
-        let before = manifest.requested_scopes(&record.fields);
+        // Dropped: asked for or granted before, needed by a usage, not
+        // asked for now. (Asking for none means the provider's defaults,
+        // which are not known here: then only what was asked for counts.)
         let asked = manifest.requested_scopes(&new.fields);
+        let mut before = manifest.requested_scopes(&record.fields);
+        if !asked.is_empty() {
+            before.extend(record.granted_scopes.iter().cloned());
+        }
         let mut dropped: Vec<String> = self
             .blocking_usages(id)?
             .into_iter()
@@ -321,6 +356,7 @@ impl TeamView<'_> {
     /// URL; http only on localhost).
     pub fn set_return_urls(&self, urls: Vec<String>) -> Result<Vec<String>> {
         let r = (|| {
+            self.admin_only("change where consent returns")?;
             for u in &urls {
                 connhost_policy::return_url::parse(u)
                     .map_err(|e| Error::invalid("return_urls", e))?;
@@ -376,7 +412,12 @@ impl TeamView<'_> {
     ) -> Result<AuthorizeStart> {
         self.on("connection.reauthorize-start", id, || async {
             self.check_return_url(return_url)?;
-            self.m.reauthorize_start(id, redirect_uri, return_url).await
+            let start = self
+                .m
+                .reauthorize_start(id, redirect_uri, return_url)
+                .await?;
+            self.keep_grant(id, &start)?;
+            Ok(start)
         })
         .await
     }
@@ -393,9 +434,12 @@ impl TeamView<'_> {
         self.on("connection.edit-start", id, || async {
             self.check_return_url(return_url)?;
             self.keeps_usages_scopes(id, &new)?;
-            self.m
+            let start = self
+                .m
                 .edit_authorize_start(id, new, redirect_uri, return_url)
-                .await
+                .await?;
+            self.keep_grant(id, &start)?;
+            Ok(start)
         })
         .await
     }

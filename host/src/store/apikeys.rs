@@ -22,10 +22,10 @@ pub struct ApiKey {
     /// the tag.
     #[serde(default, skip_serializing_if = "Role::is_admin")]
     pub role: Role,
-    /// Page sessions signed in before this (Unix seconds) are over: set
-    /// when someone signs out with this key.
+    /// Page sessions signed in at or before this (Unix milliseconds) are
+    /// over: set when someone signs out with this key.
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub ui_sessions_after: u64,
+    pub ui_sessions_after_ms: u64,
     /// SHA-256 (hex) of the key's secret part.
     #[serde(skip_serializing_if = "String::is_empty", default)]
     pub(crate) secret_sha256: String,

@@ -22,6 +22,10 @@ pub struct Pending {
     /// connection when consent succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rename: Option<String>,
+    /// Scopes consent must grant again, or the reauthorization is refused
+    /// (set for a member: what the connection's usages need).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub must_grant: Vec<String>,
     pub redirect_uri: String,
     pub requested_scopes: Vec<String>,
     /// Unix seconds after which the callback is refused.

@@ -118,6 +118,7 @@ pub(super) async fn add_webhook(
     Json(w): Json<NewWebhook>,
 ) -> Reply {
     let t = key.team(&s)?;
+    t.admin_only("add webhooks").map_err(fail)?;
     let (hook, secret) = s
         .manager
         .add_webhook(&t.caller().team, &w.url)
@@ -139,6 +140,7 @@ pub(super) async fn remove_webhook(
     Path(id): Path<String>,
 ) -> Reply {
     let t = key.team(&s)?;
+    t.admin_only("remove webhooks").map_err(fail)?;
     s.manager
         .remove_webhook(&t.caller().team, &id)
         .map_err(fail)?;

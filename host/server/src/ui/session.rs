@@ -2,7 +2,6 @@
 //! under the store's key), the sign-in form's nonce, and the consent
 //! binding; `__Host-` names over https.
 
-use super::now;
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::{self, HeaderValue};
@@ -25,6 +24,13 @@ fn cookie_at(s: &AppState, name: &str, path: &'static str) -> (String, &'static 
 }
 /// How long a sign-in lasts.
 const SESSION_SECS: u64 = 8 * 3600;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
 
 /// A signed-in person: their team and the key they signed in with.
 pub struct Session {
@@ -74,7 +80,9 @@ impl Session {
 
 /// The cookie that signs `key` in, and its header value.
 pub fn session_cookie(s: &AppState, team: &str, key_id: &str) -> HeaderValue {
-    let expires = now() + SESSION_SECS;
+    // Milliseconds: a sign-out ends sessions issued before it, even in
+    // the same second.
+    let expires = now_ms() + SESSION_SECS * 1000;
     let payload = format!("{team}:{key_id}:{expires}");
     let tag = s.manager.ui_tag("session", &payload);
     let (name, path) = cookie_at(s, COOKIE, "/");
@@ -230,7 +238,7 @@ impl FromRequestParts<AppState> for Session {
         let (Some(team), Some(key_id), Some(exp)) = (it.next(), it.next(), it.next()) else {
             return Err(signin());
         };
-        if exp.parse::<u64>().map_or(true, |e| e <= now()) {
+        if exp.parse::<u64>().map_or(true, |e| e <= now_ms()) {
             return Err(signin());
         }
         // Revoking the key ends its sessions.
@@ -239,8 +247,11 @@ impl FromRequestParts<AppState> for Session {
             return Err(signin());
         }
         // Signed out since: over, whatever the cookie says.
-        let issued = exp.parse::<u64>().unwrap_or(0).saturating_sub(SESSION_SECS);
-        if issued < key.ui_sessions_after {
+        let issued = exp
+            .parse::<u64>()
+            .unwrap_or(0)
+            .saturating_sub(SESSION_SECS * 1000);
+        if issued <= key.ui_sessions_after_ms {
             return Err(signin());
         }
         Ok(Session {
