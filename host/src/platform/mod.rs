@@ -9,8 +9,10 @@
 //! * [`audit`]: the append-only audit log.
 
 pub mod audit;
+mod consent;
 mod consumers;
 mod providers;
+mod roles;
 pub mod team;
 pub mod usage;
 

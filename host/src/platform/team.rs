@@ -9,7 +9,7 @@ use super::audit::{AuditLog, AuditRecord};
 use super::usage::{Registry, Usage, UsageState, DYNAMIC_PREFIX};
 use crate::capabilities::Secret;
 use crate::error::{ConnectorError, Error, Result};
-use crate::manager::{AuthorizeStart, Deleted, Manager, NewConnection, Refreshed, Verified};
+use crate::manager::{Deleted, Manager, NewConnection, Refreshed, Verified};
 use crate::store::{ConnectionRecord, Role};
 use crate::util::now;
 
@@ -38,9 +38,9 @@ pub struct TeamView<'a> {
     audit: AuditLog,
     /// A return URL prefix allowed besides the team's own list: the
     /// server's page, which starts consent for this view itself.
-    own_return: Option<String>,
+    pub(super) own_return: Option<String>,
     /// What the caller may do (admin unless a key says otherwise).
-    role: Role,
+    pub(super) role: Role,
 }
 
 pub(super) fn valid_name(kind: &str, s: &str) -> Result<()> {
@@ -81,25 +81,6 @@ impl TeamView<'_> {
     pub fn returning_to(mut self, prefix: String) -> Self {
         self.own_return = Some(prefix);
         self
-    }
-
-    /// Acts with `role`'s rights (a team key's role).
-    pub fn acting_as(mut self, role: Role) -> Self {
-        self.role = role;
-        self
-    }
-
-    pub fn role(&self) -> Role {
-        self.role
-    }
-
-    /// Refuses a member: team settings (return URLs, provider definitions,
-    /// webhooks) are an admin's.
-    pub fn admin_only(&self, what: &str) -> Result<()> {
-        match self.role.is_admin() {
-            true => Ok(()),
-            false => Err(Error::Forbidden(format!("only a team admin may {what}"))),
-        }
     }
 
     /// Audits an outcome and hands it back. Fails closed: if the record
@@ -157,7 +138,7 @@ impl TeamView<'_> {
     }
 
     /// Runs `f` on an owned connection and audits it.
-    async fn on<T, F, Fut>(&self, operation: &str, id: &str, f: F) -> Result<T>
+    pub(super) async fn on<T, F, Fut>(&self, operation: &str, id: &str, f: F) -> Result<T>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -215,63 +196,6 @@ impl TeamView<'_> {
             self.m.edit(id, new).await
         })
         .await
-    }
-
-    /// A member's consent must come back with the granted scopes that
-    /// active or scheduled usages need (checked when it finishes).
-    fn keep_grant(&self, id: &str, start: &AuthorizeStart) -> Result<()> {
-        if self.role.is_admin() {
-            return Ok(());
-        }
-        let record = self.own(id)?;
-        let mut needed: Vec<String> = self
-            .blocking_usages(id)?
-            .into_iter()
-            .flat_map(|u| u.scopes)
-            .filter(|s| record.granted_scopes.contains(s))
-            .collect();
-        needed.sort();
-        needed.dedup();
-        match needed.is_empty() {
-            true => Ok(()),
-            false => self.m.require_grant(&start.pending_id, needed),
-        }
-    }
-
-    /// A member's edit must not stop asking for a scope the connection's
-    /// active or scheduled usages need (an admin may drop them).
-    pub(super) fn keeps_usages_scopes(&self, id: &str, new: &NewConnection) -> Result<()> {
-        if self.role.is_admin() {
-            return Ok(());
-        }
-        let record = self.own(id)?;
-        let manifest = self.m.connector(&record.connector)?;
-        if manifest.scopes_field.is_none() {
-            return Ok(());
-        }
-        // Dropped: asked for or granted before, needed by a usage, not
-        // asked for now. (Asking for none means the provider's defaults,
-        // which are not known here: then only what was asked for counts.)
-        let asked = manifest.requested_scopes(&new.fields);
-        let mut before = manifest.requested_scopes(&record.fields);
-        if !asked.is_empty() {
-            before.extend(record.granted_scopes.iter().cloned());
-        }
-        let mut dropped: Vec<String> = self
-            .blocking_usages(id)?
-            .into_iter()
-            .flat_map(|u| u.scopes)
-            .filter(|s| before.contains(s) && !asked.contains(s))
-            .collect();
-        dropped.sort();
-        dropped.dedup();
-        match dropped.is_empty() {
-            true => Ok(()),
-            false => Err(Error::Forbidden(format!(
-                "usages still need {}; only a team admin may drop them",
-                dropped.join(", ")
-            ))),
-        }
     }
 
     /// Replaces one secret (e.g. a regenerated client secret), keeping the
@@ -345,128 +269,6 @@ impl TeamView<'_> {
             self.m.delete(id).await
         })
         .await
-    }
-
-    /// The URL prefixes this team's consent flows may return to.
-    pub fn return_urls(&self) -> Result<Vec<String>> {
-        self.registry.return_urls()
-    }
-
-    /// Replaces the allowed return URL prefixes (each an absolute https
-    /// URL; http only on localhost).
-    pub fn set_return_urls(&self, urls: Vec<String>) -> Result<Vec<String>> {
-        let r = (|| {
-            self.admin_only("change where consent returns")?;
-            for u in &urls {
-                connhost_policy::return_url::parse(u)
-                    .map_err(|e| Error::invalid("return_urls", e))?;
-            }
-            self.registry.set_return_urls(urls.clone())?;
-            Ok(urls)
-        })();
-        self.log("team.return-urls", None, None, None, r)
-    }
-
-    /// Refuses a return URL outside the team's allowed prefixes.
-    fn check_return_url(&self, url: Option<&str>) -> Result<()> {
-        let Some(url) = url else { return Ok(()) };
-        let parsed =
-            connhost_policy::return_url::parse(url).map_err(|e| Error::invalid("return_url", e))?;
-        let mut allowed = self.registry.return_urls()?;
-        allowed.extend(self.own_return.clone());
-        if !connhost_policy::return_url::allowed(&parsed, &allowed) {
-            return Err(Error::invalid(
-                "return_url",
-                format!("`{url}` is not under one of this team's allowed return URLs"),
-            ));
-        }
-        Ok(())
-    }
-
-    pub async fn authorize_start(
-        &self,
-        mut new: NewConnection,
-        redirect_uri: &str,
-        return_url: Option<&str>,
-    ) -> Result<AuthorizeStart> {
-        new.team = Some(self.caller.team.clone());
-        let connector = new.connector.clone();
-        let r = match self.check_return_url(return_url) {
-            Ok(()) => self.m.authorize_start(new, redirect_uri, return_url).await,
-            Err(e) => Err(e),
-        };
-        self.log(
-            "connection.authorize-start",
-            r.as_ref().ok().map(|s| s.connection_id.clone()).as_deref(),
-            Some(&connector),
-            None,
-            r,
-        )
-    }
-
-    pub async fn reauthorize_start(
-        &self,
-        id: &str,
-        redirect_uri: &str,
-        return_url: Option<&str>,
-    ) -> Result<AuthorizeStart> {
-        self.on("connection.reauthorize-start", id, || async {
-            self.check_return_url(return_url)?;
-            let start = self
-                .m
-                .reauthorize_start(id, redirect_uri, return_url)
-                .await?;
-            self.keep_grant(id, &start)?;
-            Ok(start)
-        })
-        .await
-    }
-
-    /// Edit (all data replaced) of a consent connection, through consent:
-    /// see [`Manager::edit_authorize_start`].
-    pub async fn edit_authorize_start(
-        &self,
-        id: &str,
-        new: NewConnection,
-        redirect_uri: &str,
-        return_url: Option<&str>,
-    ) -> Result<AuthorizeStart> {
-        self.on("connection.edit-start", id, || async {
-            self.check_return_url(return_url)?;
-            self.keeps_usages_scopes(id, &new)?;
-            let start = self
-                .m
-                .edit_authorize_start(id, new, redirect_uri, return_url)
-                .await?;
-            self.keep_grant(id, &start)?;
-            Ok(start)
-        })
-        .await
-    }
-
-    pub async fn authorize_finish(
-        &self,
-        pending: &str,
-        redirect_url: &str,
-    ) -> Result<ConnectionRecord> {
-        let r = match self.m.pending_team(pending) {
-            Ok(team) if team != self.caller.team => Err(Error::NotFound {
-                what: "pending authorization",
-                id: pending.to_string(),
-            }),
-            _ => self.m.authorize_finish(pending, redirect_url).await,
-        };
-        let (id, connector) = match &r {
-            Ok(rec) => (Some(rec.id.clone()), Some(rec.connector.clone())),
-            Err(_) => (None, None),
-        };
-        self.log(
-            "connection.authorize-finish",
-            id.as_deref(),
-            connector.as_deref(),
-            None,
-            r,
-        )
     }
 
     /// A request through one of this team's connections (`conn_…` or
