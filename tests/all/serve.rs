@@ -1275,3 +1275,34 @@ async fn a_server_killed_mid_renewal_loses_nothing_after_restart() {
         .json();
     assert_eq!(v["ok"], true, "{v}");
 }
+
+/// A key revoked while someone signs out with it stays revoked (both are
+/// read-modify-writes of the key's record; the record lock orders them).
+#[test]
+fn a_revoke_and_a_sign_out_at_once_both_land() {
+    let home = tempfile::tempdir().unwrap();
+    let m = Arc::new(Manager::open(connhost::HostConfig::new(home.path())).unwrap());
+    for round in 0..40 {
+        let (key, _) = m.create_api_key(Some("team-a"), "k").unwrap();
+        let (a, b) = (m.clone(), m.clone());
+        let (ida, idb) = (key.id.clone(), key.id.clone());
+        let revoke = std::thread::spawn(move || a.revoke_api_key(&ida).unwrap());
+        let sign_out = std::thread::spawn(move || b.end_ui_sessions(&idb).unwrap());
+        revoke.join().unwrap();
+        sign_out.join().unwrap();
+        let after = m
+            .api_keys(Some("team-a"))
+            .unwrap()
+            .into_iter()
+            .find(|k| k.id == key.id)
+            .unwrap();
+        assert!(
+            after.revoked_at.is_some(),
+            "round {round}: the revoke was lost"
+        );
+        assert!(
+            after.ui_sessions_after_ms > 0,
+            "round {round}: the sign-out was lost"
+        );
+    }
+}

@@ -161,7 +161,7 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
             cancel => cancel,
             title => title,
             editing => editing.is_some(),
-            consent => m.auth_kinds.iter().any(|k| k.id == auth && k.authorization_code),
+            consent => is_consent(m, auth),
             scope_groups => scopes.as_ref().map(|x| x.groups.clone()),
             plan_usages => scopes.as_ref().map(|x| x.usages.clone()),
             plan_note => scopes.as_ref().and_then(|x| x.note.clone()),
@@ -216,10 +216,7 @@ pub async fn create(
     session: Session,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let t = match posted(&s, &session, &f) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let t = or_return!(posted(&s, &session, &f));
     let connector = f.get("connector").cloned().unwrap_or_default();
     let Some(m) = manifest_of(&s, &connector) else {
         return (StatusCode::BAD_REQUEST, "no such connector").into_response();
@@ -228,20 +225,11 @@ pub async fn create(
     let (new, keep) = read_form(&m, &f);
     // A kind that needs the user's consent: off to the provider, back
     // through the callback to `consented`, which verifies.
-    if m.auth_kinds
-        .iter()
-        .any(|k| k.id == auth && k.authorization_code)
-    {
-        return match t
+    if is_consent(&m, &auth) {
+        let started = t
             .authorize_start(new, &s.config.callback_url(), Some(&consent_return(&s)))
-            .await
-        {
-            Ok(start) => to_provider(&s, &start),
-            Err(e) => {
-                let error = Some((None, format!("✗ {}: {}", e.kind(), e)));
-                form_error(&s, &session, &m, &auth, &keep, error, None)
-            }
-        };
+            .await;
+        return consent_or_form(&s, &session, (&m, &auth, &keep), started, None);
     }
     let created = match t.create(new).await {
         Ok(c) => c,
@@ -261,6 +249,33 @@ pub async fn create(
     // Verified at once: the page it lands on says ✓ or ✗ and why.
     let _ = t.verify(&created.id).await;
     Redirect::to(&format!("/connections/{}", created.id)).into_response()
+}
+
+fn connector_gone() -> Response {
+    (StatusCode::NOT_FOUND, "its connector is gone").into_response()
+}
+
+/// Whether auth kind `auth` of `m` is a browser consent flow.
+fn is_consent(m: &Manifest, auth: &str) -> bool {
+    m.auth_kind(auth).is_some_and(|k| k.authorization_code)
+}
+
+/// A started consent goes to the provider; one that could not start
+/// comes back to the form (`m`, `auth`, the values kept) saying why.
+fn consent_or_form(
+    s: &AppState,
+    session: &Session,
+    (m, auth, keep): (&Manifest, &str, &HashMap<String, String>),
+    started: connhost::Result<connhost::AuthorizeStart>,
+    editing: Option<&str>,
+) -> Response {
+    match started {
+        Ok(start) => to_provider(s, &start),
+        Err(e) => {
+            let error = Some((None, format!("✗ {}: {}", e.kind(), e)));
+            form_error(s, session, m, auth, keep, error, editing)
+        }
+    }
 }
 
 fn form_error(
@@ -335,17 +350,9 @@ pub async fn edit_form(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let t = match session.team_view(&s) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let r = match t.get(&id) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    let Some(m) = manifest_of(&s, &r.connector) else {
-        return (StatusCode::NOT_FOUND, "its connector is gone").into_response();
-    };
+    let t = or_return!(session.team_view(&s));
+    let r = or_return!(t.get(&id).map_err(fail));
+    let m = or_return!(manifest_of(&s, &r.connector).ok_or_else(connector_gone));
     let mut values: HashMap<String, String> = r.fields.clone().into_iter().collect();
     values.insert("name".into(), r.name.clone());
     let auth = q
@@ -378,36 +385,19 @@ pub async fn edit(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let t = match posted(&s, &session, &f) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let r = match t.get(&id) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    let Some(m) = manifest_of(&s, &r.connector) else {
-        return (StatusCode::NOT_FOUND, "its connector is gone").into_response();
-    };
+    let t = or_return!(posted(&s, &session, &f));
+    let r = or_return!(t.get(&id).map_err(fail));
+    let m = or_return!(manifest_of(&s, &r.connector).ok_or_else(connector_gone));
     let auth = f.get(&m.auth_field).cloned().unwrap_or_default();
     let (new, keep) = read_form(&m, &f);
     // A kind that needs the user's consent: the same connection gets the
     // new data and tokens once the provider says yes (untouched until then).
-    if m.auth_kinds
-        .iter()
-        .any(|k| k.id == auth && k.authorization_code)
-    {
+    if is_consent(&m, &auth) {
         let callback = s.config.callback_url();
-        return match t
+        let started = t
             .edit_authorize_start(&id, new, &callback, Some(&consent_return(&s)))
-            .await
-        {
-            Ok(start) => to_provider(&s, &start),
-            Err(e) => {
-                let error = Some((None, format!("✗ {}: {}", e.kind(), e)));
-                form_error(&s, &session, &m, &auth, &keep, error, Some(&id))
-            }
-        };
+            .await;
+        return consent_or_form(&s, &session, (&m, &auth, &keep), started, Some(&id));
     }
     match t.edit(&id, new).await {
         Ok(_) => Redirect::to(&format!(

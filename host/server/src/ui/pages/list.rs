@@ -74,10 +74,7 @@ pub async fn list(
     session: Session,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let t = match session.team_view(&s) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let t = or_return!(session.team_view(&s));
     let manifests: BTreeMap<String, Manifest> = s
         .manager
         .connectors()

@@ -6,6 +6,16 @@
 //! * [`form`]: create and edit (the form built from a manifest);
 //! * [`show`]: one connection: verify, rename, regenerate a secret, delete.
 
+/// The value, or (from a handler) the response its error already is.
+macro_rules! or_return {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r,
+        }
+    };
+}
+
 mod form;
 mod list;
 mod scopes;

@@ -11,10 +11,7 @@ pub async fn set_secret(
     Path((id, name)): Path<(String, String)>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let t = match posted(&s, &session, &f) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let t = or_return!(posted(&s, &session, &f));
     let value = f.get("value").cloned().unwrap_or_default();
     if value.is_empty() {
         let msg = format!("Enter the new value of {name}.");
@@ -84,14 +81,8 @@ async fn show_page(
 }
 
 async fn show_page_with(s: &AppState, session: &Session, id: &str, notes: Notes) -> Response {
-    let t = match session.team_view(s) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let r = match t.get(id) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
+    let t = or_return!(session.team_view(s));
+    let r = or_return!(t.get(id).map_err(fail));
     let m = manifest_of(s, &r.connector);
     let (status, _) = status_words(&r);
     let usages: Vec<String> = t
@@ -119,10 +110,10 @@ async fn show_page_with(s: &AppState, session: &Session, id: &str, notes: Notes)
     let auth_field = m.as_ref().map(|m| m.auth_field.clone()).unwrap_or_default();
     // Connections made by consent can be reauthorized.
     let consent = m.as_ref().is_some_and(|m| {
-        let kind = r.fields.get(&m.auth_field);
-        m.auth_kinds
-            .iter()
-            .any(|k| Some(&k.id) == kind && k.authorization_code)
+        r.fields
+            .get(&m.auth_field)
+            .and_then(|kind| m.auth_kind(kind))
+            .is_some_and(|k| k.authorization_code)
     });
     // Tokens the connector obtained are not the user's to replace.
     let token_secrets: Vec<&str> = m
@@ -225,10 +216,7 @@ pub async fn verify(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let t = match posted(&s, &session, &f) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let t = or_return!(posted(&s, &session, &f));
     // The outcome is kept on the record (status, last error), which the
     // page shows; a failure is not an error of this request.
     if let Err(e) = t.verify(&id).await {
@@ -245,10 +233,7 @@ pub async fn rename(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let t = match posted(&s, &session, &f) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let t = or_return!(posted(&s, &session, &f));
     let name = f
         .get("name")
         .map(|n| n.trim().to_string())
@@ -271,14 +256,8 @@ pub async fn delete_form(
 }
 
 fn delete_page(s: &AppState, session: &Session, id: &str, status: StatusCode) -> Response {
-    let t = match session.team_view(s) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let r = match t.get(id) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
+    let t = or_return!(session.team_view(s));
+    let r = or_return!(t.get(id).map_err(fail));
     let consumers: Vec<String> = t
         .blocking_usages(id)
         .unwrap_or_default()
@@ -305,10 +284,7 @@ pub async fn delete(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let t = match posted(&s, &session, &f) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let t = or_return!(posted(&s, &session, &f));
     let force = f.get("force").is_some_and(|v| v == "on");
     match t.delete(&id, force).await {
         Ok(d) => Redirect::to(&format!(
@@ -330,10 +306,7 @@ pub async fn reauthorize(
     Path(id): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let t = match posted(&s, &session, &f) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let t = or_return!(posted(&s, &session, &f));
     match t
         .reauthorize_start(&id, &s.config.callback_url(), Some(&consent_return(&s)))
         .await
@@ -384,20 +357,14 @@ pub async fn consent_done(
     session: Session,
     Query(q): Query<Consented>,
 ) -> Response {
-    let t = match session.team_view(&s) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let t = or_return!(session.team_view(&s));
     match (q.status.as_deref(), q.connection) {
         (Some("connected"), Some(id)) => {
             // Only the team's own connection is shown, and verified only if
             // it has not been since consent changed it: this is a GET any
             // site can send a browser to, so it must not be a way to make
             // the server call providers again and again.
-            let r = match t.get(&id) {
-                Ok(r) => r,
-                Err(e) => return fail(e),
-            };
+            let r = or_return!(t.get(&id).map_err(fail));
             let fresh = r.last_error.is_none() && r.verified_at.is_none_or(|v| v < r.updated_at);
             if fresh {
                 let _ = t.verify(&id).await;
