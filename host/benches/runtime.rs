@@ -163,6 +163,7 @@ async fn main() {
     )]));
     let plugin_verify = || async {
         let ctx = CallContext {
+            team: "bench".into(),
             connection_id: "bench".into(),
             secrets: secrets.clone(),
             allowlist: allowlist.clone(),

@@ -168,6 +168,10 @@ pub enum Error {
     /// wasmtime failed outside a plugin call (engine set-up, compilation).
     #[error("runtime: {0}")]
     Runtime(String),
+    /// A shared resource is at its limit for this caller (plugin call
+    /// slots, request slots); nothing was done, retry after the delay.
+    #[error("busy: {what}; retry in {retry_after} s")]
+    Busy { what: String, retry_after: u32 },
     /// The database backend failed or could not be reached (`context`
     /// names the server and the operation, never a password).
     #[error("database {context}: {reason}")]
@@ -196,6 +200,7 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Runtime(_) => "runtime",
             Error::Database { .. } => "database",
+            Error::Busy { .. } => "busy",
             Error::InUse { .. } => "in-use",
             Error::Forbidden(_) => "forbidden",
             Error::ConnectionDeleted { .. } => "connection-deleted",
@@ -222,6 +227,7 @@ impl Error {
             }
             Error::InvalidInput { field, .. } => err["field"] = field.clone().into(),
             Error::InUse { consumers, .. } => err["consumers"] = consumers.clone().into(),
+            Error::Busy { retry_after, .. } => err["retry_after"] = (*retry_after).into(),
             _ => {}
         }
         err

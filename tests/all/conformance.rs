@@ -118,6 +118,7 @@ async fn run_case(
     let allowlist =
         connhost::policy::Allowlist::from_templates(&manifest.hosts, &fields).unwrap_or_default();
     let ctx = CallContext {
+        team: "conformance".into(),
         connection_id: "conn_conformance".into(),
         secrets: SecretScope::new(secrets),
         allowlist,

@@ -122,7 +122,10 @@ impl Manager {
         // checks the whole definition.
         let mut probe = probe_record(connector);
         probe.fields.insert(d.content, json.to_string());
-        let ctx = CallContext::empty();
+        let ctx = CallContext {
+            team: team.to_string(),
+            ..CallContext::empty()
+        };
         let mut instance = self.runtime()?.instantiate(&prepared.plugin, ctx).await?;
         let origins = instance.allowed_origins(&super::input_of(&probe)).await?;
         instance.allow_origins(&origins)?;

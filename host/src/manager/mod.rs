@@ -21,7 +21,10 @@ mod request;
 mod sessions;
 
 pub use consent::pkce_challenge;
-pub use events::{signature as webhook_signature, DeliveryAttempt, Event};
+pub use events::{
+    signature as webhook_signature, Delivery, DeliveryAttempt, Event, MAX_BACKOFF_SECS,
+    WEBHOOKS_PER_TEAM,
+};
 pub use renewal::Sweep;
 pub use request::{ApiRequest, ApiResponse};
 
@@ -249,6 +252,7 @@ impl Manager {
         let prepared = self.prepared(&record.connector).await?;
         let allowlist = self.allowlist(&prepared.manifest, record)?;
         let ctx = CallContext {
+            team: record.team.clone(),
             connection_id: record.id.clone(),
             secrets,
             allowlist,

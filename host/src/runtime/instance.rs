@@ -2,7 +2,7 @@
 //! method returns the export's value, its `connector-error` as
 //! [`Error::Connector`], or a trap/limit as [`Error::Plugin`].
 
-use super::limits::{deadline_ticks, plugin_error, timed_out};
+use super::limits::{plugin_error, timed_out};
 use super::state::PluginState;
 use crate::bindings::types as wit;
 use crate::bindings::ConnectorPlugin;
@@ -23,6 +23,7 @@ pub struct CallOutcome {
 
 /// One instance of a connector in its own store.
 pub struct ConnectorInstance {
+    pub(super) _permit: super::permits::CallPermit,
     pub(super) store: Store<PluginState>,
     pub(super) bindings: ConnectorPlugin,
     pub(super) connector: String,
@@ -38,7 +39,8 @@ macro_rules! export_calls {
             $(
                 $(#[$doc])*
                 pub async fn $name(&mut self, $($arg: $ty),*) -> Result<$out> {
-                    self.store.set_epoch_deadline(deadline_ticks(self.timeout));
+                    self.store.data_mut().deadline = std::time::Instant::now() + self.timeout;
+                    self.store.set_epoch_deadline(1);
                     let guest = self.bindings.connhost_connector_connector();
                     let call = guest.$call(&mut self.store, $($arg),*);
                     let result = bounded(&self.connector, self.timeout, self.max_memory_bytes, call).await?;
@@ -100,7 +102,8 @@ impl ConnectorInstance {
 impl ConnectorInstance {
     /// `manifest`: what the connector is (no imports used).
     pub async fn manifest(&mut self) -> Result<wit::ConnectorManifest> {
-        self.store.set_epoch_deadline(deadline_ticks(self.timeout));
+        self.store.data_mut().deadline = std::time::Instant::now() + self.timeout;
+        self.store.set_epoch_deadline(1);
         let guest = self.bindings.connhost_connector_connector();
         let call = guest.call_manifest(&mut self.store);
         bounded(&self.connector, self.timeout, self.max_memory_bytes, call).await
@@ -143,9 +146,27 @@ pub(super) async fn bounded<T>(
     call: impl std::future::Future<Output = wasmtime::Result<T>>,
 ) -> Result<T> {
     // A small grace lets the epoch trap win the race.
-    match tokio::time::timeout(timeout + Duration::from_millis(200), call).await {
+    let call = tokio::time::timeout(timeout + Duration::from_millis(200), call);
+    match off_the_workers(call).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(plugin_error(connector, e, timeout, max_memory_bytes)),
         Err(_) => Err(timed_out(connector, timeout)),
+    }
+}
+
+/// Runs a guest call on a thread of its own, not on one of the runtime's
+/// workers: the worker hands its other tasks on (`block_in_place`) and
+/// this thread drives the call to its end. A looping or slow guest then
+/// costs its own thread, which the OS time-slices with everything else,
+/// and never delays health checks or another team's requests queued
+/// behind it on a worker. (Call slots, `permits`, bound the threads.) On
+/// a current-thread runtime (some tests) the call just runs in place.
+async fn off_the_workers<F: std::future::Future>(call: F) -> F::Output {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| h.block_on(call))
+        }
+        _ => call.await,
     }
 }

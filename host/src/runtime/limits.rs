@@ -6,8 +6,40 @@ use crate::error::Error;
 use std::time::Duration;
 use wasmtime::{StoreLimits, StoreLimitsBuilder, Trap};
 
-/// How often the engine's epoch advances.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the engine's epoch advances: the longest a guest runs
+/// before it yields its thread to the host's other tasks.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// At every epoch tick a running guest traps once the call's wall-clock
+/// deadline (`PluginState::deadline`) has passed, spends a tick of its
+/// team's guest-CPU share, and yields: to the executor, or, when the
+/// team's share is spent, for as long as the share takes to refill.
+pub(crate) fn yield_until_deadline(
+    store: &mut wasmtime::Store<super::state::PluginState>,
+    team: std::sync::Arc<super::permits::Team>,
+) {
+    let tick_ms = EPOCH_TICK.as_secs_f64() * 1000.0;
+    store.epoch_deadline_callback(move |ctx| {
+        if std::time::Instant::now() >= ctx.data().deadline {
+            return Ok(wasmtime::UpdateDeadline::Interrupt);
+        }
+        Ok(match team.spend(tick_ms) {
+            None => wasmtime::UpdateDeadline::Yield(1),
+            Some(wait) => {
+                // Never past the deadline: the next tick then traps.
+                let left = ctx
+                    .data()
+                    .deadline
+                    .saturating_duration_since(std::time::Instant::now());
+                wasmtime::UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::time::sleep(wait.min(left))),
+                )
+            }
+        })
+    });
+    store.set_epoch_deadline(1);
+}
 
 pub(crate) fn store_limits(max_memory_bytes: usize) -> StoreLimits {
     StoreLimitsBuilder::new()
@@ -17,11 +49,6 @@ pub(crate) fn store_limits(max_memory_bytes: usize) -> StoreLimits {
         .memories(4)
         .trap_on_grow_failure(true)
         .build()
-}
-
-/// Epoch ticks in `timeout` (at least one).
-pub(crate) fn deadline_ticks(timeout: Duration) -> u64 {
-    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 pub(crate) fn timed_out(connector: &str, timeout: Duration) -> Error {

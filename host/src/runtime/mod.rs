@@ -11,6 +11,7 @@
 mod cache;
 mod instance;
 mod limits;
+mod permits;
 mod state;
 
 pub use cache::ArtifactKey;
@@ -47,8 +48,16 @@ pub struct RuntimeConfig {
     pub call_timeout: Duration,
     /// Use the pooling allocator (fast instantiation).
     pub pooling: bool,
-    /// Instances that may be alive at once with pooling.
+    /// Instances that may be alive at once (the pool's slots, with
+    /// pooling or without).
     pub max_concurrent_calls: u32,
+    /// Calls one team may run at once; more wait (see `call_wait`).
+    pub max_calls_per_team: u32,
+    /// How long a call waits for a slot before it fails as `busy`.
+    pub call_wait: Duration,
+    /// Cores' worth of CPU one team's guest code may use (a team whose
+    /// guests spin sleeps until its share refills).
+    pub guest_cpu_per_team: f64,
 }
 
 impl Default for RuntimeConfig {
@@ -59,12 +68,17 @@ impl Default for RuntimeConfig {
             call_timeout: Duration::from_secs(60),
             pooling: true,
             max_concurrent_calls: 64,
+            max_calls_per_team: 4,
+            call_wait: Duration::from_secs(10),
+            guest_cpu_per_team: 0.5,
         }
     }
 }
 
 /// What an instance works on: which connection, its secrets, its allowlist.
 pub struct CallContext {
+    /// Whose call it is: calls are capped per team.
+    pub team: String,
     pub connection_id: String,
     pub secrets: SecretScope,
     pub allowlist: Allowlist,
@@ -74,6 +88,7 @@ impl CallContext {
     /// No connection, no secrets, nothing allowed (manifest reads).
     pub fn empty() -> Self {
         CallContext {
+            team: String::new(),
             connection_id: String::new(),
             secrets: SecretScope::default(),
             allowlist: Allowlist::default(),
@@ -109,6 +124,7 @@ pub struct Runtime {
     cfg: RuntimeConfig,
     client: HttpsClient,
     instantiations: AtomicU64,
+    permits: permits::CallPermits,
     cache_key: Option<Arc<dyn ArtifactKey>>,
     _ticker: Ticker,
 }
@@ -172,7 +188,14 @@ impl Runtime {
                 })
                 .map_err(|e| Error::Runtime(format!("epoch thread: {e}")))?;
         }
+        let permits = permits::CallPermits::new(
+            cfg.max_concurrent_calls,
+            cfg.max_calls_per_team,
+            cfg.guest_cpu_per_team,
+            cfg.call_wait,
+        );
         Ok(Runtime {
+            permits,
             engine,
             linker,
             cfg,
@@ -233,13 +256,22 @@ impl Runtime {
         })
     }
 
-    /// A fresh instance of `plugin` for one operation on `ctx`'s connection.
+    /// Plugin calls `team` runs now.
+    pub fn running_calls(&self, team: &str) -> usize {
+        self.permits.running(team)
+    }
+
+    /// A fresh instance of `plugin` for one operation on `ctx`'s connection,
+    /// once the team has a call slot (held until the instance is dropped).
     pub async fn instantiate(
         &self,
         plugin: &Plugin,
         ctx: CallContext,
     ) -> Result<ConnectorInstance> {
+        let permit = self.permits.acquire(&ctx.team).await?;
+        let team = permit.team.clone();
         let state = PluginState {
+            deadline: std::time::Instant::now() + self.cfg.call_timeout,
             connector: plugin.id.clone(),
             connection: ctx.connection_id,
             http: HttpCtx {
@@ -256,24 +288,17 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(limits::deadline_ticks(self.cfg.call_timeout));
-        store.epoch_deadline_trap();
+        limits::yield_until_deadline(&mut store, team);
         self.instantiations.fetch_add(1, Ordering::Relaxed);
-        // No wall-clock timer here: instantiation calls no host import, and
-        // a start function that loops still hits the epoch deadline.
-        let bindings = plugin
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| {
-                limits::plugin_error(
-                    &plugin.id,
-                    e,
-                    self.cfg.call_timeout,
-                    self.cfg.max_memory_bytes,
-                )
-            })?;
+        let bindings = instance::bounded(
+            &plugin.id,
+            self.cfg.call_timeout,
+            self.cfg.max_memory_bytes,
+            plugin.pre.instantiate_async(&mut store),
+        )
+        .await?;
         Ok(ConnectorInstance {
+            _permit: permit,
             store,
             bindings,
             connector: plugin.id.clone(),

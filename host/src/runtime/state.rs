@@ -11,6 +11,8 @@ use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub(crate) struct PluginState {
+    /// When the current call must end (see `limits::yield_until_deadline`).
+    pub(crate) deadline: std::time::Instant,
     pub(crate) connector: String,
     pub(crate) connection: String,
     pub(crate) http: HttpCtx,
