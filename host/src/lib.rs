@@ -46,9 +46,9 @@ pub use capabilities::{Secret, SecretScope};
 pub use connhost_policy as policy;
 pub use error::{ConnectorError, Error, Result};
 pub use manager::{
-    pkce_challenge, webhook_signature, ApiRequest, ApiResponse, AuthorizeStart, Deleted,
+    pkce_challenge, webhook_signature, ApiRequest, ApiResponse, AuthorizeStart, Deleted, Delivery,
     DeliveryAttempt, Event, HostConfig, Manager, NewConnection, Refreshed, Sweep, Verified,
-    DEFAULT_TEAM,
+    DEFAULT_TEAM, MAX_BACKOFF_SECS, WEBHOOKS_PER_TEAM,
 };
 pub use manifest::{AuthKind, DefinitionFields, FieldSpec, Manifest, ScopeSpec};
 pub use net::{ConnectTo, NetConfig};
@@ -62,8 +62,8 @@ pub use store::{
     migrate::MigrationReport, read_key_file, Backend, FileBackend, Held, PostgresBackend, Store,
 };
 pub use store::{
-    rotate as rotate_key, ApiKey, ConnectSession, ConnectionRecord, LastError, MasterKey, NewKey,
-    Role, RotationReport, Status, Webhook, MASTER_KEY_ENV,
+    rotate as rotate_key, ApiKey, ConnectSession, ConnectionRecord, HookState, LastError,
+    MasterKey, NewKey, Role, RotationReport, Status, Webhook, MASTER_KEY_ENV,
 };
 
 /// The contract's types as generated from `wit/` (for [`runtime`] calls).

@@ -36,6 +36,7 @@ const KINDS: &[&str] = &[
     "connection-deleted",
     "access-denied",
     "authorization-failed",
+    "busy",
 ];
 
 #[derive(Default)]

@@ -14,6 +14,7 @@ mod cli;
 mod costs;
 mod hostile;
 mod migrate;
+mod neighbours;
 mod oauth;
 mod platform;
 mod proxy;

@@ -46,6 +46,15 @@ pub struct Global {
     /// Wall-clock limit of one plugin call
     #[arg(long, value_name = "MS", global = true, default_value_t = 60_000)]
     pub call_timeout_ms: u64,
+    /// Plugin calls one team may run at once (more wait, then `busy`)
+    #[arg(long, value_name = "N", global = true, default_value_t = 4)]
+    pub calls_per_team: u32,
+    /// Cores' worth of CPU one team's guest code may use
+    #[arg(long, value_name = "CORES", global = true, default_value_t = 0.5)]
+    pub guest_cpu_per_team: f64,
+    /// Plugin calls of all teams at once (the instance pool)
+    #[arg(long, value_name = "N", global = true, default_value_t = 64)]
+    pub max_calls: u32,
     /// Team the caller acts for (a connection of another team is not found)
     #[arg(long, global = true, env = "CONNHOST_TEAM", default_value = "default")]
     pub team: String,
@@ -108,6 +117,8 @@ pub enum Command {
         /// Renew expiring access in the background this often (0: only on use)
         #[arg(long, default_value_t = 30)]
         renew_every_secs: u64,
+        #[command(flatten)]
+        limits: ServeLimits,
     },
     /// API keys for `connhost serve` (operator)
     #[command(subcommand)]
@@ -117,6 +128,35 @@ pub enum Command {
     Store(StoreCmd),
     /// Walk create → verify → refresh → list → delete against a local fake Celonis
     Demo,
+}
+
+/// What one caller may take of `connhost serve` (README: "Limits").
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeLimits {
+    /// Requests in flight per team (more: 429 busy)
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub requests_per_team: usize,
+    /// Requests in flight in all
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_requests: usize,
+    /// Unauthenticated requests in flight per client address
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub anonymous_per_client: usize,
+    /// Open connections per client address
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub connections_per_client: usize,
+    /// Request headers must arrive within this (also the keep-alive idle time)
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    pub header_timeout_secs: u64,
+    /// A request body must arrive within this
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    pub body_timeout_secs: u64,
+    /// Largest body of a component upload or a proxied request
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
+    /// Bytes of request bodies held at once, in all
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub bodies_in_flight_bytes: usize,
 }
 
 #[derive(Subcommand)]

@@ -8,7 +8,7 @@ use connhost_testkit::celonis::{demo, FakeCelonis, FakeConfig};
 use std::collections::BTreeMap;
 
 fn step(n: u32, text: &str) {
-    println!("\n[{n}] {text}");
+    outln!("\n[{n}] {text}");
 }
 
 /// Starts the fake Celonis and points `global` at it (its CA, and
@@ -45,7 +45,7 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
     };
     let fake = provider_for(&mut global).await?;
 
-    println!(
+    outln!(
         "connhost demo: a fake Celonis at https://{} is served on {} (TLS, test CA).\nStore: {} (removed afterwards unless --home is given)",
         demo::DOMAIN,
         fake.addr(),
@@ -58,7 +58,7 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
         "Add the Celonis connector component (built in to this binary)",
     );
     let manifest = m.add_connector(connhost::builtin::CELONIS).await?;
-    println!(
+    outln!(
         "    {} {}: auth kinds {}; {} scopes; may call {}",
         manifest.display_name,
         manifest.version,
@@ -85,7 +85,7 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
             ..Default::default()
         })
         .await?;
-    println!("    created {} ({})", app.id, app.name);
+    outln!("    created {} ({})", app.id, app.name);
 
     step(3, "Verify it: GET /api/cloud, then the Intelligence API");
     out.verified(&m.verify(&app.id).await?);
@@ -109,7 +109,7 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
             ..Default::default()
         })
         .await?;
-    println!(
+    outln!(
         "    created {}: token obtained, granted scopes: {}; expires in {} s",
         oauth.id,
         oauth.granted_scopes.join(" "),
@@ -129,8 +129,8 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
         .check_scopes(&oauth.id, &["studio".into(), "audit.log:read".into()])
         .await
     {
-        Ok(()) => println!("    unexpected: all scopes granted"),
-        Err(e) => println!("    ✗ {e}"),
+        Ok(()) => outln!("    unexpected: all scopes granted"),
+        Err(e) => outln!("    ✗ {e}"),
     }
 
     step(
@@ -147,7 +147,7 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
         })
         .await?;
     if let Err(e) = m.verify(&bad.id).await {
-        println!("    ✗ {e}");
+        outln!("    ✗ {e}");
     }
 
     step(8, "List connections");
@@ -157,7 +157,7 @@ pub async fn run(global: &Global, out: &Out) -> anyhow::Result<()> {
     for id in [&app.id, &oauth.id, &bad.id] {
         out.deleted(&m.delete(id).await?);
     }
-    println!(
+    outln!(
         "\nThe provider saw {} requests ({} to the token endpoint). Done.",
         fake.requests().len(),
         fake.token_requests()

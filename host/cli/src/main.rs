@@ -3,12 +3,13 @@
 //! reach the user in one place, as text or `--json`. Only the library's
 //! public API is used.
 
+#[macro_use]
+mod output;
 mod args;
 mod callback;
 mod commands;
 mod demo;
 mod input;
-mod output;
 
 use anyhow::{anyhow, Context};
 use args::{Cli, Command, Global};
@@ -19,20 +20,19 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 fn main() -> ExitCode {
-    // Behave like other Unix tools when stdout is closed early (`| head`).
-    #[cfg(unix)]
-    // SAFETY: called first thing, before any other thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): a provider or webhook that
+    // closes its socket mid-write must be a `network` error, not the end
+    // of the process. A closed stdout (`| head`) is handled where the CLI
+    // prints (`output::print_line`).
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
     let out = Out::new(cli.global.json);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    // A command needs little; the server gets a worker per core.
+    if !matches!(cli.command, Command::Serve { .. }) {
+        rt.worker_threads(2);
+    }
+    let rt = match rt.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return out.fail(&anyhow!(e).context("start async runtime")),
     };
@@ -83,6 +83,9 @@ fn host_config(g: &Global) -> anyhow::Result<HostConfig> {
     }
     cfg.net.default_timeout = Duration::from_millis(g.http_timeout_ms);
     cfg.runtime.call_timeout = Duration::from_millis(g.call_timeout_ms);
+    cfg.runtime.max_calls_per_team = g.calls_per_team.max(1);
+    cfg.runtime.max_concurrent_calls = g.max_calls.max(1);
+    cfg.runtime.guest_cpu_per_team = g.guest_cpu_per_team.clamp(0.01, 1024.0);
     // Capped: a margin beyond a day only means "always renew".
     cfg.refresh_margin = Duration::from_secs(g.refresh_margin_secs.min(86_400));
     Ok(cfg)
@@ -103,6 +106,7 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
             public_url,
             demo_provider,
             renew_every_secs,
+            limits,
         } => {
             let mut global = cli.global.clone();
             let _fake = match demo_provider {
@@ -119,7 +123,8 @@ async fn run(cli: Cli, out: &Out) -> anyhow::Result<()> {
             };
             let manager = Manager::open(host_config(&global)?)?;
             let renew = (*renew_every_secs > 0).then(|| Duration::from_secs(*renew_every_secs));
-            return commands::serve::run(manager, listen, public_url.clone(), renew, out).await;
+            return commands::serve::run(manager, listen, public_url.clone(), renew, limits, out)
+                .await;
         }
         _ => {}
     }

@@ -120,6 +120,31 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
+/// Writes one line on stdout. A reader that went away (`connhost … |
+/// head`) ends the process quietly with the status SIGPIPE would give,
+/// without the process-wide SIGPIPE that would also end a server whose
+/// provider closed a socket.
+pub fn print_line(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` through [`print_line`].
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::output::print_line(format_args!($($t)*)) };
+}
+
 impl Out {
     pub fn new(json: bool) -> Self {
         Out { json }
@@ -127,9 +152,9 @@ impl Out {
 
     fn emit(&self, value: Value, human: impl FnOnce() -> String) {
         if self.json {
-            println!("{value}");
+            outln!("{value}");
         } else {
-            println!("{}", printable(&human()));
+            outln!("{}", printable(&human()));
         }
     }
 
@@ -229,7 +254,7 @@ impl Out {
 
     pub fn created(&self, r: &ConnectionRecord) {
         if self.json {
-            println!("{}", json!(view(r, None)));
+            outln!("{}", json!(view(r, None)));
         } else {
             eprintln!(
                 "created connection {} ({}, team {}){}",
@@ -242,7 +267,7 @@ impl Out {
                     format!("; granted scopes: {}", r.granted_scopes.join(" "))
                 }
             );
-            println!("{}", r.id);
+            outln!("{}", r.id);
         }
     }
 
@@ -408,7 +433,7 @@ impl Out {
                 .map(connhost::Error::to_json)
                 .unwrap_or_else(|| json!({"kind": "error"}));
             err["message"] = format!("{e:#}").into();
-            println!("{}", json!({ "error": err }));
+            outln!("{}", json!({ "error": err }));
         } else {
             let mark = if matches!(lib, Some(connhost::Error::Connector(_))) {
                 "✗ "

@@ -27,6 +27,10 @@ impl FromRequestParts<AppState> for Key {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        // Checked once, before the body, by the limits guard.
+        if let Some(k) = parts.extensions.get::<crate::limits::Authenticated>() {
+            return Ok(Key(k.0.clone()));
+        }
         state
             .manager
             .authenticate(&bearer(parts))

@@ -28,7 +28,7 @@ pub fn status_of(kind: &str) -> StatusCode {
         "unauthenticated" => StatusCode::UNAUTHORIZED,
         "forbidden" | "account-validation" | "denied-host" => StatusCode::FORBIDDEN,
         "in-use" | "conflict" | "already-exists" => StatusCode::CONFLICT,
-        "rate-limited" => StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited" | "busy" => StatusCode::TOO_MANY_REQUESTS,
         "timeout" => StatusCode::GATEWAY_TIMEOUT,
         "lock-timeout" | "rotation-in-progress" => StatusCode::SERVICE_UNAVAILABLE,
         "unauthorized"
@@ -47,11 +47,17 @@ impl IntoResponse for ApiError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!("request failed: {}", self.0);
         }
-        (
+        let mut response = (
             status,
             Json(serde_json::json!({ "error": self.0.to_json() })),
         )
-            .into_response()
+            .into_response();
+        if let connhost::Error::Busy { retry_after, .. } = &self.0 {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, (*retry_after).into());
+        }
+        response
     }
 }
 

@@ -17,6 +17,8 @@
 
 pub mod auth;
 pub mod error;
+pub mod limits;
+pub mod listen;
 pub mod ops;
 pub mod routes;
 pub mod ui;
@@ -32,10 +34,9 @@ pub struct ServerConfig {
     /// The base URL providers redirect browsers back to
     /// (`<public_url>/oauth/callback` is the redirect URI).
     pub public_url: String,
-    /// Requests handled at once; more wait.
-    pub concurrency: usize,
-    /// Largest request body (connector uploads included).
-    pub max_body_bytes: usize,
+    /// What one caller may take: requests in flight per team and per
+    /// client, body sizes and deadlines (see [`limits`]).
+    pub limits: limits::Limits,
     /// How often expiring access is renewed in the background (`None`:
     /// never; callers still renew on use). Each wait is jittered ±20%.
     pub renew_every: Option<std::time::Duration>,
@@ -49,8 +50,7 @@ impl ServerConfig {
     pub fn new(public_url: impl Into<String>) -> Self {
         ServerConfig {
             public_url: public_url.into().trim_end_matches('/').to_string(),
-            concurrency: 256,
-            max_body_bytes: 16 * 1024 * 1024,
+            limits: limits::Limits::default(),
             renew_every: Some(std::time::Duration::from_secs(30)),
             renew_concurrency: 4,
             deliver_every: Some(std::time::Duration::from_secs(1)),
@@ -68,6 +68,7 @@ impl ServerConfig {
 pub struct AppState {
     pub manager: Arc<Manager>,
     pub config: Arc<ServerConfig>,
+    pub gate: Arc<limits::Gate>,
 }
 
 /// Renews expiring access until the process ends (see
@@ -99,17 +100,59 @@ async fn renew_loop(manager: Arc<Manager>, every: std::time::Duration, concurren
     }
 }
 
-/// Delivers connection events to webhooks until the process ends.
+/// Delivers connection events to webhooks until the process ends: each
+/// webhook in a task of its own (at most
+/// [`connhost::WEBHOOKS_PER_TEAM`] of a team at once), so a
+/// slow or dead endpoint delays only its own events.
 async fn deliver_loop(manager: Arc<Manager>, every: std::time::Duration) {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Mutex;
+    let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut budgets: HashMap<String, Arc<tokio::sync::Semaphore>> = HashMap::new();
     loop {
         tokio::time::sleep(every).await;
-        match manager.deliver_events(500, 3).await {
-            Ok(n) => {
-                ops::METRICS
-                    .deliveries_ok
-                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        let plan = {
+            let busy = running.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            match manager.due_deliveries(500, |id| busy.contains(id)) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!("event delivery failed: {e}");
+                    continue;
+                }
             }
-            Err(e) => tracing::warn!("event delivery failed: {e}"),
+        };
+        for d in plan {
+            let budget = budgets
+                .entry(d.hook.team.clone())
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Semaphore::new(connhost::WEBHOOKS_PER_TEAM))
+                })
+                .clone();
+            // The team's budget is spent: its other webhooks wait a round.
+            let Ok(turn) = budget.try_acquire_owned() else {
+                continue;
+            };
+            let id = d.hook.id.clone();
+            running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.clone());
+            let (manager, running) = (manager.clone(), running.clone());
+            tokio::spawn(async move {
+                match manager.deliver_to(d, 3).await {
+                    Ok(n) => {
+                        ops::METRICS
+                            .deliveries_ok
+                            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::warn!(webhook = %id, "event delivery failed: {e}"),
+                }
+                running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+                drop(turn);
+            });
         }
     }
 }
@@ -132,28 +175,31 @@ pub fn router(manager: Arc<Manager>, config: ServerConfig) -> Router {
     if let Some(every) = config.deliver_every {
         tokio::spawn(deliver_loop(manager.clone(), every));
     }
-    let limit = config.max_body_bytes;
-    let concurrency = config.concurrency;
+    // The guard reads bodies within each route's own cap; this only
+    // lifts axum's default (2 MiB) above the largest of them.
+    let limit = config.limits.upload_bytes;
     let state = AppState {
         manager,
+        gate: Arc::new(limits::Gate::new(config.limits.clone())),
         config: Arc::new(config),
     };
     routes::all()
         .merge(ui::routes(state.clone()))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::guard,
+        ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(ops::observe))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(concurrency))
 }
 
-/// Serves `router` on `listener` until `shutdown` completes; requests in
-/// flight are finished first.
+/// Serves `router` on `listener` with the default connection limits until
+/// `shutdown` completes; requests in flight are finished first.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    listen::serve(listener, router, listen::ConnLimits::default(), shutdown).await
 }

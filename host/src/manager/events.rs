@@ -14,13 +14,33 @@ use crate::capabilities::Secret;
 use crate::error::{Error, Result};
 use crate::net::{HttpsClient, OutRequest};
 use crate::platform::AuditRecord;
-use crate::store::Webhook;
+use crate::store::{HookState, Webhook};
 use crate::util::{hex, now};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::Sha256;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Webhooks of one team delivered to at once.
+pub const WEBHOOKS_PER_TEAM: usize = 4;
+/// The longest a failing webhook waits between rounds.
+pub const MAX_BACKOFF_SECS: u64 = 300;
+/// One delivery attempt's deadline.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A webhook and the events it is owed (see [`Manager::due_deliveries`]).
+pub struct Delivery {
+    pub hook: Webhook,
+    pub state: HookState,
+    /// (audit sequence number, event), oldest first.
+    pub events: Vec<(u64, Event)>,
+    /// The last audit record read: where the webhook stands once all
+    /// of `events` are delivered.
+    pub through: u64,
+}
 
 /// One event as delivered (never a secret: audit records hold none).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -108,6 +128,12 @@ impl Manager {
             secret: String::new(),
             integrity: String::new(),
         };
+        // Events from now on: a new webhook gets none of the past.
+        let last = crate::platform::audit::AuditLog::of(self.store())
+            .last()?
+            .map_or(0, |r| r.seq);
+        self.store
+            .set_hook_state(&mut HookState::new(&hook.id, last))?;
         self.store.put_webhook(&mut hook, &secret)?;
         Ok((public(hook), secret))
     }
@@ -125,12 +151,8 @@ impl Manager {
 
     /// Removes one of `team`'s webhooks.
     pub fn remove_webhook(&self, team: &str, id: &str) -> Result<()> {
-        let owned = self
-            .store
-            .webhooks()?
-            .iter()
-            .any(|h| h.id == id && h.team == team);
-        if !owned || !self.store.remove_webhook(id)? {
+        self.owned_webhook(team, id)?;
+        if !self.store.remove_webhook(id)? {
             return Err(Error::NotFound {
                 what: "webhook",
                 id: id.to_string(),
@@ -141,17 +163,7 @@ impl Manager {
 
     /// The last delivery attempts of one of `team`'s webhooks.
     pub fn deliveries(&self, team: &str, id: &str, limit: usize) -> Result<Vec<DeliveryAttempt>> {
-        if !self
-            .store
-            .webhooks()?
-            .iter()
-            .any(|h| h.id == id && h.team == team)
-        {
-            return Err(Error::NotFound {
-                what: "webhook",
-                id: id.to_string(),
-            });
-        }
+        self.owned_webhook(team, id)?;
         let bytes = self
             .store
             .backend()
@@ -164,44 +176,144 @@ impl Manager {
         Ok(all[all.len().saturating_sub(limit)..].to_vec())
     }
 
-    /// Delivers the events after the cursor (at most `batch` audit
-    /// records) to their teams' webhooks, `attempts` tries each with
-    /// backoff, then advances the cursor. Returns how many deliveries
-    /// succeeded. A server calls this on a timer.
+    /// One delivery round: every webhook that is due gets the events it
+    /// has not had yet, all webhooks at once (at most
+    /// [`WEBHOOKS_PER_TEAM`] of a team together), each in order,
+    /// `attempts` tries an event. Waits for the whole round; returns how
+    /// many deliveries succeeded. A server runs rounds per webhook
+    /// instead ([`Manager::due_deliveries`], [`Manager::deliver_to`]), so
+    /// one slow endpoint never holds up another.
     pub async fn deliver_events(&self, batch: usize, attempts: u32) -> Result<usize> {
-        // One deliverer at a time across processes; the others skip.
-        let _one = match self
-            .store
-            .backend()
-            .lock("locks/events.lock", Duration::ZERO, true)
-        {
+        let plan = self.due_deliveries(batch, |_| false)?;
+        let mut budgets: std::collections::HashMap<String, Arc<Semaphore>> = Default::default();
+        let rounds = plan.into_iter().map(|d| {
+            let budget = budgets
+                .entry(d.hook.team.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(WEBHOOKS_PER_TEAM)))
+                .clone();
+            async move {
+                let _turn = budget.acquire_owned().await;
+                self.deliver_to(d, attempts).await
+            }
+        });
+        let mut delivered = 0;
+        for r in futures_util::future::join_all(rounds).await {
+            delivered += r?;
+        }
+        Ok(delivered)
+    }
+
+    /// What each webhook is owed now: its events after where it stands,
+    /// from one read of the audit log (at most `batch` records past the
+    /// webhook furthest behind). Webhooks in backoff, and those `skip`
+    /// names (already being delivered), are left out.
+    pub fn due_deliveries(
+        &self,
+        batch: usize,
+        skip: impl Fn(&str) -> bool,
+    ) -> Result<Vec<Delivery>> {
+        let log = crate::platform::audit::AuditLog::of(self.store());
+        // Called every second: when nothing was appended, read only the
+        // log's tail.
+        let Some(last) = log.last()?.map(|r| r.seq) else {
+            return Ok(Vec::new());
+        };
+        let t = now();
+        let mut due = Vec::new();
+        for hook in self.store.webhooks()? {
+            if skip(&hook.id) {
+                continue;
+            }
+            let state = self.store.hook_state(&hook.id)?;
+            if state.retry_at > t || state.delivered_through >= last {
+                continue;
+            }
+            due.push((hook, state));
+        }
+        let Some(from) = due.iter().map(|(_, s)| s.delivered_through).min() else {
+            return Ok(Vec::new());
+        };
+        let records = log.read_after(from, batch)?;
+        let Some(through) = records.last().map(|r| r.seq) else {
+            return Ok(Vec::new());
+        };
+        Ok(due
+            .into_iter()
+            .map(|(hook, state)| {
+                let events = records
+                    .iter()
+                    .filter(|r| r.seq > state.delivered_through && r.team == hook.team)
+                    .filter_map(|r| event_of(r).map(|e| (r.seq, e)))
+                    .collect();
+                Delivery {
+                    hook,
+                    state,
+                    events,
+                    through,
+                }
+            })
+            .collect())
+    }
+
+    /// Delivers one webhook's events in order. At its first event that
+    /// fails every attempt it stops: the webhook is marked failing and
+    /// waits (1 s, 2 s, 4 s … at most [`MAX_BACKOFF_SECS`]) before its
+    /// next round; its events wait for it, other webhooks do not. One
+    /// process at a time per webhook (the others skip it).
+    pub async fn deliver_to(&self, d: Delivery, attempts: u32) -> Result<usize> {
+        let lock = format!("locks/webhook-{}.lock", d.hook.id);
+        let _one = match self.store.backend().lock(&lock, Duration::ZERO, true) {
             Ok(l) => l,
             Err(Error::LockTimeout { .. }) => return Ok(0),
             Err(e) => return Err(e),
         };
-        let after = self.store.events_cursor()?;
-        let log = crate::platform::audit::AuditLog::of(self.store());
-        // Called every second: when nothing was appended, read only the
-        // log's tail, not the whole log.
-        if log.last()?.is_none_or(|r| r.seq <= after) {
+        // Another process may have delivered since the plan was made.
+        let mut state = self.store.hook_state(&d.hook.id)?;
+        if state.retry_at > now() {
             return Ok(0);
         }
-        let records = log.read_after(after, batch)?;
-        let Some(last) = records.last().map(|r| r.seq) else {
-            return Ok(0);
-        };
-        let hooks = self.store.webhooks()?;
         let client = HttpsClient::new(self.cfg.net.clone()).map_err(Error::Runtime)?;
         let mut delivered = 0;
-        for event in records.iter().filter_map(event_of) {
-            for hook in hooks.iter().filter(|h| h.team == event.team) {
-                if self.deliver(&client, hook, &event, attempts).await? {
-                    delivered += 1;
-                }
+        let from = state.delivered_through;
+        for (seq, event) in d.events.iter().filter(|(seq, _)| *seq > from) {
+            if !self.deliver(&client, &d.hook, event, attempts).await? {
+                state.failures = state.failures.saturating_add(1);
+                let wait = 1u64 << (state.failures - 1).min(16);
+                state.retry_at = now() + wait.min(MAX_BACKOFF_SECS);
+                self.store.set_hook_state(&mut state)?;
+                tracing::warn!(webhook = %d.hook.id, event = %event.id, failures = state.failures, "webhook failing; next try in {} s", wait.min(MAX_BACKOFF_SECS));
+                return Ok(delivered);
             }
+            delivered += 1;
+            state.delivered_through = *seq;
+            state.failures = 0;
+            state.retry_at = 0;
+            self.store.set_hook_state(&mut state)?;
         }
-        self.store.set_events_cursor(last)?;
+        if d.through > state.delivered_through {
+            state.delivered_through = d.through;
+            state.failures = 0;
+            state.retry_at = 0;
+            self.store.set_hook_state(&mut state)?;
+        }
         Ok(delivered)
+    }
+
+    /// Where one of `team`'s webhooks stands (failing or not).
+    pub fn webhook_state(&self, team: &str, id: &str) -> Result<HookState> {
+        self.owned_webhook(team, id)?;
+        self.store.hook_state(id)
+    }
+
+    fn owned_webhook(&self, team: &str, id: &str) -> Result<Webhook> {
+        self.store
+            .webhooks()?
+            .into_iter()
+            .find(|h| h.id == id && h.team == team)
+            .ok_or_else(|| Error::NotFound {
+                what: "webhook",
+                id: id.to_string(),
+            })
     }
 
     async fn deliver(
@@ -228,7 +340,7 @@ impl Manager {
                     ),
                 ],
                 body: body.clone(),
-                timeout: Some(Duration::from_secs(10)),
+                timeout: Some(DELIVERY_TIMEOUT),
             };
             let status = client.send(req).await.ok().map(|r| r.status);
             let ok = status.is_some_and(|s| (200..300).contains(&s));
@@ -249,7 +361,6 @@ impl Manager {
                 tokio::time::sleep(Duration::from_millis(200) * 2u32.pow(attempt - 1)).await;
             }
         }
-        tracing::warn!(webhook = %hook.id, event = %event.id, "delivery failed after {attempts} attempts");
         Ok(false)
     }
 

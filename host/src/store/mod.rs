@@ -41,7 +41,7 @@ pub(crate) use lock::WRITE_WAIT;
 pub use pending::Pending;
 pub use rotate::{rotate, NewKey, RotationReport};
 pub use sessions::ConnectSession;
-pub use webhooks::Webhook;
+pub use webhooks::{HookState, Webhook};
 
 use crate::error::{Error, Result};
 use crate::util::write_atomic;

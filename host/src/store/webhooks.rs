@@ -55,6 +55,45 @@ impl Signed for Cursor {
     }
 }
 
+/// Where one webhook's deliveries stand: the last audit sequence number
+/// handed to it, and its failures (a failing endpoint waits `retry_at`
+/// before its next try; its events wait for it, in order).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HookState {
+    id: String,
+    /// Every event up to this audit sequence number was delivered.
+    pub delivered_through: u64,
+    /// Failed rounds in a row (0: healthy).
+    #[serde(default)]
+    pub failures: u32,
+    /// No delivery before this (Unix seconds) after a failure.
+    #[serde(default)]
+    pub retry_at: u64,
+    #[serde(default)]
+    integrity: String,
+}
+
+impl HookState {
+    pub(crate) fn new(id: &str, delivered_through: u64) -> Self {
+        HookState {
+            id: id.to_string(),
+            delivered_through,
+            ..HookState::default()
+        }
+    }
+}
+
+impl Signed for HookState {
+    const DOMAIN: &'static [u8] = b"connhost:webhook-state:v1:";
+    const WHAT: &'static str = "webhook delivery state";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn integrity(&mut self) -> &mut String {
+        &mut self.integrity
+    }
+}
+
 fn aad(id: &str) -> Vec<u8> {
     format!("connhost:webhook-secret:v1:{id}").into_bytes()
 }
@@ -80,8 +119,30 @@ impl Store {
 
     pub(crate) fn remove_webhook(&self, id: &str) -> Result<bool> {
         let path = self.webhook_path(id)?;
+        let state = self.hook_state_path(id)?;
         let _guard = self.guard()?;
-        self.backend.remove(&path)
+        let removed = self.backend.remove(&path)?;
+        self.backend.remove(&state)?;
+        Ok(removed)
+    }
+
+    fn hook_state_path(&self, id: &str) -> Result<String> {
+        self.path_of("webhooks", id, "state", "webhook")
+    }
+
+    /// Where `id`'s deliveries stand; a webhook made before per-webhook
+    /// state starts from the old shared cursor.
+    pub(crate) fn hook_state(&self, id: &str) -> Result<HookState> {
+        match signed::get::<HookState>(&self.keys, &*self.backend, &self.hook_state_path(id)?, id) {
+            Ok(s) => Ok(s),
+            Err(Error::NotFound { .. }) => Ok(HookState::new(id, self.events_cursor()?)),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn set_hook_state(&self, state: &mut HookState) -> Result<()> {
+        let path = self.hook_state_path(&state.id)?;
+        signed::put(&self.keys, &*self.backend, &path, state)
     }
 
     pub(crate) fn webhook_secret(&self, hook: &Webhook) -> Result<Secret> {
@@ -108,22 +169,14 @@ impl Store {
         "events-cursor.json"
     }
 
+    /// The delivery cursor all webhooks shared before each had its own
+    /// state: where an older webhook starts.
     pub(crate) fn events_cursor(&self) -> Result<u64> {
         match signed::get::<Cursor>(&self.keys, &*self.backend, self.cursor_path(), "events") {
             Ok(c) => Ok(c.seq),
             Err(Error::NotFound { .. }) => Ok(0),
             Err(e) => Err(e),
         }
-    }
-
-    pub(crate) fn set_events_cursor(&self, seq: u64) -> Result<()> {
-        let _guard = self.guard()?;
-        let mut c = Cursor {
-            id: "events".into(),
-            seq,
-            integrity: String::new(),
-        };
-        signed::put(&self.keys, &*self.backend, self.cursor_path(), &mut c)
     }
 }
 
@@ -135,6 +188,17 @@ pub(crate) fn rewrap(store_home: &std::path::Path, ring: &KeyRing) -> Result<u64
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for e in entries.flatten() {
             let path = e.path();
+            if path.extension().is_some_and(|x| x == "state") {
+                let id = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let mut state: HookState = signed::get_file(ring, &path, &id)?;
+                signed::put_file(ring, &path, &mut state)?;
+                n += 1;
+                continue;
+            }
             if path.extension().is_none_or(|x| x != "json") {
                 continue;
             }

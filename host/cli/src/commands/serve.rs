@@ -15,6 +15,7 @@ pub async fn run(
     listen: &str,
     public_url: Option<String>,
     renew_every: Option<std::time::Duration>,
+    limits: &crate::args::ServeLimits,
     out: &Out,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
@@ -29,6 +30,21 @@ pub async fn run(
     let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
     let mut config = connhost_server::ServerConfig::new(public_url.clone());
     config.renew_every = renew_every;
+    let secs = std::time::Duration::from_secs;
+    config.limits = connhost_server::limits::Limits {
+        total: limits.max_requests.max(1),
+        per_team: limits.requests_per_team.max(1),
+        anonymous_per_client: limits.anonymous_per_client.max(1),
+        upload_bytes: limits.max_upload_bytes,
+        bodies_in_flight_bytes: limits.bodies_in_flight_bytes,
+        body_timeout: secs(limits.body_timeout_secs.max(1)),
+        ..Default::default()
+    };
+    let conns = connhost_server::listen::ConnLimits {
+        max_connections_per_client: limits.connections_per_client.max(1),
+        header_timeout: secs(limits.header_timeout_secs.max(1)),
+        ..Default::default()
+    };
     let callback = config.callback_url();
     let router = connhost_server::router(Arc::new(manager), config);
     out.json_or(
@@ -38,7 +54,7 @@ pub async fn run(
             key_file.display()
         ),
     );
-    connhost_server::serve(listener, router, shutdown()).await?;
+    connhost_server::listen::serve(listener, router, conns, shutdown()).await?;
     Ok(())
 }
 

@@ -129,9 +129,25 @@ pub(super) async fn add_webhook(
     Ok(Json(v))
 }
 
+/// `GET /v1/webhooks`: each with where its deliveries stand (`failing`,
+/// failures in a row, the next try after a failure).
 pub(super) async fn webhooks(State(s): State<AppState>, key: Key) -> Reply {
     let t = key.team(&s)?;
-    json(s.manager.webhooks(&t.caller().team).map_err(fail)?)
+    let team = &t.caller().team;
+    let mut out = Vec::new();
+    for hook in s.manager.webhooks(team).map_err(fail)? {
+        let state = s.manager.webhook_state(team, &hook.id).map_err(fail)?;
+        let mut v = serde_json::to_value(&hook)
+            .map_err(|e| fail(connhost::Error::Runtime(e.to_string())))?;
+        v["delivery"] = serde_json::json!({
+            "failing": state.failures > 0,
+            "failures": state.failures,
+            "retry_at": (state.retry_at > 0).then_some(state.retry_at),
+            "delivered_through": format!("evt_{}", state.delivered_through),
+        });
+        out.push(v);
+    }
+    json(out)
 }
 
 pub(super) async fn remove_webhook(

@@ -62,6 +62,10 @@ pub struct FakeConfig {
     /// Wait this long before answering an API (non-token) request: a
     /// real service's own time, for benchmarks.
     pub api_delay: Option<std::time::Duration>,
+    /// A body declared larger than this is answered 413 at once, unread,
+    /// and the connection closed (as nginx does above its
+    /// `client_max_body_size`): the client is still writing.
+    pub max_request_body: Option<u64>,
 }
 
 /// Credentials and names the demo and tests use.
@@ -117,6 +121,7 @@ impl Default for FakeConfig {
             token_response: None,
             token_delay: None,
             api_delay: None,
+            max_request_body: None,
         }
     }
 }

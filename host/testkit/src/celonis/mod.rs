@@ -156,6 +156,22 @@ async fn handle(
         .unwrap()
         .push(format!("{method} {path}"));
     let headers = req.headers().clone();
+    let max_body = state.cfg.lock().unwrap().max_request_body;
+    let declared = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let (Some(max), Some(n)) = (max_body, declared) {
+        if n > max {
+            return Ok(Response::builder()
+                .status(413)
+                .header("connection", "close")
+                .body(Full::new(Bytes::from_static(
+                    b"<html>413 Request Entity Too Large</html>",
+                )))
+                .unwrap());
+        }
+    }
     let body = req
         .into_body()
         .collect()

@@ -126,6 +126,7 @@ fn kind_words(kind: &str) -> &'static str {
         "account-validation" => "missing scopes",
         "reauthorization-required" => "access must be granted again",
         "rate-limited" => "the service asked to slow down",
+        "busy" => "connhost is busy with this team's other work",
         "provider-error" => "the service failed",
         "network" => "the service could not be reached",
         "timeout" => "the service did not answer in time",
@@ -140,7 +141,7 @@ fn advice(kind: &str) -> &'static str {
         "unauthorized" => "Check the key or secret, then create the connection again with the right one (secrets are never shown, so they must be entered again).",
         "account-validation" => "Grant the missing scopes to the account, or add them to the connection's scopes with Edit, then verify again.",
         "reauthorization-required" => "Access expired or was revoked: reauthorize the connection.",
-        "rate-limited" | "network" | "timeout" | "provider-error" => "This is usually temporary: verify again in a moment.",
+        "rate-limited" | "busy" | "network" | "timeout" | "provider-error" => "This is usually temporary: verify again in a moment.",
         _ => "Check the connection's settings, then verify again.",
     }
 }
