@@ -1068,3 +1068,61 @@ async fn generic_api_key_and_basic_modes() {
         "{err:?}"
     );
 }
+
+/// Client credentials: the same scopes asked for, but a client the
+/// provider now grants less. A member's edit (or secret change) is
+/// refused before anything is kept; an admin's goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_s_client_credentials_edit_cannot_narrow_the_grant() {
+    let s = Setup::new(OAuthConfig::default()).await;
+    let m = s.manager(|_| {}).await;
+    let mut cc = s.fake.definition();
+    cc["id"] = "fakecc".into();
+    cc["auth_mode"] = "oauth2_cc".into();
+    m.add_provider(connhost::DEFAULT_TEAM, "generic", &cc.to_string())
+        .await
+        .unwrap();
+    let conn = || {
+        let mut c = new_conn(Some("profile email"));
+        c.fields.insert("provider".into(), "fakecc".into());
+        c.fields.insert("auth_mode".into(), "oauth2_cc".into());
+        c
+    };
+    let view = |role| {
+        m.team(connhost::Caller {
+            team: connhost::DEFAULT_TEAM.into(),
+            actor: "t".into(),
+        })
+        .unwrap()
+        .acting_as(role)
+    };
+    let (admin, member) = (view(connhost::Role::Admin), view(connhost::Role::Member));
+    let rec = admin.create(conn()).await.unwrap();
+    assert_eq!(rec.granted_scopes, ["profile", "email"]);
+    admin
+        .add_usage(connhost::Usage {
+            consumer: "mail-flow".into(),
+            connection: rec.id.clone(),
+            scopes: vec!["email".into()],
+            state: connhost::UsageState::Active,
+        })
+        .unwrap();
+    // The provider stops granting `email` to this client.
+    s.fake
+        .configure(|c| c.allowed_scopes.retain(|x| x != "email"));
+    let before = m.get(&rec.id).unwrap();
+    let err = member.edit(&rec.id, conn()).await.unwrap_err();
+    assert_eq!(err.kind(), "forbidden", "{err}");
+    assert!(err.to_string().contains("email"), "{err}");
+    let err = member
+        .set_secret(&rec.id, "client_secret", Secret::new(CLIENT_SECRET))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "forbidden", "{err}");
+    let kept = m.get(&rec.id).unwrap();
+    assert_eq!(kept.granted_scopes, before.granted_scopes);
+    assert_eq!(kept.version, before.version, "nothing was written");
+    // An admin may narrow it.
+    let after = admin.edit(&rec.id, conn()).await.unwrap();
+    assert_eq!(after.granted_scopes, ["profile"]);
+}

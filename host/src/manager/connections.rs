@@ -119,10 +119,30 @@ impl Manager {
     /// in one instance; the stored connection changes only if both
     /// succeed. The id stays, and so does a name changed meanwhile unless
     /// the edit gives one.
-    pub async fn edit(&self, id: &str, mut new: NewConnection) -> Result<ConnectionRecord> {
+    pub async fn edit(&self, id: &str, new: NewConnection) -> Result<ConnectionRecord> {
+        self.edit_keeping(id, new, &[]).await
+    }
+
+    /// [`Manager::edit`] that must keep `keep` granted: when the provider
+    /// grants fewer of them (a client-credentials client that now gets
+    /// less, say) nothing is kept, the new tokens are revoked where the
+    /// connector can, and the edit is `forbidden`.
+    pub async fn edit_keeping(
+        &self,
+        id: &str,
+        mut new: NewConnection,
+        keep: &[String],
+    ) -> Result<ConnectionRecord> {
         let old = self.store.get(id)?;
         let manifest = self.connector(&old.connector)?;
-        let approved = self.expand_definition(&old.team, &manifest, &mut new.fields)?;
+        let mut approved = self.expand_definition(&old.team, &manifest, &mut new.fields)?;
+        // The same definition text (a secret replaced by `set_secret`)
+        // keeps the origins approved when it was added.
+        if let Some(d) = &manifest.definitions {
+            if approved.is_empty() && new.fields.get(&d.content) == old.fields.get(&d.content) {
+                approved.clone_from(&old.definition_origins);
+            }
+        }
         if !new.connector.is_empty() && new.connector != old.connector {
             return Err(Error::invalid(
                 "connector",
@@ -133,6 +153,21 @@ impl Manager {
         let mut record = old.clone();
         record.definition_origins = approved;
         let (_, mut instance) = self.run_create(&manifest, &mut record, &new).await?;
+        // A provider that names no grant granted what was asked.
+        let granted = match record.granted_scopes.is_empty() {
+            true => manifest.requested_scopes(&record.fields),
+            false => record.granted_scopes.clone(),
+        };
+        let lost: Vec<&String> = keep.iter().filter(|s| !granted.contains(s)).collect();
+        if !lost.is_empty() {
+            if let Err(e) = instance.revoke(&input_of(&record)).await {
+                tracing::warn!(connection = %id, "revoking the narrower tokens failed: {e}");
+            }
+            return Err(Error::Forbidden(format!(
+                "the provider granted less than usages need (missing {}); only a team admin may narrow the grant",
+                lost.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
         let label = instance.verify(&input_of(&record)).await?.account_label;
         let secrets = self.finish(&record, instance)?;
         let t = now();
@@ -160,6 +195,18 @@ impl Manager {
         name: &str,
         value: crate::capabilities::Secret,
     ) -> Result<ConnectionRecord> {
+        self.set_secret_keeping(id, name, value, &[]).await
+    }
+
+    /// [`Manager::set_secret`] that must keep `keep` granted (see
+    /// [`Manager::edit_keeping`]).
+    pub async fn set_secret_keeping(
+        &self,
+        id: &str,
+        name: &str,
+        value: crate::capabilities::Secret,
+        keep: &[String],
+    ) -> Result<ConnectionRecord> {
         let record = self.store.get(id)?;
         let manifest = self.connector(&record.connector)?;
         if !manifest.field(name).is_some_and(|f| f.secret) {
@@ -180,7 +227,7 @@ impl Manager {
             fields: record.fields.clone(),
             secrets,
         };
-        self.edit(id, new).await
+        self.edit_keeping(id, new, keep).await
     }
 
     /// Whether the connection's granted scopes cover `required`

@@ -28,11 +28,11 @@ impl TeamView<'_> {
         }
     }
 
-    /// A member's consent must come back with the granted scopes that
-    /// active or scheduled usages need (checked when it finishes).
-    pub(super) fn keep_grant(&self, id: &str, start: &AuthorizeStart) -> Result<()> {
+    /// What a member's change must leave granted: the granted scopes that
+    /// active or scheduled usages need (none for an admin).
+    pub(super) fn grant_to_keep(&self, id: &str) -> Result<Vec<String>> {
         if self.role.is_admin() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let record = self.own(id)?;
         let mut needed: Vec<String> = self
@@ -43,6 +43,13 @@ impl TeamView<'_> {
             .collect();
         needed.sort();
         needed.dedup();
+        Ok(needed)
+    }
+
+    /// A member's consent must come back with the granted scopes that
+    /// active or scheduled usages need (checked when it finishes).
+    pub(super) fn keep_grant(&self, id: &str, start: &AuthorizeStart) -> Result<()> {
+        let needed = self.grant_to_keep(id)?;
         match needed.is_empty() {
             true => Ok(()),
             false => self.m.require_grant(&start.pending_id, needed),

@@ -193,7 +193,10 @@ impl TeamView<'_> {
     pub async fn edit(&self, id: &str, new: NewConnection) -> Result<ConnectionRecord> {
         self.on("connection.edit", id, || async {
             self.keeps_usages_scopes(id, &new)?;
-            self.m.edit(id, new).await
+            // Asked for is not enough: what the provider grants is checked
+            // before the change is kept (client credentials included).
+            let keep = self.grant_to_keep(id)?;
+            self.m.edit_keeping(id, new, &keep).await
         })
         .await
     }
@@ -207,8 +210,9 @@ impl TeamView<'_> {
         name: &str,
         value: Secret,
     ) -> Result<ConnectionRecord> {
-        self.on("connection.set-secret", id, || {
-            self.m.set_secret(id, name, value)
+        self.on("connection.set-secret", id, || async {
+            let keep = self.grant_to_keep(id)?;
+            self.m.set_secret_keeping(id, name, value, &keep).await
         })
         .await
     }

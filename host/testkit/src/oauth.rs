@@ -444,6 +444,11 @@ async fn token(
             }
             scopes.clone()
         }
+        // RFC 6749 §4.4: the client acts for itself; no refresh token.
+        "client_credentials" => f
+            .get("scope")
+            .map(|s| s.split(' ').map(str::to_string).collect())
+            .unwrap_or_else(|| vec!["profile".to_string()]),
         _ => return oauth_error(400, "unsupported_grant_type", grant),
     };
     let granted: Vec<String> = scopes
