@@ -14,5 +14,8 @@ if [ -z "${CONNHOST_TEST_DATABASE_URL:-}" ]; then
   fi
 fi
 cargo test
+# Timing-sensitive: the noisy-neighbour proof runs alone.
+cargo test -p connhost-cli --test all -- --ignored --exact \
+  neighbours::a_noisy_team_leaves_a_quiet_team_its_latency --nocapture
 bash scripts/test-host-packages.sh
 bash scripts/test-ui.sh
