@@ -328,6 +328,20 @@ impl TeamView<'_> {
     pub fn audit(&self, connection: Option<&str>, since: Option<u64>) -> Result<Vec<AuditRecord>> {
         self.audit.read(&self.caller.team, connection, since)
     }
+
+    /// A page of the team's audit records after `after` (see
+    /// [`crate::platform::audit::AuditLog::read_page`]); `true` when more
+    /// follow.
+    pub fn audit_page(
+        &self,
+        connection: Option<&str>,
+        since: Option<u64>,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<AuditRecord>, bool)> {
+        self.audit
+            .read_page(&self.caller.team, connection, since, after, limit)
+    }
 }
 
 /// `AccountValidationError` for the platform: a connector error of kind

@@ -88,16 +88,15 @@ pub(super) async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> Reply {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let records: Vec<_> = key
+    let (page, more) = key
         .team(&s)?
-        .audit(q.connection.as_deref(), q.since)
-        .map_err(fail)?
-        .into_iter()
-        .filter(|r| q.after.is_none_or(|a| r.seq > a))
-        .take(limit + 1)
-        .collect();
-    let more = records.len() > limit;
-    let page: Vec<_> = records.into_iter().take(limit).collect();
+        .audit_page(
+            q.connection.as_deref(),
+            q.since,
+            q.after.unwrap_or(0),
+            limit,
+        )
+        .map_err(fail)?;
     let next = if more {
         page.last().map(|r| r.seq)
     } else {
