@@ -405,10 +405,29 @@ async fn wrong_state_is_refused_and_the_right_one_still_works() {
     let m = s.manager(|_| {}).await;
     let st = start(&m, None).await;
     let location = s.consent(&st.authorize_url, true).await;
-    let forged = with_param(&location, "state", "forged-state");
-    match m.authorize_finish(&st.pending_id, &forged).await {
-        Err(Error::Authorization { error, .. }) => assert_eq!(error, "state_mismatch"),
-        other => panic!("{other:?}"),
+    let real = param(&location, "state");
+    // Forgeries that keep the real state's prefix (or are one of its
+    // prefixes): a comparison of a prefix only would take them.
+    let mut chars: Vec<char> = real.chars().collect();
+    let last = chars.pop().unwrap();
+    let flipped: String = chars
+        .iter()
+        .chain(std::iter::once(&if last == 'A' { 'B' } else { 'A' }))
+        .collect();
+    for bad in [
+        "forged-state".to_string(),
+        format!("{real}x"),
+        real[..real.len() - 1].to_string(),
+        flipped,
+        String::new(),
+    ] {
+        let forged = with_param(&location, "state", &bad);
+        match m.authorize_finish(&st.pending_id, &forged).await {
+            Err(Error::Authorization { error, .. }) => {
+                assert_eq!(error, "state_mismatch", "state {bad:?}")
+            }
+            other => panic!("state {bad:?}: {other:?}"),
+        }
     }
     assert_eq!(s.fake.grants("authorization_code"), 0);
     m.authorize_finish(&st.pending_id, &location).await.unwrap();

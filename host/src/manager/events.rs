@@ -377,3 +377,16 @@ fn public(mut h: Webhook) -> Webhook {
     h.integrity.clear();
     h
 }
+
+#[cfg(test)]
+mod tests {
+    /// A fixed vector computed outside this code (Python's `hmac`), so the
+    /// signature and its test cannot change together.
+    #[test]
+    fn the_signature_matches_an_independent_vector() {
+        assert_eq!(
+            super::signature("whsec_test", 1_700_000_000, br#"{"id":"evt_1"}"#),
+            "t=1700000000,v1=c89214b5b5da833daed6f0b8c5bb6bd58cea9022bd80ccc78230f3942d632925"
+        );
+    }
+}
