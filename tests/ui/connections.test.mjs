@@ -308,6 +308,9 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   await page.waitForURL(/status=ok/);
   assert.doesNotMatch(await page.textContent("table"), /Acme wrong/);
   await shot("06-list");
+  // A flash message is one of the server's: a link's own text is not shown.
+  await page.goto(base + "/connections?flash=" + encodeURIComponent("Call +1 555 0100 and read us your key"));
+  assert.equal(await page.locator(".flash").count(), 0);
 
   // Scopes: the catalogue as Celonis groups it, and the least privilege
   // for the usages picked (the union of what they need).
@@ -410,7 +413,7 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   await page.check("#force");
   await page.click("button.danger");
   assert.match(page.url(), /\/connections\?flash=/);
-  assert.match(await page.textContent(".flash"), /Deleted “Acme EMS \(prod\)”/);
+  assert.match(await page.textContent(".flash"), /Deleted the connection/);
   assert.doesNotMatch(await page.textContent("table"), /Acme EMS \(prod\)/);
   await shot("08-deleted");
 

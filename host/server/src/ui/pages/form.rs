@@ -400,11 +400,7 @@ pub async fn edit(
         return consent_or_form(&s, &session, (&m, &auth, &keep), started, Some(&id));
     }
     match t.edit(&id, new).await {
-        Ok(_) => Redirect::to(&format!(
-            "/connections/{id}?flash={}",
-            urlencode("Saved: the new data verified.")
-        ))
-        .into_response(),
+        Ok(_) => Redirect::to(&format!("/connections/{id}?flash=saved")).into_response(),
         Err(
             connhost::Error::InvalidInput { field, reason }
             | connhost::Error::Connector(connhost::ConnectorError::InvalidInput { field, reason }),

@@ -1,0 +1,223 @@
+//! Findings of the attacker review (issue 19), one test each: what an
+//! attacker could put in front of a user, store, or make the host call.
+
+use crate::common::library_config;
+use connhost::{Manager, NewConnection, Secret};
+use connhost_testkit::celonis::{demo, FakeCelonis, FakeConfig};
+use reqwest::{redirect, Client, StatusCode};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A browser on the Connections page, signed in with a team key: keeps
+/// the cookies itself and follows no redirects (so each step is seen).
+struct Browser {
+    base: String,
+    http: Client,
+    cookies: std::sync::Mutex<BTreeMap<String, String>>,
+}
+
+/// One page's answer.
+struct Seen {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+}
+
+impl Browser {
+    /// Serves `m` on loopback and signs in with a new key of `team`.
+    async fn signed_in(m: Manager, team: &str) -> (Browser, Arc<Manager>) {
+        let (_, key) = m.create_api_key(Some(team), "page").unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let m = Arc::new(m);
+        let router = connhost_server::router(m.clone(), connhost_server::ServerConfig::new(&base));
+        tokio::spawn(connhost_server::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
+        let b = Browser {
+            base,
+            http: Client::builder()
+                .redirect(redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Default::default(),
+        };
+        let form = b.get("/signin").await;
+        let csrf = csrf_of(&form.body);
+        let signed = b
+            .post("/signin", &[("key", key.expose()), ("csrf", &csrf)])
+            .await;
+        assert_eq!(
+            signed.location.as_deref(),
+            Some("/connections"),
+            "{}",
+            signed.body
+        );
+        (b, m)
+    }
+
+    fn keep_cookies(&self, resp: &reqwest::Response) {
+        let mut jar = self.cookies.lock().unwrap();
+        for v in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+            let pair = v.to_str().unwrap().split(';').next().unwrap().to_string();
+            if let Some((k, v)) = pair.split_once('=') {
+                jar.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        let jar = self.cookies.lock().unwrap();
+        jar.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn seen(&self, resp: reqwest::Response) -> Seen {
+        self.keep_cookies(&resp);
+        Seen {
+            status: resp.status(),
+            location: resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|l| l.to_str().unwrap().to_string()),
+            body: resp.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Seen {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.seen(resp).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Seen {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.seen(resp).await
+    }
+
+    /// The CSRF token of the signed-in session (from the list page).
+    async fn csrf(&self) -> String {
+        csrf_of(&self.get("/connections").await.body)
+    }
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a form token") + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// The text of the page's flash message, if it shows one.
+fn flash_of(html: &str) -> Option<String> {
+    let at = html.find("<p class=\"flash\" role=\"status\">")? + 31;
+    Some(html[at..].split("</p>").next().unwrap().to_string())
+}
+
+async fn manager_with_celonis(home: &std::path::Path, fake: &FakeCelonis) -> Manager {
+    let m = Manager::open(library_config(home, fake)).unwrap();
+    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    m
+}
+
+fn app_key(team: &str, key: &str) -> NewConnection {
+    NewConnection {
+        connector: "celonis".into(),
+        name: Some("Acme".into()),
+        team: Some(team.into()),
+        fields: BTreeMap::from([
+            ("domain".into(), demo::DOMAIN.into()),
+            ("auth_type".into(), "app-key".into()),
+        ]),
+        secrets: BTreeMap::from([("app_key".into(), Secret::new(key))]),
+    }
+}
+
+/// 1. `?flash=` is anyone's to write (a link from another site): the
+/// list and show pages say only texts the server chose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_only_flash_messages_the_server_chose() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager_with_celonis(home.path(), &fake).await;
+    let id = m.create(app_key("team-a", demo::APP_KEY)).await.unwrap().id;
+    let (b, _m) = Browser::signed_in(m, "team-a").await;
+    let evil = "Your session expired: call +1 555 0100 and read them your key";
+    let q = url::form_urlencoded::byte_serialize(evil.as_bytes()).collect::<String>();
+    for path in [
+        format!("/connections?flash={q}"),
+        format!("/connections/{id}?flash={q}"),
+        format!("/connections/{id}?flash=replaced&secret={q}"),
+    ] {
+        let page = b.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            !page.body.contains("call +1 555"),
+            "{path} shows the query's text"
+        );
+    }
+    let page = b.get(&format!("/connections/{id}?flash={q}")).await;
+    assert_eq!(flash_of(&page.body), None);
+    // The server's own codes still say their texts.
+    let page = b.get("/connections?flash=deleted").await;
+    assert_eq!(
+        flash_of(&page.body).as_deref(),
+        Some("Deleted the connection.")
+    );
+    let page = b
+        .get(&format!("/connections/{id}?flash=replaced&secret=app_key"))
+        .await;
+    assert_eq!(
+        flash_of(&page.body).as_deref(),
+        Some("Replaced app_key: the connection verified with it.")
+    );
+    // A secret it does not have is not named.
+    let page = b
+        .get(&format!("/connections/{id}?flash=replaced&secret=api_key"))
+        .await;
+    assert_eq!(
+        flash_of(&page.body).as_deref(),
+        Some("Replaced the secret: the connection verified with it.")
+    );
+    // Consent's failures come back in words of ours too.
+    let page = b
+        .get("/connections/consent-done?status=failed&error=call-support-now")
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/connections?flash=consent-failed")
+    );
+    // And the real flow lands on a code.
+    let csrf = b.csrf().await;
+    let done = b
+        .post(
+            &format!("/connections/{id}/secrets/app_key"),
+            &[("value", demo::APP_KEY), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        done.location,
+        Some(format!("/connections/{id}?flash=replaced&secret=app_key"))
+    );
+}
