@@ -221,3 +221,47 @@ async fn the_page_shows_only_flash_messages_the_server_chose() {
         Some(format!("/connections/{id}?flash=replaced&secret=app_key"))
     );
 }
+
+/// 2. Names are shown to people: invisible characters that reorder or
+/// hide text (bidi controls, zero-width and other format characters,
+/// line and paragraph separators) are refused as control characters are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_format_or_separator_characters_are_refused() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager_with_celonis(home.path(), &fake).await;
+    let id = m.create(app_key("team-a", demo::APP_KEY)).await.unwrap().id;
+    for c in [
+        '\u{202E}',
+        '\u{202A}',
+        '\u{2066}',
+        '\u{2069}',
+        '\u{200B}',
+        '\u{200D}',
+        '\u{200E}',
+        '\u{2028}',
+        '\u{2029}',
+        '\u{061C}',
+        '\u{00AD}',
+        '\u{FEFF}',
+        '\u{2060}',
+        '\u{E0041}',
+        '\u{0007}',
+    ] {
+        let name = format!("Acme{c}prod");
+        let mut new = app_key("team-a", demo::APP_KEY);
+        new.name = Some(name.clone());
+        match m.create(new).await {
+            Err(connhost::Error::InvalidInput { field, .. }) => assert_eq!(field, "name"),
+            other => panic!("U+{:04X} accepted: {other:?}", c as u32),
+        }
+        match m.rename(&id, &name) {
+            Err(connhost::Error::InvalidInput { field, .. }) => assert_eq!(field, "name"),
+            other => panic!("rename with U+{:04X} accepted: {other:?}", c as u32),
+        }
+    }
+    assert_eq!(m.get(&id).unwrap().name, "Acme");
+    assert_eq!(m.list(Some("team-a")).unwrap().len(), 1);
+    // Letters of any script, emoji and their joiner-free forms are fine.
+    m.rename(&id, "Acme – München 東京 🚀").unwrap();
+}
