@@ -137,6 +137,22 @@ fn parse_origin(text: &str, label: &str) -> Result<Origin, TemplateError> {
     Origin::of(&url).ok_or_else(|| not_origin("no host"))
 }
 
+/// Whether `name` is a host name (RFC 1123 §2.1): dot-separated labels of
+/// 1 to 63 letters, digits and hyphens, no label starting or ending with
+/// a hyphen, 253 characters at most. No wildcard, no empty label (so no
+/// trailing dot), no underscore.
+pub fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
 fn expand(template: &str, fields: &BTreeMap<String, String>) -> Result<String, TemplateError> {
     let mut out = String::new();
     let mut rest = template;
