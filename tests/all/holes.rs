@@ -265,3 +265,50 @@ async fn names_with_format_or_separator_characters_are_refused() {
     // Letters of any script, emoji and their joiner-free forms are fine.
     m.rename(&id, "Acme – München 東京 🚀").unwrap();
 }
+
+/// 4. A webhook is called for every event, retried: one on the host's own
+/// network (loopback, private, link-local, the cloud metadata address,
+/// or a name resolving there) is refused when it is added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_to_the_hosts_own_network_are_refused_when_added() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut cfg = library_config(home.path(), &fake);
+    cfg.net
+        .connect_to
+        .push("hooks.example.com:443:127.0.0.1:9".parse().unwrap());
+    let m = Manager::open(cfg).unwrap();
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://127.0.0.1:8443/hook",
+        "https://10.1.2.3/hook",
+        "https://192.168.0.10/hook",
+        "https://172.16.5.5/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://100.64.0.1/hook",
+        "https://0.0.0.0/hook",
+        "https://[::1]/hook",
+        "https://[fd00::1]/hook",
+        "https://[fe80::1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        // The override is for its port only.
+        "https://hooks.example.com:8443/hook",
+    ] {
+        match m.add_webhook("team-a", url).await {
+            Err(connhost::Error::InvalidInput { field, reason }) => {
+                assert_eq!(field, "url", "{url}");
+                assert!(reason.contains("public address"), "{url}: {reason}");
+            }
+            other => panic!("{url} accepted: {other:?}"),
+        }
+    }
+    assert!(m.webhooks("team-a").unwrap().is_empty());
+    // The operator's --connect-to still reaches a test receiver.
+    let (hook, _) = m
+        .add_webhook("team-a", "https://hooks.example.com/a")
+        .await
+        .unwrap();
+    assert_eq!(hook.url, "https://hooks.example.com/a");
+    assert_eq!(m.webhooks("team-a").unwrap().len(), 1);
+}
