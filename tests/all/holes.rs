@@ -312,3 +312,68 @@ async fn webhooks_to_the_hosts_own_network_are_refused_when_added() {
     assert_eq!(hook.url, "https://hooks.example.com/a");
     assert_eq!(m.webhooks("team-a").unwrap().len(), 1);
 }
+
+fn client_credentials(team: &str) -> NewConnection {
+    NewConnection {
+        connector: "celonis".into(),
+        name: None,
+        team: Some(team.into()),
+        fields: BTreeMap::from([
+            ("domain".into(), demo::DOMAIN.into()),
+            ("auth_type".into(), "oauth2".into()),
+            ("client_id".into(), demo::CLIENT_ID.into()),
+            ("scopes".into(), "studio".into()),
+        ]),
+        secrets: BTreeMap::from([("client_secret".into(), Secret::new(demo::CLIENT_SECRET))]),
+    }
+}
+
+/// 5. A token response's `expires_in` of 2^64−1 or 1e308 is kept as at
+/// most 10 years (so it is renewed some day and fits PostgreSQL's
+/// bigint); a negative one is refused, not read as "never expires".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_lifetimes_are_clamped_and_negative_ones_refused() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager_with_celonis(home.path(), &fake).await;
+    let ten_years = 10 * 365 * 24 * 3600;
+    let body = |expires: &str| {
+        format!("{{\"access_token\":\"t\",\"token_type\":\"Bearer\",\"expires_in\":{expires}}}")
+    };
+    for huge in [
+        "18446744073709551615",
+        "1e308",
+        "\"18446744073709551615\"",
+        "1e19",
+    ] {
+        fake.configure(|c| c.token_response = Some((200, body(huge))));
+        let before = connhost_now();
+        let r = m.create(client_credentials("team-a")).await.unwrap();
+        let at = r.expires_at.expect("an expiry");
+        assert!(
+            at >= before + ten_years && at <= connhost_now() + ten_years,
+            "expires_in {huge} stored as {at}"
+        );
+        assert!(i64::try_from(at).is_ok());
+        assert_eq!(m.get(&r.id).unwrap().expires_at, Some(at));
+    }
+    let n = m.list(Some("team-a")).unwrap().len();
+    for negative in ["-5", "-1e308", "\"-60\""] {
+        fake.configure(|c| c.token_response = Some((200, body(negative))));
+        match m.create(client_credentials("team-a")).await {
+            Err(connhost::Error::Connector(connhost::ConnectorError::ProviderError {
+                message,
+                ..
+            })) => assert!(message.contains("expires_in is negative"), "{message}"),
+            other => panic!("expires_in {negative}: {other:?}"),
+        }
+    }
+    assert_eq!(m.list(Some("team-a")).unwrap().len(), n, "nothing stored");
+}
+
+fn connhost_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
