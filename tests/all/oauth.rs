@@ -414,6 +414,39 @@ async fn wrong_state_is_refused_and_the_right_one_still_works() {
     m.authorize_finish(&st.pending_id, &location).await.unwrap();
 }
 
+/// RFC 6749 §3.1: a parameter included more than once (a second
+/// `state`, `code`, …) is refused, and the pending authorization is not
+/// spent by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_callback_parameter_is_refused() {
+    let s = Setup::new(OAuthConfig::default()).await;
+    let m = s.manager(|_| {}).await;
+    let st = start(&m, None).await;
+    let location = s.consent(&st.authorize_url, true).await;
+    let state = param(&location, "state");
+    let code = param(&location, "code");
+    for (k, v) in [
+        ("state", state.as_str()),
+        ("state", "forged-state"),
+        ("code", code.as_str()),
+        ("code", "other-code"),
+        ("iss", ISSUER),
+    ] {
+        let mut repeated = url::Url::parse(&location).unwrap();
+        repeated.query_pairs_mut().append_pair(k, v);
+        match m.authorize_finish(&st.pending_id, repeated.as_str()).await {
+            Err(Error::InvalidInput { field, reason }) => {
+                assert_eq!(field, "redirect-url");
+                assert!(reason.contains(&format!("`{k}`")), "{reason}");
+            }
+            other => panic!("a repeated `{k}` was accepted: {other:?}"),
+        }
+    }
+    assert_eq!(s.fake.grants("authorization_code"), 0);
+    assert!(m.list(None).unwrap().is_empty());
+    m.authorize_finish(&st.pending_id, &location).await.unwrap();
+}
+
 /// A definition may not set what the connector sets itself (the OAuth
 /// parameters that bind the flow), headers that frame or route the
 /// request (or CR/LF in one), wildcard or malformed hosts, or endpoints
