@@ -23,7 +23,7 @@ mod sessions;
 pub use consent::pkce_challenge;
 pub use events::{signature as webhook_signature, DeliveryAttempt, Event};
 pub use renewal::Sweep;
-pub use request::{ApiRequest, ApiResponse};
+pub use request::{resolve_url as resolve_request_url, ApiRequest, ApiResponse};
 
 use crate::bindings::types as wit;
 use crate::capabilities::{Secret, SecretScope};
