@@ -12,6 +12,8 @@ use std::sync::Arc;
 /// the cookies itself and follows no redirects (so each step is seen).
 struct Browser {
     base: String,
+    /// The team key it signed in with (for API calls).
+    key: String,
     http: Client,
     cookies: std::sync::Mutex<BTreeMap<String, String>>,
 }
@@ -38,6 +40,7 @@ impl Browser {
         ));
         let b = Browser {
             base,
+            key: key.expose().to_string(),
             http: Client::builder()
                 .redirect(redirect::Policy::none())
                 .build()
@@ -376,4 +379,97 @@ fn connhost_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+/// 10. The page saves only what verifies: a wrong key brings the form
+/// back with the error next to the key, and nothing is stored. The API
+/// keeps a connection in error unless asked `only_if_verified`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_stores_no_connection_that_does_not_verify() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = manager_with_celonis(home.path(), &fake).await;
+    let (b, m) = Browser::signed_in(m, "team-a").await;
+    let form = b
+        .get("/connections/new?connector=celonis&auth=app-key")
+        .await;
+    let csrf = csrf_of(&form.body);
+    let wrong = "wrong-app-key-PLANTED-7731";
+    let post = |key: &'static str| {
+        let csrf = csrf.clone();
+        let b = &b;
+        async move {
+            b.post(
+                "/connections/new",
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("connector", "celonis"),
+                    ("auth_type", "app-key"),
+                    ("name", "Acme wrong"),
+                    ("domain", demo::DOMAIN),
+                    ("secret:app_key", key),
+                ],
+            )
+            .await
+        }
+    };
+    let refused = post(wrong).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(refused.location, None);
+    let at = refused
+        .body
+        .find("<p id=\"e-app_key\" class=\"error\" role=\"alert\">")
+        .expect("the error is next to the key");
+    let said = &refused.body[at..].split("</p>").next().unwrap();
+    assert!(said.contains("✗ unauthorized"), "{said}");
+    assert!(said.contains("nothing was saved"), "{said}");
+    assert!(!refused.body.contains(wrong), "the secret is not sent back");
+    // The values come back, the name too.
+    assert!(refused.body.contains("value=\"Acme wrong\""));
+    assert!(m.list(Some("team-a")).unwrap().is_empty(), "nothing stored");
+    assert!(b.get("/connections").await.body.contains("No connections"));
+
+    let saved = post(demo::APP_KEY).await;
+    let to = saved.location.expect("to the new connection");
+    let id = to.strip_prefix("/connections/").unwrap();
+    let r = m.get(id).unwrap();
+    assert_eq!(r.status, connhost::Status::Ok);
+    assert!(r.verified_at.is_some());
+    assert_eq!(m.list(Some("team-a")).unwrap().len(), 1);
+
+    // The API: only_if_verified stores nothing on failure; without it the
+    // connection is kept, in error, as before.
+    let http = Client::new();
+    let body = |only: Option<bool>| {
+        let mut v = serde_json::json!({
+            "connector": "celonis",
+            "fields": {"domain": demo::DOMAIN, "auth_type": "app-key"},
+            "secrets": {"app_key": wrong},
+        });
+        if let Some(o) = only {
+            v["only_if_verified"] = o.into();
+        }
+        v
+    };
+    let resp = http
+        .post(format!("{}/v1/connections", b.base))
+        .bearer_auth(&b.key)
+        .json(&body(Some(true)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    let e: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(e["error"]["kind"], "unauthorized", "{e}");
+    assert!(!e.to_string().contains(wrong), "{e}");
+    assert_eq!(m.list(Some("team-a")).unwrap().len(), 1);
+    let resp = http
+        .post(format!("{}/v1/connections", b.base))
+        .bearer_auth(&b.key)
+        .json(&body(None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(m.list(Some("team-a")).unwrap().len(), 2);
 }

@@ -52,13 +52,37 @@ impl Manager {
 
     /// Creates a connection: checks fields against the manifest, lets the
     /// component validate them and obtain access, then stores the record.
-    pub async fn create(&self, mut new: NewConnection) -> Result<ConnectionRecord> {
+    pub async fn create(&self, new: NewConnection) -> Result<ConnectionRecord> {
+        self.create_checked(new, false).await
+    }
+
+    /// [`Manager::create`], and the connection also verifies (in the same
+    /// instance) before anything is stored: on any failure nothing is
+    /// kept, so no connection in error is left behind.
+    pub async fn create_verified(&self, new: NewConnection) -> Result<ConnectionRecord> {
+        self.create_checked(new, true).await
+    }
+
+    async fn create_checked(
+        &self,
+        mut new: NewConnection,
+        verify: bool,
+    ) -> Result<ConnectionRecord> {
         let manifest = self.connector(&new.connector)?;
         let team = new.team.as_deref().unwrap_or(DEFAULT_TEAM).to_string();
         let approved = self.expand_definition(&team, &manifest, &mut new.fields)?;
         let mut record = self.new_record(&manifest, &new)?;
         record.definition_origins = approved;
-        let (_, instance) = self.run_create(&manifest, &mut record, &new).await?;
+        let (_, mut instance) = self.run_create(&manifest, &mut record, &new).await?;
+        if verify {
+            let label = instance.verify(&input_of(&record)).await?.account_label;
+            let t = now();
+            record.status = Status::Ok;
+            record.account_label = Some(label);
+            record.last_error = None;
+            record.verified_at = Some(t);
+            record.updated_at = t;
+        }
         let secrets = self.finish(&record, instance)?;
         self.store.seal_secrets(&mut record, secrets.values());
         self.store.insert(&mut record)?;
