@@ -346,6 +346,28 @@ impl HttpsClient {
     }
 }
 
+/// Whether `url` may be a destination of the host's requests, checked
+/// as [`HttpsClient`] checks when it connects: an operator's `connect_to`
+/// override counts as checked (tests, local development); otherwise the
+/// name must resolve, to public addresses only. For a URL the host keeps
+/// and calls later (a webhook): refused when it is given, not on every
+/// call. (Egress still checks again on each connection.)
+pub async fn check_destination(cfg: &NetConfig, url: &Url) -> Result<(), NetError> {
+    let host = url
+        .host_str()
+        .ok_or_else(|| NetError::InvalidRequest("URL has no host".into()))?
+        .to_ascii_lowercase();
+    let port = url.port_or_known_default().unwrap_or(443);
+    if cfg
+        .connect_to
+        .iter()
+        .any(|c| c.host == host && c.port == port)
+    {
+        return Ok(());
+    }
+    public_addresses(&host, port).await.map(|_| ())
+}
+
 /// The public addresses `host` resolves to. One refusal text whatever the
 /// reason (loopback, private, link-local, …), so a plugin cannot map the
 /// host's network by the errors it gets; connecting to the addresses

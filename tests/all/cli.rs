@@ -1027,7 +1027,15 @@ async fn listing_and_renaming_work_under_a_small_address_space_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_cannot_disguise_themselves_on_the_terminal() {
-    let env = Env::new().await;
+    // A right-to-left override makes "invoice\u{202e}fdp.exe" show as
+    // "invoiceexe.pdf"; an escape sequence could clear the screen.
+    use connhost_testkit::celonis::FakeConfig;
+    let disguised = "invoice\u{202e}fdp.exe\u{200b}";
+    let env = Env::with(FakeConfig {
+        team_name: disguised.into(),
+        ..FakeConfig::default()
+    })
+    .await;
     env.add_celonis().await;
     let id = env
         .create(
@@ -1035,24 +1043,25 @@ async fn names_cannot_disguise_themselves_on_the_terminal() {
             &["app_key=env:APP_KEY"],
         )
         .await;
-    // A right-to-left override makes "invoice\u{202e}fdp.exe" show as
-    // "invoiceexe.pdf"; an escape sequence could clear the screen.
-    env.run(&[
-        "connection",
-        "rename",
-        &id,
-        "invoice\u{202e}fdp.exe\u{200b}",
-    ])
-    .await
-    .ok();
+    let show = ["--json", "connection", "show", id.as_str()];
+    let name = env.run(&show).await.ok().json()["name"].clone();
+    // A name is the user's: such characters are refused outright.
+    let refused = env
+        .run(&["--json", "connection", "rename", &id, disguised])
+        .await
+        .error();
+    assert_eq!(refused["kind"], "invalid-input", "{refused}");
+    assert_eq!(refused["field"], "name", "{refused}");
+    // Text from a provider (the account label) is shown defused.
+    env.run(&["connection", "verify", &id]).await.ok();
     let listed = env.run(&["connection", "list"]).await.ok().stdout;
     assert!(listed.contains("invoice\u{fffd}fdp.exe"), "{listed}");
     assert!(!listed.contains('\u{202e}') && !listed.contains('\u{200b}'));
-    // JSON keeps the exact value for programs.
-    let json = env
-        .run(&["--json", "connection", "show", &id])
-        .await
-        .ok()
-        .json();
-    assert_eq!(json["name"], "invoice\u{202e}fdp.exe\u{200b}");
+    // JSON keeps the exact value for programs; the name is unchanged.
+    let json = env.run(&show).await.ok().json();
+    assert!(
+        json["account_label"].as_str().unwrap().contains(disguised),
+        "{json}"
+    );
+    assert_eq!(json["name"], name);
 }

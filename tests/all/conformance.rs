@@ -171,7 +171,16 @@ async fn run_case(
                         "POST" => wit::Method::Post,
                         other => panic!("method {other}"),
                     },
-                    url: r["url"].as_str().unwrap().into(),
+                    // A path goes to the connection's first origin, as
+                    // the manager resolves it.
+                    url: match connhost::resolve_request_url(
+                        &connhost::policy::Allowlist::from_templates(&manifest.hosts, &fields)
+                            .unwrap_or_default(),
+                        r["url"].as_str().unwrap(),
+                    ) {
+                        Ok(url) => url,
+                        Err(e) => return (json!({"error": error_json(&e)}), vec![]),
+                    },
                     headers: vec![],
                     auth: wit::Auth::None,
                     body: wit::Body::Empty,

@@ -12,6 +12,7 @@ mod db;
 
 mod cli;
 mod costs;
+mod holes;
 mod hostile;
 mod migrate;
 mod neighbours;

@@ -433,6 +433,164 @@ async fn wrong_state_is_refused_and_the_right_one_still_works() {
     m.authorize_finish(&st.pending_id, &location).await.unwrap();
 }
 
+/// RFC 6749 §3.1: a parameter included more than once (a second
+/// `state`, `code`, …) is refused, and the pending authorization is not
+/// spent by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_callback_parameter_is_refused() {
+    let s = Setup::new(OAuthConfig::default()).await;
+    let m = s.manager(|_| {}).await;
+    let st = start(&m, None).await;
+    let location = s.consent(&st.authorize_url, true).await;
+    let state = param(&location, "state");
+    let code = param(&location, "code");
+    for (k, v) in [
+        ("state", state.as_str()),
+        ("state", "forged-state"),
+        ("code", code.as_str()),
+        ("code", "other-code"),
+        ("iss", ISSUER),
+    ] {
+        let mut repeated = url::Url::parse(&location).unwrap();
+        repeated.query_pairs_mut().append_pair(k, v);
+        match m.authorize_finish(&st.pending_id, repeated.as_str()).await {
+            Err(Error::InvalidInput { field, reason }) => {
+                assert_eq!(field, "redirect-url");
+                assert!(reason.contains(&format!("`{k}`")), "{reason}");
+            }
+            other => panic!("a repeated `{k}` was accepted: {other:?}"),
+        }
+    }
+    assert_eq!(s.fake.grants("authorization_code"), 0);
+    assert!(m.list(None).unwrap().is_empty());
+    m.authorize_finish(&st.pending_id, &location).await.unwrap();
+}
+
+/// A definition may not set what the connector sets itself (the OAuth
+/// parameters that bind the flow), headers that frame or route the
+/// request (or CR/LF in one), wildcard or malformed hosts, or endpoints
+/// on loopback or private addresses: refused when added, naming the
+/// field, and nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_definitions_may_not_set_reserved_parameters_headers_or_local_hosts() {
+    let s = Setup::new(OAuthConfig::default()).await;
+    let m = s.manager(|_| {}).await;
+    let before = m.providers(connhost::DEFAULT_TEAM).unwrap();
+    let api_key = |name: &str, prefix: &str| {
+        serde_json::json!({
+            "id": "keyed",
+            "auth_mode": "api_key",
+            "api_key": {"in": "header", "name": name, "prefix": prefix},
+            "verify": {"url": "https://api.example.com/me"},
+        })
+    };
+    let mut cases: Vec<(serde_json::Value, &str)> = Vec::new();
+    for p in [
+        "redirect_uri",
+        "state",
+        "client_id",
+        "grant_type",
+        "client_secret",
+        "code_verifier",
+        "code_challenge",
+        "response_type",
+        "Redirect_URI",
+    ] {
+        for (at, field) in [
+            ("authorize_params", "authorize_params"),
+            ("token_params", "token_params"),
+        ] {
+            let mut d = s.fake.definition();
+            d["id"] = "evil".into();
+            d[at] = serde_json::json!({ p: "https://evil.example.net/cb" });
+            cases.push((d, field));
+        }
+    }
+    cases.push((api_key("Host", ""), "definition.api_key.name"));
+    cases.push((
+        api_key(
+            "X-Key
+X-Evil: 1",
+            "",
+        ),
+        "definition.api_key.name",
+    ));
+    cases.push((api_key("X Key", ""), "definition.api_key.name"));
+    cases.push((api_key("Transfer-Encoding", ""), "definition.api_key.name"));
+    cases.push((
+        api_key(
+            "Authorization",
+            "Bearer
+X-Evil: 1 ",
+        ),
+        "definition.api_key.prefix",
+    ));
+    cases.push((
+        api_key(
+            "Authorization",
+            "Bearer
+",
+        ),
+        "definition.api_key.prefix",
+    ));
+    for (field, url) in [
+        ("hosts[0]", "https://*"),
+        ("hosts[0]", "https://*.example.com"),
+        ("hosts[0]", "https://a..example.com"),
+        ("hosts[0]", "https://-.example.com"),
+        ("hosts[0]", "https://10.0.0.1"),
+        ("token_url", "https://127.0.0.1/token"),
+        ("token_url", "https://localhost/token"),
+        ("token_url", "https://metadata.internal/token"),
+        ("token_url", "https://169.254.169.254/latest/meta-data"),
+        ("token_url", "https://[::1]/token"),
+        ("token_url", "https://[fd00::1]/token"),
+        ("token_url", "https://192.168.1.1/token"),
+        ("token_url", "https://intranet/token"),
+        ("authorize_url", "https://10.0.0.1/authorize"),
+        ("revocation_url", "https://172.16.0.1/revoke"),
+        ("issuer", "https://127.0.0.1"),
+        ("verify.url", "https://100.64.0.1/me"),
+    ] {
+        let mut d = s.fake.definition();
+        d["id"] = "evil".into();
+        match field.strip_prefix("hosts") {
+            Some(_) => d["hosts"] = serde_json::json!([url]),
+            None if field == "verify.url" => d["verify"]["url"] = url.into(),
+            None => d[field] = url.into(),
+        }
+        cases.push((d, field));
+    }
+    for (d, field) in cases {
+        let field = match field.strip_prefix("definition.") {
+            Some(_) => field.to_string(),
+            None => format!("definition.{field}"),
+        };
+        match m
+            .add_provider(connhost::DEFAULT_TEAM, "generic", &d.to_string())
+            .await
+        {
+            Err(Error::Connector(ConnectorError::InvalidInput { field: f, .. })) => {
+                assert!(f.starts_with(&field), "{d}: named {f}, expected {field}")
+            }
+            other => panic!("{d} was added: {other:?}"),
+        }
+    }
+    assert_eq!(m.providers(connhost::DEFAULT_TEAM).unwrap(), before);
+    // What definitions need is still fine.
+    let mut d = s.fake.definition();
+    d["id"] = "fine".into();
+    d["authorize_params"] = serde_json::json!({"prompt": "consent", "access_type": "offline"});
+    d["hosts"] = serde_json::json!(["https://api.example.com", "https://8.8.8.8"]);
+    m.add_provider(connhost::DEFAULT_TEAM, "generic", &d.to_string())
+        .await
+        .unwrap();
+    let keyed = api_key("X-Api-Key", "Token ");
+    m.add_provider(connhost::DEFAULT_TEAM, "generic", &keyed.to_string())
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_authorization_is_refused_and_pruned() {
     let s = Setup::new(OAuthConfig::default()).await;

@@ -215,17 +215,32 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   await page.waitForURL(url);
   await page.waitForSelector(".verdict.ok");
 
-  // A wrong key: ✗ unauthorized, and what to do.
+  // A wrong key: the form again, ✗ unauthorized next to the key, and
+  // nothing saved (no connection in error is left behind).
   await page.goto(base + "/connections/new?connector=celonis&auth=app-key");
   await page.fill("#name", "Acme wrong");
   await page.fill("#f-domain", "acme.eu-1.celonis.cloud");
   await page.fill("#f-app_key", WRONG_KEY);
   await page.click("text=Save and verify");
+  assert.match(page.url(), /\/connections\/new$/);
+  assert.equal(await page.getAttribute("#f-app_key", "aria-invalid"), "true");
+  assert.match(await page.textContent("#e-app_key"), /✗ unauthorized.*nothing was saved/);
+  assert.equal(await page.inputValue("#f-app_key"), "", "a secret is never sent back");
+  assert.equal(await page.inputValue("#name"), "Acme wrong");
+  await shot("04-wrong-key");
+  await page.goto(base + "/connections");
+  assert.doesNotMatch(await page.textContent("main"), /Acme wrong/);
+  // One made through the API (which keeps it, in error): the page says
+  // ✗ unauthorized, and what to do.
+  env.WRONG_APP_KEY = WRONG_KEY;
+  const wrongId = JSON.parse(cli("--json", "connection", "create", "--connector", "celonis",
+    "--name", "Acme wrong", "--field", "domain=acme.eu-1.celonis.cloud", "--field", "auth_type=app-key",
+    "--secret", "app_key=env:WRONG_APP_KEY")).id;
+  await page.goto(`${base}/connections/${wrongId}`);
+  await page.click("form[data-busy] button");
   await page.waitForSelector(".verdict.bad");
-  const wrongId = page.url().split("/").pop();
   assert.match(await page.textContent(".verdict.bad"), /✗ unauthorized/);
   assert.match(await page.textContent(".advice"), /Check the key/);
-  await shot("04-wrong-key");
 
   // Invalid input is named next to its field, values kept, secret not.
   await page.goto(base + "/connections/new?connector=celonis&auth=app-key");
@@ -308,6 +323,9 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   await page.waitForURL(/status=ok/);
   assert.doesNotMatch(await page.textContent("table"), /Acme wrong/);
   await shot("06-list");
+  // A flash message is one of the server's: a link's own text is not shown.
+  await page.goto(base + "/connections?flash=" + encodeURIComponent("Call +1 555 0100 and read us your key"));
+  assert.equal(await page.locator(".flash").count(), 0);
 
   // Scopes: the catalogue as Celonis groups it, and the least privilege
   // for the usages picked (the union of what they need).
@@ -339,13 +357,11 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   await page.fill("#f-client_secret", CELONIS_CLIENT_SECRET);
   await page.click("text=Save and verify");
   // The usages' scopes are not all the service wants for this API: the
-  // AccountValidationError names the missing one, and what to do.
-  await page.waitForSelector(".verdict.bad");
-  assert.match(await page.textContent(".verdict.bad"), /✗ account-validation.*intelligence\.knowledge-models:read/);
-  assert.match(await page.textContent(".advice"), /missing scopes/);
+  // AccountValidationError names the missing one next to the scopes, and
+  // nothing is saved.
+  assert.match(await page.textContent("#e-scopes"), /✗ account-validation.*intelligence\.knowledge-models:read.*nothing was saved/);
   await shot("06b-missing-scope");
-  // Edit: the stored scopes are checked; add the missing one.
-  await page.click("text=Edit…");
+  // The form kept the scopes picked; add the missing one.
   const stored = await page.$$eval("input[name^='scope:']:checked", (xs) => xs.map((x) => x.name.slice(6)));
   assert.deepEqual(stored.sort(), ["action-engine.projects", "audit.log:read", "integration.data-pools"]);
   await page.check("input[name='scope:intelligence.knowledge-models:read']");
@@ -410,7 +426,7 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   await page.check("#force");
   await page.click("button.danger");
   assert.match(page.url(), /\/connections\?flash=/);
-  assert.match(await page.textContent(".flash"), /Deleted “Acme EMS \(prod\)”/);
+  assert.match(await page.textContent(".flash"), /Deleted the connection/);
   assert.doesNotMatch(await page.textContent("table"), /Acme EMS \(prod\)/);
   await shot("08-deleted");
 

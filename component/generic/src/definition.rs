@@ -142,7 +142,114 @@ fn https_url(field: &str, v: &str) -> Result<Url, ConnectorError> {
             format!("`{v}` must have a host and no user info"),
         ));
     }
+    public_host(field, v, &u)?;
     Ok(u)
+}
+
+/// A definition's endpoints are on the public internet: a host name of
+/// RFC 1123 labels (no wildcard, at least two labels, not `localhost`
+/// or a local-only suffix), or a public IP address (the host's own
+/// address rules). Checked when the definition is added; egress checks
+/// the resolved addresses again on every request.
+fn public_host(field: &str, v: &str, u: &Url) -> Result<(), ConnectorError> {
+    use connhost_policy::address::is_public;
+    let refuse = |why: &str| Err(bad(field, format!("`{v}`: {why}")));
+    let ip = match u.host() {
+        Some(url::Host::Ipv4(a)) => std::net::IpAddr::V4(a),
+        Some(url::Host::Ipv6(a)) => std::net::IpAddr::V6(a),
+        Some(url::Host::Domain(name)) => {
+            let name = name.to_ascii_lowercase();
+            if !connhost_policy::origin::is_host_name(&name) || !name.contains('.') {
+                return refuse("the host must be a full host name of letters, digits and hyphens (RFC 1123), no wildcard");
+            }
+            let tld = name.rsplit('.').next().unwrap_or_default();
+            if ["localhost", "local", "internal", "localdomain", "arpa"].contains(&tld) {
+                return refuse("a local-only host name is not allowed");
+            }
+            return Ok(());
+        }
+        None => return refuse("no host"),
+    };
+    if !is_public(ip) {
+        return refuse("a loopback, private, link-local or reserved address is not allowed");
+    }
+    Ok(())
+}
+
+/// OAuth parameters the connector sets itself (RFC 6749, RFC 7636): a
+/// definition's extra parameters must not replace them (a definition
+/// that set `redirect_uri` or `state` would take the code elsewhere).
+const RESERVED_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "client_secret",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code",
+    "code_challenge",
+    "code_challenge_method",
+    "code_verifier",
+    "grant_type",
+    "refresh_token",
+    "client_assertion",
+    "client_assertion_type",
+    "assertion",
+    "request",
+    "request_uri",
+    "iss",
+];
+
+fn check_params(field: &str, params: &BTreeMap<String, String>) -> Result<(), ConnectorError> {
+    for (k, v) in params {
+        let lower = k.to_ascii_lowercase();
+        if RESERVED_PARAMS.contains(&lower.as_str()) {
+            return Err(bad(
+                &format!("{field}.{k}"),
+                "is an OAuth parameter the connector sets itself; a definition may not set it",
+            ));
+        }
+        if k.is_empty() || k.chars().chain(v.chars()).any(char::is_control) {
+            return Err(bad(
+                &format!("{field}.{k}"),
+                "must be a non-empty name, and name and value without control characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An HTTP field name (RFC 9110 §5.6.2 token) the definition may set: not
+/// one that frames or routes the request.
+fn check_header_name(field: &str, name: &str) -> Result<(), ConnectorError> {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(tchar) {
+        return Err(bad(
+            field,
+            "must be an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)",
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    let framing = [
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "upgrade",
+        "te",
+        "trailer",
+        "keep-alive",
+        "proxy-connection",
+        "expect",
+        "cookie",
+    ];
+    if framing.contains(&lower.as_str()) {
+        return Err(bad(
+            field,
+            format!("`{name}` is the host's to set; choose another header"),
+        ));
+    }
+    Ok(())
 }
 
 pub fn origin_of(u: &Url) -> String {
@@ -213,6 +320,22 @@ impl Definition {
                 if k.name.is_empty() {
                     return Err(bad("api_key.name", "must not be empty"));
                 }
+                match k.location {
+                    KeyLocation::Header => check_header_name("api_key.name", &k.name)?,
+                    KeyLocation::Query => {
+                        if k.name.chars().any(char::is_control) {
+                            return Err(bad("api_key.name", "must not hold control characters"));
+                        }
+                    }
+                }
+                // A header value: visible characters, spaces and tabs only
+                // (RFC 9110 §5.5), so no CR/LF starts another header.
+                if k.prefix.chars().any(|c| c.is_control() && c != '\t') {
+                    return Err(bad(
+                        "api_key.prefix",
+                        "must not hold control characters (CR, LF, …)",
+                    ));
+                }
             }
             AuthMode::Basic => {}
         }
@@ -227,6 +350,8 @@ impl Definition {
                 ));
             }
         }
+        check_params("authorize_params", &self.authorize_params)?;
+        check_params("token_params", &self.token_params)?;
         if self.scope_separator.is_empty() {
             return Err(bad("scope_separator", "must not be empty"));
         }

@@ -47,25 +47,53 @@ impl ClientAuth {
     }
 }
 
+/// The longest lifetime a token response may give (10 years, as the
+/// host keeps it): `expires_in` of 2^64−1 or 1e308 is clamped to this,
+/// so the token is still renewed and its expiry fits any store.
+pub const MAX_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// `expires_in` as read: seconds, or a negative number (refused).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Lifetime {
+    Secs(u64),
+    Negative,
+}
+
 /// `expires_in` as a number, or as a string as some servers send it.
-fn lifetime<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+fn lifetime<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Lifetime>, D::Error> {
     struct V;
     impl serde::de::Visitor<'_> for V {
-        type Value = Option<u64>;
+        type Value = Option<Lifetime>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("seconds as a number or a string")
         }
         fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v))
+            Ok(Some(Lifetime::Secs(v)))
         }
         fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(u64::try_from(v).ok())
+            Ok(Some(match u64::try_from(v) {
+                Ok(v) => Lifetime::Secs(v),
+                Err(_) => Lifetime::Negative,
+            }))
         }
         fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-            Ok((v >= 0.0).then_some(v as u64))
+            Ok(match v {
+                v if v < 0.0 => Some(Lifetime::Negative),
+                // Saturates: 1e308 reads as u64::MAX (then clamped).
+                v if v >= 0.0 => Some(Lifetime::Secs(v as u64)),
+                _ => None, // NaN cannot come from JSON
+            })
         }
         fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(v.trim().parse().ok())
+            let v = v.trim();
+            Ok(match v.parse::<u64>() {
+                Ok(n) => Some(Lifetime::Secs(n)),
+                Err(_) => match v.parse::<f64>() {
+                    Ok(f) if f < 0.0 => Some(Lifetime::Negative),
+                    Ok(f) if f >= 0.0 => Some(Lifetime::Secs(f as u64)),
+                    _ => None,
+                },
+            })
         }
         fn visit_unit<E>(self) -> Result<Self::Value, E> {
             Ok(None)
@@ -79,7 +107,7 @@ struct TokenResponse {
     access_token: String,
     token_type: String,
     #[serde(default, deserialize_with = "lifetime")]
-    expires_in: Option<u64>,
+    expires_in: Option<Lifetime>,
     #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
@@ -146,14 +174,26 @@ pub fn parse_token_response(
             },
         ));
     }
-    // Some servers send expires_in as a string.
-    let lifetime = t.expires_in.or(default_lifetime);
+    // Some servers send expires_in as a string. A negative one is not
+    // "no expiry": the response is refused.
+    let lifetime = match t.expires_in {
+        Some(Lifetime::Negative) => {
+            return Err(crate::ConnectorError::ProviderError(
+                crate::ProviderFailure {
+                    status: resp.status,
+                    message: "the token response's expires_in is negative".into(),
+                },
+            ))
+        }
+        Some(Lifetime::Secs(s)) => Some(s),
+        None => default_lifetime,
+    }
+    .map(|l| l.min(MAX_LIFETIME_SECS));
     let granted = match t.scope {
         Some(s) => s.split_whitespace().map(str::to_string).collect(),
         None => requested.to_vec(),
     };
-    // A huge `expires_in` (1e300 reads as u64::MAX) must not wrap into
-    // the past.
+    // A huge `expires_in` was clamped above; adding it cannot wrap.
     Ok(Tokens {
         access_token: t.access_token,
         refresh_token: t.refresh_token.filter(|r| !r.is_empty()),

@@ -542,8 +542,15 @@ export class Connector {
         throw new ConnectorError('invalid-input', { field: 'request', reason: `unsupported method \`${request.method}\`` });
       }
       let url = String(request.url);
-      if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url) && ctx.origins.length) {
-        url = new URL(url, ctx.origins[0]).href; // relative path: the connection's first origin
+      if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url)) {
+        // A path: the connection's first origin (as the Rust and Python hosts).
+        if (!url.startsWith('/')) {
+          throw new ConnectorError('invalid-input', { field: 'url', reason: 'must be an absolute https:// URL or a path starting with `/`' });
+        }
+        if (!ctx.origins.length) {
+          throw new ConnectorError('invalid-input', { field: 'url', reason: 'this connection has no origin to resolve a path against; give an absolute https:// URL' });
+        }
+        url = new URL(url, ctx.origins[0]).href;
       }
       const body = request.body == null ? { tag: 'empty' }
         : { tag: 'bytes', val: typeof request.body === 'string' ? Buffer.from(request.body) : new Uint8Array(request.body) };

@@ -78,8 +78,19 @@ impl Allowlist {
     ) -> Result<Allowlist, TemplateError> {
         let mut origins = Vec::new();
         for template in templates {
-            let expanded = expand(template, fields)?;
-            let origin = parse_origin(&expanded, template)?;
+            let (expanded, used) = expand(template, fields)?;
+            let origin = match parse_origin(&expanded, template) {
+                // The template is the manifest's; a host it cannot name
+                // came from a value (`a..b`, `-x`).
+                Err(TemplateError::NotAnOrigin { reason, .. })
+                    if reason == NOT_A_HOST_NAME && !used.is_empty() =>
+                {
+                    return Err(TemplateError::UnsafeValue {
+                        field: used[0].clone(),
+                    })
+                }
+                other => other?,
+            };
             if !origins.contains(&origin) {
                 origins.push(origin);
             }
@@ -134,10 +145,39 @@ fn parse_origin(text: &str, label: &str) -> Result<Origin, TemplateError> {
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(not_origin("a path, query or fragment is not allowed"));
     }
+    if let Some(url::Host::Domain(name)) = url.host() {
+        if !is_host_name(name) {
+            return Err(not_origin(NOT_A_HOST_NAME));
+        }
+    }
     Origin::of(&url).ok_or_else(|| not_origin("no host"))
 }
 
-fn expand(template: &str, fields: &BTreeMap<String, String>) -> Result<String, TemplateError> {
+const NOT_A_HOST_NAME: &str =
+    "the host is not a host name (RFC 1123: labels of letters, digits and inner hyphens)";
+
+/// Whether `name` is a host name (RFC 1123 §2.1): dot-separated labels of
+/// 1 to 63 letters, digits and hyphens, no label starting or ending with
+/// a hyphen, 253 characters at most. No wildcard, no empty label (so no
+/// trailing dot), no underscore.
+pub fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+/// The template with its fields filled in, and the fields it used.
+fn expand(
+    template: &str,
+    fields: &BTreeMap<String, String>,
+) -> Result<(String, Vec<String>), TemplateError> {
+    let mut used = Vec::new();
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find('{') {
@@ -171,10 +211,11 @@ fn expand(template: &str, fields: &BTreeMap<String, String>) -> Result<String, T
             });
         }
         out.push_str(value);
+        used.push(field.to_string());
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    Ok((out, used))
 }
 
 #[cfg(test)]
@@ -267,6 +308,53 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn origins_must_name_hosts_by_rfc_1123() {
+        for bad in [
+            "https://*.example.com",
+            "https://*",
+            "https://a..example.com",
+            "https://-.example.com",
+            "https://a-.example.com",
+            "https://-a.example.com",
+            "https://a_b.example.com",
+            "https://example.com.",
+            &format!("https://{}.example.com", "a".repeat(64)),
+        ] {
+            assert!(
+                matches!(
+                    Allowlist::default().add_origins(&[bad.to_string()]),
+                    Err(TemplateError::NotAnOrigin { .. })
+                ),
+                "{bad} accepted"
+            );
+            assert!(Origin::parse_bare(bad).is_err(), "{bad} accepted");
+        }
+        for good in [
+            "https://api.example.com",
+            "https://a-b.x1.example.com:8443",
+            "https://xn--mnchen-3ya.de",
+            "https://localhost",
+            "https://10.0.0.1",
+            "https://[::1]",
+        ] {
+            Origin::parse_bare(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        // A bad host from a field value is the value's fault.
+        assert_eq!(
+            list("acme..celonis.cloud"),
+            Err(TemplateError::UnsafeValue {
+                field: "domain".into()
+            })
+        );
+        assert_eq!(
+            list("-acme.celonis.cloud"),
+            Err(TemplateError::UnsafeValue {
+                field: "domain".into()
+            })
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -422,7 +423,22 @@ class Connector:
                 timeout_ms: Optional[int] = None) -> Response:
         """A request the platform makes through the connection: the
         connector puts the credentials on (`authenticate-request`), the
-        host sends it under the connection's policy."""
+        host sends it under the connection's policy. A path (`/api/cloud`)
+        goes to the connection's first origin, as in the Rust and
+        JavaScript hosts."""
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", url):
+            if not url.startswith("/"):
+                raise ConnectorError("invalid-input", {
+                    "field": "url",
+                    "reason": "must be an absolute https:// URL or a path starting with `/`"})
+            first = policy.Allowlist.from_templates(self.manifest()["hosts"],
+                                                    connection.fields).origins
+            if not first:
+                raise ConnectorError("invalid-input", {
+                    "field": "url",
+                    "reason": "this connection has no origin to resolve a path against; "
+                              "give an absolute https:// URL"})
+            url = f"{first[0]}{url}"
         req = _rec(method=method.lower(), url=url, headers=list(headers),
                    auth=wc.Variant("none"), body=body or None, timeout_ms=timeout_ms)
 

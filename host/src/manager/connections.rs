@@ -52,13 +52,37 @@ impl Manager {
 
     /// Creates a connection: checks fields against the manifest, lets the
     /// component validate them and obtain access, then stores the record.
-    pub async fn create(&self, mut new: NewConnection) -> Result<ConnectionRecord> {
+    pub async fn create(&self, new: NewConnection) -> Result<ConnectionRecord> {
+        self.create_checked(new, false).await
+    }
+
+    /// [`Manager::create`], and the connection also verifies (in the same
+    /// instance) before anything is stored: on any failure nothing is
+    /// kept, so no connection in error is left behind.
+    pub async fn create_verified(&self, new: NewConnection) -> Result<ConnectionRecord> {
+        self.create_checked(new, true).await
+    }
+
+    async fn create_checked(
+        &self,
+        mut new: NewConnection,
+        verify: bool,
+    ) -> Result<ConnectionRecord> {
         let manifest = self.connector(&new.connector)?;
         let team = new.team.as_deref().unwrap_or(DEFAULT_TEAM).to_string();
         let approved = self.expand_definition(&team, &manifest, &mut new.fields)?;
         let mut record = self.new_record(&manifest, &new)?;
         record.definition_origins = approved;
-        let (_, instance) = self.run_create(&manifest, &mut record, &new).await?;
+        let (_, mut instance) = self.run_create(&manifest, &mut record, &new).await?;
+        if verify {
+            let label = instance.verify(&input_of(&record)).await?.account_label;
+            let t = now();
+            record.status = Status::Ok;
+            record.account_label = Some(label);
+            record.last_error = None;
+            record.verified_at = Some(t);
+            record.updated_at = t;
+        }
         let secrets = self.finish(&record, instance)?;
         self.store.seal_secrets(&mut record, secrets.values());
         self.store.insert(&mut record)?;
@@ -290,13 +314,46 @@ pub(super) fn resolve(
 
 pub(super) fn check_name(name: &str) -> Result<String> {
     let n = name.trim();
-    if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) {
+    if n.is_empty() || n.chars().count() > 200 || n.chars().any(unprintable) {
         return Err(Error::invalid(
             "name",
-            "must be 1 to 200 printable characters",
+            "must be 1 to 200 printable characters (no control, format or line/paragraph separator characters)",
         ));
     }
     Ok(n.to_string())
+}
+
+/// Characters a name shown to people must not hold: controls (Cc), and
+/// the invisible ones that change how text around them reads: format
+/// characters (Cf: bidi overrides and isolates, zero-width characters,
+/// the soft hyphen, tag characters, …), and the line and paragraph
+/// separators (Zl, Zp). The Cf list is Unicode 16's.
+pub(crate) fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c as u32,
+            0x00AD
+                | 0x0600..=0x0605
+                | 0x061C
+                | 0x06DD
+                | 0x070F
+                | 0x0890..=0x0891
+                | 0x08E2
+                | 0x180E
+                | 0x200B..=0x200F
+                | 0x2028..=0x202E
+                | 0x2060..=0x2064
+                | 0x2066..=0x206F
+                | 0xFEFF
+                | 0xFFF9..=0xFFFB
+                | 0x110BD
+                | 0x110CD
+                | 0x13430..=0x1343F
+                | 0x1BCA0..=0x1BCA3
+                | 0x1D173..=0x1D17A
+                | 0xE0001
+                | 0xE0020..=0xE007F
+        )
 }
 
 /// Fields a connector hands back may add values (e.g. discovered

@@ -223,7 +223,18 @@ impl Manager {
                 format!("does not match the redirect URI {}", pending.redirect_uri),
             ));
         }
-        let params: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+        // RFC 6749 §3.1: parameters must not be included more than once
+        // (a second `state` or `code` would be read by one check and not
+        // another).
+        let mut params: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in url.query_pairs() {
+            if params.insert(k.to_string(), v.into_owned()).is_some() {
+                return Err(Error::invalid(
+                    "redirect-url",
+                    format!("repeats the parameter `{k}` (RFC 6749 §3.1); refused"),
+                ));
+            }
+        }
         let mut secrets = self.store.open_secrets(&pending.record)?.into_values();
         let take = |secrets: &mut BTreeMap<String, Secret>, name: &str| {
             secrets

@@ -107,7 +107,9 @@ pub fn signature(secret: &str, time: u64, body: &[u8]) -> String {
 impl Manager {
     /// Adds a webhook for `team`; the returned secret (for checking
     /// signatures) is shown this once.
-    pub fn add_webhook(&self, team: &str, url: &str) -> Result<(Webhook, Secret)> {
+    /// The URL must resolve to public addresses only (as egress checks),
+    /// so a team cannot point deliveries at the host's own network.
+    pub async fn add_webhook(&self, team: &str, url: &str) -> Result<(Webhook, Secret)> {
         let u = url::Url::parse(url).map_err(|e| Error::invalid("url", e.to_string()))?;
         if u.scheme() != "https" || u.host_str().is_none() || !u.username().is_empty() {
             return Err(Error::invalid(
@@ -115,6 +117,9 @@ impl Manager {
                 "must be an https:// URL without user info",
             ));
         }
+        crate::net::check_destination(&self.cfg.net, &u)
+            .await
+            .map_err(|e| Error::invalid("url", format!("must reach a public address: {e}")))?;
         let mut id = [0u8; 8];
         rand::rng().fill_bytes(&mut id);
         let mut raw = [0u8; 32];

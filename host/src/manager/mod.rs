@@ -26,7 +26,7 @@ pub use events::{
     WEBHOOKS_PER_TEAM,
 };
 pub use renewal::Sweep;
-pub use request::{ApiRequest, ApiResponse};
+pub use request::{resolve_url as resolve_request_url, ApiRequest, ApiResponse};
 
 use crate::bindings::types as wit;
 use crate::capabilities::{Secret, SecretScope};

@@ -286,9 +286,16 @@ pub struct Sweep {
     pub failed: usize,
 }
 
+/// The longest a connector may say access lasts (10 years): an expiry
+/// further out (a provider's `expires_in` of 2^64−1 or 1e308) is kept as
+/// this, so the access is still renewed some day and the time fits every
+/// store (PostgreSQL's bigint).
+pub const MAX_ACCESS_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+
 pub(super) fn apply_state(record: &mut ConnectionRecord, s: wit::ConnectionState) {
     record.granted_scopes = s.granted_scopes;
-    record.expires_at = s.expires_at;
+    let latest = now().saturating_add(MAX_ACCESS_LIFETIME_SECS);
+    record.expires_at = s.expires_at.map(|at| at.min(latest));
     record.access_issued_at = Some(now());
     add_fields(record, s.fields);
     record.token_generation += 1;

@@ -124,25 +124,7 @@ impl Manager {
         record: &ConnectionRecord,
         req: &ApiRequest,
     ) -> Result<wire::Request> {
-        let url = if req.url.starts_with("https://") {
-            req.url.clone()
-        } else if req.url.starts_with('/') {
-            let allowlist = self.allowlist(manifest, record)?;
-            let base = allowlist.origins().first().ok_or_else(|| {
-                Error::invalid("url", "this connection has no origin to resolve a path against; give an absolute https:// URL")
-            })?;
-            let port = if base.port == 443 {
-                String::new()
-            } else {
-                format!(":{}", base.port)
-            };
-            format!("https://{}{port}{}", base.host, req.url)
-        } else {
-            return Err(Error::invalid(
-                "url",
-                "must be an absolute https:// URL or a path starting with `/`",
-            ));
-        };
+        let url = resolve_url(&self.allowlist(manifest, record)?, &req.url)?;
         for (name, _) in &req.headers {
             let lower = name.to_ascii_lowercase();
             if lower == "authorization" || lower == "cookie" || lower == "proxy-authorization" {
@@ -165,4 +147,31 @@ impl Manager {
             timeout_ms: req.timeout_ms,
         })
     }
+}
+
+/// A request's URL as sent: an absolute `https://` URL as it is, a path
+/// (`/api/cloud`) against the connection's first allowed origin (what the
+/// JavaScript and Python hosts do too; the conformance suite checks it).
+pub fn resolve_url(allowlist: &connhost_policy::Allowlist, url: &str) -> Result<String> {
+    if url.starts_with("https://") {
+        return Ok(url.to_string());
+    }
+    if !url.starts_with('/') {
+        return Err(Error::invalid(
+            "url",
+            "must be an absolute https:// URL or a path starting with `/`",
+        ));
+    }
+    let base = allowlist.origins().first().ok_or_else(|| {
+        Error::invalid(
+            "url",
+            "this connection has no origin to resolve a path against; give an absolute https:// URL",
+        )
+    })?;
+    let port = if base.port == 443 {
+        String::new()
+    } else {
+        format!(":{}", base.port)
+    };
+    Ok(format!("https://{}{port}{url}", base.host))
 }

@@ -169,10 +169,27 @@ impl TeamView<'_> {
         self.own(id)
     }
 
-    pub async fn create(&self, mut new: NewConnection) -> Result<ConnectionRecord> {
+    pub async fn create(&self, new: NewConnection) -> Result<ConnectionRecord> {
+        self.create_checked(new, false).await
+    }
+
+    /// Creates a connection only if it also verifies; see
+    /// [`Manager::create_verified`].
+    pub async fn create_verified(&self, new: NewConnection) -> Result<ConnectionRecord> {
+        self.create_checked(new, true).await
+    }
+
+    async fn create_checked(
+        &self,
+        mut new: NewConnection,
+        verify: bool,
+    ) -> Result<ConnectionRecord> {
         new.team = Some(self.caller.team.clone());
         let connector = new.connector.clone();
-        let r = self.m.create(new).await;
+        let r = match verify {
+            true => self.m.create_verified(new).await,
+            false => self.m.create(new).await,
+        };
         self.log(
             "connection.create",
             r.as_ref().ok().map(|r| r.id.clone()).as_deref(),

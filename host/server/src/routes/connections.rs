@@ -38,12 +38,17 @@ pub(crate) struct ConnectionBody {
     /// (under one of the team's allowed return URLs).
     #[serde(default)]
     pub return_url: Option<String>,
+    /// Create only: keep the connection only if it also verifies (nothing
+    /// is stored otherwise; the error says why). Without it a connection
+    /// that was created but does not verify is kept, in error.
+    #[serde(default)]
+    pub only_if_verified: bool,
 }
 
 impl ConnectionBody {
     pub(crate) fn into_new(self) -> NewConnection {
-        // Not part of the connection; callers read it first.
-        let _ = self.return_url;
+        // Not part of the connection; callers read them first.
+        let _ = (self.return_url, self.only_if_verified);
         NewConnection {
             connector: self.connector,
             name: self.name,
@@ -102,7 +107,11 @@ pub(super) async fn create(
     Json(body): Json<ConnectionBody>,
 ) -> Reply {
     let t = key.team(&s)?;
-    Ok(Json(view(&t.create(body.into_new()).await.map_err(fail)?)))
+    let created = match body.only_if_verified {
+        true => t.create_verified(body.into_new()).await,
+        false => t.create(body.into_new()).await,
+    };
+    Ok(Json(view(&created.map_err(fail)?)))
 }
 
 pub(super) async fn show(State(s): State<AppState>, key: Key, Path(id): Path<String>) -> Reply {

@@ -121,6 +121,7 @@ pub(super) async fn add_webhook(
     let (hook, secret) = s
         .manager
         .add_webhook(&t.caller().team, &w.url)
+        .await
         .map_err(fail)?;
     let mut v =
         serde_json::to_value(&hook).map_err(|e| fail(connhost::Error::Runtime(e.to_string())))?;

@@ -231,24 +231,41 @@ pub async fn create(
             .await;
         return consent_or_form(&s, &session, (&m, &auth, &keep), started, None);
     }
-    let created = match t.create(new).await {
-        Ok(c) => c,
+    // Saved only if it verifies: a failure comes back to the form, next
+    // to the field it is about, and nothing is stored.
+    match t.create_verified(new).await {
+        Ok(created) => Redirect::to(&format!("/connections/{}", created.id)).into_response(),
         Err(
             connhost::Error::InvalidInput { field, reason }
             | connhost::Error::Connector(connhost::ConnectorError::InvalidInput { field, reason }),
         ) => {
             let message = format!("{field} {reason}");
             let error = Some((Some(field), message));
-            return form_error(&s, &session, &m, &auth, &keep, error, None);
+            form_error(&s, &session, &m, &auth, &keep, error, None)
         }
         Err(e) => {
-            let error = Some((None, format!("✗ {}: {}", e.kind(), e)));
-            return form_error(&s, &session, &m, &auth, &keep, error, None);
+            let field = failed_field(&m, &auth, &e);
+            let error = Some((field, format!("✗ {}: {} — nothing was saved.", e.kind(), e)));
+            form_error(&s, &session, &m, &auth, &keep, error, None)
         }
-    };
-    // Verified at once: the page it lands on says ✓ or ✗ and why.
-    let _ = t.verify(&created.id).await;
-    Redirect::to(&format!("/connections/{}", created.id)).into_response()
+    }
+}
+
+/// The form field a failed verification is about: the credentials (the
+/// kind's first secret) when the service refused them, the scopes when
+/// some are missing; otherwise none (said above the button).
+fn failed_field(m: &Manifest, auth: &str, e: &connhost::Error) -> Option<String> {
+    use connhost::ConnectorError as C;
+    match e {
+        connhost::Error::Connector(C::Unauthorized { .. }) => m
+            .auth_kind(auth)
+            .and_then(|k| k.fields.iter().find(|f| f.secret))
+            .map(|f| f.name.clone()),
+        connhost::Error::Connector(C::AccountValidation { .. }) => {
+            scopes::catalogue_field(m).map(String::from)
+        }
+        _ => None,
+    }
 }
 
 fn connector_gone() -> Response {
@@ -400,11 +417,7 @@ pub async fn edit(
         return consent_or_form(&s, &session, (&m, &auth, &keep), started, Some(&id));
     }
     match t.edit(&id, new).await {
-        Ok(_) => Redirect::to(&format!(
-            "/connections/{id}?flash={}",
-            urlencode("Saved: the new data verified.")
-        ))
-        .into_response(),
+        Ok(_) => Redirect::to(&format!("/connections/{id}?flash=saved")).into_response(),
         Err(
             connhost::Error::InvalidInput { field, reason }
             | connhost::Error::Connector(connhost::ConnectorError::InvalidInput { field, reason }),

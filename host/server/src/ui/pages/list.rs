@@ -140,7 +140,7 @@ pub async fn list(
         context! {
             team => session.team,
             csrf => session.csrf(&s),
-            flash => q.flash,
+            flash => flash_text(q.flash.as_deref()),
             rows => rows,
             next => next,
             connectors => connectors,

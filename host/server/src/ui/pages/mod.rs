@@ -158,6 +158,22 @@ fn auth_label(m: Option<&Manifest>, r: &ConnectionRecord) -> String {
         .unwrap_or(id)
 }
 
+/// The texts a `?flash=` code stands for. The query is anyone's to write
+/// (a link from another site lands here), so the page says only what the
+/// server chose: an unknown code says nothing.
+fn flash_text(code: Option<&str>) -> Option<String> {
+    let text = match code? {
+        "saved" => "Saved: the new data verified.",
+        "replaced" => "Replaced the secret: the connection verified with it.",
+        "deleted" => "Deleted the connection.",
+        "connected" => "Connected: access was granted.",
+        "access-denied" => "Access was not granted at the provider.",
+        "consent-failed" => "The provider's consent failed.",
+        _ => return None,
+    };
+    Some(text.to_string())
+}
+
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -23,10 +23,8 @@ pub async fn set_secret(
     }
     match t.set_secret(&id, &name, Secret::new(value)).await {
         Ok(_) => Redirect::to(&format!(
-            "/connections/{id}?flash={}",
-            urlencode(&format!(
-                "Replaced {name}: the connection verified with it."
-            ))
+            "/connections/{id}?flash=replaced&secret={}",
+            urlencode(&name)
         ))
         .into_response(),
         Err(e) if e.kind() == "not-found" => fail(e),
@@ -43,7 +41,11 @@ pub async fn set_secret(
 
 #[derive(serde::Deserialize, Default)]
 pub struct ShowQuery {
+    /// A code of [`flash_text`].
     flash: Option<String>,
+    /// With `flash=replaced`: which secret (named only if it is one of
+    /// the connection's).
+    secret: Option<String>,
 }
 
 pub async fn show(
@@ -53,7 +55,8 @@ pub async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Response {
     let notes = Notes {
-        flash: q.flash,
+        replaced: q.secret.filter(|_| q.flash.as_deref() == Some("replaced")),
+        flash: flash_text(q.flash.as_deref()),
         ..Notes::default()
     };
     show_page_with(&s, &session, &id, notes).await
@@ -62,7 +65,10 @@ pub async fn show(
 /// What a detail page says besides the connection.
 #[derive(Default)]
 struct Notes {
+    /// Server-chosen text only (see [`flash_text`]).
     flash: Option<String>,
+    /// The secret a `flash=replaced` names.
+    replaced: Option<String>,
     rename_error: Option<String>,
     secret_error: Option<String>,
 }
@@ -162,6 +168,17 @@ async fn show_page_with(s: &AppState, session: &Session, id: &str, notes: Notes)
             left / 60
         )
     });
+    let secret_names: Vec<String> = r
+        .secret_names()
+        .filter(|n| !token_secrets.contains(n))
+        .map(String::from)
+        .collect();
+    let flash = match notes.replaced {
+        Some(n) if secret_names.contains(&n) => {
+            Some(format!("Replaced {n}: the connection verified with it."))
+        }
+        _ => notes.flash,
+    };
     let (error_kind, error_message, advice_text) = match (&r.status, &r.last_error) {
         (Status::Error | Status::ReauthorizationRequired, Some(e)) => (
             Some(e.kind.clone()),
@@ -182,7 +199,7 @@ async fn show_page_with(s: &AppState, session: &Session, id: &str, notes: Notes)
             csrf => session.csrf(s),
             rename_error => notes.rename_error,
             secret_error => notes.secret_error,
-            flash => notes.flash,
+            flash => flash,
             audit => audit,
             c => context! {
                 id => r.id,
@@ -198,7 +215,7 @@ async fn show_page_with(s: &AppState, session: &Session, id: &str, notes: Notes)
                 verified => when(r.verified_at),
                 expires => expires,
                 fields => fields,
-                secret_names => r.secret_names().filter(|n| !token_secrets.contains(n)).map(String::from).collect::<Vec<_>>(),
+                secret_names => secret_names,
                 usages => usages,
                 consent => consent,
                 scope_groups => scope_groups,
@@ -287,11 +304,7 @@ pub async fn delete(
     let t = or_return!(posted(&s, &session, &f));
     let force = f.get("force").is_some_and(|v| v == "on");
     match t.delete(&id, force).await {
-        Ok(d) => Redirect::to(&format!(
-            "/connections?flash={}",
-            urlencode(&format!("Deleted “{}”.", d.name))
-        ))
-        .into_response(),
+        Ok(_) => Redirect::to("/connections?flash=deleted").into_response(),
         Err(connhost::Error::InUse { .. }) => delete_page(&s, &session, &id, StatusCode::CONFLICT),
         Err(connhost::Error::Forbidden(_)) => delete_page(&s, &session, &id, StatusCode::FORBIDDEN),
         Err(e) => fail(e),
@@ -369,21 +382,14 @@ pub async fn consent_done(
             if fresh {
                 let _ = t.verify(&id).await;
             }
-            Redirect::to(&format!(
-                "/connections/{id}?flash={}",
-                urlencode("Connected: access was granted.")
-            ))
-            .into_response()
+            Redirect::to(&format!("/connections/{id}?flash=connected")).into_response()
         }
         _ => {
-            let why = match q.error.as_deref() {
-                Some("access-denied") => "Access was not granted at the provider.".to_string(),
-                Some(kind) if kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') => {
-                    format!("The provider's consent failed ({kind}).")
-                }
-                _ => "The provider's consent failed.".to_string(),
+            let code = match q.error.as_deref() {
+                Some("access-denied") => "access-denied",
+                _ => "consent-failed",
             };
-            Redirect::to(&format!("/connections?flash={}", urlencode(&why))).into_response()
+            Redirect::to(&format!("/connections?flash={code}")).into_response()
         }
     }
 }
