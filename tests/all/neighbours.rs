@@ -414,7 +414,10 @@ async fn a_noisy_team_leaves_a_quiet_team_its_latency() {
     let (dead, _hole) = black_hole().await;
     let home = tempfile::tempdir().unwrap();
     let (a_id, a_key, b_admin, b_member, looping) = {
-        let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+        let mut cfg = library_config(home.path(), &fake);
+        cfg.net.connect_to.push(hooks.connect_to().parse().unwrap());
+        cfg.net.connect_to.push(dead.parse().unwrap());
+        let m = Manager::open(cfg).unwrap();
         m.add_connector(connhost::builtin::CELONIS).await.unwrap();
         m.add_connector(connhost::builtin::TESTBED).await.unwrap();
         let team = |t: &str| {
@@ -448,8 +451,10 @@ async fn a_noisy_team_leaves_a_quiet_team_its_latency() {
             "team-a",
             &format!("https://{}/a", connhost_testkit::webhook::HOST),
         )
+        .await
         .unwrap();
         m.add_webhook("team-b", "https://dead.example.com/b")
+            .await
             .unwrap();
         (
             a_id,
@@ -750,9 +755,11 @@ async fn a_dead_webhook_endpoint_delays_only_its_own_team_s_events() {
         "team-a",
         &format!("https://{}/a", connhost_testkit::webhook::HOST),
     )
+    .await
     .unwrap();
     let (dead_hook, _) = m
         .add_webhook("team-b", "https://dead.example.com/b")
+        .await
         .unwrap();
     let (base, m) = in_process(m, |c| c.deliver_every = Some(Duration::from_millis(100))).await;
     let team = |t: &str| {
