@@ -18,6 +18,7 @@ mod oauth;
 mod platform;
 mod proxy;
 mod replicas;
+mod rollback;
 mod rotation;
 mod sandbox;
 mod serve;
