@@ -55,7 +55,7 @@ impl Target {
 
     /// `connhost --json store check` on this store: exit code and output.
     fn store_check(&self) -> (i32, String) {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_connhost"));
+        let mut cmd = std::process::Command::new(crate::common::bin());
         cmd.arg("--home")
             .arg(self.home.path())
             .args(["--json", "store", "check"])
@@ -292,60 +292,95 @@ async fn every_document_kind_on(t: &Target) {
     let team = m.team(caller("team-a")).unwrap();
     let kind = |r: connhost::Result<()>| r.map_err(|e| e.kind().to_string());
 
-    // Each read is refused with a typed error (never a panic).
-    assert_eq!(
-        kind(m.connector("celonis").map(drop)),
-        Err("tampered".into()),
-        "connector"
-    );
-    assert_eq!(
-        kind(m.authenticate(token.expose()).map(drop)),
-        Err("unauthenticated".into()),
-        "a revoked key put back authenticates again"
-    );
-    assert_eq!(
-        kind(m.connect_session(session_token.expose()).map(drop)),
-        Err("unauthenticated".into()),
-        "a used session put back"
-    );
-    assert_eq!(
-        kind(team.usages().map(drop)),
-        Err("tampered".into()),
-        "usages"
-    );
-    assert_eq!(
-        kind(team.dynamics().map(drop)),
-        Err("tampered".into()),
-        "dynamic"
-    );
-    assert_eq!(
-        kind(team.return_urls().map(drop)),
-        Err("tampered".into()),
-        "return urls"
-    );
+    // Each read is refused with a typed error (never a panic). Every
+    // verdict is collected first, so a failure lists every kind let in.
     let team_b = m.team(caller("team-b")).unwrap();
-    assert_eq!(
-        kind(team_b.return_urls().map(drop)),
-        Err("tampered".into()),
-        "a list removed behind the store's back is not an empty list"
-    );
-    assert!(m.webhooks("team-a").unwrap().is_empty(), "removed webhook");
-    assert_eq!(store.provider("team-a", "gone").unwrap(), None);
-    assert_eq!(store.providers("team-a").unwrap(), ["acme"]);
-    assert_eq!(
-        kind(store.provider("team-a", "acme").map(drop)),
-        Err("tampered".into()),
-        "older provider definition"
-    );
-    assert_eq!(
-        kind(m.deliver_events(1000, 1).await.map(drop)),
-        Err("tampered".into()),
-        "older events cursor"
-    );
-    assert_eq!(
-        kind(store.get_pending("pend_rollback").map(drop)),
-        Err("not-found".into()),
-        "used pending authorization put back"
+    let hooks = m.webhooks("team-a").map(|h| h.len());
+    let verdicts: Vec<(&str, Result<(), String>, &str)> = vec![
+        (
+            "connector",
+            kind(m.connector("celonis").map(drop)),
+            "tampered",
+        ),
+        (
+            "revoked api key",
+            kind(m.authenticate(token.expose()).map(drop)),
+            "unauthenticated",
+        ),
+        (
+            "used connect session",
+            kind(m.connect_session(session_token.expose()).map(drop)),
+            "unauthenticated",
+        ),
+        ("usages", kind(team.usages().map(drop)), "tampered"),
+        (
+            "dynamic connections",
+            kind(team.dynamics().map(drop)),
+            "tampered",
+        ),
+        (
+            "return urls",
+            kind(team.return_urls().map(drop)),
+            "tampered",
+        ),
+        (
+            "return urls removed behind the store's back",
+            kind(team_b.return_urls().map(drop)),
+            "tampered",
+        ),
+        (
+            "removed webhook",
+            kind(match hooks {
+                Ok(0) => Err(connhost::Error::NotFound {
+                    what: "webhook",
+                    id: hook.id.clone(),
+                }),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            }),
+            "not-found",
+        ),
+        (
+            "removed provider",
+            kind(match store.provider("team-a", "gone") {
+                Ok(None) if store.providers("team-a").unwrap() == ["acme"] => {
+                    Err(connhost::Error::NotFound {
+                        what: "provider",
+                        id: "gone".into(),
+                    })
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            }),
+            "not-found",
+        ),
+        (
+            "older provider",
+            kind(store.provider("team-a", "acme").map(drop)),
+            "tampered",
+        ),
+        (
+            "older events cursor",
+            kind(m.deliver_events(1000, 1).await.map(drop)),
+            "tampered",
+        ),
+        (
+            "used pending authorization",
+            kind(store.get_pending("pend_rollback").map(drop)),
+            "not-found",
+        ),
+    ];
+    let let_in: Vec<String> = verdicts
+        .iter()
+        .filter(|(_, got, want)| got.as_ref().err().map(String::as_str) != Some(*want))
+        .map(|(what, got, want)| format!("{what}: {got:?}, expected {want}"))
+        .collect();
+    assert!(
+        let_in.is_empty(),
+        "{} of {} rolled-back documents were not refused:\n{}",
+        let_in.len(),
+        verdicts.len(),
+        let_in.join("\n")
     );
     assert!(!store.take_pending("pend_rollback").unwrap());
     // The session made one connection, and only that one.
@@ -375,9 +410,9 @@ async fn every_document_kind_on(t: &Target) {
     }
     assert!(out.contains("older copy"), "{out}");
     println!(
-        "{}: {} kinds rolled back, {} documents refused and named by store check",
+        "{}: {} rolled-back documents refused on read, {} named by store check (exit 1)",
         t.db.as_ref().map_or("file", |_| "postgres"),
-        9,
+        verdicts.len(),
         refused.len()
     );
 }
@@ -665,7 +700,7 @@ async fn a_removed_webhook_provider_or_return_url_put_back_stays_removed() {
 }
 
 fn check(home: &std::path::Path) -> (i32, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_connhost"))
+    let out = std::process::Command::new(crate::common::bin())
         .arg("--home")
         .arg(home)
         .args(["--json", "store", "check"])
@@ -678,4 +713,60 @@ fn check(home: &std::path::Path) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_migrate_carries_the_versions_and_refuses_a_rolled_back_source() {
+    let Some(db) = TestDb::new("rollback_migrate") else {
+        return;
+    };
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    let (key, token) = m.create_api_key(Some("team-a"), "ci").unwrap();
+    let copy = raw(
+        &*m.store().backend().clone(),
+        &format!("apikeys/{}.json", key.id),
+    );
+    m.revoke_api_key(&key.id).unwrap();
+    let master = connhost::read_key_file(&home.path().join("master.key"))
+        .unwrap()
+        .unwrap();
+    let src: Arc<dyn Backend> = Arc::new(connhost::FileBackend::new(home.path()));
+    let to_home = tempfile::tempdir().unwrap();
+    let report = connhost::store_migrate(
+        src.clone(),
+        home.path(),
+        db.backend(),
+        to_home.path(),
+        &master,
+    )
+    .unwrap();
+    assert!(report.documents_verified >= 1, "{report:?}");
+    // At the destination the revocation holds and its index came along:
+    // the older copy put back there is refused.
+    let mut cfg = library_config(to_home.path(), &fake);
+    cfg.database = Some(db.url.clone());
+    cfg.master_key = Some(master.clone());
+    let dest = Manager::open(cfg).unwrap();
+    assert_eq!(
+        dest.authenticate(token.expose()).unwrap_err().kind(),
+        "unauthenticated"
+    );
+    let path = format!("apikeys/{}.json", key.id);
+    db.backend().write(&path, &copy).unwrap();
+    assert_eq!(
+        dest.authenticate(token.expose()).unwrap_err().kind(),
+        "unauthenticated"
+    );
+    assert_eq!(dest.refused_documents().unwrap()[0].path, path);
+    // A source holding an older copy does not migrate as if it were fine.
+    src.write(&path, &copy).unwrap();
+    let Some(db2) = TestDb::new("rollback_migrate2") else {
+        return;
+    };
+    let err = connhost::store_migrate(src, home.path(), db2.backend(), to_home.path(), &master)
+        .unwrap_err();
+    assert_eq!(err.kind(), "tampered", "{err}");
+    assert!(err.to_string().contains(&path), "{err}");
 }
