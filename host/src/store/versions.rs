@@ -240,10 +240,15 @@ impl Versions {
         // a write in flight shows as the document one version ahead; a
         // reader that raced more writes than that reads again. A rollback
         // stays a rollback however often it is read.
+        let name = bucket_name(&e);
+        let paths = [bucket_path(&name), path.to_string()];
         let mut tries = 0;
         loop {
-            let state = self.state_of(&e)?;
-            let doc = match self.backend.read(path)? {
+            // Bucket and document in one read (one round trip to a database).
+            let mut found = self.backend.read_many(&paths)?.into_iter();
+            let (bucket, bytes) = (found.next().flatten(), found.next().flatten());
+            let state = lookup(&*self.decode_bucket(&name, bucket)?, &e);
+            let doc = match bytes {
                 Some(b) => Some(signed::check_at::<T>(&self.keys, &b, id, path)?),
                 None => None,
             };
@@ -550,5 +555,175 @@ impl super::Store {
         }
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{rotate, ApiKey, MasterKey, NewKey, Role, Store};
+
+    fn key(b: u8) -> MasterKey {
+        MasterKey::from_bytes(&[b; 32]).unwrap()
+    }
+
+    fn api_key(store: &Store, id: &str) -> ApiKey {
+        let mut k = ApiKey {
+            id: id.into(),
+            team: Some("team-a".into()),
+            name: "ci".into(),
+            created_at: 1,
+            revoked_at: None,
+            role: Role::Admin,
+            ui_sessions_after_ms: 0,
+            secret_sha256: "00".into(),
+            integrity: String::new(),
+        };
+        store.put_apikey(&mut k).unwrap();
+        k
+    }
+
+    fn revoke(store: &Store, id: &str) {
+        store.update_apikey(id, |k| k.revoked_at = Some(2)).unwrap();
+    }
+
+    #[test]
+    fn the_rules() {
+        let j = |s, v| judge("api key", "key_a", s, v).map_err(|e| e.kind());
+        assert_eq!(j(State::Unknown, Some(0)), Ok(()), "from before versions");
+        assert_eq!(j(State::Unknown, Some(1)), Ok(()), "a first write");
+        assert_eq!(j(State::Unknown, Some(2)), Err("tampered"));
+        assert_eq!(j(State::Unknown, None), Err("not-found"));
+        assert_eq!(j(State::Live(3), Some(3)), Ok(()));
+        assert_eq!(
+            j(State::Live(3), Some(4)),
+            Ok(()),
+            "crashed before the index"
+        );
+        assert_eq!(j(State::Live(3), Some(2)), Err("tampered"));
+        assert_eq!(j(State::Live(3), Some(0)), Err("tampered"));
+        assert_eq!(j(State::Live(3), Some(5)), Err("tampered"));
+        assert_eq!(j(State::Live(3), None), Err("tampered"), "gone missing");
+        assert_eq!(j(State::Deleted(3), Some(3)), Err("not-found"));
+        assert_eq!(j(State::Deleted(3), Some(1)), Err("not-found"));
+        assert_eq!(j(State::Deleted(3), Some(4)), Ok(()), "made again");
+        assert_eq!(j(State::Deleted(3), None), Err("not-found"));
+        let msg = judge("api key", "key_a", State::Live(3), Some(2))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("api key `key_a`") && msg.contains("older copy"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_document_from_before_versions_loads_and_is_then_protected() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        let mut k = api_key(&store, "key_a");
+        // As an older connhost wrote it: no version, and no index.
+        let path = dir.path().join("apikeys/key_a.json");
+        std::fs::write(&path, signed::encode_at(&store.keys, &mut k, 0)).unwrap();
+        std::fs::remove_dir_all(dir.path().join("versions")).unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        assert_eq!(store.get_apikey("key_a").unwrap().revoked_at, None);
+        let legacy = std::fs::read(&path).unwrap();
+        revoke(&store, "key_a");
+        std::fs::write(&path, &legacy).unwrap();
+        let err = store.get_apikey("key_a").unwrap_err();
+        assert_eq!(err.kind(), "tampered", "{err}");
+        assert!(err.to_string().contains("version 0"), "{err}");
+        assert_eq!(store.refused_documents().unwrap().len(), 1);
+        // Re-indexing (the marker removed) does not forgive it.
+        std::fs::remove_file(dir.path().join("versions/adopted")).unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        assert_eq!(store.get_apikey("key_a").unwrap_err().kind(), "tampered");
+    }
+
+    #[test]
+    fn a_write_that_crashed_before_the_index_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        api_key(&store, "key_a");
+        let bucket = dir
+            .path()
+            .join(bucket_path(&bucket_name(&entry("apikey", "key_a"))));
+        let before = std::fs::read(&bucket).unwrap();
+        revoke(&store, "key_a");
+        // As if the process died between the document and the index.
+        std::fs::write(&bucket, &before).unwrap();
+        assert_eq!(store.get_apikey("key_a").unwrap().revoked_at, Some(2));
+        assert!(store.refused_documents().unwrap().is_empty());
+        store
+            .update_apikey("key_a", |k| k.name = "x".into())
+            .unwrap();
+        assert_eq!(
+            store.versions.state("apikey", "key_a").unwrap(),
+            State::Live(3)
+        );
+    }
+
+    #[test]
+    fn a_removed_document_made_again_is_past_its_tombstone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        store.put_provider("t", "p", "{}", &[]).unwrap();
+        let path = dir.path().join("providers/t/p.json");
+        let first = std::fs::read(&path).unwrap();
+        assert!(store.remove_provider("t", "p").unwrap());
+        assert!(!store.remove_provider("t", "p").unwrap(), "once");
+        store.put_provider("t", "p", r#"{"again":1}"#, &[]).unwrap();
+        assert_eq!(
+            store.provider("t", "p").unwrap().unwrap().0,
+            r#"{"again":1}"#
+        );
+        std::fs::write(&path, &first).unwrap();
+        assert_eq!(store.provider("t", "p").unwrap_err().kind(), "tampered");
+        // No tombstone for an id that never was.
+        assert!(!store.remove_provider("t", "never").unwrap());
+        assert_eq!(
+            store.versions.state("provider", "t/never").unwrap(),
+            State::Unknown
+        );
+    }
+
+    #[test]
+    fn key_rotation_keeps_every_version_and_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some(key(1))).unwrap();
+        api_key(&store, "key_a");
+        revoke(&store, "key_a");
+        store.put_provider("t", "p", "{}", &[]).unwrap();
+        store.remove_provider("t", "p").unwrap();
+        drop(store);
+        rotate(
+            dir.path(),
+            NewKey::Given {
+                old: key(1),
+                new: key(2),
+            },
+            None,
+        )
+        .unwrap();
+        let store = Store::open(dir.path(), Some(key(2))).unwrap();
+        assert!(store.refused_documents().unwrap().is_empty());
+        assert_eq!(store.get_apikey("key_a").unwrap().revoked_at, Some(2));
+        assert_eq!(
+            store.versions.state("apikey", "key_a").unwrap(),
+            State::Live(2)
+        );
+        assert_eq!(
+            store.versions.state("provider", "t/p").unwrap(),
+            State::Deleted(1)
+        );
+        // A copy from after the rotation, put back after a write: refused.
+        let path = dir.path().join("apikeys/key_a.json");
+        let v2 = std::fs::read(&path).unwrap();
+        store
+            .update_apikey("key_a", |k| k.name = "x".into())
+            .unwrap();
+        std::fs::write(&path, &v2).unwrap();
+        assert_eq!(store.get_apikey("key_a").unwrap_err().kind(), "tampered");
     }
 }
