@@ -90,6 +90,8 @@ impl Store {
     /// stays removed.
     pub fn take_pending(&self, id: &str) -> Result<bool> {
         let path = self.pending_path(id)?;
+        // It writes a tombstone now: not with a key rotated away.
+        let _guard = self.guard()?;
         self.versions.remove::<Pending>(&path, id)
     }
 }

@@ -483,6 +483,7 @@ impl super::Store {
         if self.backend.read(ADOPTED)?.is_some() {
             return Ok(());
         }
+        let _guard = self.guard()?;
         let mut found = Vec::new();
         for path in self.backend.walk()? {
             let Some((kind, id)) = Kind::of(&path) else {
