@@ -11,6 +11,9 @@
 //! together with its records is not detected: that is a snapshot restore
 //! of part of the store, which only an anchor outside the store (a
 //! database, issue 11) can catch.
+//!
+//! Every other signed document has the same guarantee, and the same
+//! limit, through [`super::versions`].
 
 use super::signed::{self, Signed};
 use super::{lock, Store};
