@@ -63,7 +63,7 @@ pub use store::{
 };
 pub use store::{
     rotate as rotate_key, ApiKey, ConnectSession, ConnectionRecord, HookState, LastError,
-    MasterKey, NewKey, Role, RotationReport, Status, Webhook, MASTER_KEY_ENV,
+    MasterKey, NewKey, Pending, Refused, Role, RotationReport, Status, Webhook, MASTER_KEY_ENV,
 };
 
 /// The contract's types as generated from `wit/` (for [`runtime`] calls).

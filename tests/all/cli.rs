@@ -935,7 +935,7 @@ async fn tampered_record_and_wrong_key_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_runs_end_to_end() {
     let home = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_connhost"))
+    let out = tokio::process::Command::new(crate::common::bin())
         .arg("demo")
         .arg("--home")
         .arg(home.path())
@@ -976,7 +976,7 @@ async fn listing_and_renaming_work_under_a_small_address_space_limit() {
             &["app_key=env:APP_KEY"],
         )
         .await;
-    let bin = env!("CARGO_BIN_EXE_connhost");
+    let bin = crate::common::bin().display().to_string();
     let home = env.home().display().to_string();
     for args in [
         "--json connection list".to_string(),

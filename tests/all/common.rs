@@ -83,7 +83,7 @@ impl Env {
 
     /// `connhost` with this env's store and the flags to reach the fake.
     pub fn command(&self) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_connhost"));
+        let mut cmd = tokio::process::Command::new(bin());
         cmd.arg("--home")
             .arg(self.home())
             .arg("--ca-file")
@@ -207,4 +207,13 @@ pub fn library_config(home: &Path, fake: &FakeCelonis) -> connhost::HostConfig {
     std::fs::write(&ca, fake.ca_pem()).unwrap();
     cfg.net.add_ca_file(&ca).unwrap();
     cfg
+}
+
+/// The `connhost` binary under test: the one built with this test, or
+/// `CONNHOST_TEST_BIN` (a copy, when the target directory is shared with
+/// other builds that may replace it mid-run).
+pub fn bin() -> std::path::PathBuf {
+    std::env::var_os("CONNHOST_TEST_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_connhost").into())
 }

@@ -20,6 +20,7 @@ mod oauth;
 mod platform;
 mod proxy;
 mod replicas;
+mod rollback;
 mod rotation;
 mod sandbox;
 mod serve;

@@ -105,7 +105,7 @@ async fn a_store_moves_to_postgres_and_back_verified_and_resumable() {
     ];
     let r = env.run_with(&home_args, &key_env, None).await.ok().json();
     assert_eq!(r["connections_verified"], 2, "{r}");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_connhost"))
+    let out = tokio::process::Command::new(crate::common::bin())
         .args(["--home", &back_s, "--json", "connection", "list"])
         .env("CONNHOST_MASTER_KEY", key.trim())
         .env_remove("CONNHOST_DATABASE_URL")

@@ -103,7 +103,7 @@ impl Setup {
     }
 
     fn cli(&self) -> tokio::process::Command {
-        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_connhost"));
+        let mut c = tokio::process::Command::new(crate::common::bin());
         c.arg("--home")
             .arg(self.home.path())
             .arg("--ca-file")

@@ -50,7 +50,7 @@ async fn replica(db: &TestDb, fake: &FakeCelonis, renew_every: u64) -> Replica {
     let home = tempfile::tempdir().unwrap();
     let ca = home.path().join("ca.pem");
     std::fs::write(&ca, fake.ca_pem()).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_connhost"))
+    let mut child = tokio::process::Command::new(crate::common::bin())
         .arg("--home")
         .arg(home.path())
         .arg("--ca-file")

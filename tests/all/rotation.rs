@@ -164,7 +164,7 @@ async fn a_rotation_killed_at_random_times_always_finishes() {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let delay = std::time::Duration::from_micros((seed >> 33) % 30_000);
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_connhost"))
+        let mut child = tokio::process::Command::new(crate::common::bin())
             .arg("--home")
             .arg(env.home())
             .args(["key", "rotate"])

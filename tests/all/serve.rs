@@ -1204,7 +1204,7 @@ async fn a_server_killed_mid_renewal_loses_nothing_after_restart() {
     env.fake
         .configure(|c| c.token_delay = Some(std::time::Duration::from_secs(3)));
     let serve = |env: &crate::common::Env| {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_connhost"));
+        let mut cmd = tokio::process::Command::new(crate::common::bin());
         cmd.arg("--home")
             .arg(env.home())
             .arg("--ca-file")

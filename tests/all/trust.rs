@@ -184,7 +184,7 @@ async fn parallel_usage_adds_from_many_processes_are_all_kept() {
     };
     let mut children = Vec::new();
     for i in 0..20 {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_connhost"));
+        let mut cmd = tokio::process::Command::new(crate::common::bin());
         cmd.arg("--home")
             .arg(home.path())
             .args(["usage", "add", "--consumer", &format!("flow-{i}")])

@@ -234,6 +234,13 @@ impl Manager {
         self.store.quarantined()
     }
 
+    /// Signed documents other than connection records that reads refuse:
+    /// older copies, removed ones put back, committed ones gone missing,
+    /// ones failing their tag (operator).
+    pub fn refused_documents(&self) -> Result<Vec<crate::store::Refused>> {
+        self.store.refused_documents()
+    }
+
     /// The connection's allowlist: the manifest's host templates expanded
     /// with its fields, plus the origins kept in the record.
     fn allowlist(&self, manifest: &Manifest, record: &ConnectionRecord) -> Result<Allowlist> {

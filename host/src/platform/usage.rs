@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::store::signed::{self, Signed};
+use crate::store::versions::{Versioned, Versions};
 use crate::store::{Backend, Held, KeyRing, Store, WRITE_WAIT};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -100,6 +101,7 @@ pub struct Registry {
     home: PathBuf,
     team: String,
     keys: KeyRing,
+    versions: Versions,
 }
 
 /// One of a team's lists as stored: tagged, and bound to the team and the
@@ -125,6 +127,13 @@ impl<T: Clone + Serialize + for<'a> Deserialize<'a>> Signed for ListDoc<T> {
     }
 }
 
+impl<T: Clone + Serialize + for<'a> Deserialize<'a>> Versioned for ListDoc<T> {
+    const KIND: &'static str = LIST_KIND;
+}
+
+/// The team lists' name in the version index.
+pub(crate) const LIST_KIND: &str = "team-list";
+
 impl Registry {
     /// `team`'s registry in `store` (`team` is checked by the caller).
     pub fn new(store: &Store, team: &str) -> Self {
@@ -133,6 +142,7 @@ impl Registry {
             home: store.home().to_path_buf(),
             team: team.to_string(),
             keys: store.keys().clone(),
+            versions: store.versions().clone(),
         }
     }
 
@@ -142,7 +152,10 @@ impl Registry {
 
     fn load<T: Clone + Serialize + for<'a> Deserialize<'a>>(&self, file: &str) -> Result<Vec<T>> {
         let id = format!("{}/{file}", self.team);
-        match signed::get::<ListDoc<T>>(&self.keys, &*self.backend, &self.path(file), &id) {
+        // An older list put back (say, usages from before one was added)
+        // is refused, and so is a list removed behind the store's back:
+        // neither reads as "fewer usages".
+        match self.versions.get::<ListDoc<T>>(&self.path(file), &id) {
             Ok(doc) => Ok(doc.items),
             Err(Error::NotFound { .. }) => Ok(Vec::new()),
             Err(e) => Err(e),
@@ -159,7 +172,7 @@ impl Registry {
             items,
             integrity: String::new(),
         };
-        signed::put(&self.keys, &*self.backend, &self.path(file), &mut doc)
+        self.versions.put(&self.path(file), &mut doc)
     }
 
     fn guard(&self) -> Result<Held> {
@@ -252,6 +265,26 @@ pub(crate) fn rewrap_list(keys: &KeyRing, path: &Path, id: &str) -> Result<()> {
         go::<String>(keys, path, id)
     } else {
         go::<DynamicConnection>(keys, path, id)
+    }
+}
+
+/// Checks one of a team's lists (tag, id) and returns its version
+/// (`connhost store check`).
+pub(crate) fn list_version(keys: &KeyRing, bytes: &[u8], id: &str, path: &str) -> Result<u64> {
+    fn go<T: Clone + Serialize + for<'a> Deserialize<'a>>(
+        keys: &KeyRing,
+        bytes: &[u8],
+        id: &str,
+        path: &str,
+    ) -> Result<u64> {
+        signed::check_at::<ListDoc<T>>(keys, bytes, id, path).map(|(_, v)| v)
+    }
+    if id.ends_with("/usages.json") {
+        go::<Usage>(keys, bytes, id, path)
+    } else if id.ends_with("/return-urls.json") {
+        go::<String>(keys, bytes, id, path)
+    } else {
+        go::<DynamicConnection>(keys, bytes, id, path)
     }
 }
 

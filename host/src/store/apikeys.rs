@@ -2,7 +2,8 @@
 //! part is stored (the secret is 256 random bits, so a plain hash is
 //! enough), in a tagged document per key, bound to its team.
 
-use super::signed::{self, Signed};
+use super::signed::Signed;
+use super::versions::Versioned;
 use super::Store;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -88,6 +89,10 @@ impl Signed for ApiKey {
     }
 }
 
+impl Versioned for ApiKey {
+    const KIND: &'static str = "apikey";
+}
+
 impl Store {
     fn apikey_path(&self, id: &str) -> Result<String> {
         self.path_of("apikeys", id, "json", "api key")
@@ -96,7 +101,7 @@ impl Store {
     pub(crate) fn put_apikey(&self, key: &mut ApiKey) -> Result<()> {
         let path = self.apikey_path(&key.id)?;
         let _guard = self.guard()?;
-        signed::put(&self.keys, &*self.backend, &path, key)
+        self.versions.put(&path, key)
     }
 
     /// A locked read-modify-write of key `id` (a revoke and a sign-out at
@@ -111,7 +116,7 @@ impl Store {
     }
 
     pub(crate) fn get_apikey(&self, id: &str) -> Result<ApiKey> {
-        signed::get(&self.keys, &*self.backend, &self.apikey_path(id)?, id)
+        self.versions.get(&self.apikey_path(id)?, id)
     }
 
     pub(crate) fn apikeys(&self) -> Result<Vec<ApiKey>> {
@@ -119,6 +124,8 @@ impl Store {
         for id in self.ids("apikeys", "json")? {
             match self.get_apikey(&id) {
                 Ok(k) => out.push(k),
+                // A revoked-and-removed key's file put back: not a key.
+                Err(Error::NotFound { .. }) => {}
                 Err(e @ (Error::Corrupt { .. } | Error::Tampered(_))) => {
                     tracing::error!(key = %id, "api key left out: {e}")
                 }

@@ -3,7 +3,8 @@
 //! an edited manifest (say, its hosts) nor other code copied over the
 //! `.wasm` is ever run for a connection.
 
-use super::signed::{self, Signed};
+use super::signed::Signed;
+use super::versions::Versioned;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
@@ -41,6 +42,10 @@ impl Signed for ConnectorDoc {
     }
 }
 
+impl Versioned for ConnectorDoc {
+    const KIND: &'static str = "connector";
+}
+
 impl Store {
     fn connector_paths(&self, id: &str) -> Result<(String, String)> {
         Ok((
@@ -62,13 +67,13 @@ impl Store {
             wasm_sha256: hex(&Sha256::digest(wasm)),
             integrity: String::new(),
         };
-        signed::put(&self.keys, &*self.backend, &json_path, &mut doc)
+        self.versions.put(&json_path, &mut doc)
     }
 
     /// A connector's signed manifest.
     pub fn connector(&self, id: &str) -> Result<StoredConnector> {
         let (wasm_path, json_path) = self.connector_paths(id)?;
-        let doc: ConnectorDoc = signed::get(&self.keys, &*self.backend, &json_path, id)?;
+        let doc: ConnectorDoc = self.versions.get(&json_path, id)?;
         Ok(StoredConnector {
             manifest: doc.manifest,
             wasm_path,

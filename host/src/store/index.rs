@@ -11,6 +11,9 @@
 //! together with its records is not detected: that is a snapshot restore
 //! of part of the store, which only an anchor outside the store (a
 //! database, issue 11) can catch.
+//!
+//! Every other signed document has the same guarantee, and the same
+//! limit, through [`super::versions`].
 
 use super::signed::{self, Signed};
 use super::{lock, Store};
@@ -22,14 +25,14 @@ use std::sync::Arc;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Bucket {
-    /// `index/xx`.
-    id: String,
+    /// `index/xx` (`versions/xx` for the other documents' index).
+    pub(super) id: String,
     /// Connection id → committed version.
-    live: BTreeMap<String, u64>,
+    pub(super) live: BTreeMap<String, u64>,
     /// Deleted connection id → its last version.
-    deleted: BTreeMap<String, u64>,
+    pub(super) deleted: BTreeMap<String, u64>,
     #[serde(default)]
-    integrity: String,
+    pub(super) integrity: String,
 }
 
 impl Signed for Bucket {
@@ -84,7 +87,7 @@ fn lookup(b: &Bucket, id: &str) -> Committed {
     }
 }
 
-fn bucket_name(id: &str) -> String {
+pub(super) fn bucket_name(id: &str) -> String {
     format!("{:02x}", Sha256::digest(id.as_bytes())[0])
 }
 

@@ -8,8 +8,9 @@
 //! `keycheck` is written last, so a half-copied destination refuses to
 //! open ("keycheck is missing while the store holds data") until a run
 //! finishes. Afterwards every document is compared, every connection is
-//! opened through the destination's store (tag, version index) and the
-//! audit chain is verified there.
+//! opened through the destination's store (tag, version index), every
+//! other signed document is checked against the destination's version
+//! index (copied with them) and the audit chain is verified there.
 
 use super::backend::{is_log, Backend};
 use super::{KeyRing, MasterKey, Store, KEYCHECK_AAD, KEYCHECK_TEXT};
@@ -28,6 +29,9 @@ pub struct MigrationReport {
     pub logs: u64,
     /// Connections opened through the destination store (tag checked).
     pub connections_verified: u64,
+    /// Other signed documents checked at the destination (tag, version
+    /// index).
+    pub documents_verified: u64,
     /// Audit records whose chain verified at the destination.
     pub audit_records: u64,
 }
@@ -141,6 +145,18 @@ pub fn migrate(
     }
     debug_assert_eq!(verified, expected);
     report.connections_verified = verified as u64;
+    // Every other signed document against the destination's version
+    // index (copied with them).
+    if let Some(r) = dest.refused_documents()?.into_iter().next() {
+        return Err(Error::Tampered(format!(
+            "{} at the destination: {}; the source holds it so too: `connhost store check` there",
+            r.path, r.problem
+        )));
+    }
+    report.documents_verified = paths
+        .iter()
+        .filter(|p| super::versions::Kind::of(p).is_some())
+        .count() as u64;
     let chain = crate::platform::audit::AuditLog::of(&dest).verify()?;
     if let Some((line, why)) = chain.broken {
         return Err(Error::Tampered(format!(

@@ -6,6 +6,7 @@
 //! * [`signed`]: documents with an integrity tag;
 //! * [`lock`]: cross-process locks;
 //! * [`index`]: committed versions and tombstones (anti-rollback);
+//! * [`versions`]: the same for every other signed document;
 //! * [`rotate`]: key rotation and the write guard;
 //! * one module per kind of entity: [`connections`], [`connectors`],
 //!   [`pending`], [`providers`], [`apikeys`], [`sessions`], [`webhooks`].
@@ -30,6 +31,7 @@ pub(crate) mod providers;
 pub(crate) mod rotate;
 pub(crate) mod sessions;
 pub(crate) mod signed;
+pub(crate) mod versions;
 pub(crate) mod webhooks;
 
 pub use apikeys::{ApiKey, Role};
@@ -41,6 +43,7 @@ pub(crate) use lock::WRITE_WAIT;
 pub use pending::Pending;
 pub use rotate::{rotate, NewKey, RotationReport};
 pub use sessions::ConnectSession;
+pub use versions::Refused;
 pub use webhooks::{HookState, Webhook};
 
 use crate::error::{Error, Result};
@@ -51,7 +54,7 @@ use std::sync::Arc;
 
 const KEYCHECK_AAD: &[u8] = b"connhost:keycheck:v1";
 const KEYCHECK_TEXT: &[u8] = b"connhost master key check";
-const SUBDIRS: [&str; 9] = [
+const SUBDIRS: [&str; 10] = [
     "apikeys",
     "connectors",
     "connections",
@@ -60,6 +63,7 @@ const SUBDIRS: [&str; 9] = [
     "pending",
     "providers",
     "sessions",
+    "versions",
     "webhooks",
 ];
 
@@ -141,6 +145,8 @@ pub struct Store {
     writes: AtomicU64,
     /// The last verified copy of each index bucket (see `index.rs`).
     buckets: index::BucketCache,
+    /// Versions of the other signed documents (see `versions.rs`).
+    versions: versions::Versions,
 }
 
 impl Store {
@@ -205,10 +211,12 @@ impl Store {
             }
             None => backend.write("keycheck", key.seal(KEYCHECK_TEXT, KEYCHECK_AAD).as_bytes())?,
         }
+        let keys = KeyRing::new(key);
         let store = Store {
             home: home.to_path_buf(),
+            versions: versions::Versions::new(backend.clone(), keys.clone()),
             backend,
-            keys: KeyRing::new(key),
+            keys,
             reads: AtomicU64::new(0),
             buckets: Default::default(),
             writes: AtomicU64::new(0),
@@ -216,6 +224,7 @@ impl Store {
         if store.backend.kind() == "file" {
             store.build_index()?;
         }
+        store.adopt_documents()?;
         store.build_team_listings()?;
         Ok(store)
     }

@@ -3,7 +3,8 @@
 //! verifier and state; the whole document carries a tag.
 
 use super::connections::ConnectionRecord;
-use super::signed::{self, Signed};
+use super::signed::Signed;
+use super::versions::Versioned;
 use super::Store;
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,10 @@ impl Signed for Pending {
     }
 }
 
+impl Versioned for Pending {
+    const KIND: &'static str = "pending";
+}
+
 impl Store {
     fn pending_path(&self, id: &str) -> Result<String> {
         self.path_of("pending", id, "json", "pending authorization")
@@ -58,12 +63,12 @@ impl Store {
     pub fn put_pending(&self, pending: &mut Pending) -> Result<()> {
         let path = self.pending_path(&pending.id)?;
         let _guard = self.guard()?;
-        signed::put(&self.keys, &*self.backend, &path, pending)
+        self.versions.put(&path, pending)
     }
 
     pub fn get_pending(&self, id: &str) -> Result<Pending> {
         let path = self.pending_path(id)?;
-        signed::get(&self.keys, &*self.backend, &path, id)
+        self.versions.get(&path, id)
     }
 
     /// Removes pending authorizations that expired before `now` (their
@@ -81,9 +86,12 @@ impl Store {
     }
 
     /// Removes a pending authorization; `true` if this call removed it (so
-    /// of two racing callbacks only one proceeds).
+    /// of two racing callbacks only one proceeds). Its file put back later
+    /// stays removed.
     pub fn take_pending(&self, id: &str) -> Result<bool> {
         let path = self.pending_path(id)?;
-        self.backend.remove(&path)
+        // It writes a tombstone now: not with a key rotated away.
+        let _guard = self.guard()?;
+        self.versions.remove::<Pending>(&path, id)
     }
 }

@@ -2,7 +2,8 @@
 //! (`providers/<team>/<id>.json`): one team's definition can never be
 //! what another team's connection resolves to.
 
-use super::signed::{self, Signed};
+use super::signed::Signed;
+use super::versions::{State, Versioned};
 use super::Store;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,10 @@ impl Signed for ProviderDoc {
     }
 }
 
+impl Versioned for ProviderDoc {
+    const KIND: &'static str = "provider";
+}
+
 impl Store {
     fn provider_path(&self, team: &str, id: &str) -> Result<String> {
         if !connhost_policy::ids::is_safe(team, 64) {
@@ -56,12 +61,7 @@ impl Store {
             integrity: String::new(),
         };
         let _guard = self.guard()?;
-        signed::put(
-            &self.keys,
-            &*self.backend,
-            &self.provider_path(team, id)?,
-            &mut doc,
-        )
+        self.versions.put(&self.provider_path(team, id)?, &mut doc)
     }
 
     /// `team`'s provider definition with that id and its approved
@@ -70,7 +70,9 @@ impl Store {
         let Ok(path) = self.provider_path(team, id) else {
             return Ok(None);
         };
-        match signed::get::<ProviderDoc>(&self.keys, &*self.backend, &path, &format!("{team}/{id}"))
+        match self
+            .versions
+            .get::<ProviderDoc>(&path, &format!("{team}/{id}"))
         {
             Ok(doc) => Ok(Some((doc.definition, doc.origins))),
             Err(Error::NotFound { .. }) => Ok(None),
@@ -79,10 +81,12 @@ impl Store {
     }
 
     /// Removes `team`'s provider definition; `false` if there was none.
+    /// Its file put back later stays removed.
     pub fn remove_provider(&self, team: &str, id: &str) -> Result<bool> {
         let path = self.provider_path(team, id)?;
         let _guard = self.guard()?;
-        self.backend.remove(&path)
+        self.versions
+            .remove::<ProviderDoc>(&path, &format!("{team}/{id}"))
     }
 
     /// Ids of `team`'s provider definitions.
@@ -90,6 +94,17 @@ impl Store {
         if !connhost_policy::ids::is_safe(team, 64) {
             return Ok(Vec::new());
         }
-        self.ids(&format!("providers/{team}"), "json")
+        // A removed definition's file put back is not listed.
+        let mut out = Vec::new();
+        for id in self.ids(&format!("providers/{team}"), "json")? {
+            let kind = <ProviderDoc as Versioned>::KIND;
+            if !matches!(
+                self.versions.state(kind, &format!("{team}/{id}"))?,
+                State::Deleted(_)
+            ) {
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 }

@@ -33,7 +33,7 @@ struct Marker {
 pub struct RotationReport {
     /// The new key's id.
     pub key_id: String,
-    /// Files re-wrapped (connections, index, connectors, pending
+    /// Files re-wrapped (connections, both indexes, connectors, pending
     /// authorizations, providers, team lists, the audit log, keycheck).
     pub files: u64,
     /// Audit records re-tagged.
@@ -325,6 +325,10 @@ fn rewrap_all(ring: &KeyRing, run: &mut Run) -> Result<()> {
     }
     for path in json_files(&home.join("index")) {
         rewrap::<super::index::Bucket>(ring, &path, &format!("index/{}", stem(&path)), run)?;
+    }
+    // The other documents' versions (re-tags keep each document's own).
+    for path in json_files(&home.join("versions")) {
+        rewrap::<super::index::Bucket>(ring, &path, &format!("versions/{}", stem(&path)), run)?;
     }
     for path in json_files(&home.join("connectors")) {
         rewrap::<super::connectors::ConnectorDoc>(ring, &path, &stem(&path), run)?;

@@ -2,7 +2,8 @@
 //! create one connection of one connector in one team without the team's
 //! key. Stored like API keys: a SHA-256 of the secret part, tagged.
 
-use super::signed::{self, Signed};
+use super::signed::Signed;
+use super::versions::Versioned;
 use super::Store;
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,10 @@ impl Signed for ConnectSession {
     }
 }
 
+impl Versioned for ConnectSession {
+    const KIND: &'static str = "session";
+}
+
 impl Store {
     fn session_path(&self, id: &str) -> Result<String> {
         self.path_of("sessions", id, "json", "connect session")
@@ -43,11 +48,11 @@ impl Store {
     pub(crate) fn put_session(&self, s: &mut ConnectSession) -> Result<()> {
         let path = self.session_path(&s.id)?;
         let _guard = self.guard()?;
-        signed::put(&self.keys, &*self.backend, &path, s)
+        self.versions.put(&path, s)
     }
 
     pub(crate) fn get_session(&self, id: &str) -> Result<ConnectSession> {
-        signed::get(&self.keys, &*self.backend, &self.session_path(id)?, id)
+        self.versions.get(&self.session_path(id)?, id)
     }
 
     /// The lock a use of session `id` holds (single use across processes).

@@ -6,8 +6,9 @@ use super::backend::Backend;
 use super::crypto::KeyRing;
 use crate::error::{Error, Result};
 use crate::util::write_atomic;
+pub(crate) use connhost_seal::signed::encode_at;
 pub(crate) use connhost_seal::signed::Signed;
-use connhost_seal::signed::{decode, encode, SignedError};
+use connhost_seal::signed::{decode_at, encode, SignedError};
 use std::path::Path;
 
 /// Writes `doc` at `path` with a fresh tag over it.
@@ -58,7 +59,17 @@ pub(crate) fn get_file<T: Signed>(keys: &KeyRing, path: &Path, id: &str) -> Resu
 
 /// Decodes a document read elsewhere (a batch), as [`get`] would.
 pub(crate) fn check<T: Signed>(keys: &KeyRing, bytes: &[u8], id: &str, path: &str) -> Result<T> {
-    decode(keys, bytes, id).map_err(|e| match e {
+    check_at(keys, bytes, id, path).map(|(doc, _)| doc)
+}
+
+/// [`check`], with the version the document was tagged at (0: none).
+pub(crate) fn check_at<T: Signed>(
+    keys: &KeyRing,
+    bytes: &[u8],
+    id: &str,
+    path: &str,
+) -> Result<(T, u64)> {
+    decode_at(keys, bytes, id).map_err(|e| match e {
         SignedError::Corrupt(reason) => Error::Corrupt {
             path: path.to_string(),
             reason,

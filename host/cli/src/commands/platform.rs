@@ -240,9 +240,11 @@ pub fn key_rotate(cfg: connhost::HostConfig, out: &Out) -> anyhow::Result<()> {
 
 pub fn store_check(m: &connhost::Manager, out: &Out) -> anyhow::Result<()> {
     let quarantined = m.quarantined()?;
+    let refused = m.refused_documents()?;
     let audit = m.verify_audit()?;
     let report = serde_json::json!({
         "quarantined": quarantined,
+        "refused": refused,
         "audit": audit,
     });
     let mut text = match &audit.broken {
@@ -260,7 +262,18 @@ pub fn store_check(m: &connhost::Manager, out: &Out) -> anyhow::Result<()> {
             text.push_str(&format!("\n  {q}"));
         }
     }
-    if audit.broken.is_some() || !quarantined.is_empty() {
+    if refused.is_empty() {
+        text.push_str("\nno refused documents");
+    } else {
+        text.push_str(&format!(
+            "\n{} document(s) that reads refuse:",
+            refused.len()
+        ));
+        for r in &refused {
+            text.push_str(&format!("\n  {}: {}", r.path, r.problem));
+        }
+    }
+    if audit.broken.is_some() || !quarantined.is_empty() || !refused.is_empty() {
         anyhow::bail!("{text}");
     }
     out.json_or(report, text);
