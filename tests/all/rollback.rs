@@ -1,7 +1,7 @@
 //! Anti-rollback for every signed document, not only connection records:
 //! an API key, a connect session, a team's usages, dynamic connections and
 //! return URLs, a webhook, a provider definition, a connector, the events
-//! cursor and a pending authorization. For each: a copy is taken, the
+//! delivery state and a pending authorization. For each: a copy is taken, the
 //! store moves on (a write or a removal), the copy is put back (raw bytes
 //! through the backend, as an attacker with write access to the disk or
 //! the database would), and the read is refused (a typed error) and
@@ -238,12 +238,18 @@ async fn every_document_kind_on(t: &Target) {
         .unwrap();
     put_back.push((p, Some(v1)));
 
-    // Events cursor: advanced after the copy.
-    m.deliver_events(1000, 1).await.unwrap();
-    let p = "events-cursor.json".to_string();
+    // A webhook's delivery state: it fails a delivery after the copy (its
+    // endpoint refuses connections), so the copy says it is healthy and
+    // owed nothing it was not owed.
+    let (kept, _secret) = m
+        .add_webhook("team-a", "https://hooks.example.com/kept")
+        .await
+        .unwrap();
+    let p = format!("webhooks/{}.state", kept.id);
     let v1 = raw(&*b, &p);
-    team.rename(&conn.id, "renamed").await.unwrap();
+    team.verify(&conn.id).await.unwrap();
     m.deliver_events(1000, 1).await.unwrap();
+    assert_eq!(m.webhook_state("team-a", &kept.id).unwrap().failures, 1);
     put_back.push((p, Some(v1)));
 
     // Pending authorization: taken (used) after the copy.
@@ -301,7 +307,9 @@ async fn every_document_kind_on(t: &Target) {
     // Each read is refused with a typed error (never a panic). Every
     // verdict is collected first, so a failure lists every kind let in.
     let team_b = m.team(caller("team-b")).unwrap();
-    let hooks = m.webhooks("team-a").map(|h| h.len());
+    let hooks = m
+        .webhooks("team-a")
+        .map(|h| h.iter().filter(|w| w.id == hook.id).count());
     let verdicts: Vec<(&str, Result<(), String>, &str)> = vec![
         (
             "connector",
@@ -366,8 +374,8 @@ async fn every_document_kind_on(t: &Target) {
             "tampered",
         ),
         (
-            "older events cursor",
-            kind(m.deliver_events(1000, 1).await.map(drop)),
+            "older webhook delivery state",
+            kind(m.webhook_state("team-a", &kept.id).map(drop)),
             "tampered",
         ),
         (

@@ -341,6 +341,7 @@ pub(crate) enum Kind {
     ApiKey,
     Session,
     Webhook,
+    HookState,
     Cursor,
     Provider,
     Connector,
@@ -362,6 +363,10 @@ impl Kind {
         };
         match parts[..] {
             ["events-cursor.json"] => Some((Kind::Cursor, "events".into())),
+            ["webhooks", f] if f.ends_with(".state") => f
+                .strip_suffix(".state")
+                .filter(|s| !s.is_empty())
+                .map(|id| (Kind::HookState, id.to_string())),
             [dir, f] => {
                 let kind = match dir {
                     "apikeys" => Kind::ApiKey,
@@ -387,6 +392,7 @@ impl Kind {
             Kind::ApiKey => format!("apikeys/{id}.json"),
             Kind::Session => format!("sessions/{id}.json"),
             Kind::Webhook => format!("webhooks/{id}.json"),
+            Kind::HookState => format!("webhooks/{id}.state"),
             Kind::Cursor => "events-cursor.json".into(),
             Kind::Provider => format!("providers/{id}.json"),
             Kind::Connector => format!("connectors/{id}.json"),
@@ -400,6 +406,7 @@ impl Kind {
             Kind::ApiKey => <super::ApiKey as Versioned>::KIND,
             Kind::Session => <super::ConnectSession as Versioned>::KIND,
             Kind::Webhook => <super::Webhook as Versioned>::KIND,
+            Kind::HookState => <super::HookState as Versioned>::KIND,
             Kind::Cursor => <super::webhooks::Cursor as Versioned>::KIND,
             Kind::Provider => <super::providers::ProviderDoc as Versioned>::KIND,
             Kind::Connector => <super::connectors::ConnectorDoc as Versioned>::KIND,
@@ -413,6 +420,7 @@ impl Kind {
             Kind::ApiKey,
             Kind::Session,
             Kind::Webhook,
+            Kind::HookState,
             Kind::Cursor,
             Kind::Provider,
             Kind::Connector,
@@ -429,6 +437,7 @@ impl Kind {
             Kind::ApiKey => <super::ApiKey as Signed>::WHAT,
             Kind::Session => <super::ConnectSession as Signed>::WHAT,
             Kind::Webhook => <super::Webhook as Signed>::WHAT,
+            Kind::HookState => <super::HookState as Signed>::WHAT,
             Kind::Cursor => <super::webhooks::Cursor as Signed>::WHAT,
             Kind::Provider => <super::providers::ProviderDoc as Signed>::WHAT,
             Kind::Connector => <super::connectors::ConnectorDoc as Signed>::WHAT,
@@ -446,6 +455,7 @@ impl Kind {
             Kind::ApiKey => go::<super::ApiKey>(keys, bytes, id, path),
             Kind::Session => go::<super::ConnectSession>(keys, bytes, id, path),
             Kind::Webhook => go::<super::Webhook>(keys, bytes, id, path),
+            Kind::HookState => go::<super::HookState>(keys, bytes, id, path),
             Kind::Cursor => go::<super::webhooks::Cursor>(keys, bytes, id, path),
             Kind::Provider => go::<super::providers::ProviderDoc>(keys, bytes, id, path),
             Kind::Connector => go::<super::connectors::ConnectorDoc>(keys, bytes, id, path),
