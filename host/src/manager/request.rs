@@ -33,12 +33,13 @@ pub struct ApiRequest {
 }
 
 /// The provider's response, whole; never a secret of ours.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ApiResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     /// The body, base64 in JSON.
     #[serde(with = "b64")]
+    #[schemars(with = "String")]
     pub body: Vec<u8>,
     /// Whether access was renewed for this request (ahead of expiry, or
     /// after a 401).
