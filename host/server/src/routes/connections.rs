@@ -1,6 +1,7 @@
 //! `/v1/connections`: the team's connections, and requests through them.
 
-use super::{fail, json, Reply};
+use super::views::{Connection, ScopesChecked};
+use super::{fail, Answer};
 use crate::auth::Key;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -10,17 +11,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// A connection as the API shows it: sealed secrets become their names.
-pub(crate) fn view(r: &ConnectionRecord) -> serde_json::Value {
-    let mut v = serde_json::to_value(r).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("secrets");
-        o.remove("integrity");
-        o.insert(
-            "secret_names".into(),
-            r.secret_names().collect::<Vec<_>>().into(),
-        );
-    }
-    v
+pub(crate) fn view(r: &ConnectionRecord) -> Connection {
+    Connection::from(r)
 }
 
 /// Create and edit bodies: secret values in, never out.
@@ -62,8 +54,10 @@ impl ConnectionBody {
 pub(super) struct ListQuery {
     /// The cursor of the page to read: the `after` of the previous
     /// response's `Link: rel="next"`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,128}$"))]
     after: Option<String>,
     /// Connections per page (1 to 1000; 100 when absent).
+    #[schemars(range(min = 1, max = 1000))]
     limit: Option<usize>,
 }
 
@@ -73,8 +67,7 @@ pub(super) async fn list(
     State(s): State<AppState>,
     key: Key,
     Query(q): Query<ListQuery>,
-) -> Result<axum::response::Response, axum::response::Response> {
-    use axum::response::IntoResponse;
+) -> Result<(axum::http::HeaderMap, Json<Vec<Connection>>), axum::response::Response> {
     let t = key.team(&s)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -85,27 +78,31 @@ pub(super) async fn list(
     }
     let (page, next) = t.list_page(q.after.as_deref(), limit).map_err(fail)?;
     let body: Vec<_> = page.iter().map(view).collect();
-    let mut resp = Json(body).into_response();
+    let mut headers = axum::http::HeaderMap::new();
     if let Some(after) = next {
         // Ids are [A-Za-z0-9_-]: nothing to escape in the URL.
         let link = format!("</v1/connections?after={after}&limit={limit}>; rel=\"next\"");
         if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
-            resp.headers_mut().insert(axum::http::header::LINK, v);
+            headers.insert(axum::http::header::LINK, v);
         }
     }
-    Ok(resp)
+    Ok((headers, Json(body)))
 }
 
 pub(super) async fn create(
     State(s): State<AppState>,
     key: Key,
     Json(body): Json<ConnectionBody>,
-) -> Reply {
+) -> Answer<Connection> {
     let t = key.team(&s)?;
     Ok(Json(view(&t.create(body.into_new()).await.map_err(fail)?)))
 }
 
-pub(super) async fn show(State(s): State<AppState>, key: Key, Path(id): Path<String>) -> Reply {
+pub(super) async fn show(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+) -> Answer<Connection> {
     let t = key.team(&s)?;
     Ok(Json(view(&t.get(&id).map_err(fail)?)))
 }
@@ -120,7 +117,7 @@ pub(super) async fn rename(
     key: Key,
     Path(id): Path<String>,
     Json(body): Json<Rename>,
-) -> Reply {
+) -> Answer<Connection> {
     let t = key.team(&s)?;
     Ok(Json(view(&t.rename(&id, &body.name).await.map_err(fail)?)))
 }
@@ -130,7 +127,7 @@ pub(super) async fn edit(
     key: Key,
     Path(id): Path<String>,
     Json(body): Json<ConnectionBody>,
-) -> Reply {
+) -> Answer<Connection> {
     let t = key.team(&s)?;
     Ok(Json(view(
         &t.edit(&id, body.into_new()).await.map_err(fail)?,
@@ -148,9 +145,9 @@ pub(super) async fn delete(
     key: Key,
     Path(id): Path<String>,
     Query(q): Query<DeleteQuery>,
-) -> Reply {
+) -> Answer<connhost::Deleted> {
     let t = key.team(&s)?;
-    json(t.delete(&id, q.force).await.map_err(fail)?)
+    Ok(Json(t.delete(&id, q.force).await.map_err(fail)?))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -163,7 +160,7 @@ pub(super) async fn set_secret(
     key: Key,
     Path((id, name)): Path<(String, String)>,
     Json(body): Json<SecretValue>,
-) -> Reply {
+) -> Answer<Connection> {
     let t = key.team(&s)?;
     let r = t
         .set_secret(&id, &name, Secret::new(body.value))
@@ -172,14 +169,22 @@ pub(super) async fn set_secret(
     Ok(Json(view(&r)))
 }
 
-pub(super) async fn verify(State(s): State<AppState>, key: Key, Path(id): Path<String>) -> Reply {
+pub(super) async fn verify(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+) -> Answer<connhost::Verified> {
     let t = key.team(&s)?;
-    json(t.verify(&id).await.map_err(fail)?)
+    Ok(Json(t.verify(&id).await.map_err(fail)?))
 }
 
-pub(super) async fn refresh(State(s): State<AppState>, key: Key, Path(id): Path<String>) -> Reply {
+pub(super) async fn refresh(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+) -> Answer<connhost::Refreshed> {
     let t = key.team(&s)?;
-    json(t.refresh(&id).await.map_err(fail)?)
+    Ok(Json(t.refresh(&id).await.map_err(fail)?))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -192,10 +197,14 @@ pub(super) async fn check(
     key: Key,
     Path(id): Path<String>,
     Json(body): Json<Scopes>,
-) -> Reply {
+) -> Answer<ScopesChecked> {
     let t = key.team(&s)?;
     t.check_scopes(&id, &body.scopes).await.map_err(fail)?;
-    json(serde_json::json!({"id": id, "ok": true, "scopes": body.scopes}))
+    Ok(Json(ScopesChecked {
+        id,
+        ok: true,
+        scopes: body.scopes,
+    }))
 }
 
 /// `POST /v1/connections/{id}/request`: a request through the connection
@@ -215,11 +224,11 @@ pub(super) async fn request(
     key: Key,
     Path(id): Path<String>,
     Json(body): Json<RequestBody>,
-) -> Reply {
+) -> Answer<connhost::ApiResponse> {
     let t = key.team(&s)?;
     let r = t
         .request(&id, &body.request, body.consumer.as_deref(), &body.context)
         .await
         .map_err(fail)?;
-    json(r)
+    Ok(Json(r))
 }
