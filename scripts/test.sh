@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project: the Rust library and end-to-end suite, the
 # JavaScript and Python hosts with the shared conformance suite, then the
-# Connections page in headless Chromium.
+# Connections page in headless Chromium; the OpenAPI document against the
+# real server (schemathesis) and a client generated from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The database tests need PostgreSQL on loopback: start one if we can
@@ -14,5 +15,6 @@ if [ -z "${CONNHOST_TEST_DATABASE_URL:-}" ]; then
   fi
 fi
 cargo test
+bash scripts/schemathesis.sh
 bash scripts/test-host-packages.sh
 bash scripts/test-ui.sh

@@ -152,6 +152,8 @@ pub(super) async fn delete(
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct SecretValue {
+    /// The new value (not empty: that would be no credential at all).
+    #[schemars(length(min = 1))]
     value: String,
 }
 
@@ -162,6 +164,14 @@ pub(super) async fn set_secret(
     Json(body): Json<SecretValue>,
 ) -> Answer<Connection> {
     let t = key.team(&s)?;
+    // Else the provider is asked with no credential and its refusal comes
+    // back as a 502, as if the provider had failed.
+    if body.value.is_empty() {
+        return Err(fail(connhost::Error::InvalidInput {
+            field: "value".into(),
+            reason: "must not be empty".into(),
+        }));
+    }
     let r = t
         .set_secret(&id, &name, Secret::new(body.value))
         .await

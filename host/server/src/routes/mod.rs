@@ -354,6 +354,12 @@ pub fn openapi_document() -> serde_json::Value {
                 responses.insert("403".into(), error_response("`forbidden`: the key may not do this (an operator route, an admin-only setting)"));
             }
             responses.insert("404".into(), error_response("`not-found`"));
+            if matches!(r.tag, "connections" | "connect" | "providers") {
+                responses.insert(
+                    "502".into(),
+                    error_response("The provider's side failed or refused (`unauthorized`, `reauthorization-required`, `provider-error`, `network`, `plugin-failure`): the API call itself was fine"),
+                );
+            }
             if matches!(r.input, Input::Body(_) | Input::Wasm) {
                 responses.insert("408".into(), error_response("`timeout`: the body did not arrive within the server's deadline (20 s by default)"));
                 responses.insert(
