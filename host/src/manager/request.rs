@@ -15,13 +15,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiRequest {
     /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    #[schemars(regex(pattern = r"^(GET|HEAD|POST|PUT|PATCH|DELETE)$"))]
     pub method: String,
     /// An absolute `https://` URL, or a path (`/api/cloud`) resolved
     /// against the connection's first origin.
+    #[schemars(regex(pattern = r"^(https://|/)"))]
     pub url: String,
     /// Plain headers; credentials are the connector's to add, so
     /// `authorization` and `cookie` are refused.
     #[serde(default)]
+    #[schemars(with = "Vec<[String; 2]>")]
     pub headers: Vec<(String, String)>,
     /// The body, base64 in JSON.
     #[serde(default, with = "b64")]
@@ -36,6 +39,8 @@ pub struct ApiRequest {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ApiResponse {
     pub status: u16,
+    /// `[name, value]` pairs.
+    #[schemars(with = "Vec<[String; 2]>")]
     pub headers: Vec<(String, String)>,
     /// The body, base64 in JSON.
     #[serde(with = "b64")]

@@ -20,7 +20,12 @@ pub(crate) fn view(r: &ConnectionRecord) -> Connection {
 pub(crate) struct ConnectionBody {
     #[serde(default)]
     pub connector: String,
+    /// 1 to 200 printable characters (trimmed).
     #[serde(default)]
+    #[schemars(
+        length(max = 200),
+        regex(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*\S[^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     pub name: Option<String>,
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
@@ -29,6 +34,7 @@ pub(crate) struct ConnectionBody {
     /// Consent only: where the callback sends the browser when done
     /// (under one of the team's allowed return URLs).
     #[serde(default)]
+    #[schemars(url)]
     pub return_url: Option<String>,
 }
 
@@ -69,6 +75,15 @@ pub(super) async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<(axum::http::HeaderMap, Json<Vec<Connection>>), axum::response::Response> {
     let t = key.team(&s)?;
+    // A cursor is a connection id: anything else names no page.
+    if let Some(after) = q.after.as_deref() {
+        if !connhost::policy::ids::is_safe(after, 128) {
+            return Err(fail(connhost::Error::InvalidInput {
+                field: "after".into(),
+                reason: "must be a connection id ([A-Za-z0-9_-]{1,128})".into(),
+            }));
+        }
+    }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(fail(connhost::Error::InvalidInput {
@@ -109,6 +124,11 @@ pub(super) async fn show(
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct Rename {
+    /// 1 to 200 printable characters (trimmed).
+    #[schemars(
+        length(max = 200),
+        regex(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*\S[^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     name: String,
 }
 

@@ -174,7 +174,7 @@ api! {
     delete "/v1/webhooks/{id}" => platform::remove_webhook: json Removed, "team", "webhooks" removeWebhook, "Remove a webhook";
     get "/v1/webhooks/{id}/deliveries" => platform::deliveries [query platform::Limit]: json Vec<connhost::DeliveryAttempt>, "team", "webhooks" listWebhookDeliveries, "A webhook's delivery log";
     get "/v1/settings/return-urls" => oauth::return_urls: json Vec<String>, "team", "settings" getReturnUrls, "URL prefixes consent may return the browser to";
-    put "/v1/settings/return-urls" => oauth::set_return_urls [body Vec<String>]: json Vec<String>, "team", "settings" setReturnUrls, "Replace the allowed return URL prefixes";
+    put "/v1/settings/return-urls" => oauth::set_return_urls [body oauth::ReturnUrls]: json Vec<String>, "team", "settings" setReturnUrls, "Replace the allowed return URL prefixes";
     post "/v1/connect-sessions" => connect::create [body connect::NewSession]: json NewConnectSession, "team", "connect" createConnectSession, "A single-use token for an end user to create one connection";
     get "/v1/connect/session" => connect::show: json ConnectSessionInfo, "session", "connect" getConnectSession, "The session's connector and expiry (bearer: the session token)";
     post "/v1/connect/connections" => connect::create_connection [body connections::ConnectionBody]: json Connection, "session", "connect" createSessionConnection, "Create the session's one connection";

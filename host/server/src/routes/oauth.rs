@@ -35,7 +35,9 @@ pub(super) async fn start(
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct ReturnTo {
+    /// Where the callback sends the browser (under an allowed prefix).
     #[serde(default)]
+    #[schemars(url)]
     return_url: Option<String>,
 }
 
@@ -58,11 +60,16 @@ pub(super) async fn return_urls(State(s): State<AppState>, key: Key) -> Answer<V
     Ok(Json(key.team(&s)?.return_urls().map_err(fail)?))
 }
 
+/// The allowed return URL prefixes: absolute URLs.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(transparent)]
+pub(super) struct ReturnUrls(#[schemars(inner(url))] Vec<String>);
+
 /// `PUT /v1/settings/return-urls`: replaces the allowed prefixes.
 pub(super) async fn set_return_urls(
     State(s): State<AppState>,
     key: Key,
-    Json(urls): Json<Vec<String>>,
+    Json(ReturnUrls(urls)): Json<ReturnUrls>,
 ) -> Answer<Vec<String>> {
     Ok(Json(key.team(&s)?.set_return_urls(urls).map_err(fail)?))
 }

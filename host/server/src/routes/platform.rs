@@ -78,6 +78,19 @@ pub(super) async fn remove_provider(
     Ok(Json(Removed { id, removed: true }))
 }
 
+/// A page's size: 1 to 1000 (100 when absent), as `/v1/connections` takes
+/// it; outside that is refused, not quietly changed.
+fn page_limit(limit: Option<usize>) -> Result<usize, axum::response::Response> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(fail(connhost::Error::InvalidInput {
+            field: "limit".into(),
+            reason: "must be between 1 and 1000".into(),
+        }));
+    }
+    Ok(limit)
+}
+
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct AuditQuery {
     /// Only this connection's records.
@@ -85,11 +98,13 @@ pub(super) struct AuditQuery {
     connection: Option<String>,
     /// Only records from this time on (Unix seconds).
     #[serde(default)]
+    #[schemars(range(max = u64::MAX))]
     since: Option<u64>,
     /// Records after this sequence number (the previous page's `next`).
     #[serde(default)]
+    #[schemars(range(max = u64::MAX))]
     after: Option<u64>,
-    /// Records per page (100 when absent; taken into 1 to 1000).
+    /// Records per page (1 to 1000; 100 when absent).
     #[serde(default)]
     #[schemars(range(min = 1, max = 1000))]
     limit: Option<usize>,
@@ -101,7 +116,7 @@ pub(super) async fn audit(
     key: Key,
     Query(q): Query<AuditQuery>,
 ) -> Answer<AuditPage> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(q.limit)?;
     let records: Vec<_> = key
         .team(&s)?
         .audit(q.connection.as_deref(), q.since)
@@ -182,7 +197,7 @@ pub(super) async fn remove_webhook(
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct Limit {
-    /// Attempts to show, newest last (100 when absent; at most 1000).
+    /// Attempts to show, newest last (1 to 1000; 100 when absent).
     #[serde(default)]
     #[schemars(range(min = 1, max = 1000))]
     limit: Option<usize>,
@@ -198,7 +213,7 @@ pub(super) async fn deliveries(
     let t = key.team(&s)?;
     Ok(Json(
         s.manager
-            .deliveries(&t.caller().team, &id, q.limit.unwrap_or(100).min(1000))
+            .deliveries(&t.caller().team, &id, page_limit(q.limit)?)
             .map_err(fail)?,
     ))
 }
