@@ -3,12 +3,16 @@
 #  1. schemathesis (property-based) runs every operation of
 #     /v1/openapi.json against `connhost serve --demo-provider` on a
 #     temporary home with a team key, and fails on a 5xx, an undocumented
-#     status code or content type, or a body that breaks its schema;
+#     status code, content type or header, a body that breaks its schema,
+#     or a request the document calls invalid that the server accepts;
+#     (positive_data_acceptance is left out: connector fields, scope
+#     catalogues and allowed return URLs are the server's state, not the
+#     document's);
 #  2. openapi-python-client generates a client from the same document,
 #     and scripts/openapi_client_check.py asserts its shape (one module per
 #     tag, typed models, not `Any`).
 # Both tools come from PyPI into .venv-st/ (made when missing); the rest
-# runs offline, on loopback. ST_MAX_EXAMPLES (default 10) bounds the run.
+# runs offline, on loopback. ST_MAX_EXAMPLES (default 25) bounds the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -122,9 +126,9 @@ TOML
 status=0
 # From $work: schemathesis keeps a cache in its working directory.
 (cd "$work" && "$venv/bin/st" --config-file "$work/schemathesis.toml" run "$work/openapi.json" --url "$url" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,negative_data_rejection \
   --phases examples,coverage,fuzzing \
-  --max-examples "${ST_MAX_EXAMPLES:-10}" \
+  --max-examples "${ST_MAX_EXAMPLES:-25}" \
   --seed 1 \
   --generation-database none \
   --workers 2 \
