@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project: the Rust library and end-to-end suite, the
 # JavaScript and Python hosts with the shared conformance suite, then the
-# Connections page in headless Chromium.
+# Connections page in headless Chromium; the OpenAPI document against the
+# real server (schemathesis) and a client generated from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The database tests need PostgreSQL on loopback: start one if we can
@@ -17,5 +18,6 @@ cargo test
 # Timing-sensitive: the noisy-neighbour proof runs alone.
 cargo test -p connhost-cli --test all -- --ignored --exact \
   neighbours::a_noisy_team_leaves_a_quiet_team_its_latency --nocapture
+bash scripts/schemathesis.sh
 bash scripts/test-host-packages.sh
 bash scripts/test-ui.sh

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct FieldSpec {
     pub name: String,
     pub label: String,
@@ -18,7 +18,7 @@ pub struct FieldSpec {
     pub allowed_values: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct AuthKind {
     pub id: String,
     pub label: String,
@@ -26,14 +26,14 @@ pub struct AuthKind {
     pub authorization_code: bool,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ScopeSpec {
     pub name: String,
     pub group: String,
     pub description: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Manifest {
     pub id: String,
     pub display_name: String,
@@ -64,7 +64,7 @@ pub struct Manifest {
 }
 
 /// The fields through which a stored definition reaches a connector.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct DefinitionFields {
     /// Field naming a stored definition by id (e.g. `provider`).
     pub reference: String,

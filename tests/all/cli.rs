@@ -1065,3 +1065,20 @@ async fn names_cannot_disguise_themselves_on_the_terminal() {
     );
     assert_eq!(json["name"], name);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apikey_create_operator_makes_an_operator_key() {
+    let env = Env::new().await;
+    let op = env
+        .run(&["--json", "apikey", "create", "--operator", "--name", "ops"])
+        .await
+        .ok()
+        .json();
+    assert!(op["team"].is_null(), "{op}");
+    let team = env
+        .run(&["--json", "apikey", "create", "--team", "acme"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(team["team"], "acme", "{team}");
+}

@@ -882,6 +882,176 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_types_answers_names_operations_and_states_limits() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let (_, a) = m.create_api_key(Some("team-a"), "a").unwrap();
+    let (s, _m) = start(m, |_| {}).await;
+    let a = a.expose();
+    let (_, doc) = s.call(Some(a), Method::GET, "/v1/openapi.json", None).await;
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let tags = [
+        "audit",
+        "connect",
+        "connections",
+        "connectors",
+        "ops",
+        "providers",
+        "settings",
+        "usages",
+        "webhooks",
+    ];
+    let declared: Vec<_> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(declared, tags);
+
+    // Every operation: a unique operationId, one known tag, a typed 200.
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, op) in methods.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(!id.is_empty(), "{method} {path}: no operationId");
+            assert!(ids.insert(id.to_string()), "{method} {path}: {id} twice");
+            let tag = op["tags"][0].as_str().unwrap_or_default();
+            assert!(
+                tags.contains(&tag) && op["tags"].as_array().unwrap().len() == 1,
+                "{method} {path}: tags {}",
+                op["tags"]
+            );
+            let ok = &op["responses"]["200"]["content"];
+            let schema = ok
+                .get("application/json")
+                .or_else(|| ok.get("text/plain"))
+                .map(|c| &c["schema"]);
+            assert!(
+                schema.is_some_and(|s| s.as_object().is_some_and(|o| !o.is_empty())),
+                "{method} {path}: untyped 200: {ok}"
+            );
+            if op["x-connhost-key"] != "none" {
+                for code in ["401", "403", "429"] {
+                    assert!(
+                        op["responses"].get(code).is_some(),
+                        "{method} {path}: no {code}"
+                    );
+                }
+            }
+            // What limits.rs answers for a body: too large, too slow.
+            if op.get("requestBody").is_some() {
+                for code in ["408", "413"] {
+                    assert!(
+                        op["responses"].get(code).is_some(),
+                        "{method} {path}: no {code}"
+                    );
+                }
+                assert!(op["x-connhost-max-body-bytes"].as_u64().unwrap() > 0);
+            }
+        }
+    }
+    assert_eq!(ids.len(), connhost_server::routes::ROUTES.len());
+    let op = |method: &str, path: &str| doc["paths"][path][method].clone();
+    assert_eq!(
+        op("get", "/v1/connections/{id}")["operationId"],
+        "getConnection"
+    );
+    assert_eq!(
+        op("get", "/v1/connections")["operationId"],
+        "listConnections"
+    );
+    assert_eq!(
+        op("post", "/v1/providers")["x-connhost-max-body-bytes"],
+        256 * 1024
+    );
+    assert_eq!(
+        op("post", "/v1/connectors")["x-connhost-max-body-bytes"],
+        16 * 1024 * 1024
+    );
+
+    // GET /v1/connections/{id}: the Connection type, secret names only.
+    let show = op("get", "/v1/connections/{id}");
+    assert_eq!(
+        show["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Connection"
+    );
+    let connection = &schemas["Connection"];
+    assert!(connection["properties"].get("secret_names").is_some());
+    assert!(connection["properties"].get("secrets").is_none());
+    let list = op("get", "/v1/connections");
+    assert_eq!(
+        list["responses"]["200"]["content"]["application/json"]["schema"]["items"]["$ref"],
+        "#/components/schemas/Connection"
+    );
+    // Path ids: what the store accepts.
+    let id = &show["parameters"][0];
+    assert_eq!(id["name"], "id");
+    assert_eq!(id["schema"]["pattern"], "^[A-Za-z0-9_-]{1,128}$");
+
+    // `limit`: 1 to 1000, as the handlers take it.
+    let param = |op: &Value, name: &str| {
+        op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {op}"))
+    };
+    for (path, name) in [
+        ("/v1/connections", "limit"),
+        ("/v1/audit", "limit"),
+        ("/v1/webhooks/{id}/deliveries", "limit"),
+    ] {
+        let p = param(&op("get", path), name);
+        assert_eq!(p["in"], "query");
+        assert_eq!(p["schema"]["type"], "integer", "{path}: {p}");
+        assert_eq!(p["schema"]["minimum"], 1, "{path}: {p}");
+        assert_eq!(p["schema"]["maximum"], 1000, "{path}: {p}");
+    }
+    for limit in ["0", "1001"] {
+        let (st, body) = s
+            .call(
+                Some(a),
+                Method::GET,
+                &format!("/v1/connections?limit={limit}"),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    }
+
+    // A real answer has what its schema requires and nothing it does not
+    // name.
+    let (st, created) = s
+        .call(
+            Some(a),
+            Method::POST,
+            "/v1/connections",
+            Some(app_key_connection()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let (_, shown) = s
+        .call(Some(a), Method::GET, &format!("/v1/connections/{id}"), None)
+        .await;
+    let props = connection["properties"].as_object().unwrap();
+    for field in connection["required"].as_array().unwrap() {
+        assert!(
+            shown.get(field.as_str().unwrap()).is_some(),
+            "{field} missing"
+        );
+    }
+    for field in shown.as_object().unwrap().keys() {
+        assert!(props.contains_key(field), "{field} not in the schema");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connect_session_creates_exactly_one_connection_in_its_team() {
     let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
     let home = tempfile::tempdir().unwrap();

@@ -130,17 +130,15 @@ pub async fn metrics(State(s): State<AppState>, key: crate::auth::Key) -> Respon
 }
 
 /// `GET /readyz`: 200 when the store can be read, else 503.
-pub async fn readyz(State(s): State<AppState>) -> Response {
+pub async fn readyz(
+    State(s): State<AppState>,
+) -> Result<axum::Json<crate::routes::views::Ready>, Response> {
     match s.manager.connectors() {
-        Ok(_) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"ready": true})),
-        )
-            .into_response(),
-        Err(e) => (
+        Ok(_) => Ok(axum::Json(crate::routes::views::Ready { ready: true })),
+        Err(e) => Err((
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({"ready": false, "error": e.to_json()})),
         )
-            .into_response(),
+            .into_response()),
     }
 }

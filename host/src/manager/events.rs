@@ -60,7 +60,7 @@ pub struct Event {
 }
 
 /// What one delivery attempt did (the delivery log).
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct DeliveryAttempt {
     pub event: String,
     pub attempt: u32,

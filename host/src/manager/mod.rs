@@ -94,7 +94,7 @@ pub struct NewConnection {
 }
 
 /// Result of a successful verify.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct Verified {
     pub id: String,
     pub account_label: String,
@@ -103,7 +103,7 @@ pub struct Verified {
 }
 
 /// Result of a refresh.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Refreshed {
     Refreshed {
@@ -116,7 +116,7 @@ pub enum Refreshed {
 }
 
 /// Result of a delete.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct Deleted {
     pub id: String,
     pub name: String,
@@ -126,7 +126,7 @@ pub struct Deleted {
 }
 
 /// A started authorization-code flow.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct AuthorizeStart {
     pub pending_id: String,
     pub connection_id: String,

@@ -15,13 +15,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiRequest {
     /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    #[schemars(regex(pattern = r"^(GET|HEAD|POST|PUT|PATCH|DELETE)$"))]
     pub method: String,
     /// An absolute `https://` URL, or a path (`/api/cloud`) resolved
     /// against the connection's first origin.
+    #[schemars(regex(pattern = r"^(https://|/)"))]
     pub url: String,
     /// Plain headers; credentials are the connector's to add, so
     /// `authorization` and `cookie` are refused.
     #[serde(default)]
+    #[schemars(with = "Vec<[String; 2]>")]
     pub headers: Vec<(String, String)>,
     /// The body, base64 in JSON.
     #[serde(default, with = "b64")]
@@ -33,12 +36,15 @@ pub struct ApiRequest {
 }
 
 /// The provider's response, whole; never a secret of ours.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ApiResponse {
     pub status: u16,
+    /// `[name, value]` pairs.
+    #[schemars(with = "Vec<[String; 2]>")]
     pub headers: Vec<(String, String)>,
     /// The body, base64 in JSON.
     #[serde(with = "b64")]
+    #[schemars(with = "String")]
     pub body: Vec<u8>,
     /// Whether access was renewed for this request (ahead of expiry, or
     /// after a 401).

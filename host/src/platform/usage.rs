@@ -36,6 +36,7 @@ impl std::str::FromStr for UsageState {
 /// A consumer (flow, module) that uses a connection.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Usage {
+    #[schemars(length(min = 1))]
     pub consumer: String,
     /// A connection id, or `dynamic:NAME`.
     pub connection: String,
@@ -47,9 +48,11 @@ pub struct Usage {
 /// A named selector: context → one of several connections of a connector.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct DynamicConnection {
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub name: String,
     pub connector: String,
     /// The context key it selects on (e.g. `department`).
+    #[schemars(length(min = 1))]
     pub key: String,
     /// Key value → connection id.
     pub choices: BTreeMap<String, String>,

@@ -102,6 +102,9 @@ pub fn apikey(m: &Manager, cmd: ApikeyCmd, out: &Out) -> anyhow::Result<()> {
             if team.is_none() && !operator {
                 anyhow::bail!("give --team TEAM, or --operator for an operator key");
             }
+            // The global `--team` (default `default`) fills `team` too, so
+            // `--operator` alone would make a key of team `default`.
+            let team = if operator { None } else { team };
             let (key, token) = m.create_api_key_as(team.as_deref(), &name, role.parse()?)?;
             // The one time the key is shown: on stdout, for the operator
             // to store; never in logs.

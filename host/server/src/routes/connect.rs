@@ -3,7 +3,8 @@
 //! and creates exactly one connection of that connector in that team.
 
 use super::connections::{view, ConnectionBody};
-use super::{fail, json, Reply};
+use super::views::{ConnectSessionInfo, Connection, NewConnectSession};
+use super::{fail, Answer};
 use crate::auth::{Key, SessionToken};
 use crate::AppState;
 use axum::extract::State;
@@ -13,8 +14,10 @@ use serde::Deserialize;
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct NewSession {
     connector: String,
-    /// Lifetime in seconds (default 15 minutes, at most an hour).
+    /// Lifetime in seconds (default 15 minutes; more than an hour is an
+    /// hour).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 3600))]
     ttl_secs: Option<u64>,
 }
 
@@ -23,7 +26,7 @@ pub(super) async fn create(
     State(s): State<AppState>,
     key: Key,
     Json(body): Json<NewSession>,
-) -> Reply {
+) -> Answer<NewConnectSession> {
     let t = key.team(&s)?;
     let (session, token) = s
         .manager
@@ -33,19 +36,23 @@ pub(super) async fn create(
             body.ttl_secs.unwrap_or(900),
         )
         .map_err(fail)?;
-    let mut v = serde_json::to_value(&session)
-        .map_err(|e| fail(connhost::Error::Runtime(e.to_string())))?;
-    v["token"] = token.expose().into();
-    Ok(Json(v))
+    Ok(Json(NewConnectSession {
+        id: session.id,
+        team: session.team,
+        connector: session.connector,
+        expires_at: session.expires_at,
+        connection: session.connection,
+        token: token.expose().to_string(),
+    }))
 }
 
 /// `GET /v1/connect/session`: what the end user's form needs.
-pub(super) async fn show(State(s): State<AppState>, t: SessionToken) -> Reply {
+pub(super) async fn show(State(s): State<AppState>, t: SessionToken) -> Answer<ConnectSessionInfo> {
     let session = t.session;
     let manifest = s.manager.connector(&session.connector).map_err(fail)?;
-    json(serde_json::json!({
-        "connector": manifest,
-        "expires_at": session.expires_at,
+    Ok(Json(ConnectSessionInfo {
+        connector: manifest,
+        expires_at: session.expires_at,
     }))
 }
 
@@ -54,7 +61,7 @@ pub(super) async fn create_connection(
     State(s): State<AppState>,
     t: SessionToken,
     Json(body): Json<ConnectionBody>,
-) -> Reply {
+) -> Answer<Connection> {
     let record = s
         .manager
         .connect_create(&t.token, body.into_new())
@@ -68,7 +75,7 @@ pub(super) async fn authorize(
     State(s): State<AppState>,
     t: SessionToken,
     Json(body): Json<ConnectionBody>,
-) -> Reply {
+) -> Answer<connhost::AuthorizeStart> {
     let return_url = body.return_url.clone();
     let started = s
         .manager
@@ -80,5 +87,5 @@ pub(super) async fn authorize(
         )
         .await
         .map_err(fail)?;
-    json(started)
+    Ok(Json(started))
 }

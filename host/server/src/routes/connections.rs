@@ -1,6 +1,7 @@
 //! `/v1/connections`: the team's connections, and requests through them.
 
-use super::{fail, json, Reply};
+use super::views::{Connection, ScopesChecked};
+use super::{fail, Answer};
 use crate::auth::Key;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -10,17 +11,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// A connection as the API shows it: sealed secrets become their names.
-pub(crate) fn view(r: &ConnectionRecord) -> serde_json::Value {
-    let mut v = serde_json::to_value(r).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("secrets");
-        o.remove("integrity");
-        o.insert(
-            "secret_names".into(),
-            r.secret_names().collect::<Vec<_>>().into(),
-        );
-    }
-    v
+pub(crate) fn view(r: &ConnectionRecord) -> Connection {
+    Connection::from(r)
 }
 
 /// Create and edit bodies: secret values in, never out.
@@ -28,7 +20,12 @@ pub(crate) fn view(r: &ConnectionRecord) -> serde_json::Value {
 pub(crate) struct ConnectionBody {
     #[serde(default)]
     pub connector: String,
+    /// 1 to 200 printable characters (trimmed).
     #[serde(default)]
+    #[schemars(
+        length(max = 200),
+        regex(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*\S[^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     pub name: Option<String>,
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
@@ -37,6 +34,7 @@ pub(crate) struct ConnectionBody {
     /// Consent only: where the callback sends the browser when done
     /// (under one of the team's allowed return URLs).
     #[serde(default)]
+    #[schemars(url)]
     pub return_url: Option<String>,
     /// Create only: keep the connection only if it also verifies (nothing
     /// is stored otherwise; the error says why). Without it a connection
@@ -67,8 +65,10 @@ impl ConnectionBody {
 pub(super) struct ListQuery {
     /// The cursor of the page to read: the `after` of the previous
     /// response's `Link: rel="next"`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,128}$"))]
     after: Option<String>,
     /// Connections per page (1 to 1000; 100 when absent).
+    #[schemars(range(min = 1, max = 1000))]
     limit: Option<usize>,
 }
 
@@ -78,9 +78,17 @@ pub(super) async fn list(
     State(s): State<AppState>,
     key: Key,
     Query(q): Query<ListQuery>,
-) -> Result<axum::response::Response, axum::response::Response> {
-    use axum::response::IntoResponse;
+) -> Result<(axum::http::HeaderMap, Json<Vec<Connection>>), axum::response::Response> {
     let t = key.team(&s)?;
+    // A cursor is a connection id: anything else names no page.
+    if let Some(after) = q.after.as_deref() {
+        if !connhost::policy::ids::is_safe(after, 128) {
+            return Err(fail(connhost::Error::InvalidInput {
+                field: "after".into(),
+                reason: "must be a connection id ([A-Za-z0-9_-]{1,128})".into(),
+            }));
+        }
+    }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(fail(connhost::Error::InvalidInput {
@@ -90,22 +98,22 @@ pub(super) async fn list(
     }
     let (page, next) = t.list_page(q.after.as_deref(), limit).map_err(fail)?;
     let body: Vec<_> = page.iter().map(view).collect();
-    let mut resp = Json(body).into_response();
+    let mut headers = axum::http::HeaderMap::new();
     if let Some(after) = next {
         // Ids are [A-Za-z0-9_-]: nothing to escape in the URL.
         let link = format!("</v1/connections?after={after}&limit={limit}>; rel=\"next\"");
         if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
-            resp.headers_mut().insert(axum::http::header::LINK, v);
+            headers.insert(axum::http::header::LINK, v);
         }
     }
-    Ok(resp)
+    Ok((headers, Json(body)))
 }
 
 pub(super) async fn create(
     State(s): State<AppState>,
     key: Key,
     Json(body): Json<ConnectionBody>,
-) -> Reply {
+) -> Answer<Connection> {
     let t = key.team(&s)?;
     let created = match body.only_if_verified {
         true => t.create_verified(body.into_new()).await,
@@ -114,13 +122,22 @@ pub(super) async fn create(
     Ok(Json(view(&created.map_err(fail)?)))
 }
 
-pub(super) async fn show(State(s): State<AppState>, key: Key, Path(id): Path<String>) -> Reply {
+pub(super) async fn show(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+) -> Answer<Connection> {
     let t = key.team(&s)?;
     Ok(Json(view(&t.get(&id).map_err(fail)?)))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct Rename {
+    /// 1 to 200 printable characters (trimmed).
+    #[schemars(
+        length(max = 200),
+        regex(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*\S[^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     name: String,
 }
 
@@ -129,7 +146,7 @@ pub(super) async fn rename(
     key: Key,
     Path(id): Path<String>,
     Json(body): Json<Rename>,
-) -> Reply {
+) -> Answer<Connection> {
     let t = key.team(&s)?;
     Ok(Json(view(&t.rename(&id, &body.name).await.map_err(fail)?)))
 }
@@ -139,7 +156,7 @@ pub(super) async fn edit(
     key: Key,
     Path(id): Path<String>,
     Json(body): Json<ConnectionBody>,
-) -> Reply {
+) -> Answer<Connection> {
     let t = key.team(&s)?;
     Ok(Json(view(
         &t.edit(&id, body.into_new()).await.map_err(fail)?,
@@ -157,13 +174,15 @@ pub(super) async fn delete(
     key: Key,
     Path(id): Path<String>,
     Query(q): Query<DeleteQuery>,
-) -> Reply {
+) -> Answer<connhost::Deleted> {
     let t = key.team(&s)?;
-    json(t.delete(&id, q.force).await.map_err(fail)?)
+    Ok(Json(t.delete(&id, q.force).await.map_err(fail)?))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct SecretValue {
+    /// The new value (not empty: that would be no credential at all).
+    #[schemars(length(min = 1))]
     value: String,
 }
 
@@ -172,8 +191,16 @@ pub(super) async fn set_secret(
     key: Key,
     Path((id, name)): Path<(String, String)>,
     Json(body): Json<SecretValue>,
-) -> Reply {
+) -> Answer<Connection> {
     let t = key.team(&s)?;
+    // Else the provider is asked with no credential and its refusal comes
+    // back as a 502, as if the provider had failed.
+    if body.value.is_empty() {
+        return Err(fail(connhost::Error::InvalidInput {
+            field: "value".into(),
+            reason: "must not be empty".into(),
+        }));
+    }
     let r = t
         .set_secret(&id, &name, Secret::new(body.value))
         .await
@@ -181,14 +208,22 @@ pub(super) async fn set_secret(
     Ok(Json(view(&r)))
 }
 
-pub(super) async fn verify(State(s): State<AppState>, key: Key, Path(id): Path<String>) -> Reply {
+pub(super) async fn verify(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+) -> Answer<connhost::Verified> {
     let t = key.team(&s)?;
-    json(t.verify(&id).await.map_err(fail)?)
+    Ok(Json(t.verify(&id).await.map_err(fail)?))
 }
 
-pub(super) async fn refresh(State(s): State<AppState>, key: Key, Path(id): Path<String>) -> Reply {
+pub(super) async fn refresh(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+) -> Answer<connhost::Refreshed> {
     let t = key.team(&s)?;
-    json(t.refresh(&id).await.map_err(fail)?)
+    Ok(Json(t.refresh(&id).await.map_err(fail)?))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -201,10 +236,14 @@ pub(super) async fn check(
     key: Key,
     Path(id): Path<String>,
     Json(body): Json<Scopes>,
-) -> Reply {
+) -> Answer<ScopesChecked> {
     let t = key.team(&s)?;
     t.check_scopes(&id, &body.scopes).await.map_err(fail)?;
-    json(serde_json::json!({"id": id, "ok": true, "scopes": body.scopes}))
+    Ok(Json(ScopesChecked {
+        id,
+        ok: true,
+        scopes: body.scopes,
+    }))
 }
 
 /// `POST /v1/connections/{id}/request`: a request through the connection
@@ -224,11 +263,11 @@ pub(super) async fn request(
     key: Key,
     Path(id): Path<String>,
     Json(body): Json<RequestBody>,
-) -> Reply {
+) -> Answer<connhost::ApiResponse> {
     let t = key.team(&s)?;
     let r = t
         .request(&id, &body.request, body.consumer.as_deref(), &body.context)
         .await
         .map_err(fail)?;
-    json(r)
+    Ok(Json(r))
 }

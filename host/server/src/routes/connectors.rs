@@ -1,29 +1,43 @@
 //! `/v1/connectors`: what any key may read; uploads need an operator key.
 
-use super::{fail, json, Reply};
+use super::views::ConnectorSummary;
+use super::{fail, Answer};
 use crate::auth::Key;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::Json;
 use connhost::Caller;
 
-pub(super) async fn list(State(s): State<AppState>, _key: Key) -> Reply {
-    let all: Vec<serde_json::Value> = s
+pub(super) async fn list(State(s): State<AppState>, _key: Key) -> Answer<Vec<ConnectorSummary>> {
+    let all = s
         .manager
         .connectors()
         .map_err(fail)?
-        .iter()
-        .map(|m| serde_json::json!({"id": m.id, "display_name": m.display_name, "version": m.version}))
+        .into_iter()
+        .map(|m| ConnectorSummary {
+            id: m.id,
+            display_name: m.display_name,
+            version: m.version,
+        })
         .collect();
-    json(all)
+    Ok(Json(all))
 }
 
-pub(super) async fn show(State(s): State<AppState>, _key: Key, Path(id): Path<String>) -> Reply {
-    json(s.manager.connector(&id).map_err(fail)?)
+pub(super) async fn show(
+    State(s): State<AppState>,
+    _key: Key,
+    Path(id): Path<String>,
+) -> Answer<connhost::Manifest> {
+    Ok(Json(s.manager.connector(&id).map_err(fail)?))
 }
 
 /// `POST /v1/connectors` with the component's bytes as the body.
-pub(super) async fn add(State(s): State<AppState>, key: Key, wasm: Bytes) -> Reply {
+pub(super) async fn add(
+    State(s): State<AppState>,
+    key: Key,
+    wasm: Bytes,
+) -> Answer<connhost::Manifest> {
     key.operator()?;
     let t = s
         .manager
@@ -32,5 +46,5 @@ pub(super) async fn add(State(s): State<AppState>, key: Key, wasm: Bytes) -> Rep
             actor: format!("apikey:{}", key.0.id),
         })
         .map_err(fail)?;
-    json(t.add_connector(&wasm).await.map_err(fail)?)
+    Ok(Json(t.add_connector(&wasm).await.map_err(fail)?))
 }

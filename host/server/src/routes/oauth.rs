@@ -5,11 +5,12 @@
 //! answers JSON when none was given.
 
 use super::connections::{view, ConnectionBody};
-use super::{fail, json, Reply};
+use super::views::Connected;
+use super::{fail, Answer};
 use crate::auth::Key;
 use crate::AppState;
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum::Json;
 use connhost::Caller;
 use serde::Deserialize;
@@ -18,7 +19,7 @@ pub(super) async fn start(
     State(s): State<AppState>,
     key: Key,
     Json(body): Json<ConnectionBody>,
-) -> Reply {
+) -> Answer<connhost::AuthorizeStart> {
     let t = key.team(&s)?;
     let return_url = body.return_url.clone();
     let started = t
@@ -29,12 +30,14 @@ pub(super) async fn start(
         )
         .await
         .map_err(fail)?;
-    json(started)
+    Ok(Json(started))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct ReturnTo {
+    /// Where the callback sends the browser (under an allowed prefix).
     #[serde(default)]
+    #[schemars(url)]
     return_url: Option<String>,
 }
 
@@ -43,27 +46,49 @@ pub(super) async fn reauthorize(
     key: Key,
     Path(id): Path<String>,
     Query(q): Query<ReturnTo>,
-) -> Reply {
+) -> Answer<connhost::AuthorizeStart> {
     let t = key.team(&s)?;
-    json(
+    Ok(Json(
         t.reauthorize_start(&id, &s.config.callback_url(), q.return_url.as_deref())
             .await
             .map_err(fail)?,
-    )
+    ))
 }
 
 /// `GET /v1/settings/return-urls`: where consent may return the browser.
-pub(super) async fn return_urls(State(s): State<AppState>, key: Key) -> Reply {
-    json(key.team(&s)?.return_urls().map_err(fail)?)
+pub(super) async fn return_urls(State(s): State<AppState>, key: Key) -> Answer<Vec<String>> {
+    Ok(Json(key.team(&s)?.return_urls().map_err(fail)?))
 }
+
+/// The allowed return URL prefixes: absolute URLs.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(transparent)]
+pub(super) struct ReturnUrls(#[schemars(inner(url))] Vec<String>);
 
 /// `PUT /v1/settings/return-urls`: replaces the allowed prefixes.
 pub(super) async fn set_return_urls(
     State(s): State<AppState>,
     key: Key,
-    Json(urls): Json<Vec<String>>,
-) -> Reply {
-    json(key.team(&s)?.set_return_urls(urls).map_err(fail)?)
+    Json(ReturnUrls(urls)): Json<ReturnUrls>,
+) -> Answer<Vec<String>> {
+    Ok(Json(key.team(&s)?.set_return_urls(urls).map_err(fail)?))
+}
+
+/// What the provider's redirect carries (RFC 6749 §4.1.2, RFC 9207). The
+/// handler reads the raw query, since the whole callback URL goes to the
+/// library; this names its parameters for the document.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+pub(super) struct CallbackQuery {
+    /// `pend_….…`: the single-use state consent was started with.
+    state: Option<String>,
+    /// The authorization code, on success.
+    code: Option<String>,
+    /// The provider's error code, on failure.
+    error: Option<String>,
+    error_description: Option<String>,
+    /// The issuer, when the provider names it.
+    iss: Option<String>,
 }
 
 /// `GET /oauth/callback?state=pend_….…&code=…`: the provider's redirect.
@@ -71,7 +96,7 @@ pub(super) async fn callback(
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Answer<Connected> {
     let query = query.unwrap_or_default();
     let url = format!("{}?{query}", s.config.callback_url());
     let state = url::Url::parse(&url)
@@ -95,7 +120,7 @@ pub(super) async fn callback(
         s.manager.pending_team(&pending),
         s.manager.pending_return_url(&pending),
     ) else {
-        return unknown();
+        return Err(unknown());
     };
     // A consent the Connections page started finishes only in the browser
     // that started it; the pending authorization stays for that one.
@@ -117,15 +142,15 @@ pub(super) async fn callback(
     }
     .await;
     match (finished, return_url) {
-        (Ok(record), None) => {
-            Json(serde_json::json!({"connected": true, "connection": view(&record)}))
-                .into_response()
-        }
-        (Err(e), None) => fail(e),
+        (Ok(record), None) => Ok(Json(Connected {
+            connected: true,
+            connection: view(&record),
+        })),
+        (Err(e), None) => Err(fail(e)),
         (outcome, Some(back)) => {
             let mut back = match url::Url::parse(&back) {
                 Ok(u) => u,
-                Err(_) => return unknown(),
+                Err(_) => return Err(unknown()),
             };
             {
                 let mut q = back.query_pairs_mut();
@@ -139,7 +164,8 @@ pub(super) async fn callback(
                         .append_pair("error_description", &e.to_string()),
                 };
             }
-            Redirect::to(back.as_str()).into_response()
+            // A redirect: the other response this route gives.
+            Err(Redirect::to(back.as_str()).into_response())
         }
     }
 }

@@ -1,6 +1,10 @@
 //! Usages, provider definitions and the audit log of the key's team.
 
-use super::{fail, json, Reply};
+use super::views::{
+    AuditPage, DeliveryState, NewWebhook as NewWebhookAnswer, ProviderAdded, Removed,
+    RemovedDynamic, RemovedUsages, Webhook, WebhookStatus,
+};
+use super::{fail, Answer};
 use crate::auth::Key;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -8,12 +12,16 @@ use axum::Json;
 use connhost::Usage;
 use serde::Deserialize;
 
-pub(super) async fn usages(State(s): State<AppState>, key: Key) -> Reply {
-    json(key.team(&s)?.usages().map_err(fail)?)
+pub(super) async fn usages(State(s): State<AppState>, key: Key) -> Answer<Vec<Usage>> {
+    Ok(Json(key.team(&s)?.usages().map_err(fail)?))
 }
 
-pub(super) async fn add_usage(State(s): State<AppState>, key: Key, Json(u): Json<Usage>) -> Reply {
-    json(key.team(&s)?.add_usage(u).map_err(fail)?)
+pub(super) async fn add_usage(
+    State(s): State<AppState>,
+    key: Key,
+    Json(u): Json<Usage>,
+) -> Answer<Usage> {
+    Ok(Json(key.team(&s)?.add_usage(u).map_err(fail)?))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -27,16 +35,18 @@ pub(super) async fn remove_usage(
     State(s): State<AppState>,
     key: Key,
     Query(q): Query<RemoveUsage>,
-) -> Reply {
+) -> Answer<RemovedUsages> {
     let removed = key
         .team(&s)?
         .remove_usage(&q.consumer, q.connection.as_deref())
         .map_err(fail)?;
-    json(serde_json::json!({ "removed": removed }))
+    Ok(Json(RemovedUsages {
+        removed: removed as u64,
+    }))
 }
 
-pub(super) async fn providers(State(s): State<AppState>, key: Key) -> Reply {
-    json(key.team(&s)?.providers().map_err(fail)?)
+pub(super) async fn providers(State(s): State<AppState>, key: Key) -> Answer<Vec<String>> {
+    Ok(Json(key.team(&s)?.providers().map_err(fail)?))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -50,34 +60,53 @@ pub(super) async fn add_provider(
     State(s): State<AppState>,
     key: Key,
     Json(p): Json<NewProvider>,
-) -> Reply {
+) -> Answer<ProviderAdded> {
     let t = key.team(&s)?;
     let id = t
         .add_provider(&p.connector, &p.definition.to_string())
         .await
         .map_err(fail)?;
-    json(serde_json::json!({ "id": id }))
+    Ok(Json(ProviderAdded { id }))
 }
 
 pub(super) async fn remove_provider(
     State(s): State<AppState>,
     key: Key,
     Path(id): Path<String>,
-) -> Reply {
+) -> Answer<Removed> {
     key.team(&s)?.remove_provider(&id).map_err(fail)?;
-    json(serde_json::json!({ "id": id, "removed": true }))
+    Ok(Json(Removed { id, removed: true }))
+}
+
+/// A page's size: 1 to 1000 (100 when absent), as `/v1/connections` takes
+/// it; outside that is refused, not quietly changed.
+fn page_limit(limit: Option<usize>) -> Result<usize, axum::response::Response> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(fail(connhost::Error::InvalidInput {
+            field: "limit".into(),
+            reason: "must be between 1 and 1000".into(),
+        }));
+    }
+    Ok(limit)
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct AuditQuery {
+    /// Only this connection's records.
     #[serde(default)]
     connection: Option<String>,
+    /// Only records from this time on (Unix seconds).
     #[serde(default)]
+    #[schemars(range(max = u64::MAX))]
     since: Option<u64>,
     /// Records after this sequence number (the previous page's `next`).
     #[serde(default)]
+    #[schemars(range(max = u64::MAX))]
     after: Option<u64>,
+    /// Records per page (1 to 1000; 100 when absent).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
     limit: Option<usize>,
 }
 
@@ -86,8 +115,8 @@ pub(super) async fn audit(
     State(s): State<AppState>,
     key: Key,
     Query(q): Query<AuditQuery>,
-) -> Reply {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+) -> Answer<AuditPage> {
+    let limit = page_limit(q.limit)?;
     let (page, more) = key
         .team(&s)?
         .audit_page(
@@ -102,7 +131,10 @@ pub(super) async fn audit(
     } else {
         None
     };
-    json(serde_json::json!({ "records": page, "next": next }))
+    Ok(Json(AuditPage {
+        records: page,
+        next,
+    }))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -115,7 +147,7 @@ pub(super) async fn add_webhook(
     State(s): State<AppState>,
     key: Key,
     Json(w): Json<NewWebhook>,
-) -> Reply {
+) -> Answer<NewWebhookAnswer> {
     let t = key.team(&s)?;
     t.admin_only("add webhooks").map_err(fail)?;
     let (hook, secret) = s
@@ -123,49 +155,51 @@ pub(super) async fn add_webhook(
         .add_webhook(&t.caller().team, &w.url)
         .await
         .map_err(fail)?;
-    let mut v =
-        serde_json::to_value(&hook).map_err(|e| fail(connhost::Error::Runtime(e.to_string())))?;
-    v["secret"] = secret.expose().into();
-    Ok(Json(v))
+    Ok(Json(NewWebhookAnswer {
+        webhook: Webhook::from(&hook),
+        secret: secret.expose().to_string(),
+    }))
 }
 
 /// `GET /v1/webhooks`: each with where its deliveries stand (`failing`,
 /// failures in a row, the next try after a failure).
-pub(super) async fn webhooks(State(s): State<AppState>, key: Key) -> Reply {
+pub(super) async fn webhooks(State(s): State<AppState>, key: Key) -> Answer<Vec<WebhookStatus>> {
     let t = key.team(&s)?;
     let team = &t.caller().team;
     let mut out = Vec::new();
     for hook in s.manager.webhooks(team).map_err(fail)? {
         let state = s.manager.webhook_state(team, &hook.id).map_err(fail)?;
-        let mut v = serde_json::to_value(&hook)
-            .map_err(|e| fail(connhost::Error::Runtime(e.to_string())))?;
-        v["delivery"] = serde_json::json!({
-            "failing": state.failures > 0,
-            "failures": state.failures,
-            "retry_at": (state.retry_at > 0).then_some(state.retry_at),
-            "delivered_through": format!("evt_{}", state.delivered_through),
+        out.push(WebhookStatus {
+            webhook: Webhook::from(&hook),
+            delivery: DeliveryState {
+                failing: state.failures > 0,
+                failures: state.failures,
+                retry_at: (state.retry_at > 0).then_some(state.retry_at),
+                delivered_through: format!("evt_{}", state.delivered_through),
+            },
         });
-        out.push(v);
     }
-    json(out)
+    Ok(Json(out))
 }
 
 pub(super) async fn remove_webhook(
     State(s): State<AppState>,
     key: Key,
     Path(id): Path<String>,
-) -> Reply {
+) -> Answer<Removed> {
     let t = key.team(&s)?;
     t.admin_only("remove webhooks").map_err(fail)?;
     s.manager
         .remove_webhook(&t.caller().team, &id)
         .map_err(fail)?;
-    json(serde_json::json!({ "id": id, "removed": true }))
+    Ok(Json(Removed { id, removed: true }))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct Limit {
+    /// Attempts to show, newest last (1 to 1000; 100 when absent).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
     limit: Option<usize>,
 }
 
@@ -175,17 +209,20 @@ pub(super) async fn deliveries(
     key: Key,
     Path(id): Path<String>,
     Query(q): Query<Limit>,
-) -> Reply {
+) -> Answer<Vec<connhost::DeliveryAttempt>> {
     let t = key.team(&s)?;
-    json(
+    Ok(Json(
         s.manager
-            .deliveries(&t.caller().team, &id, q.limit.unwrap_or(100).min(1000))
+            .deliveries(&t.caller().team, &id, page_limit(q.limit)?)
             .map_err(fail)?,
-    )
+    ))
 }
 
-pub(super) async fn dynamics(State(s): State<AppState>, key: Key) -> Reply {
-    json(key.team(&s)?.dynamics().map_err(fail)?)
+pub(super) async fn dynamics(
+    State(s): State<AppState>,
+    key: Key,
+) -> Answer<Vec<connhost::DynamicConnection>> {
+    Ok(Json(key.team(&s)?.dynamics().map_err(fail)?))
 }
 
 /// `POST /v1/dynamic-connections`: create or replace one (targets must be
@@ -194,15 +231,18 @@ pub(super) async fn put_dynamic(
     State(s): State<AppState>,
     key: Key,
     Json(d): Json<connhost::DynamicConnection>,
-) -> Reply {
-    json(key.team(&s)?.put_dynamic(d).map_err(fail)?)
+) -> Answer<connhost::DynamicConnection> {
+    Ok(Json(key.team(&s)?.put_dynamic(d).map_err(fail)?))
 }
 
 pub(super) async fn remove_dynamic(
     State(s): State<AppState>,
     key: Key,
     Path(name): Path<String>,
-) -> Reply {
+) -> Answer<RemovedDynamic> {
     key.team(&s)?.remove_dynamic(&name).map_err(fail)?;
-    json(serde_json::json!({ "name": name, "removed": true }))
+    Ok(Json(RemovedDynamic {
+        name,
+        removed: true,
+    }))
 }
