@@ -379,14 +379,20 @@ async fn public_addresses(host: &str, port: u16) -> Result<Vec<std::net::SocketA
         .await
         .map_err(|_| NetError::Network(format!("{host}: name not resolved")))?
         .collect();
-    if resolved.is_empty()
-        || !resolved
-            .iter()
-            .all(|a| connhost_policy::address::is_public(a.ip()))
-    {
+    if !all_public(&resolved) {
         return Err(refused());
     }
     Ok(resolved)
+}
+
+/// Whether a name's addresses may be connected to: there is one, and
+/// every one is public (a name that resolves to a public and a private
+/// address is refused, or a retry could land on the private one).
+fn all_public(resolved: &[std::net::SocketAddr]) -> bool {
+    !resolved.is_empty()
+        && resolved
+            .iter()
+            .all(|a| connhost_policy::address::is_public(a.ip()))
 }
 
 fn build_request(
@@ -465,6 +471,28 @@ mod tests {
         let text = format!("{r:?}");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("authorization"), "{text}");
+    }
+
+    #[test]
+    fn a_name_with_one_private_address_among_public_ones_is_refused() {
+        let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        assert!(all_public(&[
+            a("93.184.216.34:443"),
+            a("[2606:2800:220:1::1]:443")
+        ]));
+        for private in [
+            "10.0.0.1:443",
+            "127.0.0.1:443",
+            "169.254.169.254:443",
+            "[::1]:443",
+        ] {
+            assert!(
+                !all_public(&[a("93.184.216.34:443"), a(private)]),
+                "{private} among public ones"
+            );
+            assert!(!all_public(&[a(private), a("93.184.216.34:443")]));
+        }
+        assert!(!all_public(&[]), "no address at all");
     }
 
     #[test]
