@@ -79,6 +79,60 @@ mod tests {
         is_public(s.parse().unwrap())
     }
 
+    /// Each blocked range's edges and each of its terms alone: a rule
+    /// that checks too little or too much shows here (found by
+    /// `scripts/mutants.sh policy`).
+    #[test]
+    fn the_edges_of_every_range_and_near_misses() {
+        for ip in [
+            "192.0.0.1",
+            "198.19.255.255",
+            "198.51.100.1",
+            "203.0.113.1",
+            "100.127.255.255",
+            "fec0::1",
+            "100::1",
+            "::2",
+            "::ffff:198.51.100.1",
+            "2002:c633:6401::",
+        ] {
+            assert!(!public(ip), "{ip} is not public");
+        }
+        for ip in [
+            "223.255.255.254",
+            "100.63.0.1",
+            "1.64.0.1",
+            "169.1.0.1",
+            "1.254.0.1",
+            "172.15.0.1",
+            "1.16.0.1",
+            "1.0.0.1",
+            "192.1.0.1",
+            "192.0.1.1",
+            "192.0.3.1",
+            "1.0.2.1",
+            "192.1.2.1",
+            "192.169.0.1",
+            "1.168.0.1",
+            "198.17.0.1",
+            "198.20.0.1",
+            "1.18.0.1",
+            "198.51.101.1",
+            "198.52.100.1",
+            "1.51.100.1",
+            "203.0.114.1",
+            "203.1.113.1",
+            "1.0.113.1",
+            "2001:4860:4860::8888",
+            "2606::1",
+            "100:0:0:1::1",
+            "2606::a00:1",
+            "64:1::1",
+        ] {
+            assert!(public(ip), "{ip} is public");
+        }
+    }
+
     #[test]
     fn rejects_internal_ipv4() {
         for ip in [

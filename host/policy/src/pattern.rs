@@ -105,6 +105,14 @@ mod tests {
     }
 
     #[test]
+    fn parse_all_keeps_every_pattern_and_names_the_first_bad_one() {
+        let ok = parse_all(&["https://*.example.com".into(), "{definition}".into()]).unwrap();
+        assert_eq!(ok.len(), 2);
+        assert!(ok[0].matches(&o("https://a.example.com"), &[], None));
+        assert!(parse_all(&["https://*.example.com".into(), "https://*".into()]).is_err());
+    }
+
+    #[test]
     fn wildcards_match_subdomains_only() {
         let p = OriginPattern::parse("https://*.atlassian.net").unwrap();
         assert!(p.matches(&o("https://acme.atlassian.net"), &[], None));

@@ -51,6 +51,19 @@ mod tests {
     }
 
     #[test]
+    fn user_info_of_either_kind_is_refused() {
+        for url in [
+            "https://user@app.example.com/",
+            "https://:pw@app.example.com/",
+            "https://user:pw@app.example.com/",
+        ] {
+            let e = parse(url).unwrap_err();
+            assert!(e.contains("user info"), "{url}: {e}");
+        }
+        assert!(parse("https://app.example.com/").is_ok());
+    }
+
+    #[test]
     fn a_url_must_fall_under_a_prefix_on_a_segment_boundary() {
         let list = ["https://app.example.com/connections"];
         assert!(ok("https://app.example.com/connections", &list));
