@@ -310,6 +310,29 @@ mod tests {
     }
 
     #[test]
+    fn short_or_truncated_values_are_invalid_never_a_panic() {
+        let ring = KeyRing::new(key(1));
+        // Salt (16) + nonce (12) + GCM tag (16) is the least a value holds.
+        for n in 0..=44 {
+            let short = format!("{PREFIX}{}.{}", key(1).id(), B64URL.encode(vec![0u8; n]));
+            assert_eq!(
+                ring.open(&short, b"a"),
+                Err(OpenError::Invalid),
+                "{n} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_key_says_why_and_a_key_shows_only_its_id() {
+        assert_eq!(BadKey("why".into()).to_string(), "why");
+        assert_eq!(
+            format!("{:?}", key(1)),
+            format!("MasterKey({})", key(1).id())
+        );
+    }
+
+    #[test]
     fn a_forged_key_id_does_not_open_with_the_named_key() {
         let ring = KeyRing::with_old(key(2), key(1));
         let sealed = key(1).seal(b"v", b"a");

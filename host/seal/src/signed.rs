@@ -129,6 +129,29 @@ mod tests {
     }
 
     #[test]
+    fn an_unversioned_tag_is_the_old_form_and_a_version_0_prefix_is_refused() {
+        let keys = KeyRing::new(MasterKey::from_bytes(&[1; 32]).unwrap());
+        let mut d = Doc {
+            id: "a".into(),
+            n: 1,
+            integrity: String::new(),
+        };
+        let bytes = encode_at(&keys, &mut d, 0);
+        // The tag a store from before versions wrote: domain ‖ JSON.
+        let mut old = b"test:".to_vec();
+        old.extend(br#"{"id":"a","n":1,"integrity":""}"#);
+        assert_eq!(d.integrity, keys.tag(&old));
+        assert_eq!(decode_at::<Doc>(&keys, &bytes, "a").unwrap().1, 0);
+        // `@0:` is no version at all: refused, not read as version 0.
+        let text = String::from_utf8(bytes).unwrap();
+        let zero = text.replace(&d.integrity, &format!("@0:{}", d.integrity));
+        assert_eq!(
+            decode::<Doc>(&keys, zero.as_bytes(), "a").err(),
+            Some(SignedError::Tampered)
+        );
+    }
+
+    #[test]
     fn edits_moves_and_other_keys_are_refused() {
         let keys = KeyRing::new(MasterKey::from_bytes(&[1; 32]).unwrap());
         let mut d = Doc {
