@@ -587,6 +587,11 @@ async fn a_body_is_refused_by_role_and_size_before_it_is_read() {
         "member's definition: {got}"
     );
     assert!(got.contains("\"kind\":\"forbidden\""), "{got}");
+    // The unread body stays on that connection: it is closed, and says so.
+    assert!(
+        got.to_ascii_lowercase().contains("connection: close"),
+        "{got}"
+    );
     let got = raw(
         &base,
         "127.0.0.1",

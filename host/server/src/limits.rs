@@ -209,8 +209,23 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
     }
     let gate = &s.gate;
     let method = req.method().clone();
+    // Refused before its body is read, a request's connection is closed
+    // (and says so), or the client would send its next request on it
+    // behind the unread body.
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let close = |mut r: Response| {
+        if has_body {
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        r
+    };
     let Ok(_total) = gate.total.clone().try_acquire_owned() else {
-        return busy("the server is at its limit of requests in flight");
+        return close(busy("the server is at its limit of requests in flight"));
     };
     let auth = route_auth(&method, &path);
     let keyed = matches!(auth, Some("team" | "operator"));
@@ -220,40 +235,42 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
     if keyed {
         let key = match s.manager.authenticate(bearer(&req)) {
             Ok(k) => k,
-            Err(e) => return ApiError(e).into_response(),
+            Err(e) => return close(ApiError(e).into_response()),
         };
         if auth == Some("operator") && key.team.is_some() {
-            return crate::error::forbidden("this needs an operator key");
+            return close(crate::error::forbidden("this needs an operator key"));
         }
         if admin_only(&method, &path) && key.role == Role::Member {
-            return crate::error::forbidden(
+            return close(crate::error::forbidden(
                 "team settings are for admin keys; this key is a member's",
-            );
+            ));
         }
         let team = key.team.clone().unwrap_or_else(|| "operator keys".into());
         match slot(&gate.teams, &team, gate.limits.per_team) {
             Some(p) => _slots.push(p),
             None => {
-                return busy(&format!(
+                return close(busy(&format!(
                     "`{team}` already has {} requests in flight",
                     gate.limits.per_team
-                ))
+                )))
             }
         }
         req.extensions_mut().insert(Authenticated(key));
     } else {
         let ip = client(&req);
         let Ok(any) = gate.anonymous.clone().try_acquire_owned() else {
-            return busy("the server is at its limit of unauthenticated requests");
+            return close(busy(
+                "the server is at its limit of unauthenticated requests",
+            ));
         };
         _slots.push(any);
         match slot(&gate.clients, &ip, gate.limits.anonymous_per_client) {
             Some(p) => _slots.push(p),
             None => {
-                return busy(&format!(
+                return close(busy(&format!(
                     "this client already has {} unauthenticated requests in flight",
                     gate.limits.anonymous_per_client
-                ))
+                )))
             }
         }
     }
@@ -262,7 +279,7 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
             _slots.extend(budget);
             req
         }
-        Err(r) => return r,
+        Err(r) => return close(r),
     };
     let response = next.run(req).await;
     match auth {
