@@ -50,6 +50,36 @@ impl Signed for Bucket {
 pub(crate) type BucketCache =
     std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, Arc<Bucket>)>>;
 
+/// A bucket (of this index or of `versions/`) from its bytes (`None`:
+/// there is none yet, an empty bucket `id`). The last verified copy of
+/// each bucket is kept: bytes identical to it are that bucket, so a read
+/// costs a compare instead of a parse and a tag check (which grow with the
+/// bucket).
+pub(crate) fn decode_cached(
+    keys: &super::crypto::KeyRing,
+    cache: &BucketCache,
+    id: &str,
+    path: &str,
+    name: &str,
+    bytes: Option<Vec<u8>>,
+) -> Result<Arc<Bucket>> {
+    let Some(bytes) = bytes else {
+        return Ok(Arc::new(Bucket {
+            id: id.to_string(),
+            ..Bucket::default()
+        }));
+    };
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((seen, b)) = cache.get(name) {
+        if *seen == bytes {
+            return Ok(b.clone());
+        }
+    }
+    let b = Arc::new(signed::check::<Bucket>(keys, &bytes, id, path)?);
+    cache.insert(name.to_string(), (bytes, b.clone()));
+    Ok(b)
+}
+
 /// What the index says about one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Committed {
@@ -96,31 +126,15 @@ impl Store {
         format!("index/{name}.json")
     }
 
-    /// A bucket from its bytes (`None`: there is none yet). The last
-    /// verified copy of each bucket is kept: bytes identical to it are
-    /// that bucket, so a read costs a compare instead of a parse and a
-    /// tag check (which grow with the bucket).
     fn decode_bucket(&self, name: &str, bytes: Option<Vec<u8>>) -> Result<Arc<Bucket>> {
-        let Some(bytes) = bytes else {
-            return Ok(Arc::new(Bucket {
-                id: format!("index/{name}"),
-                ..Bucket::default()
-            }));
-        };
-        let mut cache = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((seen, b)) = cache.get(name) {
-            if *seen == bytes {
-                return Ok(b.clone());
-            }
-        }
-        let b = Arc::new(signed::check::<Bucket>(
+        decode_cached(
             &self.keys,
-            &bytes,
+            &self.buckets,
             &format!("index/{name}"),
             &self.bucket_path(name),
-        )?);
-        cache.insert(name.to_string(), (bytes, b.clone()));
-        Ok(b)
+            name,
+            bytes,
+        )
     }
 
     fn load_bucket(&self, name: &str) -> Result<Bucket> {

@@ -116,29 +116,15 @@ impl Versions {
         }
     }
 
-    /// A bucket from its bytes (`None`: there is none yet); bytes equal
-    /// to the last verified copy are that bucket.
     fn decode_bucket(&self, name: &str, bytes: Option<Vec<u8>>) -> Result<Arc<Bucket>> {
-        let Some(bytes) = bytes else {
-            return Ok(Arc::new(Bucket {
-                id: format!("versions/{name}"),
-                ..Bucket::default()
-            }));
-        };
-        let mut cache = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((seen, b)) = cache.get(name) {
-            if *seen == bytes {
-                return Ok(b.clone());
-            }
-        }
-        let b = Arc::new(signed::check::<Bucket>(
+        super::index::decode_cached(
             &self.keys,
-            &bytes,
+            &self.buckets,
             &format!("versions/{name}"),
             &bucket_path(name),
-        )?);
-        cache.insert(name.to_string(), (bytes, b.clone()));
-        Ok(b)
+            name,
+            bytes,
+        )
     }
 
     fn load_bucket(&self, name: &str) -> Result<Arc<Bucket>> {
