@@ -1,20 +1,14 @@
 //! Provider definitions: the data that tells the generic connector how a
 //! service authenticates. Parsed strictly; every error names the field.
 
-use connhost_sdk::{invalid, ConnectorError};
+use crate::template::{self, FieldDecl, Shape, Values};
+use connhost_sdk::{invalid, ConnectorError, Fields};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use url::Url;
 
-/// Shipped definitions, checked against each provider's public docs.
-pub const SHIPPED: &[(&str, &str)] = &[
-    ("github", include_str!("../providers/github.json")),
-    ("google", include_str!("../providers/google.json")),
-    ("slack", include_str!("../providers/slack.json")),
-    ("dropbox", include_str!("../providers/dropbox.json")),
-    ("atlassian", include_str!("../providers/atlassian.json")),
-    ("microsoft", include_str!("../providers/microsoft.json")),
-];
+// `SHIPPED`: every `providers/*.json`, by id (written by build.rs).
+include!(concat!(env!("OUT_DIR"), "/shipped.rs"));
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -27,6 +21,10 @@ pub enum AuthMode {
     ApiKey,
     /// HTTP basic with a user name and password.
     Basic,
+    /// Resource-owner password grant (RFC 6749 §4.3).
+    Password,
+    /// A key exchanged at a token endpoint for a short-lived token.
+    KeyExchange,
 }
 
 impl AuthMode {
@@ -36,6 +34,8 @@ impl AuthMode {
             AuthMode::Oauth2Cc => "oauth2_cc",
             AuthMode::ApiKey => "api_key",
             AuthMode::Basic => "basic",
+            AuthMode::Password => "password",
+            AuthMode::KeyExchange => "key_exchange",
         }
     }
 }
@@ -45,6 +45,8 @@ impl AuthMode {
 pub enum KeyLocation {
     Header,
     Query,
+    /// HTTP Basic: the key as the password, a fixed user name.
+    Basic,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -53,11 +55,118 @@ pub struct ApiKeySpec {
     #[serde(rename = "in")]
     pub location: KeyLocation,
     /// Header or query parameter name.
+    #[serde(default)]
     pub name: String,
     /// Text before the key (header only), e.g. `Bearer `.
     #[serde(default)]
     pub prefix: String,
+    /// The fixed user name (`in: basic` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
+
+/// Where an access token goes on requests.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    #[serde(rename = "in")]
+    pub location: KeyLocation,
+    #[serde(default = "authorization")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+fn authorization() -> String {
+    "Authorization".into()
+}
+
+/// `key_exchange`: where the key is traded for a token.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyExchange {
+    pub url: String,
+    /// Form parameter carrying the key; empty: Basic with `username`.
+    #[serde(default = "api_key_param")]
+    pub param: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default = "access_token_ptr")]
+    pub token_pointer: String,
+    #[serde(default = "expires_ptr")]
+    pub expires_pointer: String,
+}
+
+fn api_key_param() -> String {
+    "api_key".into()
+}
+fn access_token_ptr() -> String {
+    "/access_token".into()
+}
+fn expires_ptr() -> String {
+    "/expires_in".into()
+}
+
+/// An API origin the token response names (Salesforce's `instance_url`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenOrigin {
+    pub pointer: String,
+    /// `https://*.my.salesforce.com`: what the answer must match.
+    pub pattern: String,
+}
+
+/// One scope of the catalogue: a bare name (v1) or described (v2).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ScopeEntry {
+    Name(String),
+    Spec(ScopeSpec),
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeSpec {
+    pub name: String,
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl ScopeEntry {
+    pub fn name(&self) -> &str {
+        match self {
+            ScopeEntry::Name(n) => n,
+            ScopeEntry::Spec(s) => &s.name,
+        }
+    }
+}
+
+pub const CATEGORIES: &[&str] = &[
+    "crm",
+    "support",
+    "marketing",
+    "communication",
+    "dev-tools",
+    "cloud",
+    "monitoring",
+    "security",
+    "storage",
+    "productivity",
+    "project-management",
+    "hr",
+    "finance",
+    "payments",
+    "e-commerce",
+    "analytics",
+    "forms",
+    "documents",
+    "design",
+    "social",
+    "ai",
+    "other",
+];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -88,10 +197,19 @@ fn yes() -> bool {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Definition {
+    /// 2 for this format; absent is version 1 (no v2 keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<u8>,
     pub id: String,
     #[serde(default)]
     pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs: Option<String>,
     pub auth_mode: AuthMode,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, FieldDecl>,
     /// RFC 8414 issuer identifier; checked against `iss` on callbacks.
     #[serde(default)]
     pub issuer: Option<String>,
@@ -99,12 +217,16 @@ pub struct Definition {
     pub authorize_url: Option<String>,
     #[serde(default)]
     pub token_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_url: Option<String>,
     #[serde(default)]
     pub revocation_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_url: Option<String>,
     #[serde(default)]
     pub default_scopes: Vec<String>,
     #[serde(default)]
-    pub scopes: Vec<String>,
+    pub scopes: Vec<ScopeEntry>,
     #[serde(default = "space")]
     pub scope_separator: String,
     /// `client_secret_basic` (default), `client_secret_basic_raw`, `client_secret_post`.
@@ -114,18 +236,38 @@ pub struct Definition {
     pub authorize_params: BTreeMap<String, String>,
     #[serde(default)]
     pub token_params: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refresh_params: BTreeMap<String, String>,
     #[serde(default = "yes")]
     pub pkce: bool,
     /// Seconds a token lives when the token response has no `expires_in`.
     #[serde(default)]
     pub default_lifetime: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenSpec>,
     #[serde(default)]
     pub api_key: Option<ApiKeySpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_exchange: Option<KeyExchange>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<String>,
+    #[serde(default)]
     pub verify: Option<VerifySpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_origin: Option<TokenOrigin>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub self_hosted: bool,
     /// Origins the connection may call besides the endpoints above.
     #[serde(default)]
     pub hosts: Vec<String>,
 }
+
+/// The state field holding an origin a token response named.
+pub const API_ORIGIN: &str = "api_origin";
 
 fn bad(field: &str, reason: impl Into<String>) -> ConnectorError {
     invalid(&format!("definition.{field}"), reason)
@@ -278,7 +420,84 @@ impl Definition {
             .map(|(_, json)| Definition::parse(json).expect("shipped definitions are valid"))
     }
 
+    fn v2(&self) -> bool {
+        self.format == Some(2)
+    }
+
+    /// Keys version 1 does not have, set in a version 1 definition.
+    fn v2_keys_set(&self) -> Option<&'static str> {
+        let scope_specs = self.scopes.iter().any(|s| matches!(s, ScopeEntry::Spec(_)));
+        let keyed_basic = self
+            .api_key
+            .as_ref()
+            .is_some_and(|k| k.location == KeyLocation::Basic);
+        [
+            ("category", self.category.is_some()),
+            ("docs", self.docs.is_some()),
+            ("fields", !self.fields.is_empty()),
+            ("refresh_url", self.refresh_url.is_some()),
+            ("introspection_url", self.introspection_url.is_some()),
+            ("refresh_params", !self.refresh_params.is_empty()),
+            ("token", self.token.is_some()),
+            ("key_exchange", self.key_exchange.is_some()),
+            ("headers", !self.headers.is_empty()),
+            ("query", !self.query.is_empty()),
+            ("api_base", self.api_base.is_some()),
+            ("token_origin", self.token_origin.is_some()),
+            ("self_hosted", self.self_hosted),
+            ("scopes", scope_specs),
+            ("api_key.in", keyed_basic),
+            (
+                "auth_mode",
+                matches!(self.auth_mode, AuthMode::Password | AuthMode::KeyExchange),
+            ),
+            ("verify", self.verify.is_none()),
+        ]
+        .into_iter()
+        .find(|(_, set)| *set)
+        .map(|(k, _)| k)
+    }
+
+    /// Every URL template with the name of its key.
+    fn url_templates(&self) -> Vec<(String, &str)> {
+        let mut out: Vec<(String, &str)> = [
+            ("authorize_url", &self.authorize_url),
+            ("token_url", &self.token_url),
+            ("refresh_url", &self.refresh_url),
+            ("revocation_url", &self.revocation_url),
+            ("introspection_url", &self.introspection_url),
+            ("api_base", &self.api_base),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k.to_string(), v)))
+        .collect();
+        if let Some(v) = &self.verify {
+            out.push(("verify.url".into(), &v.url));
+        }
+        if let Some(k) = &self.key_exchange {
+            out.push(("key_exchange.url".into(), &k.url));
+        }
+        for (i, h) in self.hosts.iter().enumerate() {
+            out.push((format!("hosts[{i}]"), h));
+        }
+        out
+    }
+
     pub fn validate(&self) -> Result<(), ConnectorError> {
+        match self.format {
+            None | Some(1) => {
+                if let Some(k) = self.v2_keys_set() {
+                    let what = if k == "verify" {
+                        "is required in format 1; add \"format\": 2 to leave it out".to_string()
+                    } else {
+                        "is a format 2 key: add \"format\": 2".to_string()
+                    };
+                    return Err(bad(k, what));
+                }
+            }
+            Some(2) => {}
+            Some(n) => return Err(bad("format", format!("`{n}`: expected 1 or 2"))),
+        }
         if self.id.is_empty()
             || !self
                 .id
@@ -287,18 +506,35 @@ impl Definition {
         {
             return Err(bad("id", "must match [A-Za-z0-9_-]+"));
         }
-        for (field, v) in [
-            ("authorize_url", &self.authorize_url),
-            ("token_url", &self.token_url),
-            ("revocation_url", &self.revocation_url),
-        ] {
-            if let Some(v) = v {
-                https_url(field, v)?;
+        if let Some(c) = &self.category {
+            if !CATEGORIES.contains(&c.as_str()) {
+                return Err(bad(
+                    "category",
+                    format!("`{c}`: expected one of {}", CATEGORIES.join(", ")),
+                ));
+            }
+        }
+        if let Some(d) = &self.docs {
+            https_url("docs", d)?;
+        }
+        for (name, decl) in &self.fields {
+            decl.validate(name, self.self_hosted)?;
+        }
+        for (field, tpl) in self.url_templates() {
+            let (sample, _) = template::check_url(&field, tpl, &self.fields, self.self_hosted)?;
+            let u = https_url(&field, &sample)?;
+            if field.starts_with("hosts[") && (u.path() != "/" || u.query().is_some()) {
+                return Err(bad(&field, format!("`{tpl}` must be a bare origin")));
             }
         }
         if let Some(i) = &self.issuer {
             https_url("issuer", i)?;
         }
+        let verify_optional = self.v2()
+            && matches!(
+                self.auth_mode,
+                AuthMode::Oauth2 | AuthMode::Oauth2Cc | AuthMode::Password | AuthMode::KeyExchange
+            );
         match self.auth_mode {
             AuthMode::Oauth2 => {
                 if self.authorize_url.is_none() {
@@ -308,23 +544,62 @@ impl Definition {
                     return Err(bad("token_url", "is required for auth_mode oauth2"));
                 }
             }
-            AuthMode::Oauth2Cc => {
+            AuthMode::Oauth2Cc | AuthMode::Password => {
                 if self.token_url.is_none() {
-                    return Err(bad("token_url", "is required for auth_mode oauth2_cc"));
+                    return Err(bad(
+                        "token_url",
+                        format!("is required for auth_mode {}", self.auth_mode.id()),
+                    ));
+                }
+            }
+            AuthMode::KeyExchange => {
+                let Some(k) = &self.key_exchange else {
+                    return Err(bad(
+                        "key_exchange",
+                        "is required for auth_mode key_exchange",
+                    ));
+                };
+                if k.param.is_empty() && k.username.is_none() {
+                    return Err(bad(
+                        "key_exchange.param",
+                        "name the form parameter for the key, or give `username` to send it as a Basic password",
+                    ));
+                }
+                for (f, p) in [
+                    ("key_exchange.token_pointer", &k.token_pointer),
+                    ("key_exchange.expires_pointer", &k.expires_pointer),
+                ] {
+                    if !p.starts_with('/') {
+                        return Err(bad(f, "must be a JSON pointer such as /access_token"));
+                    }
                 }
             }
             AuthMode::ApiKey => {
                 let Some(k) = &self.api_key else {
                     return Err(bad("api_key", "is required for auth_mode api_key"));
                 };
-                if k.name.is_empty() {
-                    return Err(bad("api_key.name", "must not be empty"));
-                }
                 match k.location {
                     KeyLocation::Header => check_header_name("api_key.name", &k.name)?,
                     KeyLocation::Query => {
-                        if k.name.chars().any(char::is_control) {
-                            return Err(bad("api_key.name", "must not hold control characters"));
+                        if k.name.is_empty() || k.name.chars().any(char::is_control) {
+                            return Err(bad(
+                                "api_key.name",
+                                "must be a parameter name without control characters",
+                            ));
+                        }
+                    }
+                    KeyLocation::Basic => {
+                        let Some(u) = &k.username else {
+                            return Err(bad(
+                                "api_key.username",
+                                "is required with \"in\": \"basic\" (the fixed user name; \"\" for none)",
+                            ));
+                        };
+                        if u.contains(':') || u.chars().any(char::is_control) {
+                            return Err(bad(
+                                "api_key.username",
+                                "must not hold `:` or control characters (RFC 7617)",
+                            ));
                         }
                     }
                 }
@@ -339,6 +614,27 @@ impl Definition {
             }
             AuthMode::Basic => {}
         }
+        if let Some(t) = &self.token {
+            match t.location {
+                KeyLocation::Header => check_header_name("token.name", &t.name)?,
+                KeyLocation::Query => {
+                    if t.name.is_empty() || t.name.chars().any(char::is_control) {
+                        return Err(bad("token.name", "must be a parameter name"));
+                    }
+                }
+                KeyLocation::Basic => {
+                    return Err(bad("token.in", "must be header or query"));
+                }
+            }
+            if t.prefix
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .any(|c| c.is_control() && c != '\t')
+            {
+                return Err(bad("token.prefix", "must not hold control characters"));
+            }
+        }
         if let Some(ca) = &self.client_auth {
             if !matches!(
                 ca.as_str(),
@@ -350,62 +646,197 @@ impl Definition {
                 ));
             }
         }
-        check_params("authorize_params", &self.authorize_params)?;
-        check_params("token_params", &self.token_params)?;
+        for (name, params) in [
+            ("authorize_params", &self.authorize_params),
+            ("token_params", &self.token_params),
+            ("refresh_params", &self.refresh_params),
+        ] {
+            check_params(name, params)?;
+            for (k, v) in params {
+                template::check_value(&format!("{name}.{k}"), v, &self.fields)?;
+            }
+        }
+        for (k, v) in &self.headers {
+            check_header_name(&format!("headers.{k}"), k)?;
+            if k.eq_ignore_ascii_case("authorization") {
+                return Err(bad(
+                    &format!("headers.{k}"),
+                    "credentials go in `api_key` or `token`, never in a static header",
+                ));
+            }
+            template::check_value(&format!("headers.{k}"), v, &self.fields)?;
+        }
+        for (k, v) in &self.query {
+            if k.is_empty() || k.chars().any(char::is_control) {
+                return Err(bad(&format!("query.{k}"), "must be a parameter name"));
+            }
+            template::check_value(&format!("query.{k}"), v, &self.fields)?;
+        }
         if self.scope_separator.is_empty() {
             return Err(bad("scope_separator", "must not be empty"));
         }
-        let Some(v) = &self.verify else {
-            return Err(bad(
-                "verify",
-                "is required: how to check a connection works",
-            ));
-        };
-        https_url("verify.url", &v.url)?;
-        if !matches!(v.method.as_str(), "GET" | "POST") {
-            return Err(bad("verify.method", "must be GET or POST"));
-        }
-        if let Some(p) = &v.label {
-            if !p.is_empty() && !p.starts_with('/') {
-                return Err(bad("verify.label", "must be a JSON pointer such as /email"));
+        for (i, s) in self.scopes.iter().enumerate() {
+            let n = s.name();
+            if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(bad(
+                    &format!("scopes[{i}]"),
+                    "a scope name is non-empty text without spaces",
+                ));
             }
         }
-        for (i, h) in self.hosts.iter().enumerate() {
-            let u = https_url(&format!("hosts[{i}]"), h)?;
-            if u.path() != "/" || u.query().is_some() {
+        if let Some(o) = &self.token_origin {
+            if !o.pointer.starts_with('/') {
                 return Err(bad(
-                    &format!("hosts[{i}]"),
-                    format!("`{h}` must be a bare origin"),
+                    "token_origin.pointer",
+                    "must be a JSON pointer such as /instance_url",
                 ));
+            }
+            match connhost_policy::OriginPattern::parse(&o.pattern) {
+                Ok(
+                    connhost_policy::OriginPattern::Subdomains { .. }
+                    | connhost_policy::OriginPattern::Exact(_),
+                ) => {}
+                _ => {
+                    return Err(bad(
+                        "token_origin.pattern",
+                        format!(
+                            "`{}`: must be https://host or https://*.domain.tld",
+                            o.pattern
+                        ),
+                    ))
+                }
+            }
+        }
+        match &self.verify {
+            None if verify_optional => {}
+            None => {
+                return Err(bad(
+                    "verify",
+                    format!(
+                        "is required for auth_mode {}: how to check a connection works",
+                        self.auth_mode.id()
+                    ),
+                ))
+            }
+            Some(v) => {
+                if !matches!(v.method.as_str(), "GET" | "POST") {
+                    return Err(bad("verify.method", "must be GET or POST"));
+                }
+                if let Some(p) = &v.label {
+                    if !p.is_empty() && !p.starts_with('/') {
+                        return Err(bad("verify.label", "must be a JSON pointer such as /email"));
+                    }
+                }
             }
         }
         Ok(())
     }
 
-    /// Every origin this definition's endpoints live on, plus `hosts`.
-    pub fn origins(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        let urls = [
-            &self.issuer,
-            &self.authorize_url,
-            &self.token_url,
-            &self.revocation_url,
-        ];
-        let verify = self.verify.as_ref().map(|v| v.url.clone());
-        for u in urls
-            .into_iter()
-            .flatten()
-            .chain(verify.iter())
-            .chain(self.hosts.iter())
-        {
-            if let Ok(parsed) = Url::parse(u) {
-                let o = origin_of(&parsed);
-                if !out.contains(&o) {
-                    out.push(o);
+    /// The values of the fields this definition declares, checked; an
+    /// error names the missing or malformed field.
+    pub fn values(&self, f: &Fields) -> Result<Values, ConnectorError> {
+        let mut out = Values::new();
+        for (name, decl) in &self.fields {
+            let v = match f.get(name).or(decl.default.as_deref()) {
+                Some(v) => v.trim(),
+                None => {
+                    return Err(invalid(
+                        name,
+                        format!(
+                            "is required by provider `{}` ({}{})",
+                            self.id,
+                            decl.label,
+                            decl.help
+                                .as_deref()
+                                .map(|h| format!(": {h}"))
+                                .unwrap_or_default()
+                        ),
+                    ))
                 }
+            };
+            decl.check(name, v)?;
+            out.insert(name.clone(), v.to_string());
+        }
+        Ok(out)
+    }
+
+    /// A URL template filled from `values`.
+    pub fn url(&self, tpl: &str, values: &Values) -> String {
+        template::fill(tpl, values)
+    }
+
+    /// Every origin this connection may call: `api_base`'s first, then
+    /// the endpoints and `hosts`, filled from `values`; the API origin a
+    /// token response named, when it matches `token_origin.pattern`.
+    pub fn origins(&self, values: &Values, api_origin: Option<&str>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |o: String| {
+            if !out.contains(&o) {
+                out.push(o);
+            }
+        };
+        if let Some(o) = api_origin.filter(|o| self.token_origin_allows(o)) {
+            push(o.to_string());
+        }
+        let mut urls: Vec<&str> = Vec::new();
+        urls.extend(self.api_base.as_deref());
+        urls.extend(self.issuer.as_deref());
+        for (_, u) in self.url_templates() {
+            urls.push(u);
+        }
+        for u in urls {
+            if let Ok(parsed) = Url::parse(&template::fill(u, values)) {
+                push(origin_of(&parsed));
             }
         }
         out
+    }
+
+    /// What this definition's connections may call, before any field is
+    /// known: exact origins, `https://*.domain` for templated hosts,
+    /// `{field:host}` for a self-hosted host, and the `token_origin`
+    /// pattern. The host keeps these as the definition's approved origins.
+    pub fn origin_patterns(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |o: String| {
+            if !out.contains(&o) {
+                out.push(o);
+            }
+        };
+        if let Some(o) = &self.token_origin {
+            push(o.pattern.clone());
+        }
+        if let Some(i) = &self.issuer {
+            if let Ok(u) = Url::parse(i) {
+                push(origin_of(&u));
+            }
+        }
+        for (field, tpl) in self.url_templates() {
+            match template::check_url(&field, tpl, &self.fields, self.self_hosted) {
+                Ok((_, Shape::Exact)) => {
+                    if let Ok(u) = Url::parse(tpl) {
+                        push(origin_of(&u));
+                    }
+                }
+                Ok((_, Shape::Under(p))) => push(p),
+                Ok((_, Shape::Field(name))) => push(format!("{{field:{name}}}")),
+                Err(_) => {}
+            }
+        }
+        out
+    }
+
+    pub fn token_origin_allows(&self, origin: &str) -> bool {
+        let Some(t) = &self.token_origin else {
+            return false;
+        };
+        let (Ok(p), Ok(o)) = (
+            connhost_policy::OriginPattern::parse(&t.pattern),
+            connhost_policy::Origin::parse_bare(origin),
+        ) else {
+            return false;
+        };
+        p.matches(&o, &connhost_policy::pattern::MatchScope::none())
     }
 }
 
@@ -468,8 +899,22 @@ impl Metadata {
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
         let d = Definition {
+            format: None,
             id,
             display_name: None,
+            category: None,
+            docs: None,
+            fields: BTreeMap::new(),
+            refresh_url: None,
+            introspection_url: None,
+            refresh_params: BTreeMap::new(),
+            token: None,
+            key_exchange: None,
+            headers: BTreeMap::new(),
+            query: BTreeMap::new(),
+            api_base: None,
+            token_origin: None,
+            self_hosted: false,
             auth_mode,
             issuer: Some(issuer.to_string()),
             authorize_url: self.authorization_endpoint,
@@ -480,7 +925,11 @@ impl Metadata {
             } else {
                 vec![]
             },
-            scopes: self.scopes_supported,
+            scopes: self
+                .scopes_supported
+                .into_iter()
+                .map(ScopeEntry::Name)
+                .collect(),
             scope_separator: " ".into(),
             client_auth: Some(client_auth.into()),
             authorize_params: BTreeMap::new(),
@@ -508,5 +957,142 @@ impl Metadata {
             other => other,
         })?;
         Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shipped definition parses, is format 2 (or one of the first
+    /// six, format 1), names its category and docs page, and keeps its
+    /// origins bounded: each is an exact origin, a subdomain pattern of a
+    /// domain of at least two labels, or (self-hosted) the host field.
+    #[test]
+    fn every_shipped_definition_parses_and_is_bounded() {
+        let mut failures = Vec::new();
+        for (id, json) in SHIPPED {
+            let d = match Definition::parse(json) {
+                Ok(d) => d,
+                Err(e) => {
+                    failures.push(format!("{id}: {e:?}"));
+                    continue;
+                }
+            };
+            if d.id != *id {
+                failures.push(format!("{id}: the file is named for `{}`", d.id));
+            }
+            if d.v2() && (d.category.is_none() || d.docs.is_none() || d.display_name.is_none()) {
+                failures.push(format!(
+                    "{id}: a shipped definition needs display_name, category and docs"
+                ));
+            }
+            for p in d.origin_patterns() {
+                match connhost_policy::OriginPattern::parse(&p) {
+                    Ok(connhost_policy::OriginPattern::Exact(_))
+                    | Ok(connhost_policy::OriginPattern::Subdomains { .. }) => {}
+                    Ok(connhost_policy::OriginPattern::Field(f))
+                        if d.self_hosted && f == "host" => {}
+                    other => failures.push(format!("{id}: origin `{p}` is not bounded: {other:?}")),
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} bad:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn version_one_keeps_loading_and_refuses_v2_keys() {
+        let v1 = r#"{"id":"x","auth_mode":"api_key","api_key":{"in":"header","name":"X-Key"},"verify":{"url":"https://api.x.io/me"}}"#;
+        Definition::parse(v1).unwrap();
+        let with_headers = v1.replace(r#""id":"x""#, r#""id":"x","headers":{"X-V":"1"}"#);
+        let e = Definition::parse(&with_headers).unwrap_err();
+        assert!(
+            matches!(&e, ConnectorError::InvalidInput(f) if f.field == "definition.headers"),
+            "{e:?}"
+        );
+        let v2 = with_headers.replace(r#""id":"x""#, r#""format":2,"id":"x""#);
+        Definition::parse(&v2).unwrap();
+    }
+
+    #[test]
+    fn v2_errors_name_the_field() {
+        let base = serde_json::json!({
+            "format": 2, "id": "z", "auth_mode": "oauth2",
+            "fields": {"subdomain": {"label": "Subdomain", "rule": "dns_label"}},
+            "authorize_url": "https://{subdomain}.zendesk.com/oauth/authorizations/new",
+            "token_url": "https://{subdomain}.zendesk.com/oauth/tokens",
+        });
+        let d = Definition::parse(&base.to_string()).unwrap();
+        assert_eq!(
+            d.origin_patterns(),
+            vec!["https://*.zendesk.com".to_string()]
+        );
+        let values = Values::from([("subdomain".to_string(), "acme".to_string())]);
+        assert_eq!(
+            d.origins(&values, None),
+            vec!["https://acme.zendesk.com".to_string()]
+        );
+        let cases: &[(&str, serde_json::Value, &str)] = &[
+            (
+                "/token_url",
+                "https://{subdomain}.com/t".into(),
+                "definition.token_url",
+            ),
+            (
+                "/token_url",
+                "https://{region}.zendesk.com/t".into(),
+                "definition.token_url",
+            ),
+            (
+                "/fields/subdomain/rule",
+                "hostname".into(),
+                "definition.fields.subdomain.rule",
+            ),
+            (
+                "/fields/nickname",
+                serde_json::json!({"label": "N", "rule": "id"}),
+                "definition.fields.nickname",
+            ),
+            (
+                "/headers",
+                serde_json::json!({"Authorization": "x"}),
+                "definition.headers.Authorization",
+            ),
+            (
+                "/headers",
+                serde_json::json!({"X-A": "a\r\nB: c"}),
+                "definition.headers.X-A",
+            ),
+            (
+                "/token_params",
+                serde_json::json!({"redirect_uri": "x"}),
+                "definition.token_params.redirect_uri",
+            ),
+            ("/category", "toys".into(), "definition.category"),
+            (
+                "/token_origin",
+                serde_json::json!({"pointer": "/instance_url", "pattern": "https://*"}),
+                "definition.token_origin.pattern",
+            ),
+        ];
+        for (path, value, field) in cases {
+            let mut bad = base.clone();
+            let (parent, key) = path.rsplit_once('/').unwrap();
+            bad.pointer_mut(if parent.is_empty() { "" } else { parent })
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .insert(key.to_string(), value.clone());
+            let e = Definition::parse(&bad.to_string()).unwrap_err();
+            assert!(
+                matches!(&e, ConnectorError::InvalidInput(f) if f.field == *field),
+                "{path}: {e:?}"
+            );
+        }
     }
 }

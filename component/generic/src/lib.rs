@@ -7,6 +7,8 @@
 
 mod definition;
 mod provider;
+mod template;
+mod verify;
 
 use connhost_sdk::http::{classify, Method, Request, ResponseExt};
 use connhost_sdk::oauth::{ACCESS_TOKEN, REFRESH_TOKEN};
@@ -17,7 +19,7 @@ use connhost_sdk::{
     Verification,
 };
 use definition::{origin_of, AuthMode, SHIPPED};
-use provider::{issuer_of, known, need, pointer, provider};
+use provider::{issuer_of, known, need, pointer, provider, Provider};
 use url::Url;
 
 struct Generic;
@@ -26,7 +28,7 @@ impl Connector for Generic {
     fn manifest() -> Manifest {
         let shipped: Vec<&str> = SHIPPED.iter().map(|(i, _)| *i).collect();
         let client_id = || field("client_id", "Client ID").required();
-        manifest(
+        let m = manifest(
             "generic",
             "Generic OAuth 2.0 / API key",
             env!("CARGO_PKG_VERSION"),
@@ -45,7 +47,14 @@ impl Connector for Generic {
             field("auth_mode", "Auth mode")
                 .required()
                 .default_value("oauth2")
-                .one_of(&["oauth2", "oauth2_cc", "api_key", "basic"]),
+                .one_of(&[
+                    "oauth2",
+                    "oauth2_cc",
+                    "password",
+                    "api_key",
+                    "basic",
+                    "key_exchange",
+                ]),
         )
         .field(field("scopes", "Scopes").help("Space- or comma-separated; default: the provider's"))
         .auth_field("auth_mode")
@@ -76,6 +85,21 @@ impl Connector for Generic {
             vec![field("api_key", "API key").required().secret()],
         ))
         .auth_kind(auth_kind(
+            "password",
+            "OAuth 2.0 password grant (user name and password for a token)",
+            vec![
+                field("username", "User name").required(),
+                field("password", "Password").required().secret(),
+                field("client_id", "Client ID").help("When the provider registers clients"),
+                field("client_secret", "Client secret").secret(),
+            ],
+        ))
+        .auth_kind(auth_kind(
+            "key_exchange",
+            "API key exchanged for a short-lived token",
+            vec![field("api_key", "API key").required().secret()],
+        ))
+        .auth_kind(auth_kind(
             "basic",
             "User name and password",
             vec![
@@ -94,13 +118,22 @@ impl Connector for Generic {
         // `authorize_url` hands back the provider's issuer in this field.
         .issuer_field("issuer")
         .token_secrets(&[ACCESS_TOKEN, REFRESH_TOKEN])
-        .refresh_secret(REFRESH_TOKEN)
+        .refresh_secret(REFRESH_TOKEN);
+        // The fields definitions may declare (`https://{subdomain}.…`).
+        template::TEMPLATE_FIELDS.iter().fold(m, |m, name| {
+            let label = name[..1].to_ascii_uppercase() + &name[1..];
+            m.field(field(name, &label).help(
+                "Used by providers whose URLs or headers name it (`connhost provider show ID` lists a provider's fields)",
+            ))
+        })
     }
 
     fn create(input: ConnectionInput) -> Result<ConnectionState, ConnectorError> {
         let p = provider(&input)?;
         match p.def.auth_mode {
             AuthMode::Oauth2Cc => p.client_credentials(&input),
+            AuthMode::Password => p.password_grant(&input),
+            AuthMode::KeyExchange => p.exchange_key(),
             AuthMode::ApiKey => {
                 need("api_key")?;
                 Ok(ConnectionState { fields: p.state_fields(), ..state() })
@@ -118,19 +151,17 @@ impl Connector for Generic {
 
     fn verify(input: ConnectionInput) -> Result<Verification, ConnectorError> {
         let p = provider(&input)?;
-        let spec = p
-            .def
-            .verify
-            .clone()
-            .ok_or_else(|| invalid("definition.verify", "is required"))?;
-        let url =
-            Url::parse(&spec.url).map_err(|e| invalid("definition.verify.url", e.to_string()))?;
+        let Some(spec) = p.def.verify.clone() else {
+            return verify::without_endpoint(&p, &input);
+        };
+        let url = p.url(&spec.url);
+        Url::parse(&url).map_err(|e| invalid("definition.verify.url", e.to_string()))?;
         let method = if spec.method == "POST" {
             Method::Post
         } else {
             Method::Get
         };
-        let req = p.authed(&input, Request::new(method, url.as_str()))?;
+        let req = p.authed(&input, Request::new(method, url))?;
         let resp = req.send()?;
         if resp.status != spec.expected_status {
             return Err(classify(&resp));
@@ -144,7 +175,7 @@ impl Connector for Generic {
                     .ok()
                     .and_then(|v| pointer(&v, ptr))
             })
-            .unwrap_or_else(|| p.def.display_name.clone().unwrap_or(p.def.id.clone()));
+            .unwrap_or_else(|| p.name());
         Ok(Verification {
             account_label: label,
         })
@@ -154,17 +185,18 @@ impl Connector for Generic {
         let p = provider(&input)?;
         match p.def.auth_mode {
             AuthMode::Oauth2Cc => Ok(RefreshOutcome::Refreshed(p.client_credentials(&input)?)),
-            AuthMode::Oauth2 => {
+            AuthMode::KeyExchange => Ok(RefreshOutcome::Refreshed(p.exchange_key()?)),
+            AuthMode::Password if !secrets::has(REFRESH_TOKEN) => {
+                Ok(RefreshOutcome::Refreshed(p.password_grant(&input)?))
+            }
+            AuthMode::Oauth2 | AuthMode::Password => {
                 if !secrets::has(REFRESH_TOKEN) {
                     return Err(ConnectorError::ReauthorizationRequired(
                         "the provider issued no refresh token; reauthorize to get new access"
                             .into(),
                     ));
                 }
-                let req = p
-                    .token_request(&input)?
-                    .form("grant_type", "refresh_token")
-                    .form_secret("refresh_token", REFRESH_TOKEN);
+                let req = p.refresh_request(&input)?;
                 // Keep the granted scopes when the response omits `scope`.
                 let state = p.state(&req.send()?, &input.granted_scopes)?;
                 Ok(RefreshOutcome::Refreshed(state))
@@ -186,8 +218,8 @@ impl Connector for Generic {
                 "is required for the consent flow",
             )
         })?;
-        let mut url =
-            Url::parse(base).map_err(|e| invalid("definition.authorize_url", e.to_string()))?;
+        let mut url = Url::parse(&p.url(base))
+            .map_err(|e| invalid("definition.authorize_url", e.to_string()))?;
         let client_id = Fields::of(&input).require("client_id")?;
         let scopes = if req.scopes.is_empty() {
             p.requested_scopes(&input)
@@ -207,8 +239,8 @@ impl Connector for Generic {
                 q.append_pair("code_challenge", &req.code_challenge)
                     .append_pair("code_challenge_method", "S256");
             }
-            for (k, v) in &p.def.authorize_params {
-                q.append_pair(k, v);
+            for (k, v) in p.authorize_params() {
+                q.append_pair(&k, &v);
             }
         }
         let mut fields = p.state_fields();
@@ -239,7 +271,7 @@ impl Connector for Generic {
 
     fn revoke(input: ConnectionInput) -> Result<(), ConnectorError> {
         let p = provider(&input)?;
-        let Some(url) = p.def.revocation_url.clone() else {
+        let Some(url) = p.def.revocation_url.as_deref().map(|u| p.url(u)) else {
             return Ok(());
         };
         // The refresh token first: revoking it ends the grant (RFC 7009 §2.1).
@@ -290,16 +322,16 @@ impl Connector for Generic {
         // A known definition only: no discovery (network) per request.
         let def = known(&input)?
             .ok_or_else(|| invalid("provider", "the connection has no provider definition yet"))?;
-        provider::Provider {
-            def,
-            discovered: false,
-        }
-        .authed(&input, request)
+        Provider::new(def, false, &input)?.authed(&input, request)
     }
 
     fn allowed_origins(input: ConnectionInput) -> Result<Vec<String>, ConnectorError> {
         match known(&input)? {
-            Some(def) => Ok(def.origins()),
+            // The host checking a definition it is adding: no connection,
+            // so no field values yet (every connection has `auth_mode`):
+            // what its connections may call, bounded.
+            Some(def) if Fields::of(&input).get("auth_mode").is_none() => Ok(def.origin_patterns()),
+            Some(def) => Ok(Provider::new(def, false, &input)?.origins()),
             // Before discovery: only the issuer itself.
             None => {
                 let issuer = issuer_of(&input)?;
@@ -316,7 +348,7 @@ fn shipped_origins() -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (id, _) in SHIPPED {
         for o in definition::Definition::shipped(id)
-            .map(|d| d.origins())
+            .map(|d| d.origin_patterns())
             .unwrap_or_default()
         {
             if !out.contains(&o) {

@@ -2,10 +2,16 @@
 //! host handed in, or one discovered from an issuer) and the requests its
 //! auth mode makes: token requests, authenticated calls, secret checks.
 
-use crate::definition::{origin_of, AuthMode, Definition, KeyLocation, Metadata, SHIPPED};
-use connhost_sdk::http::{BasicEncoding, Request, ResponseExt};
+use crate::definition::{
+    origin_of, AuthMode, Definition, KeyLocation, Metadata, API_ORIGIN, SHIPPED,
+};
+use crate::template::Values;
+use connhost_sdk::http::{classify, BasicEncoding, Request, ResponseExt};
 use connhost_sdk::oauth::{self, ClientAuth, ACCESS_TOKEN};
-use connhost_sdk::{invalid, secrets, ConnectionInput, ConnectionState, ConnectorError, Fields};
+use connhost_sdk::{
+    invalid, secrets, ConnectionInput, ConnectionState, ConnectorError, Fields, ProviderFailure,
+};
+use std::collections::BTreeMap;
 use url::Url;
 
 /// The provider of a connection, and whether it was just discovered (then
@@ -13,6 +19,10 @@ use url::Url;
 pub(crate) struct Provider {
     pub(crate) def: Definition,
     pub(crate) discovered: bool,
+    /// The declared fields' values, checked.
+    pub(crate) values: Values,
+    /// The API origin a token response named (`token_origin`).
+    pub(crate) api_origin: Option<String>,
 }
 
 pub(crate) fn auth_mode(f: &Fields) -> Result<AuthMode, ConnectorError> {
@@ -21,10 +31,12 @@ pub(crate) fn auth_mode(f: &Fields) -> Result<AuthMode, ConnectorError> {
         "oauth2_cc" => AuthMode::Oauth2Cc,
         "api_key" => AuthMode::ApiKey,
         "basic" => AuthMode::Basic,
+        "password" => AuthMode::Password,
+        "key_exchange" => AuthMode::KeyExchange,
         other => {
             return Err(invalid(
                 "auth_mode",
-                format!("must be oauth2, oauth2_cc, api_key or basic, got `{other}`"),
+                format!("must be oauth2, oauth2_cc, password, api_key, basic or key_exchange, got `{other}`"),
             ))
         }
     })
@@ -114,10 +126,47 @@ pub(crate) fn provider(input: &ConnectionInput) -> Result<Provider, ConnectorErr
             ),
         ));
     }
-    Ok(Provider { def, discovered })
+    Provider::new(def, discovered, input)
 }
 
 impl Provider {
+    pub(crate) fn new(
+        def: Definition,
+        discovered: bool,
+        input: &ConnectionInput,
+    ) -> Result<Provider, ConnectorError> {
+        let f = Fields::of(input);
+        let values = def.values(&f)?;
+        let api_origin = f.get(API_ORIGIN).map(str::to_string);
+        Ok(Provider {
+            def,
+            discovered,
+            values,
+            api_origin,
+        })
+    }
+
+    /// A URL template of the definition, filled.
+    pub(crate) fn url(&self, tpl: &str) -> String {
+        self.def.url(tpl, &self.values)
+    }
+
+    fn params(&self, params: &BTreeMap<String, String>) -> Vec<(String, String)> {
+        params
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::template::fill(v, &self.values)))
+            .collect()
+    }
+
+    pub(crate) fn authorize_params(&self) -> Vec<(String, String)> {
+        self.params(&self.def.authorize_params)
+    }
+
+    /// Every origin this connection may call.
+    pub(crate) fn origins(&self) -> Vec<String> {
+        self.def.origins(&self.values, self.api_origin.as_deref())
+    }
+
     pub(crate) fn state_fields(&self) -> Vec<(String, String)> {
         if self.discovered {
             vec![(
@@ -156,32 +205,104 @@ impl Provider {
             .token_url
             .as_deref()
             .ok_or_else(|| invalid("definition.token_url", "is required"))?;
-        let client_id = Fields::of(input).require("client_id")?;
+        self.client_request(input, &self.url(url), &self.def.token_params)
+    }
+
+    /// The refresh-token grant's request: `refresh_url` when the provider
+    /// has one, with `refresh_params` added.
+    pub(crate) fn refresh_request(
+        &self,
+        input: &ConnectionInput,
+    ) -> Result<Request, ConnectorError> {
+        let url = self
+            .def
+            .refresh_url
+            .as_deref()
+            .or(self.def.token_url.as_deref())
+            .ok_or_else(|| invalid("definition.token_url", "is required"))?;
+        let mut params = self.def.token_params.clone();
+        params.extend(self.def.refresh_params.clone());
+        Ok(self
+            .client_request(input, &self.url(url), &params)?
+            .form("grant_type", "refresh_token")
+            .form_secret("refresh_token", oauth::REFRESH_TOKEN))
+    }
+
+    fn client_request(
+        &self,
+        input: &ConnectionInput,
+        url: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Request, ConnectorError> {
+        let client_id = Fields::of(input).get("client_id");
         let mut req = Request::post(url);
-        for (k, v) in &self.def.token_params {
-            req = req.form(k, v);
+        for (k, v) in self.params(params) {
+            req = req.form(&k, &v);
         }
-        Ok(if secrets::has("client_secret") {
-            self.client_auth()?.apply(req, client_id, "client_secret")
-        } else {
-            req.form("client_id", client_id)
+        Ok(match client_id {
+            Some(id) if secrets::has("client_secret") => {
+                self.client_auth()?.apply(req, id, "client_secret")
+            }
+            Some(id) => req.form("client_id", id),
+            // A password grant without a registered client.
+            None if self.def.auth_mode == AuthMode::Password => req,
+            None => return Err(invalid("client_id", "is required")),
         })
     }
 
+    /// Stores the tokens of a token response; with `token_origin`, also
+    /// the API origin it names, which must match the declared pattern.
     pub(crate) fn state(
         &self,
         resp: &connhost_sdk::http::Response,
         requested: &[String],
     ) -> Result<ConnectionState, ConnectorError> {
+        let origin = self.token_origin(resp)?;
         let mut state = oauth::accept_token_response(resp, requested, self.def.default_lifetime)?;
         state.fields = self.state_fields();
+        state
+            .fields
+            .extend(origin.map(|o| (API_ORIGIN.to_string(), o)));
         Ok(state)
     }
 
-    pub(crate) fn client_credentials(
+    fn token_origin(
         &self,
-        input: &ConnectionInput,
-    ) -> Result<ConnectionState, ConnectorError> {
+        resp: &connhost_sdk::http::Response,
+    ) -> Result<Option<String>, ConnectorError> {
+        let Some(t) = &self.def.token_origin else {
+            return Ok(None);
+        };
+        if !(200..300).contains(&resp.status) {
+            return Ok(None);
+        }
+        let body: serde_json::Value = resp.json()?;
+        let failure = |message: String| {
+            ConnectorError::ProviderError(ProviderFailure {
+                status: resp.status,
+                message,
+            })
+        };
+        let Some(text) = pointer(&body, &t.pointer) else {
+            return Err(failure(format!(
+                "the token response has no API origin at {}",
+                t.pointer
+            )));
+        };
+        let origin = Url::parse(&text)
+            .ok()
+            .filter(|u| u.scheme() == "https")
+            .map(|u| origin_of(&u));
+        match origin {
+            Some(o) if self.def.token_origin_allows(&o) => Ok(Some(o)),
+            _ => Err(failure(format!(
+                "the token response names API origin `{text}`, outside {} which the definition allows",
+                t.pattern
+            ))),
+        }
+    }
+
+    pub(crate) fn cc_request(&self, input: &ConnectionInput) -> Result<Request, ConnectorError> {
         need("client_secret")?;
         let scopes = self.requested_scopes(input);
         let mut req = self
@@ -190,17 +311,124 @@ impl Provider {
         if !scopes.is_empty() {
             req = req.form("scope", &scopes.join(&self.def.scope_separator));
         }
-        self.state(&req.send()?, &scopes)
+        Ok(req)
     }
 
-    /// Adds this connection's credentials to a resource request.
+    pub(crate) fn client_credentials(
+        &self,
+        input: &ConnectionInput,
+    ) -> Result<ConnectionState, ConnectorError> {
+        let req = self.cc_request(input)?;
+        self.state(&req.send()?, &self.requested_scopes(input))
+    }
+
+    /// RFC 6749 §4.3: the user's name and password for a token.
+    pub(crate) fn password_request(
+        &self,
+        input: &ConnectionInput,
+    ) -> Result<Request, ConnectorError> {
+        need("password")?;
+        let user = Fields::of(input).require("username")?.to_string();
+        let scopes = self.requested_scopes(input);
+        let mut req = self
+            .token_request(input)?
+            .form("grant_type", "password")
+            .form("username", &user)
+            .form_secret("password", "password");
+        if !scopes.is_empty() {
+            req = req.form("scope", &scopes.join(&self.def.scope_separator));
+        }
+        Ok(req)
+    }
+
+    pub(crate) fn password_grant(
+        &self,
+        input: &ConnectionInput,
+    ) -> Result<ConnectionState, ConnectorError> {
+        let req = self.password_request(input)?;
+        self.state(&req.send()?, &self.requested_scopes(input))
+    }
+
+    /// A client-authenticated POST to one of the provider's endpoints.
+    pub(crate) fn client_request_to(
+        &self,
+        input: &ConnectionInput,
+        url: &str,
+    ) -> Result<Request, ConnectorError> {
+        self.client_request(input, url, &BTreeMap::new())
+    }
+
+    /// The provider's name for labels.
+    pub(crate) fn name(&self) -> String {
+        self.def.display_name.clone().unwrap_or(self.def.id.clone())
+    }
+
+    /// The key traded for a short-lived token at `key_exchange.url`.
+    pub(crate) fn exchange_key(&self) -> Result<ConnectionState, ConnectorError> {
+        need("api_key")?;
+        let k = self
+            .def
+            .key_exchange
+            .as_ref()
+            .ok_or_else(|| invalid("definition.key_exchange", "is required"))?;
+        let mut req = Request::post(self.url(&k.url));
+        req = if k.param.is_empty() {
+            req.basic(
+                k.username.as_deref().unwrap_or(""),
+                "api_key",
+                BasicEncoding::Raw,
+            )
+        } else {
+            req.form_secret(&k.param, "api_key")
+        };
+        for (name, value) in self.params(&self.def.token_params) {
+            req = req.form(&name, &value);
+        }
+        let resp = req.send()?;
+        if !(200..300).contains(&resp.status) {
+            return Err(classify(&resp));
+        }
+        let body: serde_json::Value = resp.json()?;
+        let token = pointer(&body, &k.token_pointer).ok_or_else(|| {
+            ConnectorError::ProviderError(ProviderFailure {
+                status: resp.status,
+                message: format!("the exchange answered no token at {}", k.token_pointer),
+            })
+        })?;
+        let lifetime = body
+            .pointer(&k.expires_pointer)
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+            .or(self.def.default_lifetime)
+            .map(|l| l.min(oauth::MAX_LIFETIME_SECS));
+        secrets::set(ACCESS_TOKEN, &token);
+        Ok(ConnectionState {
+            granted_scopes: Vec::new(),
+            expires_at: lifetime.map(|l| connhost_sdk::now_unix().saturating_add(l)),
+            fields: Vec::new(),
+        })
+    }
+
+    /// Adds this connection's credentials and the definition's static
+    /// headers and query parameters to a resource request.
     pub(crate) fn authed(
         &self,
         input: &ConnectionInput,
         req: Request,
     ) -> Result<Request, ConnectorError> {
-        Ok(match self.def.auth_mode {
-            AuthMode::Oauth2 | AuthMode::Oauth2Cc => req.bearer(ACCESS_TOKEN),
+        let req = match self.def.auth_mode {
+            AuthMode::Oauth2 | AuthMode::Oauth2Cc | AuthMode::Password | AuthMode::KeyExchange => {
+                match &self.def.token {
+                    None => req.bearer(ACCESS_TOKEN),
+                    Some(t) if t.location == KeyLocation::Query => {
+                        req.secret_query(&t.name, ACCESS_TOKEN)
+                    }
+                    Some(t) => req.secret_header(
+                        &t.name,
+                        t.prefix.as_deref().unwrap_or("Bearer "),
+                        ACCESS_TOKEN,
+                    ),
+                }
+            }
             AuthMode::Basic => {
                 let user = Fields::of(input).require("username")?;
                 req.basic(user, "password", BasicEncoding::Raw)
@@ -214,9 +442,43 @@ impl Provider {
                 match spec.location {
                     KeyLocation::Header => req.secret_header(&spec.name, &spec.prefix, "api_key"),
                     KeyLocation::Query => req.secret_query(&spec.name, "api_key"),
+                    KeyLocation::Basic => req.basic(
+                        spec.username.as_deref().unwrap_or(""),
+                        "api_key",
+                        BasicEncoding::Raw,
+                    ),
                 }
             }
-        })
+        };
+        Ok(self.shaped(req))
+    }
+
+    /// The definition's `headers` (unless the caller set them) and `query`.
+    fn shaped(&self, req: Request) -> Request {
+        if self.def.headers.is_empty() && self.def.query.is_empty() {
+            return req;
+        }
+        let mut wire = req.into_wire();
+        for (k, v) in self.params(&self.def.headers) {
+            if !wire.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(&k)) {
+                wire.headers.push((k, v));
+            }
+        }
+        if !self.def.query.is_empty() {
+            if let Ok(mut u) = Url::parse(&wire.url) {
+                let have: Vec<String> = u.query_pairs().map(|(k, _)| k.into_owned()).collect();
+                {
+                    let mut q = u.query_pairs_mut();
+                    for (k, v) in self.params(&self.def.query) {
+                        if !have.contains(&k) {
+                            q.append_pair(&k, &v);
+                        }
+                    }
+                }
+                wire.url = u.to_string();
+            }
+        }
+        Request::from_wire(wire)
     }
 }
 

@@ -10,7 +10,10 @@
 //! * `{definition}`: the origins the host approved when the provider
 //!   definition the connection uses was added (`connhost provider add`);
 //! * `{issuer}`: the origin of the connection's issuer field, which the
-//!   user entered.
+//!   user entered;
+//! * `{field:NAME}`: the origin of the host the user entered in field
+//!   `NAME` (a self-hosted service's `https://{host}`). Like `{issuer}`
+//!   it is the user's choice; egress still refuses non-public addresses.
 
 use crate::origin::{Origin, TemplateError};
 
@@ -30,6 +33,53 @@ pub enum OriginPattern {
     Definition,
     /// `{issuer}`.
     Issuer,
+    /// `{field:NAME}`.
+    Field(String),
+}
+
+/// What a connection brings to matching: the patterns approved with its
+/// stored definition, its issuer's origin, its field values.
+#[derive(Clone, Copy)]
+pub struct MatchScope<'a> {
+    /// Approved with the definition (exact, subdomain or field patterns;
+    /// `{definition}` and `{issuer}` in it match nothing).
+    pub approved: &'a [OriginPattern],
+    /// The origin of the connection's issuer field.
+    pub issuer: Option<&'a Origin>,
+    /// The connection's non-secret field values.
+    pub fields: &'a std::collections::BTreeMap<String, String>,
+}
+
+impl MatchScope<'_> {
+    /// No definition, issuer or fields: only exact and subdomain patterns match.
+    pub fn none() -> MatchScope<'static> {
+        static EMPTY: std::collections::BTreeMap<String, String> =
+            std::collections::BTreeMap::new();
+        MatchScope {
+            approved: &[],
+            issuer: None,
+            fields: &EMPTY,
+        }
+    }
+}
+
+/// The origin a field's value names: a bare host name (`git.example.com`,
+/// with an optional `:port`) or an https URL's origin.
+pub fn origin_of_field(value: &str) -> Option<Origin> {
+    let text = if value.starts_with("https://") {
+        value.to_string()
+    } else {
+        format!("https://{value}")
+    };
+    let url = url::Url::parse(&text).ok()?;
+    if url.scheme() != "https" || !url.username().is_empty() || url.password().is_some() {
+        return None;
+    }
+    match url.host() {
+        Some(url::Host::Domain(name)) if crate::origin::is_host_name(name) => Origin::of(&url),
+        Some(url::Host::Domain(_)) | None => None,
+        Some(_) => Origin::of(&url),
+    }
 }
 
 fn bad(pattern: &str, reason: &str) -> TemplateError {
@@ -46,6 +96,22 @@ impl OriginPattern {
             "{definition}" => return Ok(OriginPattern::Definition),
             "{issuer}" => return Ok(OriginPattern::Issuer),
             _ => {}
+        }
+        if let Some(name) = text
+            .strip_prefix("{field:")
+            .and_then(|r| r.strip_suffix('}'))
+        {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(bad(
+                    text,
+                    "a field pattern is `{field:NAME}` with NAME of [A-Za-z0-9_-]",
+                ));
+            }
+            return Ok(OriginPattern::Field(name.to_string()));
         }
         let Some(rest) = text.strip_prefix("https://*.") else {
             let o = Origin::parse_bare(text)?;
@@ -72,9 +138,8 @@ impl OriginPattern {
         })
     }
 
-    /// Whether `origin` matches, given the origins approved with the
-    /// connection's definition and the origin of its issuer field.
-    pub fn matches(&self, origin: &Origin, approved: &[Origin], issuer: Option<&Origin>) -> bool {
+    /// Whether `origin` matches, given what the connection brings.
+    pub fn matches(&self, origin: &Origin, scope: &MatchScope) -> bool {
         match self {
             OriginPattern::Exact(o) => o == origin,
             OriginPattern::Subdomains { suffix, port } => {
@@ -85,8 +150,16 @@ impl OriginPattern {
                         .strip_suffix(suffix.as_str())
                         .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
             }
-            OriginPattern::Definition => approved.contains(origin),
-            OriginPattern::Issuer => issuer == Some(origin),
+            OriginPattern::Definition => scope.approved.iter().any(|p| {
+                !matches!(p, OriginPattern::Definition | OriginPattern::Issuer)
+                    && p.matches(origin, scope)
+            }),
+            OriginPattern::Issuer => scope.issuer == Some(origin),
+            OriginPattern::Field(name) => scope
+                .fields
+                .get(name)
+                .and_then(|v| origin_of_field(v))
+                .is_some_and(|o| &o == origin),
         }
     }
 }
@@ -108,19 +181,19 @@ mod tests {
     fn parse_all_keeps_every_pattern_and_names_the_first_bad_one() {
         let ok = parse_all(&["https://*.example.com".into(), "{definition}".into()]).unwrap();
         assert_eq!(ok.len(), 2);
-        assert!(ok[0].matches(&o("https://a.example.com"), &[], None));
+        assert!(ok[0].matches(&o("https://a.example.com"), &MatchScope::none()));
         assert!(parse_all(&["https://*.example.com".into(), "https://*".into()]).is_err());
     }
 
     #[test]
     fn wildcards_match_subdomains_only() {
         let p = OriginPattern::parse("https://*.atlassian.net").unwrap();
-        assert!(p.matches(&o("https://acme.atlassian.net"), &[], None));
-        assert!(p.matches(&o("https://a.b.atlassian.net"), &[], None));
-        assert!(!p.matches(&o("https://atlassian.net"), &[], None));
-        assert!(!p.matches(&o("https://evilatlassian.net"), &[], None));
-        assert!(!p.matches(&o("https://acme.atlassian.net:8443"), &[], None));
-        assert!(!p.matches(&o("https://atlassian.net.evil.com"), &[], None));
+        assert!(p.matches(&o("https://acme.atlassian.net"), &MatchScope::none()));
+        assert!(p.matches(&o("https://a.b.atlassian.net"), &MatchScope::none()));
+        assert!(!p.matches(&o("https://atlassian.net"), &MatchScope::none()));
+        assert!(!p.matches(&o("https://evilatlassian.net"), &MatchScope::none()));
+        assert!(!p.matches(&o("https://acme.atlassian.net:8443"), &MatchScope::none()));
+        assert!(!p.matches(&o("https://atlassian.net.evil.com"), &MatchScope::none()));
     }
 
     #[test]
@@ -142,13 +215,38 @@ mod tests {
     #[test]
     fn exact_definition_and_issuer() {
         let exact = OriginPattern::parse("https://api.example.com").unwrap();
-        assert!(exact.matches(&o("https://api.example.com:443"), &[], None));
-        assert!(!exact.matches(&o("https://evil.example.com"), &[], None));
+        assert!(exact.matches(&o("https://api.example.com:443"), &MatchScope::none()));
+        assert!(!exact.matches(&o("https://evil.example.com"), &MatchScope::none()));
         let def = OriginPattern::parse("{definition}").unwrap();
-        assert!(def.matches(&o("https://a.io"), &[o("https://a.io")], None));
-        assert!(!def.matches(&o("https://b.io"), &[o("https://a.io")], None));
+        let fields =
+            std::collections::BTreeMap::from([("host".to_string(), "git.corp.io".to_string())]);
+        let approved = [
+            OriginPattern::parse("https://a.io").unwrap(),
+            OriginPattern::parse("https://*.zendesk.com").unwrap(),
+            OriginPattern::parse("{field:host}").unwrap(),
+            OriginPattern::Issuer,
+        ];
+        let scope = MatchScope {
+            approved: &approved,
+            issuer: Some(&o("https://id.io")),
+            fields: &fields,
+        };
+        assert!(def.matches(&o("https://a.io"), &scope));
+        assert!(def.matches(&o("https://acme.zendesk.com"), &scope));
+        assert!(def.matches(&o("https://git.corp.io"), &scope));
+        assert!(!def.matches(&o("https://b.io"), &scope));
+        assert!(!def.matches(&o("https://zendesk.com"), &scope));
+        // `{issuer}` inside the approved list is not a way around it.
+        assert!(!def.matches(&o("https://id.io"), &scope));
         let iss = OriginPattern::parse("{issuer}").unwrap();
-        assert!(iss.matches(&o("https://id.io"), &[], Some(&o("https://id.io"))));
-        assert!(!iss.matches(&o("https://id.io"), &[], None));
+        assert!(iss.matches(&o("https://id.io"), &scope));
+        assert!(!iss.matches(&o("https://id.io"), &MatchScope::none()));
+        let field = OriginPattern::parse("{field:host}").unwrap();
+        assert!(field.matches(&o("https://git.corp.io"), &scope));
+        assert!(!field.matches(&o("https://git.corp.io.evil.com"), &scope));
+        assert!(!field.matches(&o("https://git.corp.io"), &MatchScope::none()));
+        for bad in ["{field:}", "{field:a b}", "{field:x"] {
+            assert!(OriginPattern::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -127,8 +127,28 @@ impl Manager {
             ..CallContext::empty()
         };
         let mut instance = self.runtime()?.instantiate(&prepared.plugin, ctx).await?;
+        // For a templated definition (`https://{subdomain}.zendesk.com`)
+        // the answer holds patterns; each must be one the policy can bound.
         let origins = instance.allowed_origins(&super::input_of(&probe)).await?;
-        instance.allow_origins(&origins)?;
+        let mut exact = Vec::new();
+        for o in &origins {
+            match connhost_policy::OriginPattern::parse(o) {
+                Ok(connhost_policy::OriginPattern::Exact(_)) => exact.push(o.clone()),
+                Ok(
+                    connhost_policy::OriginPattern::Subdomains { .. }
+                    | connhost_policy::OriginPattern::Field(_),
+                ) => {}
+                Ok(_) | Err(_) => {
+                    return Err(Error::Plugin {
+                        connector: connector.to_string(),
+                        reason: format!(
+                            "allowed-origins: `{o}` is not an origin or a bounded pattern"
+                        ),
+                    })
+                }
+            }
+        }
+        instance.allow_origins(&exact)?;
         self.store.put_provider(team, &id, json, &origins)?;
         Ok(id)
     }

@@ -408,10 +408,12 @@ fn check_declared(
     let base = allowlist_for(manifest, &record.fields)?;
     let patterns = pattern::parse_all(&manifest.origin_patterns)
         .map_err(|e| Error::InvalidComponent(format!("manifest: origin-patterns: {e}")))?;
-    let approved: Vec<Origin> = record
+    // Exact origins, subdomain and field patterns approved when the
+    // definition was added (a templated definition's are patterns).
+    let approved: Vec<pattern::OriginPattern> = record
         .definition_origins
         .iter()
-        .filter_map(|o| Origin::parse_bare(o).ok())
+        .filter_map(|o| pattern::OriginPattern::parse(o).ok())
         .collect();
     let issuer = manifest
         .issuer_field
@@ -419,15 +421,18 @@ fn check_declared(
         .and_then(|f| record.fields.get(f))
         .and_then(|v| url::Url::parse(v).ok())
         .and_then(|u| Origin::of(&u));
+    let scope = pattern::MatchScope {
+        approved: &approved,
+        issuer: issuer.as_ref(),
+        fields: &record.fields,
+    };
     for text in origins {
         let o = Origin::parse_bare(text).map_err(|e| Error::Plugin {
             connector: manifest.id.clone(),
             reason: format!("allowed-origins: {e}"),
         })?;
-        let declared = base.origins().contains(&o)
-            || patterns
-                .iter()
-                .any(|p| p.matches(&o, &approved, issuer.as_ref()));
+        let declared =
+            base.origins().contains(&o) || patterns.iter().any(|p| p.matches(&o, &scope));
         if !declared {
             return Err(Error::Connector(crate::ConnectorError::DeniedHost {
                 target: o.to_string(),
