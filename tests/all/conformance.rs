@@ -67,16 +67,22 @@ async fn allow_origins(
 ) -> Result<(), Error> {
     let origins = i.allowed_origins(input).await?;
     let patterns = pattern::parse_all(&manifest.origin_patterns).unwrap();
-    let approved: Vec<Origin> = approved
+    let approved: Vec<pattern::OriginPattern> = approved
         .iter()
-        .map(|o| Origin::parse_bare(o).unwrap())
+        .map(|o| pattern::OriginPattern::parse(o).unwrap())
         .collect();
+    let fields: std::collections::BTreeMap<String, String> = input.fields.iter().cloned().collect();
+    let scope = pattern::MatchScope {
+        approved: &approved,
+        issuer: None,
+        fields: &fields,
+    };
     for o in &origins {
         let Ok(origin) = Origin::parse_bare(o) else {
             // Not a bare https origin: the runtime names it.
             return i.allow_origins(&origins);
         };
-        if !patterns.iter().any(|p| p.matches(&origin, &approved, None)) {
+        if !patterns.iter().any(|p| p.matches(&origin, &scope)) {
             return Err(ConnectorError::DeniedHost {
                 target: origin.to_string(),
             }

@@ -10,6 +10,7 @@ mod conformance;
 #[allow(dead_code)]
 mod db;
 
+mod catalogue;
 mod cli;
 mod costs;
 mod holes;

@@ -322,7 +322,7 @@ impl Connector for Generic {
         // A known definition only: no discovery (network) per request.
         let def = known(&input)?
             .ok_or_else(|| invalid("provider", "the connection has no provider definition yet"))?;
-        Provider::new(def, false, &input)?.authed(&input, request)
+        Provider::new(def, false, &input)?.authed_passthrough(&input, request)
     }
 
     fn allowed_origins(input: ConnectionInput) -> Result<Vec<String>, ConnectorError> {

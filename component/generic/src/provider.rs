@@ -409,8 +409,31 @@ impl Provider {
     }
 
     /// Adds this connection's credentials and the definition's static
-    /// headers and query parameters to a resource request.
+    /// headers and query parameters to the connector's own request (its
+    /// defaults, `accept: application/json`, give way to the definition's).
     pub(crate) fn authed(
+        &self,
+        input: &ConnectionInput,
+        req: Request,
+    ) -> Result<Request, ConnectorError> {
+        let wire = self.with_credentials(input, req)?.into_wire();
+        let mut wire = wire;
+        wire.headers
+            .retain(|(n, _)| !self.def.headers.keys().any(|k| k.eq_ignore_ascii_case(n)));
+        Ok(self.shaped(Request::from_wire(wire)))
+    }
+
+    /// [`Provider::authed`] for a request the platform makes through the
+    /// connection: headers it set itself are kept.
+    pub(crate) fn authed_passthrough(
+        &self,
+        input: &ConnectionInput,
+        req: Request,
+    ) -> Result<Request, ConnectorError> {
+        Ok(self.shaped(self.with_credentials(input, req)?))
+    }
+
+    fn with_credentials(
         &self,
         input: &ConnectionInput,
         req: Request,
@@ -450,7 +473,7 @@ impl Provider {
                 }
             }
         };
-        Ok(self.shaped(req))
+        Ok(req)
     }
 
     /// The definition's `headers` (unless the caller set them) and `query`.

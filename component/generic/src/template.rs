@@ -137,9 +137,24 @@ impl FieldDecl {
             Some(Rule::DnsLabel) => is_label(v),
             Some(Rule::Id) => is_id(v),
             Some(Rule::Hostname) => {
-                connhost_policy::origin::is_host_name(&v.to_ascii_lowercase())
-                    && v.contains('.')
-                    && v.len() <= 253
+                // A name, not an address; not a local-only name. Egress
+                // still checks every address it resolves to.
+                let name = v.to_ascii_lowercase();
+                let tld = name.rsplit('.').next().unwrap_or_default();
+                connhost_policy::origin::is_host_name(&name)
+                    && name.contains('.')
+                    && name.len() <= 253
+                    && name.parse::<std::net::Ipv4Addr>().is_err()
+                    && ![
+                        "localhost",
+                        "local",
+                        "internal",
+                        "localdomain",
+                        "arpa",
+                        "home",
+                        "lan",
+                    ]
+                    .contains(&tld)
             }
             None => self.one_of.iter().any(|o| o == v),
         };

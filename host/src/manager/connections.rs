@@ -105,9 +105,13 @@ impl Manager {
         record.granted_scopes.clear();
         record.expires_at = None;
         let scope = SecretScope::new(new.secrets.clone());
-        let (_, mut instance) = self.instance_with_origins(record, scope).await?;
+        let (manifest, mut instance) = self.instance_with_origins(record, scope).await?;
         let state = instance.create(&input_of(record)).await?;
         super::renewal::apply_state(record, state.clone());
+        if !state.fields.is_empty() {
+            self.origins_after_state(&manifest, record, &mut instance)
+                .await?;
+        }
         Ok((state, instance))
     }
 

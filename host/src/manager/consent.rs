@@ -301,13 +301,18 @@ impl Manager {
             code_verifier: verifier,
             requested_scopes: pending.requested_scopes.clone(),
         };
-        let (_, mut instance) = self.instance(&record, SecretScope::new(secrets)).await?;
+        let (manifest, mut instance) = self.instance(&record, SecretScope::new(secrets)).await?;
         let state = instance
             .exchange_code(&input_of(&record), &exchange)
             .await?;
-        let secrets = self.finish(&record, instance)?;
+        let added_fields = !state.fields.is_empty();
         record.granted_scopes.clear();
         super::renewal::apply_state(&mut record, state);
+        if added_fields {
+            self.origins_after_state(&manifest, &mut record, &mut instance)
+                .await?;
+        }
+        let secrets = self.finish(&record, instance)?;
         record.updated_at = now();
         if !pending.reauthorize {
             self.store.seal_secrets(&mut record, secrets.values());

@@ -288,6 +288,25 @@ impl Manager {
         Ok((manifest, instance))
     }
 
+    /// After a state that added fields (the API origin a token response
+    /// named): the origins may have changed, so the same instance is
+    /// asked again and its answer checked like the first.
+    async fn origins_after_state(
+        &self,
+        manifest: &Manifest,
+        record: &mut ConnectionRecord,
+        instance: &mut ConnectorInstance,
+    ) -> Result<()> {
+        let origins = instance.allowed_origins(&input_of(record)).await?;
+        instance.allow_origins(&origins)?;
+        check_declared(manifest, record, &origins)?;
+        if origins != record.origins {
+            self.audit_as_connector(record, "connection.origins", origins.join(" "))?;
+            record.origins = origins;
+        }
+        Ok(())
+    }
+
     /// Ends an instance and audits every secret the component read in
     /// plain text (`secrets.reveal`), by name, against the connection's
     /// team; the actor is the connector. Fails closed like every audit.

@@ -10,6 +10,7 @@
 //! * [`conformance`]: the provider set-up of the cross-host conformance suite;
 //! * [`pki`]: the throwaway CA.
 
+pub mod catalogue;
 pub mod celonis;
 pub mod conformance;
 pub mod oauth;

@@ -1,0 +1,574 @@
+//! A fake provider generated from provider definitions: one HTTPS server
+//! answering for every host of every definition, speaking the protocol
+//! the selected definition describes, and checking the wire format the
+//! way the real service would (client authentication, grant parameters,
+//! token placement, static headers and query). It reads the definition
+//! JSON itself, never the connector's code, so a connector bug and the
+//! fake cannot change together.
+
+use crate::pki::TestPki;
+use crate::server::{basic_credentials, json, spawn_server};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+pub const CLIENT_ID: &str = "catalogue-client";
+pub const CLIENT_SECRET: &str = "catalogue-client-secret-3b1f";
+pub const API_KEY: &str = "catalogue-api-key-77d2";
+pub const USERNAME: &str = "catalogue-user";
+pub const PASSWORD: &str = "catalogue-password-91ac";
+pub const CODE: &str = "catalogue-code";
+
+/// A field's test value: its default, the first allowed value, or one
+/// that passes its rule.
+pub fn sample_values(def: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(fields) = def["fields"].as_object() {
+        for (name, decl) in fields {
+            let v = if let Some(d) = decl["default"].as_str() {
+                d.to_string()
+            } else if let Some(first) = decl["one_of"].get(0).and_then(Value::as_str) {
+                first.to_string()
+            } else {
+                match decl["rule"].as_str() {
+                    Some("hostname") => "selfhosted.example.com".into(),
+                    Some("id") => "acct1".into(),
+                    _ => "acme".into(),
+                }
+            };
+            out.insert(name.clone(), v);
+        }
+    }
+    out
+}
+
+pub fn render(tpl: &str, values: &BTreeMap<String, String>) -> String {
+    let mut out = tpl.to_string();
+    for (k, v) in values {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+/// The `https://acme.<domain>` a token response names for a pattern.
+pub fn token_origin_for(pattern: &str) -> String {
+    match pattern.strip_prefix("https://*.") {
+        Some(rest) => format!("https://acme.{rest}"),
+        None => pattern.to_string(),
+    }
+}
+
+/// Every URL a definition may produce, filled with its sample values.
+fn urls(def: &Value) -> Vec<String> {
+    let v = sample_values(def);
+    let mut out = Vec::new();
+    for key in [
+        "authorize_url",
+        "token_url",
+        "refresh_url",
+        "revocation_url",
+        "introspection_url",
+        "api_base",
+        "issuer",
+    ] {
+        if let Some(u) = def[key].as_str() {
+            out.push(render(u, &v));
+        }
+    }
+    for u in [&def["verify"]["url"], &def["key_exchange"]["url"]] {
+        if let Some(u) = u.as_str() {
+            out.push(render(u, &v));
+        }
+    }
+    for h in def["hosts"].as_array().into_iter().flatten() {
+        if let Some(h) = h.as_str() {
+            out.push(render(h, &v));
+        }
+    }
+    if let Some(p) = def["token_origin"]["pattern"].as_str() {
+        out.push(token_origin_for(p));
+    }
+    out
+}
+
+/// Host and path of a URL.
+fn host_path(u: &str) -> Option<(String, String)> {
+    let u = url::Url::parse(u).ok()?;
+    Some((u.host_str()?.to_string(), u.path().to_string()))
+}
+
+/// What the fake saw that a real provider would refuse.
+#[derive(Default)]
+pub struct Ledger {
+    pub errors: Vec<String>,
+    pub requests: Vec<String>,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub issued: usize,
+}
+
+struct Selected {
+    def: Value,
+    ledger: Ledger,
+}
+
+pub struct CatalogueFake {
+    addr: SocketAddr,
+    hosts: Vec<String>,
+    pki: TestPki,
+    state: Arc<Mutex<Selected>>,
+}
+
+impl CatalogueFake {
+    /// One server for every host `defs` can produce.
+    pub async fn start(defs: &[Value]) -> std::io::Result<CatalogueFake> {
+        let mut hosts: Vec<String> = defs
+            .iter()
+            .flat_map(urls)
+            .filter_map(|u| host_path(&u).map(|(h, _)| h))
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        let pki = TestPki::new(&names);
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(Selected {
+            def: Value::Null,
+            ledger: Ledger::default(),
+        }));
+        let st = state.clone();
+        spawn_server(
+            listener,
+            Some(pki.acceptor()),
+            Arc::new(AtomicUsize::new(0)),
+            move |req| {
+                let st = st.clone();
+                async move { Ok::<_, Infallible>(handle(req, st).await) }
+            },
+        );
+        Ok(CatalogueFake {
+            addr,
+            hosts,
+            pki,
+            state,
+        })
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        &self.pki.ca_pem
+    }
+
+    /// `--connect-to` values: every host's port 443 to this server.
+    pub fn connect_to(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .map(|h| format!("{h}:443:127.0.0.1:{}", self.addr.port()))
+            .collect()
+    }
+
+    /// Speaks `def` from now on, with a fresh ledger.
+    pub fn select(&self, def: &Value) {
+        let mut s = self.state.lock().unwrap();
+        s.def = def.clone();
+        s.ledger = Ledger::default();
+    }
+
+    pub fn ledger<T>(&self, f: impl FnOnce(&Ledger) -> T) -> T {
+        f(&self.state.lock().unwrap().ledger)
+    }
+}
+
+struct Seen {
+    host: String,
+    path: String,
+    query: BTreeMap<String, String>,
+    headers: BTreeMap<String, String>,
+    form: BTreeMap<String, String>,
+}
+
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    st: Arc<Mutex<Selected>>,
+) -> Response<Full<Bytes>> {
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.split(':').next().unwrap_or(h).to_string())
+        .or_else(|| req.uri().host().map(str::to_string))
+        .unwrap_or_default();
+    let path = req.uri().path().to_string();
+    let query: BTreeMap<String, String> = req
+        .uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let headers: BTreeMap<String, String> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let seen = Seen {
+        host,
+        path,
+        query,
+        headers,
+        form: url::form_urlencoded::parse(&body).into_owned().collect(),
+    };
+    let mut st = st.lock().unwrap();
+    let def = st.def.clone();
+    let ledger = &mut st.ledger;
+    ledger.requests.push(format!("{}{}", seen.host, seen.path));
+    let mut problems = Vec::new();
+    let resp = answer(&def, &seen, ledger, &mut problems);
+    for p in problems {
+        ledger
+            .errors
+            .push(format!("{} {}{}: {p}", def["id"], seen.host, seen.path));
+    }
+    resp
+}
+
+fn is(def: &Value, key: &str, seen: &Seen) -> bool {
+    let values = sample_values(def);
+    let url = match key {
+        "verify" => def["verify"]["url"].as_str(),
+        "key_exchange" => def["key_exchange"]["url"].as_str(),
+        k => def[k].as_str(),
+    };
+    url.and_then(|u| host_path(&render(u, &values)))
+        .is_some_and(|(h, p)| h == seen.host && p == seen.path)
+}
+
+fn answer(
+    def: &Value,
+    seen: &Seen,
+    l: &mut Ledger,
+    problems: &mut Vec<String>,
+) -> Response<Full<Bytes>> {
+    let mode = def["auth_mode"].as_str().unwrap_or("");
+    let values = sample_values(def);
+    let is_refresh_url = def["refresh_url"].is_string() && is(def, "refresh_url", seen);
+    if mode == "key_exchange" && is(def, "key_exchange", seen) {
+        return key_exchange(def, seen, l, problems);
+    }
+    if is(def, "token_url", seen) || is_refresh_url {
+        return token(def, seen, l, problems, &values, is_refresh_url);
+    }
+    if is(def, "introspection_url", seen) {
+        check_client(def, seen, problems);
+        let active = seen.form.get("token") == Some(&l.access_token);
+        if !active {
+            problems.push("introspection of a token the fake did not issue".into());
+        }
+        return json(200, json!({ "active": active }));
+    }
+    if is(def, "revocation_url", seen) {
+        return json(200, json!({}));
+    }
+    // A resource request: the credentials where the definition says.
+    check_credentials(def, seen, l, problems);
+    for (k, v) in def["headers"].as_object().into_iter().flatten() {
+        let want = render(v.as_str().unwrap_or(""), &values);
+        if seen.headers.get(&k.to_ascii_lowercase()) != Some(&want) {
+            problems.push(format!(
+                "header {k} should be `{want}`, got {:?}",
+                seen.headers.get(&k.to_ascii_lowercase())
+            ));
+        }
+    }
+    for (k, v) in def["query"].as_object().into_iter().flatten() {
+        let want = render(v.as_str().unwrap_or(""), &values);
+        if seen.query.get(k) != Some(&want) {
+            problems.push(format!("query {k} should be `{want}`"));
+        }
+    }
+    if !problems.is_empty() {
+        return json(
+            401,
+            json!({ "error": "invalid credentials", "problems": problems }),
+        );
+    }
+    if is(def, "verify", seen) {
+        let status = def["verify"]["expected_status"].as_u64().unwrap_or(200) as u16;
+        let mut body = json!({});
+        if let Some(ptr) = def["verify"]["label"].as_str().filter(|p| !p.is_empty()) {
+            put(&mut body, ptr, json!(label_of(def)));
+        }
+        return json(status, body);
+    }
+    json(200, json!({ "ok": true, "path": seen.path }))
+}
+
+/// The account label the fake's verification endpoint answers.
+pub fn label_of(def: &Value) -> String {
+    format!("account-of-{}", def["id"].as_str().unwrap_or(""))
+}
+
+/// Sets `v` at an RFC 6901 pointer, creating objects and arrays.
+fn put(root: &mut Value, ptr: &str, v: Value) {
+    let parts: Vec<String> = ptr
+        .split('/')
+        .skip(1)
+        .map(|p| p.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let mut cur = root;
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let next = if last {
+            v.clone()
+        } else if parts[i + 1].parse::<usize>().is_ok() {
+            json!([])
+        } else {
+            json!({})
+        };
+        cur = match part.parse::<usize>() {
+            Ok(n) if cur.is_array() => {
+                let a = cur.as_array_mut().unwrap();
+                while a.len() <= n {
+                    a.push(next.clone());
+                }
+                if last {
+                    a[n] = v.clone();
+                }
+                &mut a[n]
+            }
+            _ => {
+                let o = cur.as_object_mut().unwrap();
+                if last {
+                    o.insert(part.clone(), v.clone());
+                }
+                o.entry(part.clone()).or_insert(next)
+            }
+        };
+    }
+}
+
+fn check_credentials(def: &Value, seen: &Seen, l: &Ledger, problems: &mut Vec<String>) {
+    let mode = def["auth_mode"].as_str().unwrap_or("");
+    match mode {
+        "api_key" => {
+            let k = &def["api_key"];
+            let name = k["name"].as_str().unwrap_or("");
+            match k["in"].as_str() {
+                Some("header") => {
+                    let want = format!("{}{API_KEY}", k["prefix"].as_str().unwrap_or(""));
+                    if seen.headers.get(&name.to_ascii_lowercase()) != Some(&want) {
+                        problems.push(format!(
+                            "api key should be in header {name} as `{}…`",
+                            k["prefix"].as_str().unwrap_or("")
+                        ));
+                    }
+                }
+                Some("query") => {
+                    if seen.query.get(name).map(String::as_str) != Some(API_KEY) {
+                        problems.push(format!("api key should be in query {name}"));
+                    }
+                }
+                Some("basic") => {
+                    let user = k["username"].as_str().unwrap_or("");
+                    if basic(seen) != Some((user.to_string(), API_KEY.to_string())) {
+                        problems.push(format!(
+                            "api key should be the Basic password of user `{user}`"
+                        ));
+                    }
+                }
+                other => problems.push(format!("unknown api_key.in {other:?}")),
+            }
+        }
+        "basic" => {
+            if basic(seen) != Some((USERNAME.to_string(), PASSWORD.to_string())) {
+                problems.push("Basic user:password expected".into());
+            }
+        }
+        _ => {
+            let t = &def["token"];
+            let ok = match t["in"].as_str() {
+                Some("query") => {
+                    seen.query.get(t["name"].as_str().unwrap_or("")) == Some(&l.access_token)
+                }
+                _ => {
+                    let name = t["name"]
+                        .as_str()
+                        .unwrap_or("Authorization")
+                        .to_ascii_lowercase();
+                    let prefix = t["prefix"].as_str().unwrap_or("Bearer ");
+                    seen.headers.get(&name) == Some(&format!("{prefix}{}", l.access_token))
+                }
+            };
+            if !ok || l.access_token.is_empty() {
+                problems.push(format!(
+                    "the access token it issued (`{}`) should be on the request per `token`",
+                    l.access_token
+                ));
+            }
+        }
+    }
+}
+
+/// Client authentication at the token endpoint, per `client_auth`.
+fn check_client(def: &Value, seen: &Seen, problems: &mut Vec<String>) {
+    let how = def["client_auth"].as_str().unwrap_or("client_secret_basic");
+    match how {
+        "client_secret_post" => {
+            if seen.form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
+                || seen.form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
+            {
+                problems.push(
+                    "client_secret_post: client_id and client_secret in the body expected".into(),
+                );
+            }
+        }
+        _ => {
+            // `basic_credentials` undoes the form-encoding; our values need none.
+            if basic(seen) != Some((CLIENT_ID.to_string(), CLIENT_SECRET.to_string())) {
+                problems.push(format!("{how}: HTTP Basic client credentials expected"));
+            }
+            if seen.form.contains_key("client_secret") {
+                problems.push("the client secret must not also be in the body".into());
+            }
+        }
+    }
+}
+
+fn token(
+    def: &Value,
+    seen: &Seen,
+    l: &mut Ledger,
+    problems: &mut Vec<String>,
+    values: &BTreeMap<String, String>,
+    refresh_url: bool,
+) -> Response<Full<Bytes>> {
+    check_client(def, seen, problems);
+    let grant = seen.form.get("grant_type").cloned().unwrap_or_default();
+    let mode = def["auth_mode"].as_str().unwrap_or("");
+    let f = |k: &str| seen.form.get(k).cloned().unwrap_or_default();
+    match grant.as_str() {
+        "authorization_code" if mode == "oauth2" => {
+            if f("code") != CODE {
+                problems.push("wrong code".into());
+            }
+            let pkce = def["pkce"].as_bool().unwrap_or(true);
+            if pkce != seen.form.contains_key("code_verifier") {
+                problems.push(format!("code_verifier expected: {pkce}"));
+            }
+            if f("redirect_uri").is_empty() {
+                problems.push("redirect_uri missing".into());
+            }
+        }
+        "client_credentials" if mode == "oauth2_cc" => {}
+        "password" if mode == "password" => {
+            if f("username") != USERNAME || f("password") != PASSWORD {
+                problems.push("wrong username or password".into());
+            }
+        }
+        "refresh_token" => {
+            if f("refresh_token") != l.refresh_token || l.refresh_token.is_empty() {
+                problems.push("refresh with a token the fake did not issue".into());
+            }
+        }
+        other => problems.push(format!("grant_type `{other}` for auth_mode {mode}")),
+    }
+    if def["refresh_url"].is_string() && grant == "refresh_token" && !refresh_url {
+        problems.push("refresh sent to token_url, not refresh_url".into());
+    }
+    // `refresh_params` add to (and win over) `token_params` on refresh.
+    let mut params = def["token_params"].as_object().cloned().unwrap_or_default();
+    if grant == "refresh_token" {
+        params.extend(
+            def["refresh_params"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+    }
+    for (k, v) in &params {
+        if f(k) != render(v.as_str().unwrap_or(""), values) {
+            problems.push(format!(
+                "token param {k} should be `{}`",
+                v.as_str().unwrap_or("")
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return json(
+            400,
+            json!({"error": "invalid_request", "error_description": problems.join("; ")}),
+        );
+    }
+    l.issued += 1;
+    l.access_token = format!("at-{}-{}", def["id"].as_str().unwrap_or(""), l.issued);
+    let mut body = json!({
+        "access_token": l.access_token,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+    });
+    if mode != "oauth2_cc" {
+        l.refresh_token = format!("rt-{}", l.issued);
+        body["refresh_token"] = json!(l.refresh_token);
+    }
+    if let Some(p) = def["token_origin"]["pattern"].as_str() {
+        let ptr = def["token_origin"]["pointer"]
+            .as_str()
+            .unwrap_or("/instance_url");
+        put(&mut body, ptr, json!(token_origin_for(p)));
+    }
+    json(200, body)
+}
+
+fn key_exchange(
+    def: &Value,
+    seen: &Seen,
+    l: &mut Ledger,
+    problems: &mut Vec<String>,
+) -> Response<Full<Bytes>> {
+    let k = &def["key_exchange"];
+    let param = k["param"].as_str().unwrap_or("api_key");
+    if param.is_empty() {
+        let user = k["username"].as_str().unwrap_or("");
+        if basic(seen) != Some((user.to_string(), API_KEY.to_string())) {
+            problems.push("the key should be the Basic password".into());
+        }
+    } else if seen.form.get(param).map(String::as_str) != Some(API_KEY) {
+        problems.push(format!("the key should be form parameter {param}"));
+    }
+    if !problems.is_empty() {
+        return json(401, json!({"error": "bad key"}));
+    }
+    l.issued += 1;
+    l.access_token = format!("xt-{}-{}", def["id"].as_str().unwrap_or(""), l.issued);
+    let mut body = json!({});
+    put(
+        &mut body,
+        k["token_pointer"].as_str().unwrap_or("/access_token"),
+        json!(l.access_token),
+    );
+    put(
+        &mut body,
+        k["expires_pointer"].as_str().unwrap_or("/expires_in"),
+        json!(3600),
+    );
+    json(200, body)
+}
+
+fn basic(seen: &Seen) -> Option<(String, String)> {
+    basic_credentials(seen.headers.get("authorization")?)
+}
