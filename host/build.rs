@@ -80,6 +80,7 @@ fn main() {
         std::fs::write(out.join(format!("{file}.wasm")), &bytes).unwrap();
     }
     let built = &out;
+    write_catalogue(&root, &out);
 
     // The Celonis connector with its imports satisfied on standard WASI,
     // for stock runtimes (`wasmtime run -S http -S config`).
@@ -104,6 +105,26 @@ fn main() {
         public.join("generic.wasm"),
     )
     .unwrap();
+}
+
+/// The generic connector's shipped definitions, for the host's catalogue
+/// view (`provider list`, `GET /v1/providers`): the same files the
+/// connector embeds and enforces.
+fn write_catalogue(root: &Path, out: &Path) {
+    use std::fmt::Write as _;
+    let dir = root.join("component").join("generic").join("providers");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("read component/generic/providers")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut text = String::from("&[\n");
+    for f in &files {
+        writeln!(text, "    include_str!({:?}),", f.display().to_string()).unwrap();
+    }
+    text.push_str("]\n");
+    std::fs::write(out.join("catalogue.rs"), text).unwrap();
 }
 
 /// `wac plug`: the socket's imports satisfied by the plug's exports.

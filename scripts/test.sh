@@ -15,6 +15,8 @@ if [ -z "${CONNHOST_TEST_DATABASE_URL:-}" ]; then
   fi
 fi
 cargo test
+# The provider definition format and every shipped definition (native).
+cargo test -p connector-generic
 # Timing-sensitive: the noisy-neighbour proof runs alone.
 cargo test -p connhost-cli --test all -- --ignored --exact \
   neighbours::a_noisy_team_leaves_a_quiet_team_its_latency --nocapture

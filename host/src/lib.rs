@@ -31,6 +31,7 @@
 
 mod bindings;
 mod capabilities;
+pub mod catalogue;
 mod error;
 mod manager;
 mod manifest;

@@ -297,11 +297,19 @@ pub enum ProviderCmd {
     },
     /// Remove one of the team's provider definitions
     Remove { id: String },
-    /// List the team's provider definitions and the connector's shipped ones
+    /// List the team's provider definitions and the shipped catalogue
     List {
         #[arg(long, default_value = "generic")]
         connector: String,
+        /// Only providers whose id or name contains this (any case)
+        #[arg(long)]
+        search: Option<String>,
+        /// Only this category (crm, support, dev-tools, …)
+        #[arg(long)]
+        category: Option<String>,
     },
+    /// One provider: its fields, auth mode, verification, scopes and hosts
+    Show { id: String },
 }
 
 #[derive(Subcommand)]
@@ -326,7 +334,7 @@ pub enum AuthorizeCmd {
 
 #[derive(Subcommand)]
 pub enum ConnectorCmd {
-    /// Add a connector component (a .wasm file, or `builtin:celonis`)
+    /// Add a connector component (a .wasm file, `builtin:celonis` or `builtin:generic`)
     Add { path: String },
     /// List connectors
     List,

@@ -187,7 +187,7 @@ impl Out {
                 .collect::<Vec<_>>()),
             || {
                 if list.is_empty() {
-                    return "no connectors (add one: connhost connector add builtin:celonis)"
+                    return "no connectors (add one: connhost connector add builtin:celonis or builtin:generic)"
                         .into();
                 }
                 list.iter()
@@ -410,19 +410,71 @@ impl Out {
         let _ = std::io::stdout().flush();
     }
 
-    pub fn providers(&self, list: &[(String, String)]) {
-        self.emit(
-            json!(list
-                .iter()
-                .map(|(id, src)| json!({"id": id, "source": src}))
-                .collect::<Vec<_>>()),
-            || {
-                list.iter()
-                    .map(|(id, src)| format!("{id:<20} {src}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            },
-        );
+    pub fn providers(&self, list: &[connhost::catalogue::ProviderSummary]) {
+        self.emit(json!(list), || {
+            if list.is_empty() {
+                return "no provider matches".into();
+            }
+            let mut s = format!(
+                "{:<24} {:<34} {:<18} {:<12} {}\n",
+                "ID", "NAME", "CATEGORY", "AUTH", "FIELDS"
+            );
+            for p in list {
+                let src = if p.source == "added" { " (added)" } else { "" };
+                s.push_str(&format!(
+                    "{:<24} {:<34} {:<18} {:<12} {}{src}\n",
+                    p.id,
+                    p.display_name,
+                    p.category,
+                    p.auth_mode,
+                    p.fields.join(",")
+                ));
+            }
+            s.push_str(&format!("{} providers", list.len()));
+            s
+        });
+    }
+
+    pub fn provider(&self, p: &connhost::catalogue::ProviderDetail) {
+        self.emit(json!(p), || {
+            let s0 = &p.summary;
+            let mut s = format!(
+                "{} — {} ({}, {})\nauth mode: {}   verify: {}\n",
+                s0.id, s0.display_name, s0.category, s0.source, s0.auth_mode, s0.verify
+            );
+            if let Some(d) = &s0.docs {
+                s.push_str(&format!("docs: {d}\n"));
+            }
+            s.push_str(&format!("hosts: {}\n", p.hosts.join(", ")));
+            if !p.field_specs.is_empty() {
+                s.push_str("fields (give with --field NAME=VALUE):\n");
+                for f in &p.field_specs {
+                    let rule = if f.one_of.is_empty() {
+                        f.rule.clone()
+                    } else {
+                        format!("one of {}", f.one_of.join("|"))
+                    };
+                    let default = f.default.as_deref().map(|d| format!(", default {d}")).unwrap_or_default();
+                    s.push_str(&format!("    {:<12} {:<30} {rule}{default}\n", f.name, f.label));
+                    if let Some(h) = &f.help {
+                        s.push_str(&format!("    {:<12} {h}\n", ""));
+                    }
+                }
+            }
+            if !p.scopes.is_empty() {
+                s.push_str(&format!("scopes (default: {}):\n", p.default_scopes.join(" ")));
+                for sc in &p.scopes {
+                    s.push_str(&format!("    {:<40} {:<16} {}\n", sc.name, sc.group, sc.description));
+                }
+            }
+            s.push_str(&format!(
+                "connect: connhost connection create --connector generic --field provider={} --field auth_mode={}{}",
+                s0.id,
+                s0.auth_mode,
+                s0.fields.iter().map(|f| format!(" --field {f}=…")).collect::<String>()
+            ));
+            s
+        });
     }
 
     /// Prints an error once, with its cause chain; exit code 1.

@@ -158,6 +158,11 @@ impl Manager {
         self.store.providers(team)
     }
 
+    /// The text of one of `team`'s provider definitions.
+    pub fn provider_text(&self, team: &str, id: &str) -> Result<Option<String>> {
+        Ok(self.store.provider(team, id)?.map(|(text, _)| text))
+    }
+
     /// Removes one of `team`'s provider definitions.
     pub fn remove_provider(&self, team: &str, id: &str) -> Result<()> {
         if self.store.remove_provider(team, id)? {

@@ -32,6 +32,51 @@ impl TeamView<'_> {
         self.m.providers(&self.caller.team)
     }
 
+    /// This team's providers and the shipped catalogue, filtered: `query`
+    /// in the id or name, `category` exactly. The team's come first.
+    pub fn provider_catalogue(
+        &self,
+        query: Option<&str>,
+        category: Option<&str>,
+    ) -> Result<Vec<crate::catalogue::ProviderSummary>> {
+        let mut out = Vec::new();
+        for id in self.providers()? {
+            if let Some(d) = self
+                .m
+                .provider_text(&self.caller.team, &id)?
+                .and_then(|t| crate::catalogue::describe(&t, "added"))
+            {
+                out.push(d.summary);
+            }
+        }
+        out.extend(
+            crate::catalogue::shipped()
+                .iter()
+                .map(|d| d.summary.clone()),
+        );
+        out.retain(|p| crate::catalogue::matches(p, query, category));
+        Ok(out)
+    }
+
+    /// One provider: this team's definition of that id, else the shipped one.
+    pub fn provider_detail(&self, id: &str) -> Result<crate::catalogue::ProviderDetail> {
+        if let Some(d) = self
+            .m
+            .provider_text(&self.caller.team, id)?
+            .and_then(|t| crate::catalogue::describe(&t, "added"))
+        {
+            return Ok(d);
+        }
+        crate::catalogue::shipped()
+            .iter()
+            .find(|d| d.summary.id == id)
+            .cloned()
+            .ok_or_else(|| crate::Error::NotFound {
+                what: "provider",
+                id: id.to_string(),
+            })
+    }
+
     /// Removes one of this team's provider definitions.
     pub fn remove_provider(&self, id: &str) -> Result<()> {
         let r = self

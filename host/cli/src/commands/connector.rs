@@ -25,24 +25,15 @@ pub async fn provider(
             t.remove_provider(&id)?;
             out.emit_id("provider removed", &id);
         }
-        ProviderCmd::List { connector } => {
+        ProviderCmd::List {
+            connector,
+            search,
+            category,
+        } => {
             ensure_builtin(m, t, &connector).await?;
-            let mut list: Vec<(String, String)> = t
-                .providers()?
-                .into_iter()
-                .map(|id| (id, "added".to_string()))
-                .collect();
-            let manifest = m.connector(&connector)?;
-            let reference = manifest.definitions.as_ref().map(|d| d.reference.as_str());
-            if let Some(f) = reference.and_then(|r| manifest.field(r)).cloned() {
-                list.extend(
-                    f.allowed_values
-                        .into_iter()
-                        .map(|id| (id, "shipped".to_string())),
-                );
-            }
-            out.providers(&list);
+            out.providers(&t.provider_catalogue(search.as_deref(), category.as_deref())?);
         }
+        ProviderCmd::Show { id } => out.provider(&t.provider_detail(&id)?),
     }
     Ok(())
 }
@@ -105,12 +96,17 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match cmd {
         ConnectorCmd::Add { path } => {
-            let bytes = match path.as_str() {
-                "builtin:celonis" => connhost::builtin::CELONIS.to_vec(),
-                p if p.starts_with("builtin:") => {
-                    bail!("unknown built-in connector `{p}` (have: builtin:celonis)")
+            let bytes = match path.strip_prefix("builtin:") {
+                Some(name) => match builtin(name) {
+                    Some(b) => b.to_vec(),
+                    None => bail!(
+                        "unknown built-in connector `{path}` (have: builtin:celonis, builtin:generic)"
+                    ),
+                },
+                None => {
+                    let p = path.as_str();
+                    std::fs::read(p).with_context(|| format!("read {p}"))?
                 }
-                p => std::fs::read(p).with_context(|| format!("read {p}"))?,
             };
             let manifest = t.add_connector(&bytes).await?;
             out.connector_added(&manifest);
