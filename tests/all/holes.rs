@@ -473,3 +473,83 @@ async fn the_page_stores_no_connection_that_does_not_verify() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(m.list(Some("team-a")).unwrap().len(), 2);
 }
+
+/// The page offers the generic connector's catalogue: a search, then the
+/// chosen provider's own fields as it labels them (no definition text,
+/// no issuer, no other provider's fields), its auth mode preselected; a
+/// value that leaves the provider's domain comes back next to its field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_offers_the_catalogue_then_the_provider_s_own_fields() {
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(connhost::HostConfig::new(home.path())).unwrap();
+    m.add_connector(connhost::builtin::GENERIC).await.unwrap();
+    let (b, _m) = Browser::signed_in(m, "team-a").await;
+    let all = b.get("/connections/new?connector=generic").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(
+        all.body.contains("providers, the first 60 shown"),
+        "{}",
+        all.body
+    );
+    let found = b.get("/connections/new?connector=generic&q=zEnD").await;
+    assert!(found.body.contains("1 providers."), "{}", found.body);
+    assert!(
+        found.body.contains("provider=zendesk\">Zendesk</a>"),
+        "{}",
+        found.body
+    );
+    let none = b
+        .get("/connections/new?connector=generic&q=%3Cscript%3E")
+        .await;
+    assert!(
+        none.body.contains("No provider matches “&lt;script&gt;”"),
+        "{}",
+        none.body
+    );
+
+    let form = b
+        .get("/connections/new?connector=generic&provider=zendesk")
+        .await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(
+        form.body.contains("<strong>Zendesk</strong>"),
+        "{}",
+        form.body
+    );
+    assert!(
+        form.body.contains("Zendesk subdomain"),
+        "the provider's own label"
+    );
+    assert!(form.body.contains("id=\"f-subdomain\""));
+    for absent in [
+        "id=\"f-definition\"",
+        "id=\"f-issuer\"",
+        "id=\"f-region\"",
+        "id=\"f-host\"",
+    ] {
+        assert!(!form.body.contains(absent), "{absent} shown");
+    }
+    assert!(
+        form.body.contains("<option value=\"oauth2\" selected>"),
+        "auth mode preselected"
+    );
+
+    let csrf = csrf_of(&form.body);
+    let post = b
+        .post(
+            "/connections/new",
+            &[
+                ("csrf", csrf.as_str()),
+                ("connector", "generic"),
+                ("auth_mode", "api_key"),
+                ("provider", "okta"),
+                ("name", "Okta"),
+                ("subdomain", "evil.com#"),
+                ("secret:api_key", "k"),
+            ],
+        )
+        .await;
+    assert_eq!(post.status, StatusCode::BAD_REQUEST, "{}", post.body);
+    assert!(post.body.contains("id=\"e-subdomain\""), "{}", post.body);
+    assert!(post.body.contains("must be one DNS label"), "{}", post.body);
+}

@@ -695,7 +695,9 @@ async fn a_removed_webhook_provider_or_return_url_put_back_stays_removed() {
 
     let (_, hooks) = s.call(a, Method::GET, "/v1/webhooks", None).await;
     assert!(!hooks.to_string().contains(&hook_id), "{hooks}");
-    let (_, provs) = s.call(a, Method::GET, "/v1/providers", None).await;
+    let (_, provs) = s
+        .call(a, Method::GET, "/v1/providers?source=added", None)
+        .await;
     assert!(!provs.to_string().contains("acme"), "{provs}");
     assert_eq!(m.store().provider("team-a", "acme").unwrap(), None);
     // The removed prefix does not come back: the older list is refused.

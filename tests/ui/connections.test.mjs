@@ -430,9 +430,20 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
   assert.doesNotMatch(await page.textContent("table"), /Acme EMS \(prod\)/);
   await shot("08-deleted");
 
+  // The generic connector's catalogue: a search, then the chosen
+  // provider's own fields (here Zendesk's subdomain), nothing else.
+  await page.goto(base + "/connections/new?connector=generic");
+  await page.fill("#q", "zendesk");
+  await page.click("button:has-text('Search')");
+  await page.click("ul.providers a:has-text('Zendesk')");
+  assert.match(await page.textContent("label[for=f-subdomain]"), /Zendesk subdomain/);
+  assert.equal(await page.$("#f-definition"), null);
+  assert.equal(await page.$("#f-region"), null);
+  await shot("08b-catalogue-provider");
+
   // Consent: OAuth 2.0 authorization code through the provider's page,
   // back verified; the team's own definition is offered as a provider.
-  await page.goto(base + "/connections/new?connector=generic&auth=oauth2");
+  await page.goto(base + "/connections/new?connector=generic&provider=fakeoauth&auth=oauth2");
   assert.equal(await page.inputValue("#f-provider"), "fakeoauth");
   await page.fill("#name", "Fake OAuth");
   await page.fill("#f-client_id", OAUTH_CLIENT_ID);
@@ -530,7 +541,7 @@ test("the Connections page, end to end in Chromium", { timeout: 240_000 }, async
 
   // A consent link taken to another browser gets nothing: the callback
   // wants the browser that started it, which can still finish.
-  await page.goto(base + "/connections/new?connector=generic&auth=oauth2");
+  await page.goto(base + "/connections/new?connector=generic&provider=fakeoauth&auth=oauth2");
   await page.fill("#name", "Bound consent");
   await page.fill("#f-client_id", OAUTH_CLIENT_ID);
   await page.fill("#f-client_secret", OAUTH_SECRET);

@@ -122,7 +122,8 @@ impl Connector for Generic {
         // The fields definitions may declare (`https://{subdomain}.…`).
         template::TEMPLATE_FIELDS.iter().fold(m, |m, name| {
             let label = name[..1].to_ascii_uppercase() + &name[1..];
-            m.field(field(name, &label).help(
+            // Advanced: a form shows the ones the chosen provider declares.
+            m.field(field(name, &label).advanced().help(
                 "Used by providers whose URLs or headers name it (`connhost provider show ID` lists a provider's fields)",
             ))
         })

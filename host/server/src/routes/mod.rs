@@ -165,7 +165,8 @@ api! {
     get "/v1/dynamic-connections" => platform::dynamics: json Vec<connhost::DynamicConnection>, "team", "usages" listDynamicConnections, "Dynamic connections";
     post "/v1/dynamic-connections" => platform::put_dynamic [body connhost::DynamicConnection]: json connhost::DynamicConnection, "team", "usages" putDynamicConnection, "Create or replace a dynamic connection";
     delete "/v1/dynamic-connections/{id}" => platform::remove_dynamic: json RemovedDynamic, "team", "usages" removeDynamicConnection, "Remove a dynamic connection (refused while usages need it)";
-    get "/v1/providers" => platform::providers: json Vec<String>, "team", "providers" listProviders, "The team's provider definitions (their ids)";
+    get "/v1/providers" => platform::providers [query platform::ProviderQuery]: json Vec<connhost::catalogue::ProviderSummary>, "team", "providers" listProviders, "The team's provider definitions and the shipped catalogue (search, category, source)";
+    get "/v1/providers/{id}" => platform::provider: json connhost::catalogue::ProviderDetail, "team", "providers" getProvider, "One provider: fields, auth mode, verification, scopes, hosts";
     post "/v1/providers" => platform::add_provider [body platform::NewProvider]: json ProviderAdded, "team", "providers" addProvider, "Add a provider definition";
     delete "/v1/providers/{id}" => platform::remove_provider: json Removed, "team", "providers" removeProvider, "Remove a provider definition";
     get "/v1/audit" => platform::audit [query platform::AuditQuery]: json AuditPage, "team", "audit" listAuditRecords, "The team's audit records, paged";

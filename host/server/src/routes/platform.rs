@@ -45,8 +45,53 @@ pub(super) async fn remove_usage(
     }))
 }
 
-pub(super) async fn providers(State(s): State<AppState>, key: Key) -> Answer<Vec<String>> {
-    Ok(Json(key.team(&s)?.providers().map_err(fail)?))
+#[derive(Deserialize, schemars::JsonSchema)]
+pub(super) struct ProviderQuery {
+    /// Only providers whose id or name contains this (any case).
+    #[serde(default)]
+    #[schemars(length(max = 100))]
+    search: Option<String>,
+    /// Only this category (`crm`, `support`, `dev-tools`, …).
+    #[serde(default)]
+    #[schemars(length(max = 40))]
+    category: Option<String>,
+    /// `shipped` or `added` (the team's own); both when absent.
+    #[serde(default)]
+    source: Option<ProviderSource>,
+}
+
+#[derive(Deserialize, schemars::JsonSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ProviderSource {
+    Shipped,
+    Added,
+}
+
+pub(super) async fn providers(
+    State(s): State<AppState>,
+    key: Key,
+    Query(q): Query<ProviderQuery>,
+) -> Answer<Vec<connhost::catalogue::ProviderSummary>> {
+    let mut list = key
+        .team(&s)?
+        .provider_catalogue(q.search.as_deref(), q.category.as_deref())
+        .map_err(fail)?;
+    if let Some(src) = q.source {
+        let want = match src {
+            ProviderSource::Shipped => "shipped",
+            ProviderSource::Added => "added",
+        };
+        list.retain(|p| p.source == want);
+    }
+    Ok(Json(list))
+}
+
+pub(super) async fn provider(
+    State(s): State<AppState>,
+    key: Key,
+    Path(id): Path<String>,
+) -> Answer<connhost::catalogue::ProviderDetail> {
+    Ok(Json(key.team(&s)?.provider_detail(&id).map_err(fail)?))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

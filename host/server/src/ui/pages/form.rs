@@ -12,8 +12,17 @@ fn form_fields(
     error_field: Option<&str>,
     error: Option<&str>,
     team_definitions: &[String],
+    provider: Option<&ProviderDetail>,
 ) -> (Vec<Value>, bool) {
     let reference = m.definitions.as_ref().map(|d| d.reference.as_str());
+    let content = m.definitions.as_ref().map(|d| d.content.as_str());
+    // With a provider chosen: its own fields, as it labels them; no
+    // definition text or issuer to give.
+    let declared =
+        |name: &str| provider.and_then(|p| p.field_specs.iter().find(|f| f.name == name));
+    let hidden = |name: &str| {
+        provider.is_some() && (Some(name) == content || m.issuer_field.as_deref() == Some(name))
+    };
     let catalogue = scopes::catalogue_field(m);
     let kind_fields = m
         .auth_kinds
@@ -27,25 +36,34 @@ fn form_fields(
         .iter()
         .filter(|f| f.name != m.auth_field)
         .chain(kind_fields.iter())
+        .filter(|f| !hidden(&f.name))
         .filter(|f| {
-            has_advanced |= f.advanced;
-            advanced || !f.advanced || error_field == Some(f.name.as_str())
+            let own = declared(&f.name).is_some();
+            has_advanced |= f.advanced && !own;
+            own || advanced || !f.advanced || error_field == Some(f.name.as_str())
         })
         .map(|f| {
+            let own = declared(&f.name);
             let value = if f.secret {
                 None
             } else {
-                values.get(&f.name).cloned().or(f.default.clone())
+                values
+                    .get(&f.name)
+                    .cloned()
+                    .or(f.default.clone())
+                    .or(own.and_then(|d| d.default.clone()))
             };
             context! {
                 name => f.name,
-                label => f.label,
-                required => f.required,
+                label => own.map(|d| d.label.clone()).unwrap_or(f.label.clone()),
+                required => f.required || own.is_some_and(|d| d.default.is_none()),
                 secret => f.secret,
-                advanced => f.advanced,
-                help => f.help,
+                advanced => f.advanced && own.is_none(),
+                help => own.and_then(|d| d.help.clone()).or(f.help.clone()),
                 allowed_values => if reference == Some(f.name.as_str()) && !f.allowed_values.is_empty() {
                     team_definitions.iter().chain(&f.allowed_values).cloned().collect::<Vec<_>>()
+                } else if let Some(d) = own.filter(|d| !d.one_of.is_empty()) {
+                    d.one_of.clone()
                 } else {
                     f.allowed_values.clone()
                 },
@@ -87,6 +105,12 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
         .as_ref()
         .and_then(|t| t.providers().ok())
         .unwrap_or_default();
+    // A data-driven connector's chosen provider (the form's or the query's).
+    let provider = m
+        .definitions
+        .as_ref()
+        .and_then(|d| values.get(&d.reference).or(query.get(&d.reference)))
+        .and_then(|id| team.as_ref()?.provider_detail(id).ok());
     let (error_field, message) = match &error {
         Some((f, msg)) => (f.clone(), Some(msg.clone())),
         None => (None, None),
@@ -99,6 +123,7 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
         error_field.as_deref(),
         message.as_deref(),
         &team_definitions,
+        provider.as_ref(),
     );
     let field_shown = error_field.as_deref().is_some_and(|name| {
         fields
@@ -161,6 +186,7 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
             cancel => cancel,
             title => title,
             editing => editing.is_some(),
+            provider => provider.as_ref().map(|p| context! { id => p.summary.id, display_name => p.summary.display_name, docs => p.summary.docs, category => p.summary.category }),
             consent => is_consent(m, auth),
             scope_groups => scopes.as_ref().map(|x| x.groups.clone()),
             plan_usages => scopes.as_ref().map(|x| x.usages.clone()),
@@ -190,10 +216,27 @@ pub async fn new_form(
     let Some(m) = connectors.into_iter().find(|m| &m.id == id) else {
         return (StatusCode::NOT_FOUND, "no such connector").into_response();
     };
+    // A data-driven connector: first the provider, from the catalogue.
+    let chosen = match &m.definitions {
+        Some(d) => match q.get(&d.reference).filter(|p| !p.is_empty()) {
+            Some(id) => Some(id.clone()),
+            None => return provider_picker(&s, &session, &m, &q),
+        },
+        None => None,
+    };
+    let mut values = HashMap::new();
+    if let (Some(id), Some(d)) = (&chosen, &m.definitions) {
+        values.insert(d.reference.clone(), id.clone());
+    }
+    let provider_mode = chosen
+        .as_ref()
+        .and_then(|id| session.team_view(&s).ok()?.provider_detail(id).ok())
+        .map(|p| p.summary.auth_mode);
     let auth = q
         .get("auth")
         .filter(|a| m.auth_kinds.iter().any(|k| &k.id == *a))
         .cloned()
+        .or(provider_mode.filter(|a| m.auth_kinds.iter().any(|k| &k.id == a)))
         .or_else(|| m.auth_kinds.first().map(|k| k.id.clone()))
         .unwrap_or_default();
     new_page(
@@ -203,10 +246,39 @@ pub async fn new_form(
             m: &m,
             auth: &auth,
             advanced: q.contains_key("advanced"),
-            values: &HashMap::new(),
+            values: &values,
             error: None,
             editing: None,
             query: &q,
+        },
+    )
+}
+
+/// The catalogue for a data-driven connector: a search box (name or
+/// category), then the matching providers, each a link to its form.
+fn provider_picker(
+    s: &AppState,
+    session: &Session,
+    m: &Manifest,
+    q: &HashMap<String, String>,
+) -> Response {
+    const SHOWN: usize = 60;
+    let search = q.get("q").map(|v| v.trim().to_string()).unwrap_or_default();
+    let t = or_return!(session.team_view(s));
+    let all = t
+        .provider_catalogue(Some(&search), None)
+        .unwrap_or_default();
+    let list: Vec<Value> = all
+        .iter()
+        .take(SHOWN)
+        .map(|p| context! { id => p.id, display_name => p.display_name, category => p.category, auth_mode => p.auth_mode, added => p.source == "added" })
+        .collect();
+    page(
+        "new.html",
+        context! {
+            team => session.team,
+            csrf => session.csrf(s),
+            picker => context! { connector => m.id, display_name => m.display_name, q => search, providers => list, total => all.len(), shown => all.len().min(SHOWN) },
         },
     )
 }

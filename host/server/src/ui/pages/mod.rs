@@ -34,6 +34,7 @@ use crate::AppState;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use connhost::catalogue::ProviderDetail;
 use connhost::{ConnectionRecord, Manifest, NewConnection, Secret, Status};
 use minijinja::{context, Environment, Value};
 use std::collections::{BTreeMap, HashMap};
