@@ -121,7 +121,15 @@ export function matchesOriginPattern(origin, patterns, { fields = {}, issuerFiel
   const port = u.port ? Number(u.port) : 443;
   for (const p of patterns) {
     if (p === '{definition}') {
-      if (definitionOrigins.some((d) => safeOrigin(d) === origin)) return true;
+      // Approved with the definition: origins, or (a templated one's)
+      // subdomain and field patterns; never `{definition}`/`{issuer}` again.
+      const approved = definitionOrigins.filter((d) => d !== '{definition}' && d !== '{issuer}');
+      if (approved.length && matchesOriginPattern(origin, approved, { fields })) return true;
+      continue;
+    }
+    if (p.startsWith('{field:') && p.endsWith('}')) {
+      const v = fields[p.slice('{field:'.length, -1)];
+      if (v && fieldOrigin(v) === origin) return true;
       continue;
     }
     if (p === '{issuer}') {
@@ -142,6 +150,14 @@ export function matchesOriginPattern(origin, patterns, { fields = {}, issuerFiel
     if (safeOrigin(p) === origin) return true;
   }
   return false;
+}
+
+/** The origin a field's value names: a host name, or an https URL's origin. */
+function fieldOrigin(value) {
+  const text = String(value).startsWith('https://') ? String(value) : 'https://' + value;
+  const u = parseUrl(text);
+  if (!u || u.protocol !== 'https:' || u.username || u.password) return null;
+  return safeOrigin(u.origin);
 }
 
 function safeOrigin(text) {

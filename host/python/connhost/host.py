@@ -463,9 +463,20 @@ class Connector:
 def _pattern_allows(pattern: str, origin: policy.Origin, connection: Connection) -> bool:
     """An `origin-patterns` entry: `https://host[:port]`,
     `https://*.domain.tld[:port]`, `{definition}` (the connection's
-    approved definition origins). `{issuer}` is not supported here."""
+    approved definition origins and patterns), `{field:NAME}` (the host
+    in that field). `{issuer}` is not supported here."""
     if pattern == "{definition}":
-        return any(policy.parse_origin(o) == origin for o in connection.definition_origins)
+        return any(_pattern_allows(o, origin, connection) for o in connection.definition_origins
+                   if o not in ("{definition}", "{issuer}"))
+    if pattern.startswith("{field:") and pattern.endswith("}"):
+        value = connection.fields.get(pattern[len("{field:"):-1])
+        if not value:
+            return False
+        try:
+            named = policy.parse_origin(value if value.startswith("https://") else "https://" + value)
+        except ValueError:
+            return False
+        return named == origin
     if pattern.startswith("{"):
         return False
     try:
