@@ -189,9 +189,69 @@ pub fn matches(p: &ProviderSummary, query: Option<&str>, category: Option<&str>)
         && category.is_none_or(|c| p.category == c)
 }
 
+/// The catalogue as a Markdown table (`component/generic/PROVIDERS.md`).
+pub fn markdown() -> String {
+    use std::collections::BTreeMap;
+    let all = shipped();
+    let mut by_mode: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in all {
+        *by_mode.entry(p.summary.auth_mode.as_str()).or_default() += 1;
+        *by_category.entry(p.summary.category.as_str()).or_default() += 1;
+    }
+    let counts = |m: &BTreeMap<&str, usize>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = format!(
+        "# Shipped providers\n\nGenerated from `component/generic/providers/` by `CONNHOST_UPDATE_DOCS=1 cargo test -p connhost catalogue` (a test fails when this file is stale). Format: [FORMAT.md](FORMAT.md).\n\n{} providers. By auth mode: {}. By category: {}.\n\nEvery one runs in `tests/all/catalogue.rs` against a fake generated from its definition (create or consent, verify, refresh where renewable, a request through the connection).\n\n| Provider | id | Category | Auth mode | Templated fields | Verify | Docs |\n|---|---|---|---|---|---|---|\n",
+        all.len(),
+        counts(&by_mode),
+        counts(&by_category)
+    );
+    for p in all {
+        let x = &p.summary;
+        let docs = x
+            .docs
+            .as_deref()
+            .map(|d| format!("[docs]({d})"))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} | {} | {} |\n",
+            x.display_name.replace('|', "\\|"),
+            x.id,
+            x.category,
+            x.auth_mode,
+            x.fields.join(", "),
+            x.verify,
+            docs
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_catalogue_document_is_current() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../component/generic/PROVIDERS.md"
+        );
+        let want = markdown();
+        if std::env::var_os("CONNHOST_UPDATE_DOCS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "component/generic/PROVIDERS.md is stale: run CONNHOST_UPDATE_DOCS=1 cargo test -p connhost catalogue"
+        );
+    }
 
     #[test]
     fn the_catalogue_is_searchable_by_name_and_category() {
