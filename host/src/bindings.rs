@@ -12,4 +12,4 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq, Eq],
 });
 
-pub use connhost::connector::{http, log, secrets, types};
+pub use connhost::connector::{http, log, secrets, signing, types};

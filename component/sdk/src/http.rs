@@ -4,23 +4,26 @@ use crate::bindings::connhost::connector::http as wit;
 use crate::{ConnectorError, ProviderFailure};
 use serde::de::DeserializeOwned;
 
-pub use wit::{BasicEncoding, Method, Response};
+pub use wit::{BasicEncoding, Credential, JsonSecret, Method, Response, SecretBasic};
 
 /// A request being built. Secrets are attached by name; the host fills in
 /// their values when it sends.
-pub struct Request(wit::Request);
+pub struct Request(wit::Request, Vec<wit::Credential>);
 
 impl Request {
     /// A request with `method` to the absolute `https://` `url`.
     pub fn new(method: Method, url: impl Into<String>) -> Self {
-        Request(wit::Request {
-            method,
-            url: url.into(),
-            headers: vec![("accept".into(), "application/json".into())],
-            auth: wit::Auth::None,
-            body: wit::Body::Empty,
-            timeout_ms: None,
-        })
+        Request(
+            wit::Request {
+                method,
+                url: url.into(),
+                headers: vec![("accept".into(), "application/json".into())],
+                auth: wit::Auth::None,
+                body: wit::Body::Empty,
+                timeout_ms: None,
+            },
+            Vec::new(),
+        )
     }
 
     /// A `GET` request.
@@ -114,17 +117,61 @@ impl Request {
 
     /// The request as the contract carries it (`authenticate-request`).
     pub fn from_wire(request: wit::Request) -> Self {
-        Request(request)
+        Request(request, Vec::new())
     }
 
-    /// The contract's request.
+    /// The contract's request; extra credentials are dropped (see
+    /// [`Request::into_parts`]).
     pub fn into_wire(self) -> wit::Request {
         self.0
     }
 
+    /// The contract's request and its extra credentials.
+    pub fn into_parts(self) -> (wit::Request, Vec<wit::Credential>) {
+        (self.0, self.1)
+    }
+
+    /// A credential beyond the one `auth` holds (contract 0.3.1): another
+    /// secret header or query value, Basic from secrets, a secret inside
+    /// the JSON body. The host fills it in.
+    pub fn credential(mut self, c: wit::Credential) -> Self {
+        self.1.push(c);
+        self
+    }
+
+    /// `name: <prefix><secret>` besides `auth`.
+    pub fn extra_secret_header(self, name: &str, prefix: &str, secret: &str) -> Self {
+        self.credential(wit::Credential::Header(wit::SecretHeader {
+            name: name.into(),
+            prefix: prefix.into(),
+            secret: secret.into(),
+        }))
+    }
+
+    /// The JSON body's string at `pointer` set to a secret's value.
+    pub fn json_secret(self, pointer: &str, secret: &str) -> Self {
+        self.credential(wit::Credential::Json(wit::JsonSecret {
+            pointer: pointer.into(),
+            secret: secret.into(),
+        }))
+    }
+
+    /// Basic with a secret as the user name and another (or none) as the
+    /// password: an API key as the user name.
+    pub fn basic_secrets(self, username_secret: &str, password_secret: Option<&str>) -> Self {
+        self.credential(wit::Credential::Basic(wit::SecretBasic {
+            username_secret: username_secret.into(),
+            password_secret: password_secret.map(str::to_string),
+        }))
+    }
+
     /// Sends the request. Any response, whatever its status, is `Ok`.
     pub fn send(self) -> Result<Response, ConnectorError> {
-        wit::send(&self.0).map_err(transport_error)
+        if self.1.is_empty() {
+            wit::send(&self.0).map_err(transport_error)
+        } else {
+            wit::send_with(&self.0, &self.1).map_err(transport_error)
+        }
     }
 
     /// Sends the request; a non-2xx response becomes the standard error

@@ -57,6 +57,7 @@ pub mod bindings {
 pub mod fields;
 pub mod http;
 pub mod oauth;
+pub mod signing;
 
 pub use bindings::connhost::connector::log::Level;
 pub use bindings::connhost::connector::types::{
@@ -195,8 +196,13 @@ impl<T: Connector> bindings::exports::connhost::connector::connector::Guest for 
         input: ConnectionInput,
         request: bindings::connhost::connector::http::Request,
     ) -> Result<bindings::connhost::connector::http::Request, ConnectorError> {
-        T::authenticate_request(input, http::Request::from_wire(request))
-            .map(http::Request::into_wire)
+        T::authenticate_request(input, http::Request::from_wire(request)).map(|r| {
+            let (wire, extra) = r.into_parts();
+            if !extra.is_empty() {
+                bindings::connhost::connector::http::add_credentials(&extra);
+            }
+            wire
+        })
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::secrets::SecretScope;
 use crate::bindings::http::{
-    self, Auth, BasicEncoding, Body, FormValue, Method, Request, Response,
+    self, Auth, BasicEncoding, Body, Credential, FormValue, Method, Request, Response,
 };
 use crate::net::{HttpsClient, NetError, OutRequest};
 use connhost_policy::{basic, Allowlist, Origin};
@@ -57,6 +57,9 @@ pub struct HttpCtx {
     pub client: HttpsClient,
     /// Requests sent in this call (statistics).
     pub requests: u32,
+    /// `add-credentials` of this call, for the request
+    /// `authenticate-request` returns.
+    pub staged: Vec<Credential>,
 }
 
 /// What the capability works on: its state, the policy, the secrets.
@@ -70,6 +73,44 @@ pub struct HttpView<'a> {
 
 impl http::Host for HttpView<'_> {
     async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, http::Error>> {
+        self.send_with(req, Vec::new()).await
+    }
+
+    async fn send_with(
+        &mut self,
+        req: Request,
+        extra: Vec<Credential>,
+    ) -> wasmtime::Result<Result<Response, http::Error>> {
+        self.send_extra(req, extra).await
+    }
+
+    async fn add_credentials(&mut self, extra: Vec<Credential>) -> wasmtime::Result<()> {
+        // Bounded: a plugin cannot grow host memory through this list.
+        if self.ctx.staged.len() + extra.len() > MAX_EXTRA_CREDENTIALS {
+            return Err(wasmtime::Error::msg(format!(
+                "add-credentials: more than {MAX_EXTRA_CREDENTIALS} credentials"
+            )));
+        }
+        self.ctx.staged.extend(extra);
+        Ok(())
+    }
+}
+
+/// Extra credentials one request may carry.
+const MAX_EXTRA_CREDENTIALS: usize = 8;
+
+impl HttpView<'_> {
+    /// Sends `req` with `extra` credentials after its `auth`.
+    pub async fn send_extra(
+        &mut self,
+        req: Request,
+        extra: Vec<Credential>,
+    ) -> wasmtime::Result<Result<Response, http::Error>> {
+        if extra.len() > MAX_EXTRA_CREDENTIALS {
+            return Ok(Err(http::Error::InvalidRequest(format!(
+                "more than {MAX_EXTRA_CREDENTIALS} extra credentials"
+            ))));
+        }
         let url = match Url::parse(&req.url) {
             Ok(u) => u,
             Err(e) => return Ok(Err(http::Error::InvalidRequest(format!("bad URL: {e}")))),
@@ -78,7 +119,11 @@ impl http::Host for HttpView<'_> {
             tracing::warn!(connection = %self.connection, target = %target(&url), "denied outbound request");
             return Ok(Err(denied));
         }
-        let out = match self.hooks.attach_secrets(req, url, self.secrets) {
+        let out = match self
+            .hooks
+            .attach_secrets(req, url, self.secrets)
+            .and_then(|out| attach_extra(out, extra, self.secrets))
+        {
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
         };
@@ -117,6 +162,83 @@ pub fn add_to_linker<T: Send + 'static>(
     view: fn(&mut T) -> HttpView<'_>,
 ) -> wasmtime::Result<()> {
     http::add_to_linker::<T, HasHttp>(linker, view)
+}
+
+/// `extra` credentials on a request whose `auth` is attached: more
+/// headers and query parameters, Basic from secrets, secrets inside a
+/// JSON body. A secret that is not set is named, never guessed.
+pub fn attach_extra(
+    mut out: OutRequest,
+    extra: Vec<Credential>,
+    secrets: &SecretScope,
+) -> Result<OutRequest, http::Error> {
+    let secret = |name: &str| {
+        secrets
+            .get(name)
+            .map(|s| s.expose().to_string())
+            .ok_or_else(|| http::Error::InvalidRequest(format!("secret `{name}` is not set")))
+    };
+    for c in extra {
+        match c {
+            Credential::Header(h) => {
+                if h.name.eq_ignore_ascii_case("host")
+                    || h.name.bytes().any(|b| b <= b' ' || b == b':')
+                {
+                    return Err(http::Error::InvalidRequest(format!(
+                        "bad header name `{}`",
+                        h.name
+                    )));
+                }
+                out.headers
+                    .push((h.name, format!("{}{}", h.prefix, secret(&h.secret)?)));
+            }
+            Credential::Query(q) => {
+                out.url
+                    .query_pairs_mut()
+                    .append_pair(&q.name, &secret(&q.secret)?);
+            }
+            Credential::Basic(b) => {
+                let user = secret(&b.username_secret)?;
+                if user.contains(':') {
+                    return Err(http::Error::InvalidRequest(format!(
+                        "secret `{}` holds `:`, which a Basic user name cannot (RFC 7617)",
+                        b.username_secret
+                    )));
+                }
+                let password = match &b.password_secret {
+                    Some(p) => secret(p)?,
+                    None => String::new(),
+                };
+                out.headers
+                    .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+                out.headers.push((
+                    "authorization".into(),
+                    basic::header(&user, &password, basic::Encoding::Raw),
+                ));
+            }
+            Credential::Json(j) => {
+                let mut doc: serde_json::Value =
+                    serde_json::from_slice(&out.body).map_err(|e| {
+                        http::Error::InvalidRequest(format!(
+                            "a json credential needs a JSON body: {e}"
+                        ))
+                    })?;
+                let (parent, key) = j.pointer.rsplit_once('/').ok_or_else(|| {
+                    http::Error::InvalidRequest(format!("`{}` is not a JSON pointer", j.pointer))
+                })?;
+                let key = key.replace("~1", "/").replace("~0", "~");
+                let Some(serde_json::Value::Object(obj)) = doc.pointer_mut(parent) else {
+                    return Err(http::Error::InvalidRequest(format!(
+                        "the JSON body has no object at `{parent}` for `{}`",
+                        j.pointer
+                    )));
+                };
+                obj.insert(key, serde_json::Value::String(secret(&j.secret)?));
+                out.body = serde_json::to_vec(&doc).expect("a JSON value serializes");
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The standard secret attachment: header with prefix, Basic per RFC 6749
@@ -222,6 +344,7 @@ mod tests {
         let mut ctx = HttpCtx {
             client: HttpsClient::new(NetConfig::default()).unwrap(),
             requests: 0,
+            staged: Vec::new(),
         };
         let secrets = scope();
         let mut view = HttpView {
@@ -287,5 +410,76 @@ mod tests {
             err,
             http::Error::InvalidRequest("secret `access_token` is not set".into())
         );
+    }
+
+    #[test]
+    fn extra_credentials_fill_headers_basic_and_json_bodies() {
+        use crate::bindings::http::{JsonSecret, SecretBasic};
+        let scope = SecretScope::new(BTreeMap::from([
+            ("api_key".into(), Secret::new("k-1")),
+            ("app_key".into(), Secret::new("a-2")),
+        ]));
+        let out = OutRequest {
+            method: hyper::Method::POST,
+            url: Url::parse("https://a.example.com/t").unwrap(),
+            headers: vec![("authorization".into(), "Bearer x".into())],
+            body: br#"{"auth":{"user":"u"}}"#.to_vec(),
+            timeout: None,
+        };
+        let out = attach_extra(
+            out,
+            vec![
+                Credential::Header(SecretHeader {
+                    name: "DD-APPLICATION-KEY".into(),
+                    prefix: String::new(),
+                    secret: "app_key".into(),
+                }),
+                Credential::Basic(SecretBasic {
+                    username_secret: "api_key".into(),
+                    password_secret: None,
+                }),
+                Credential::Json(JsonSecret {
+                    pointer: "/auth/secret".into(),
+                    secret: "app_key".into(),
+                }),
+            ],
+            &scope,
+        )
+        .unwrap();
+        let h = |n: &str| {
+            out.headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(h("dd-application-key"), vec!["a-2".to_string()]);
+        // The key as the user name, an empty password; the Bearer replaced.
+        assert_eq!(
+            h("authorization"),
+            vec![basic::header("k-1", "", basic::Encoding::Raw)]
+        );
+        let body: serde_json::Value = serde_json::from_slice(&out.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"auth": {"user": "u", "secret": "a-2"}})
+        );
+        let no_body = OutRequest {
+            method: hyper::Method::POST,
+            url: Url::parse("https://a.example.com/t").unwrap(),
+            headers: vec![],
+            body: vec![],
+            timeout: None,
+        };
+        let e = attach_extra(
+            no_body,
+            vec![Credential::Json(JsonSecret {
+                pointer: "/x".into(),
+                secret: "missing".into(),
+            })],
+            &scope,
+        )
+        .unwrap_err();
+        assert!(matches!(e, http::Error::InvalidRequest(m) if m.contains("JSON body")));
     }
 }

@@ -5,10 +5,12 @@
 //!
 //! * [`http`]: outbound HTTPS, policed by [`http::HttpHooks`];
 //! * [`secrets`]: the connection's own secrets, for one call;
-//! * [`log`]: messages to the host's log.
+//! * [`log`]: messages to the host's log;
+//! * [`signing`]: signatures with the connection's secrets, by name.
 
 pub mod http;
 pub mod log;
 pub mod secrets;
+pub mod signing;
 
 pub use secrets::{Secret, SecretScope};

@@ -81,8 +81,10 @@ impl ConnectorInstance {
         &mut self,
         request: crate::bindings::http::Request,
     ) -> Result<crate::bindings::http::Response> {
-        use crate::bindings::http::Host as _;
-        let sent = self.store.data_mut().http().send(request).await;
+        // With what `add-credentials` staged in `authenticate-request`.
+        let state = self.store.data_mut();
+        let extra = std::mem::take(&mut state.http.staged);
+        let sent = state.http().send_extra(request, extra).await;
         use crate::bindings::http::Error as H;
         match sent {
             Ok(Ok(r)) => Ok(r),

@@ -34,7 +34,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::WasiCtx;
 
 /// The contract version this host implements.
-pub const CONTRACT: &str = "connhost:connector@0.3.0";
+pub const CONTRACT: &str = "connhost:connector@0.3.1";
 
 /// Limits and switches for the runtime.
 #[derive(Clone, Debug)]
@@ -174,6 +174,8 @@ impl Runtime {
         capabilities::secrets::add_to_linker(&mut linker, PluginState::secrets)
             .map_err(runtime_err)?;
         capabilities::log::add_to_linker(&mut linker, PluginState::log).map_err(runtime_err)?;
+        capabilities::signing::add_to_linker(&mut linker, PluginState::signing)
+            .map_err(runtime_err)?;
 
         let stop = Arc::new(AtomicBool::new(false));
         {
@@ -277,6 +279,7 @@ impl Runtime {
             http: HttpCtx {
                 client: self.client.clone(),
                 requests: 0,
+                staged: Vec::new(),
             },
             allowlist: ctx.allowlist,
             secrets: ctx.secrets,

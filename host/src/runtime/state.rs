@@ -5,6 +5,7 @@
 use crate::capabilities::http::{HttpCtx, HttpView};
 use crate::capabilities::log::LogView;
 use crate::capabilities::secrets::{SecretScope, SecretsView};
+use crate::capabilities::signing::SigningView;
 use connhost_policy::Allowlist;
 use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
@@ -37,6 +38,13 @@ impl PluginState {
         SecretsView {
             connection: &self.connection,
             scope: &mut self.secrets,
+        }
+    }
+
+    pub(crate) fn signing(&mut self) -> SigningView<'_> {
+        SigningView {
+            secrets: &self.secrets,
+            connection: &self.connection,
         }
     }
 

@@ -1,0 +1,31 @@
+//! Signatures made by the host with a secret by name (contract 0.3.1):
+//! the secret's value never enters the component.
+
+use crate::bindings::connhost::connector::signing as wit;
+use crate::ConnectorError;
+
+pub use wit::Algorithm;
+
+fn failed(e: wit::SigningError) -> ConnectorError {
+    match e {
+        wit::SigningError::UnknownSecret(name) => crate::invalid(&name, "is required"),
+        wit::SigningError::BadKey(why) => crate::invalid("private_key", why),
+    }
+}
+
+/// The signature of `message` with secret `secret`.
+pub fn sign(secret: &str, algorithm: Algorithm, message: &[u8]) -> Result<Vec<u8>, ConnectorError> {
+    wit::sign(secret, algorithm, message).map_err(failed)
+}
+
+/// AWS SigV4's signature (hex) of `string_to_sign` with the key derived
+/// from secret `secret`, `date` (YYYYMMDD), `region` and `service`.
+pub fn sigv4(
+    secret: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+    string_to_sign: &str,
+) -> Result<String, ConnectorError> {
+    wit::sign_sigv4(secret, date, region, service, string_to_sign).map_err(failed)
+}
