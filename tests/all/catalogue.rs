@@ -7,8 +7,8 @@
 
 use connhost::{ApiRequest, HostConfig, Manager, NewConnection, Secret};
 use connhost_testkit::catalogue::{
-    label_of, render, sample_values, token_origin_for, CatalogueFake, API_KEY, CLIENT_ID,
-    CLIENT_SECRET, CODE, PASSWORD, USERNAME,
+    label_of, render, sample_values, token_origin_for, CatalogueFake, API_KEY, APP_KEY,
+    AWS_ACCESS_KEY_ID, AWS_SECRET, CLIENT_ID, CLIENT_SECRET, CODE, PASSWORD, USERNAME,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -60,7 +60,7 @@ async fn every_shipped_definition_runs_against_a_fake_of_itself() {
     for def in &defs {
         let id = def["id"].as_str().unwrap().to_string();
         fake.select(def);
-        match run_one(&m, def).await {
+        match run_one(&m, def, &fake).await {
             Ok(()) => {}
             Err(e) => failures.push(format!("{id}: {e}")),
         }
@@ -91,7 +91,7 @@ async fn every_shipped_definition_runs_against_a_fake_of_itself() {
     );
 }
 
-async fn run_one(m: &Manager, def: &Value) -> Result<(), String> {
+async fn run_one(m: &Manager, def: &Value, fake: &CatalogueFake) -> Result<(), String> {
     let id = def["id"].as_str().unwrap();
     let mode = def["auth_mode"].as_str().unwrap();
     let values = sample_values(def);
@@ -105,6 +105,23 @@ async fn run_one(m: &Manager, def: &Value) -> Result<(), String> {
             secrets.insert("client_secret".to_string(), Secret::new(CLIENT_SECRET));
         }
         _ => {}
+    }
+    if mode == "jwt_bearer" || def["client_auth"] == "private_key_jwt" {
+        fields.insert("client_id".into(), CLIENT_ID.into());
+        secrets.insert(
+            "private_key".to_string(),
+            Secret::new(fake.private_key_for(def)),
+        );
+    }
+    if def["api_key"]["second"].is_object() {
+        secrets.insert("app_key".to_string(), Secret::new(APP_KEY));
+    }
+    if mode == "aws_sigv4" {
+        fields.insert("access_key_id".into(), AWS_ACCESS_KEY_ID.into());
+        secrets.insert("secret_access_key".to_string(), Secret::new(AWS_SECRET));
+    }
+    if mode == "key_exchange" && def["key_exchange"]["body"] == "json" {
+        fields.insert("username".into(), USERNAME.into());
     }
     match mode {
         "api_key" | "key_exchange" => {
@@ -221,7 +238,7 @@ async fn run_one(m: &Manager, def: &Value) -> Result<(), String> {
             verified.account_label
         ));
     }
-    if mode != "api_key" && mode != "basic" {
+    if !matches!(mode, "api_key" | "basic" | "aws_sigv4") {
         match m
             .refresh(&record.id)
             .await
@@ -265,7 +282,14 @@ async fn run_one(m: &Manager, def: &Value) -> Result<(), String> {
     }
     // Nothing the connection shows holds a secret the user gave.
     let shown = format!("{record:?} {verified:?}");
-    for s in [CLIENT_SECRET, API_KEY, PASSWORD] {
+    for s in [
+        CLIENT_SECRET,
+        API_KEY,
+        PASSWORD,
+        APP_KEY,
+        AWS_SECRET,
+        "PRIVATE KEY",
+    ] {
         if shown.contains(s) {
             return Err("a secret value is in the record or verification".into());
         }
@@ -313,6 +337,35 @@ async fn added_v2_definitions_in_every_mode_run_against_the_fake() {
         json!({"format": 2, "id": "t-cc-noverify", "auth_mode": "oauth2_cc",
                "token_url": "https://auth.cc.example/token", "default_scopes": ["read"],
                "token_origin": {"pointer": "/instance_url", "pattern": "https://*.cc-api.example"}}),
+        json!({"format": 2, "id": "t-second-key", "display_name": "Two Keys", "auth_mode": "api_key",
+               "api_key": {"in": "header", "name": "DD-API-KEY", "second": {"in": "header", "name": "DD-APPLICATION-KEY"}},
+               "verify": {"url": "https://api.twokeys.example/api/v1/validate", "label": "/valid"}}),
+        json!({"format": 2, "id": "t-key-as-user", "auth_mode": "api_key",
+               "api_key": {"in": "basic_user", "password": "X"},
+               "verify": {"url": "https://{subdomain}.keyuser.example/api/v2/agents/me", "label": "/contact/email"},
+               "fields": fields}),
+        json!({"format": 2, "id": "t-key-as-user-second-query", "auth_mode": "api_key",
+               "api_key": {"in": "basic_user", "second": {"in": "query", "name": "token"}},
+               "verify": {"url": "https://api.keyuser2.example/1/members/me", "label": "/username"}}),
+        json!({"format": 2, "id": "t-json-exchange", "auth_mode": "key_exchange",
+               "key_exchange": {"url": "https://hub.jsonx.example/v2/auth/token", "body": "json",
+                                "json": {"identifier": "{username}"}, "key_pointer": "/secret", "token_pointer": "/access_token"},
+               "verify": {"url": "https://hub.jsonx.example/v2/user", "label": "/username"}}),
+        json!({"format": 2, "id": "t-aws", "display_name": "AWS STS", "auth_mode": "aws_sigv4",
+               "fields": {"region": {"label": "Region", "one_of": ["us-east-1", "eu-west-1"]}},
+               "aws": {"service": "sts"},
+               "verify": {"url": "https://sts.{region}.aws.example/?Action=GetCallerIdentity&Version=2011-06-15",
+                          "label": "/GetCallerIdentityResponse/GetCallerIdentityResult/Arn"}}),
+        json!({"format": 2, "id": "t-jwt-rs256", "auth_mode": "jwt_bearer",
+               "token_url": "https://oauth2.jwt.example/token", "default_scopes": ["read"],
+               "jwt": {"alg": "RS256"},
+               "verify": {"url": "https://api.jwt.example/v1/userinfo", "label": "/email"}}),
+        json!({"format": 2, "id": "t-jwt-es256", "auth_mode": "jwt_bearer", "fields": fields,
+               "token_url": "https://{subdomain}.jwt2.example/oauth2/token", "default_scopes": ["a", "b"],
+               "jwt": {"alg": "ES256", "scope_claim": true, "claims": {"tenant": "{subdomain}"}}}),
+        json!({"format": 2, "id": "t-private-key-jwt", "auth_mode": "oauth2_cc",
+               "token_url": "https://login.pkjwt.example/oauth2/v2.0/token", "client_auth": "private_key_jwt",
+               "jwt": {"alg": "ES256"}, "default_scopes": ["api://x/.default"]}),
         json!({"format": 2, "id": "t-refresh-verify", "auth_mode": "oauth2",
                "authorize_url": "https://auth.rv.example/authorize", "token_url": "https://auth.rv.example/token",
                "client_auth": "client_secret_basic_raw", "pkce": false, "scope_separator": ",",
@@ -337,7 +390,7 @@ async fn added_v2_definitions_in_every_mode_run_against_the_fake() {
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", def["id"]));
         fake.select(def);
-        if let Err(e) = run_one(&m, def).await {
+        if let Err(e) = run_one(&m, def, &fake).await {
             failures.push(format!("{}: {e}", def["id"]));
         }
         failures.extend(fake.ledger(|l| l.errors.clone()));
@@ -345,12 +398,13 @@ async fn added_v2_definitions_in_every_mode_run_against_the_fake() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // Verification without an endpoint says which round trip it made.
-    fake.select(&defs[4]);
-    let rec = connect(&m, &defs[4]).await;
+    let by = |id: &str| defs.iter().find(|d| d["id"] == id).unwrap().clone();
+    fake.select(&by("t-introspect"));
+    let rec = connect(&m, &by("t-introspect")).await;
     let label = m.verify(&rec.id).await.unwrap().account_label;
     assert_eq!(label, "t-introspect (token introspection)");
-    fake.select(&defs[6]);
-    let rec = connect(&m, &defs[6]).await;
+    fake.select(&by("t-refresh-verify"));
+    let rec = connect(&m, &by("t-refresh-verify")).await;
     assert_eq!(
         m.verify(&rec.id).await.unwrap().account_label,
         "t-refresh-verify (token refresh)"

@@ -25,6 +25,10 @@ pub enum AuthMode {
     Password,
     /// A key exchanged at a token endpoint for a short-lived token.
     KeyExchange,
+    /// AWS Signature Version 4 on every request.
+    AwsSigv4,
+    /// RFC 7523 §2.1: a JWT signed with the user's private key is the grant.
+    JwtBearer,
 }
 
 impl AuthMode {
@@ -36,6 +40,8 @@ impl AuthMode {
             AuthMode::Basic => "basic",
             AuthMode::Password => "password",
             AuthMode::KeyExchange => "key_exchange",
+            AuthMode::AwsSigv4 => "aws_sigv4",
+            AuthMode::JwtBearer => "jwt_bearer",
         }
     }
 }
@@ -47,6 +53,8 @@ pub enum KeyLocation {
     Query,
     /// HTTP Basic: the key as the password, a fixed user name.
     Basic,
+    /// HTTP Basic: the key as the user name, an empty or fixed password.
+    BasicUser,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -63,6 +71,64 @@ pub struct ApiKeySpec {
     /// The fixed user name (`in: basic` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The fixed password (`in: basic_user` only; empty when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// A second key (secret `app_key`) on every request, header or query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second: Option<SecondKey>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondKey {
+    #[serde(rename = "in")]
+    pub location: KeyLocation,
+    pub name: String,
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// `aws_sigv4`: the service and region a request is signed for.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSpec {
+    /// The signing name, e.g. `sts`, `execute-api`.
+    pub service: String,
+    /// A template, usually `{region}`.
+    #[serde(default = "region_tpl")]
+    pub region: String,
+}
+
+fn region_tpl() -> String {
+    "{region}".into()
+}
+
+/// A JWT the connector builds and the host signs (`jwt_bearer`,
+/// `private_key_jwt`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSpec {
+    #[serde(default = "rs256")]
+    pub alg: String,
+    /// `aud`; the token endpoint when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    #[serde(default = "hour")]
+    pub lifetime: u64,
+    /// Extra claims; string values are templates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, serde_json::Value>,
+    /// Scopes as the `scope` claim (Google) rather than a form parameter.
+    #[serde(default)]
+    pub scope_claim: bool,
+}
+
+fn rs256() -> String {
+    "RS256".into()
+}
+fn hour() -> u64 {
+    3600
 }
 
 /// Where an access token goes on requests.
@@ -95,6 +161,16 @@ pub struct KeyExchange {
     pub token_pointer: String,
     #[serde(default = "expires_ptr")]
     pub expires_pointer: String,
+    /// `form` (default) or `json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The JSON body (`body: json`); string values are templates, and
+    /// `{username}` is the connection's user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    /// Where the key goes in the JSON body, e.g. `/secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_pointer: Option<String>,
 }
 
 fn api_key_param() -> String {
@@ -261,6 +337,10 @@ pub struct Definition {
     pub token_origin: Option<TokenOrigin>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub self_hosted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtSpec>,
     /// Origins the connection may call besides the endpoints above.
     #[serde(default)]
     pub hosts: Vec<String>,
@@ -427,10 +507,9 @@ impl Definition {
     /// Keys version 1 does not have, set in a version 1 definition.
     fn v2_keys_set(&self) -> Option<&'static str> {
         let scope_specs = self.scopes.iter().any(|s| matches!(s, ScopeEntry::Spec(_)));
-        let keyed_basic = self
-            .api_key
-            .as_ref()
-            .is_some_and(|k| k.location == KeyLocation::Basic);
+        let keyed_basic = self.api_key.as_ref().is_some_and(|k| {
+            matches!(k.location, KeyLocation::Basic | KeyLocation::BasicUser) || k.second.is_some()
+        }) || self.client_auth.as_deref() == Some("private_key_jwt");
         [
             ("category", self.category.is_some()),
             ("docs", self.docs.is_some()),
@@ -445,11 +524,19 @@ impl Definition {
             ("api_base", self.api_base.is_some()),
             ("token_origin", self.token_origin.is_some()),
             ("self_hosted", self.self_hosted),
+            ("aws", self.aws.is_some()),
+            ("jwt", self.jwt.is_some()),
             ("scopes", scope_specs),
             ("api_key.in", keyed_basic),
             (
                 "auth_mode",
-                matches!(self.auth_mode, AuthMode::Password | AuthMode::KeyExchange),
+                matches!(
+                    self.auth_mode,
+                    AuthMode::Password
+                        | AuthMode::KeyExchange
+                        | AuthMode::AwsSigv4
+                        | AuthMode::JwtBearer
+                ),
             ),
             ("verify", self.verify.is_none()),
         ]
@@ -533,7 +620,11 @@ impl Definition {
         let verify_optional = self.v2()
             && matches!(
                 self.auth_mode,
-                AuthMode::Oauth2 | AuthMode::Oauth2Cc | AuthMode::Password | AuthMode::KeyExchange
+                AuthMode::Oauth2
+                    | AuthMode::Oauth2Cc
+                    | AuthMode::Password
+                    | AuthMode::KeyExchange
+                    | AuthMode::JwtBearer
             );
         match self.auth_mode {
             AuthMode::Oauth2 => {
@@ -542,6 +633,28 @@ impl Definition {
                 }
                 if self.token_url.is_none() {
                     return Err(bad("token_url", "is required for auth_mode oauth2"));
+                }
+            }
+            AuthMode::AwsSigv4 => {
+                let Some(a) = &self.aws else {
+                    return Err(bad("aws", "is required for auth_mode aws_sigv4: {\"service\": …, \"region\": \"{region}\"}"));
+                };
+                if a.service.is_empty()
+                    || !a
+                        .service
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                {
+                    return Err(bad(
+                        "aws.service",
+                        "must be a signing name such as sts or execute-api",
+                    ));
+                }
+                template::check_value("aws.region", &a.region, &self.fields)?;
+            }
+            AuthMode::JwtBearer => {
+                if self.token_url.is_none() {
+                    return Err(bad("token_url", "is required for auth_mode jwt_bearer"));
                 }
             }
             AuthMode::Oauth2Cc | AuthMode::Password => {
@@ -588,6 +701,19 @@ impl Definition {
                             ));
                         }
                     }
+                    KeyLocation::BasicUser => {
+                        if k.password
+                            .as_deref()
+                            .unwrap_or_default()
+                            .chars()
+                            .any(char::is_control)
+                        {
+                            return Err(bad(
+                                "api_key.password",
+                                "must not hold control characters",
+                            ));
+                        }
+                    }
                     KeyLocation::Basic => {
                         let Some(u) = &k.username else {
                             return Err(bad(
@@ -603,6 +729,20 @@ impl Definition {
                         }
                     }
                 }
+                if let Some(second) = &k.second {
+                    match second.location {
+                        KeyLocation::Header => {
+                            check_header_name("api_key.second.name", &second.name)?
+                        }
+                        KeyLocation::Query if !second.name.is_empty() => {}
+                        _ => {
+                            return Err(bad(
+                                "api_key.second.in",
+                                "must be header or query, with a name",
+                            ))
+                        }
+                    }
+                }
                 // A header value: visible characters, spaces and tabs only
                 // (RFC 9110 §5.5), so no CR/LF starts another header.
                 if k.prefix.chars().any(|c| c.is_control() && c != '\t') {
@@ -614,6 +754,50 @@ impl Definition {
             }
             AuthMode::Basic => {}
         }
+        if let Some(j) = &self.jwt {
+            if !matches!(j.alg.as_str(), "RS256" | "ES256") {
+                return Err(bad(
+                    "jwt.alg",
+                    format!("`{}`: expected RS256 or ES256", j.alg),
+                ));
+            }
+            if j.lifetime == 0 || j.lifetime > 3600 {
+                return Err(bad("jwt.lifetime", "must be 1 to 3600 seconds"));
+            }
+            if let Some(a) = &j.audience {
+                template::check_value("jwt.audience", a, &self.fields)?;
+            }
+            for k in j.claims.keys() {
+                if ["iss", "sub", "aud", "iat", "exp", "jti"].contains(&k.as_str()) {
+                    return Err(bad(
+                        &format!("jwt.claims.{k}"),
+                        "is a claim the connector sets itself",
+                    ));
+                }
+            }
+        }
+        if let Some(k) = &self.key_exchange {
+            match k.body.as_deref() {
+                None | Some("form") => {}
+                Some("json") => {
+                    if !k.json.as_ref().is_none_or(|v| v.is_object()) {
+                        return Err(bad("key_exchange.json", "must be a JSON object"));
+                    }
+                    if !k.key_pointer.as_deref().is_some_and(|p| p.starts_with('/')) {
+                        return Err(bad(
+                            "key_exchange.key_pointer",
+                            "is required with body json: a JSON pointer such as /secret",
+                        ));
+                    }
+                }
+                Some(other) => {
+                    return Err(bad(
+                        "key_exchange.body",
+                        format!("`{other}`: expected form or json"),
+                    ))
+                }
+            }
+        }
         if let Some(t) = &self.token {
             match t.location {
                 KeyLocation::Header => check_header_name("token.name", &t.name)?,
@@ -622,7 +806,7 @@ impl Definition {
                         return Err(bad("token.name", "must be a parameter name"));
                     }
                 }
-                KeyLocation::Basic => {
+                KeyLocation::Basic | KeyLocation::BasicUser => {
                     return Err(bad("token.in", "must be header or query"));
                 }
             }
@@ -638,11 +822,14 @@ impl Definition {
         if let Some(ca) = &self.client_auth {
             if !matches!(
                 ca.as_str(),
-                "client_secret_basic" | "client_secret_basic_raw" | "client_secret_post"
+                "client_secret_basic"
+                    | "client_secret_basic_raw"
+                    | "client_secret_post"
+                    | "private_key_jwt"
             ) {
                 return Err(bad(
                     "client_auth",
-                    format!("`{ca}`: expected client_secret_basic, client_secret_basic_raw or client_secret_post"),
+                    format!("`{ca}`: expected client_secret_basic, client_secret_basic_raw, client_secret_post or private_key_jwt"),
                 ));
             }
         }
@@ -915,6 +1102,8 @@ impl Metadata {
             api_base: None,
             token_origin: None,
             self_hosted: false,
+            aws: None,
+            jwt: None,
             auth_mode,
             issuer: Some(issuer.to_string()),
             authorize_url: self.authorization_endpoint,

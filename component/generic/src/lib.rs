@@ -7,6 +7,7 @@
 
 mod definition;
 mod provider;
+mod signed;
 mod template;
 mod verify;
 
@@ -51,9 +52,11 @@ impl Connector for Generic {
                     "oauth2",
                     "oauth2_cc",
                     "password",
+                    "jwt_bearer",
                     "api_key",
                     "basic",
                     "key_exchange",
+                    "aws_sigv4",
                 ]),
         )
         .field(field("scopes", "Scopes").help("Space- or comma-separated; default: the provider's"))
@@ -82,7 +85,12 @@ impl Connector for Generic {
         .auth_kind(auth_kind(
             "api_key",
             "API key",
-            vec![field("api_key", "API key").required().secret()],
+            vec![
+                field("api_key", "API key").required().secret(),
+                field("app_key", "Second key")
+                    .secret()
+                    .help("For providers that want two keys on every request (application key)"),
+            ],
         ))
         .auth_kind(auth_kind(
             "password",
@@ -97,7 +105,37 @@ impl Connector for Generic {
         .auth_kind(auth_kind(
             "key_exchange",
             "API key exchanged for a short-lived token",
-            vec![field("api_key", "API key").required().secret()],
+            vec![
+                field("api_key", "API key").required().secret(),
+                field("username", "User name").help("When the provider's exchange names the user"),
+            ],
+        ))
+        .auth_kind(auth_kind(
+            "jwt_bearer",
+            "OAuth 2.0 JWT bearer grant (RFC 7523: a service account's key)",
+            vec![
+                field("client_id", "Client ID / issuer")
+                    .required()
+                    .help("The JWT's `iss`, e.g. a service account's e-mail"),
+                field("subject", "Subject")
+                    .help("The JWT's `sub`: a user to act for, when allowed"),
+                field("private_key", "Private key (PEM, PKCS#8)")
+                    .required()
+                    .secret(),
+            ],
+        ))
+        .auth_kind(auth_kind(
+            "aws_sigv4",
+            "AWS Signature Version 4 (access key)",
+            vec![
+                field("access_key_id", "Access key ID").required(),
+                field("secret_access_key", "Secret access key")
+                    .required()
+                    .secret(),
+                field("session_token", "Session token")
+                    .secret()
+                    .help("For temporary credentials"),
+            ],
         ))
         .auth_kind(auth_kind(
             "basic",
@@ -134,9 +172,21 @@ impl Connector for Generic {
         match p.def.auth_mode {
             AuthMode::Oauth2Cc => p.client_credentials(&input),
             AuthMode::Password => p.password_grant(&input),
-            AuthMode::KeyExchange => p.exchange_key(),
+            AuthMode::KeyExchange => p.exchange_key(&input),
+            AuthMode::JwtBearer => p.jwt_grant(&input),
+            AuthMode::AwsSigv4 => {
+                need("secret_access_key")?;
+                Fields::of(&input).require("access_key_id")?;
+                Ok(ConnectionState { fields: p.state_fields(), ..state() })
+            },
             AuthMode::ApiKey => {
                 need("api_key")?;
+                // A fixed Basic password goes with the key, filled by the host.
+                if let Some(pw) = p.def.api_key.as_ref().and_then(|k| k.password.as_deref()) {
+                    if !pw.is_empty() {
+                        secrets::set(provider::FIXED_PASSWORD, pw);
+                    }
+                }
                 Ok(ConnectionState { fields: p.state_fields(), ..state() })
             }
             AuthMode::Basic => {
@@ -186,7 +236,8 @@ impl Connector for Generic {
         let p = provider(&input)?;
         match p.def.auth_mode {
             AuthMode::Oauth2Cc => Ok(RefreshOutcome::Refreshed(p.client_credentials(&input)?)),
-            AuthMode::KeyExchange => Ok(RefreshOutcome::Refreshed(p.exchange_key()?)),
+            AuthMode::KeyExchange => Ok(RefreshOutcome::Refreshed(p.exchange_key(&input)?)),
+            AuthMode::JwtBearer => Ok(RefreshOutcome::Refreshed(p.jwt_grant(&input)?)),
             AuthMode::Password if !secrets::has(REFRESH_TOKEN) => {
                 Ok(RefreshOutcome::Refreshed(p.password_grant(&input)?))
             }
@@ -202,9 +253,11 @@ impl Connector for Generic {
                 let state = p.state(&req.send()?, &input.granted_scopes)?;
                 Ok(RefreshOutcome::Refreshed(state))
             }
-            AuthMode::ApiKey | AuthMode::Basic => Ok(RefreshOutcome::NotNeeded(
-                "static credentials do not expire; nothing to refresh".into(),
-            )),
+            AuthMode::ApiKey | AuthMode::Basic | AuthMode::AwsSigv4 => {
+                Ok(RefreshOutcome::NotNeeded(
+                    "static credentials do not expire; nothing to refresh".into(),
+                ))
+            }
         }
     }
 

@@ -33,10 +33,12 @@ pub(crate) fn auth_mode(f: &Fields) -> Result<AuthMode, ConnectorError> {
         "basic" => AuthMode::Basic,
         "password" => AuthMode::Password,
         "key_exchange" => AuthMode::KeyExchange,
+        "aws_sigv4" => AuthMode::AwsSigv4,
+        "jwt_bearer" => AuthMode::JwtBearer,
         other => {
             return Err(invalid(
                 "auth_mode",
-                format!("must be oauth2, oauth2_cc, password, api_key, basic or key_exchange, got `{other}`"),
+                format!("must be oauth2, oauth2_cc, password, jwt_bearer, api_key, basic, key_exchange or aws_sigv4, got `{other}`"),
             ))
         }
     })
@@ -239,6 +241,31 @@ impl Provider {
         for (k, v) in self.params(params) {
             req = req.form(&k, &v);
         }
+        // RFC 7523 §2.2: a JWT signed with the client's key instead of a secret.
+        if self.def.client_auth.as_deref() == Some("private_key_jwt") {
+            let id = client_id.ok_or_else(|| invalid("client_id", "is required"))?;
+            need("private_key")?;
+            let now = connhost_sdk::now_unix();
+            let claims = serde_json::json!({
+                "iss": id, "sub": id, "aud": url, "iat": now, "exp": now + 300, "jti": crate::signed::nonce(),
+            });
+            let alg = self
+                .def
+                .jwt
+                .as_ref()
+                .map(|j| j.alg.as_str())
+                .unwrap_or("RS256");
+            return Ok(req
+                .form("client_id", id)
+                .form(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
+                .form(
+                    "client_assertion",
+                    &crate::signed::jwt(alg, &claims, "private_key")?,
+                ));
+        }
         Ok(match client_id {
             Some(id) if secrets::has("client_secret") => {
                 self.client_auth()?.apply(req, id, "client_secret")
@@ -303,7 +330,9 @@ impl Provider {
     }
 
     pub(crate) fn cc_request(&self, input: &ConnectionInput) -> Result<Request, ConnectorError> {
-        need("client_secret")?;
+        if self.def.client_auth.as_deref() != Some("private_key_jwt") {
+            need("client_secret")?;
+        }
         let scopes = self.requested_scopes(input);
         let mut req = self
             .token_request(input)?
@@ -364,7 +393,92 @@ impl Provider {
     }
 
     /// The key traded for a short-lived token at `key_exchange.url`.
-    pub(crate) fn exchange_key(&self) -> Result<ConnectionState, ConnectorError> {
+    /// String values of a JSON template filled from fields (and
+    /// `{username}` from the connection's user name).
+    fn fill_json(&self, v: &mut serde_json::Value, input: &ConnectionInput) {
+        match v {
+            serde_json::Value::String(s) => {
+                let mut values = self.values.clone();
+                if let Some(u) = Fields::of(input).get("username") {
+                    values.insert("username".into(), u.to_string());
+                }
+                *s = crate::template::fill(s, &values);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| self.fill_json(x, input)),
+            serde_json::Value::Object(o) => o.values_mut().for_each(|x| self.fill_json(x, input)),
+            _ => {}
+        }
+    }
+
+    /// RFC 7523 §2.1: a JWT signed with the user's key (`private_key`) as
+    /// the grant; `iss` is the client id (a service account's e-mail).
+    pub(crate) fn jwt_grant_request(
+        &self,
+        input: &ConnectionInput,
+    ) -> Result<Request, ConnectorError> {
+        need("private_key")?;
+        let f = Fields::of(input);
+        let iss = f.require("client_id")?;
+        let url = self.url(
+            self.def
+                .token_url
+                .as_deref()
+                .ok_or_else(|| invalid("definition.token_url", "is required"))?,
+        );
+        let spec = self.def.jwt.clone().unwrap_or(crate::definition::JwtSpec {
+            alg: "RS256".into(),
+            audience: None,
+            lifetime: 3600,
+            claims: Default::default(),
+            scope_claim: false,
+        });
+        let now = connhost_sdk::now_unix();
+        let mut claims = serde_json::json!({
+            "iss": iss,
+            "aud": spec.audience.as_deref().map(|a| self.url(a)).unwrap_or(url.clone()),
+            "iat": now,
+            "exp": now + spec.lifetime,
+            "jti": crate::signed::nonce(),
+        });
+        if let Some(sub) = f.get("subject") {
+            claims["sub"] = sub.into();
+        }
+        for (k, v) in &spec.claims {
+            let mut v = v.clone();
+            self.fill_json(&mut v, input);
+            claims[k] = v;
+        }
+        let scopes = self.requested_scopes(input).join(&self.def.scope_separator);
+        if spec.scope_claim && !scopes.is_empty() {
+            claims["scope"] = scopes.clone().into();
+        }
+        let mut req = Request::post(url)
+            .form("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
+            .form(
+                "assertion",
+                &crate::signed::jwt(&spec.alg, &claims, "private_key")?,
+            );
+        if !spec.scope_claim && !scopes.is_empty() {
+            req = req.form("scope", &scopes);
+        }
+        for (k, v) in self.params(&self.def.token_params) {
+            req = req.form(&k, &v);
+        }
+        Ok(req)
+    }
+
+    pub(crate) fn jwt_grant(
+        &self,
+        input: &ConnectionInput,
+    ) -> Result<ConnectionState, ConnectorError> {
+        let req = self.jwt_grant_request(input)?;
+        self.state(&req.send()?, &self.requested_scopes(input))
+    }
+
+    pub(crate) fn exchange_key(
+        &self,
+        input: &ConnectionInput,
+    ) -> Result<ConnectionState, ConnectorError> {
         need("api_key")?;
         let k = self
             .def
@@ -372,17 +486,26 @@ impl Provider {
             .as_ref()
             .ok_or_else(|| invalid("definition.key_exchange", "is required"))?;
         let mut req = Request::post(self.url(&k.url));
-        req = if k.param.is_empty() {
-            req.basic(
-                k.username.as_deref().unwrap_or(""),
-                "api_key",
-                BasicEncoding::Raw,
-            )
+        if k.body.as_deref() == Some("json") {
+            // The key goes in by name: the host sets it at `key_pointer`.
+            let mut body = k.json.clone().unwrap_or_else(|| serde_json::json!({}));
+            self.fill_json(&mut body, input);
+            let pointer = k.key_pointer.as_deref().unwrap_or("/api_key");
+            ensure_parent(&mut body, pointer);
+            req = req.json(&body).json_secret(pointer, "api_key");
         } else {
-            req.form_secret(&k.param, "api_key")
-        };
-        for (name, value) in self.params(&self.def.token_params) {
-            req = req.form(&name, &value);
+            req = if k.param.is_empty() {
+                req.basic(
+                    k.username.as_deref().unwrap_or(""),
+                    "api_key",
+                    BasicEncoding::Raw,
+                )
+            } else {
+                req.form_secret(&k.param, "api_key")
+            };
+            for (name, value) in self.params(&self.def.token_params) {
+                req = req.form(&name, &value);
+            }
         }
         let resp = req.send()?;
         if !(200..300).contains(&resp.status) {
@@ -416,11 +539,13 @@ impl Provider {
         input: &ConnectionInput,
         req: Request,
     ) -> Result<Request, ConnectorError> {
-        let wire = self.with_credentials(input, req)?.into_wire();
-        let mut wire = wire;
+        let (mut wire, extra) = self.with_credentials(input, req)?.into_parts();
         wire.headers
             .retain(|(n, _)| !self.def.headers.keys().any(|k| k.eq_ignore_ascii_case(n)));
-        Ok(self.shaped(Request::from_wire(wire)))
+        let req = extra
+            .into_iter()
+            .fold(Request::from_wire(wire), |r, c| r.credential(c));
+        self.sigv4(input, self.shaped(req))
     }
 
     /// [`Provider::authed`] for a request the platform makes through the
@@ -430,7 +555,8 @@ impl Provider {
         input: &ConnectionInput,
         req: Request,
     ) -> Result<Request, ConnectorError> {
-        Ok(self.shaped(self.with_credentials(input, req)?))
+        let req = self.shaped(self.with_credentials(input, req)?);
+        self.sigv4(input, req)
     }
 
     fn with_credentials(
@@ -439,30 +565,34 @@ impl Provider {
         req: Request,
     ) -> Result<Request, ConnectorError> {
         let req = match self.def.auth_mode {
-            AuthMode::Oauth2 | AuthMode::Oauth2Cc | AuthMode::Password | AuthMode::KeyExchange => {
-                match &self.def.token {
-                    None => req.bearer(ACCESS_TOKEN),
-                    Some(t) if t.location == KeyLocation::Query => {
-                        req.secret_query(&t.name, ACCESS_TOKEN)
-                    }
-                    Some(t) => req.secret_header(
-                        &t.name,
-                        t.prefix.as_deref().unwrap_or("Bearer "),
-                        ACCESS_TOKEN,
-                    ),
+            AuthMode::Oauth2
+            | AuthMode::Oauth2Cc
+            | AuthMode::Password
+            | AuthMode::KeyExchange
+            | AuthMode::JwtBearer => match &self.def.token {
+                None => req.bearer(ACCESS_TOKEN),
+                Some(t) if t.location == KeyLocation::Query => {
+                    req.secret_query(&t.name, ACCESS_TOKEN)
                 }
-            }
+                Some(t) => req.secret_header(
+                    &t.name,
+                    t.prefix.as_deref().unwrap_or("Bearer "),
+                    ACCESS_TOKEN,
+                ),
+            },
             AuthMode::Basic => {
                 let user = Fields::of(input).require("username")?;
                 req.basic(user, "password", BasicEncoding::Raw)
             }
+            // Signed last, over the request as it will be sent.
+            AuthMode::AwsSigv4 => req,
             AuthMode::ApiKey => {
                 let spec = self
                     .def
                     .api_key
                     .as_ref()
                     .ok_or_else(|| invalid("definition.api_key", "is required"))?;
-                match spec.location {
+                let req = match spec.location {
                     KeyLocation::Header => req.secret_header(&spec.name, &spec.prefix, "api_key"),
                     KeyLocation::Query => req.secret_query(&spec.name, "api_key"),
                     KeyLocation::Basic => req.basic(
@@ -470,10 +600,61 @@ impl Provider {
                         "api_key",
                         BasicEncoding::Raw,
                     ),
+                    KeyLocation::BasicUser => {
+                        let password = spec
+                            .password
+                            .as_deref()
+                            .filter(|p| !p.is_empty())
+                            .map(|_| FIXED_PASSWORD);
+                        req.basic_secrets("api_key", password)
+                    }
+                };
+                match &spec.second {
+                    Some(s2) if secrets::has(SECOND_KEY) => match s2.location {
+                        KeyLocation::Query => {
+                            req.credential(connhost_sdk::http::Credential::Query(
+                                connhost_sdk::bindings::connhost::connector::http::SecretQuery {
+                                    name: s2.name.clone(),
+                                    secret: SECOND_KEY.into(),
+                                },
+                            ))
+                        }
+                        _ => req.extra_secret_header(&s2.name, &s2.prefix, SECOND_KEY),
+                    },
+                    Some(_) => {
+                        return Err(invalid(
+                            SECOND_KEY,
+                            "is required by this provider (its second key)",
+                        ))
+                    }
+                    None => req,
                 }
             }
         };
         Ok(req)
+    }
+
+    /// SigV4 over the request as it goes out (after `shaped`).
+    fn sigv4(&self, input: &ConnectionInput, req: Request) -> Result<Request, ConnectorError> {
+        if self.def.auth_mode != AuthMode::AwsSigv4 {
+            return Ok(req);
+        }
+        let aws = self
+            .def
+            .aws
+            .as_ref()
+            .ok_or_else(|| invalid("definition.aws", "is required"))?;
+        need("secret_access_key")?;
+        let region = crate::template::fill(&aws.region, &self.values);
+        crate::signed::SigV4 {
+            access_key_id: Fields::of(input).require("access_key_id")?,
+            secret: "secret_access_key",
+            region: &region,
+            service: &aws.service,
+            session_token: secrets::has("session_token").then_some("session_token"),
+            now: connhost_sdk::now_unix(),
+        }
+        .sign(req)
     }
 
     /// The definition's `headers` (unless the caller set them) and `query`.
@@ -481,7 +662,7 @@ impl Provider {
         if self.def.headers.is_empty() && self.def.query.is_empty() {
             return req;
         }
-        let mut wire = req.into_wire();
+        let (mut wire, extra) = req.into_parts();
         for (k, v) in self.params(&self.def.headers) {
             if !wire.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(&k)) {
                 wire.headers.push((k, v));
@@ -501,7 +682,29 @@ impl Provider {
                 wire.url = u.to_string();
             }
         }
-        Request::from_wire(wire)
+        extra
+            .into_iter()
+            .fold(Request::from_wire(wire), |r, c| r.credential(c))
+    }
+}
+
+/// The secret of a provider's second key (`api_key.second`).
+pub(crate) const SECOND_KEY: &str = "app_key";
+/// A fixed Basic password (`api_key.password`), kept as a secret so the
+/// host fills it in with the key.
+pub(crate) const FIXED_PASSWORD: &str = "api_key_password";
+
+/// Makes the objects on the way to `pointer`'s parent exist.
+fn ensure_parent(v: &mut serde_json::Value, pointer: &str) {
+    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+    let mut cur = v;
+    for p in &parts[..parts.len().saturating_sub(1)] {
+        let Some(obj) = cur.as_object_mut() else {
+            return;
+        };
+        cur = obj
+            .entry(p.to_string())
+            .or_insert_with(|| serde_json::json!({}));
     }
 }
 

@@ -28,8 +28,13 @@ pub(crate) fn without_endpoint(
                 "password grant token request"
             }
             AuthMode::KeyExchange => {
-                p.exchange_key()?;
+                p.exchange_key(input)?;
                 "key exchange"
+            }
+            AuthMode::JwtBearer => {
+                let resp = p.jwt_grant_request(input)?.send()?;
+                oauth::parse_token_response(&resp, &[], None, connhost_sdk::now_unix())?;
+                "JWT bearer token request"
             }
             AuthMode::Oauth2 if secrets::has(REFRESH_TOKEN) => {
                 // The rotated tokens are kept by the host (unless a

@@ -1,4 +1,4 @@
-// Types for @connhost/host (connhost:connector@0.3.0).
+// Types for @connhost/host (connhost:connector@0.3.1; 0.3.0 components load unchanged).
 
 export type ErrorKind =
   | 'invalid-input' | 'unauthorized' | 'account-validation' | 'reauthorization-required'
@@ -161,3 +161,54 @@ export function allowlistFromTemplates(templates: string[], fields: Record<strin
 export function basicHeader(username: string, password: string, encoding?: 'form-urlencoded' | 'raw'): string;
 /** application/x-www-form-urlencoded serialization of one value. */
 export function formUrlEncode(text: string): string;
+
+/** Extra credentials one request may carry (`send-with`, `add-credentials`). */
+export const MAX_EXTRA_CREDENTIALS: number;
+
+/** A credential beyond a request's `auth` (contract 0.3.1, `http.credential`), as jco passes it. */
+export type Credential =
+  | { tag: 'header'; val: { name: string; prefix: string; secret: string } }
+  | { tag: 'query'; val: { name: string; secret: string } }
+  | { tag: 'basic'; val: { usernameSecret: string; passwordSecret?: string } }
+  | { tag: 'json'; val: { pointer: string; secret: string } };
+
+/** An http import error as the component sees it: `invalid-request`, `denied-host`, ... */
+export class HttpError extends Error {
+  readonly tag: string;
+  readonly val: string | number;
+}
+
+/** A request after `auth` was attached: what `attachExtra` changes. */
+export interface WireRequest {
+  method: string;
+  url: URL;
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
+/**
+ * Adds `extra` credentials after `auth`, as the Rust host: another header or
+ * query value; Basic from secrets (raw, replacing any authorization header;
+ * a user name holding `:` is refused); a secret as the JSON body's string
+ * member at an RFC 6901 pointer (the parent must be an object). A missing
+ * secret is named. Throws an `HttpError` (`invalid-request`).
+ */
+export function attachExtra(
+  out: WireRequest, extra: Credential[], getSecret: (name: string) => string | undefined | null,
+): WireRequest;
+
+/** Signature algorithms of the `signing` import. */
+export type SigningAlgorithm = 'hmac-sha1' | 'hmac-sha256' | 'rs256' | 'es256';
+
+/** Why a key was refused; the message never holds the key. */
+export class SigningKeyError extends Error {}
+
+/**
+ * The `signing` import's signature with key text `key`: HMAC keyed with its
+ * UTF-8 bytes; RS256 and ES256 (64-byte `r || s`) with a PEM PKCS#8 private
+ * key. Throws `SigningKeyError`.
+ */
+export function sign(algorithm: SigningAlgorithm, key: string, message: Uint8Array | string): Uint8Array;
+
+/** AWS SigV4: the derived key chain's HMAC-SHA256 of `stringToSign`, lower-case hex. */
+export function sigv4(secret: string, date: string, region: string, service: string, stringToSign: string): string;

@@ -1,5 +1,6 @@
-// @connhost/host: runs connhost connector components (connhost:connector@0.3.0)
-// in Node.js with the same outbound policy as the Rust host.
+// @connhost/host: runs connhost connector components (connhost:connector@0.3.1,
+// and 0.3.0 components unchanged) in Node.js with the same outbound policy
+// as the Rust host.
 
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -9,13 +10,17 @@ import { pathToFileURL, fileURLToPath } from 'node:url';
 import { Worker, MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import * as shim from '@bytecodealliance/preview2-shim';
 import {
-  HttpError, allowlistFromTemplates, attachSecrets, checkHeaders, originOf,
-  parseBareOrigin, matchesOriginPattern, TemplateError,
+  HttpError, allowlistFromTemplates, attachExtra, attachSecrets, checkHeaders, originOf,
+  parseBareOrigin, matchesOriginPattern, TemplateError, MAX_EXTRA_CREDENTIALS,
 } from './policy.js';
+import { signingImports } from './signing.js';
 
-export { RESERVED_HEADERS, allowlistFromTemplates, basicHeader, formUrlEncode } from './policy.js';
+export {
+  RESERVED_HEADERS, MAX_EXTRA_CREDENTIALS, HttpError, allowlistFromTemplates, attachExtra, basicHeader, formUrlEncode,
+} from './policy.js';
+export { sign, sigv4, SigningKeyError } from './signing.js';
 
-const VERSION = '0.3.0';
+const VERSION = '0.3.1';
 const USER_AGENT = `connhost-js/${VERSION}`;
 const KINDS = [
   'invalid-input', 'unauthorized', 'account-validation', 'reauthorization-required',
@@ -341,11 +346,33 @@ export class Connector {
       'connhost:connector/http': {
         send: (req) => {
           if (!ctx) noCtx();
-          const r = this.#send(ctx, req);
+          const r = this.#send(ctx, req, []);
           if (r.err) throw { payload: r.err };
           return r.ok;
         },
+        // 0.3.1: `send` with credentials after `req.auth`.
+        sendWith: (req, extra) => {
+          if (!ctx) noCtx();
+          const r = this.#send(ctx, req, extra);
+          if (r.err) throw { payload: r.err };
+          return r.ok;
+        },
+        // 0.3.1: staged in `authenticate-request` for the request it
+        // returns (see `request`); bounded, or the call traps.
+        addCredentials: (extra) => {
+          if (!ctx) noCtx();
+          if (ctx.staged.length + extra.length > MAX_EXTRA_CREDENTIALS) {
+            throw new Error(`add-credentials: more than ${MAX_EXTRA_CREDENTIALS} credentials`);
+          }
+          ctx.staged.push(...extra);
+        },
       },
+      // 0.3.1: signatures with the connection's secrets by name; the
+      // values stay in the host.
+      'connhost:connector/signing': signingImports(
+        (name) => (ctx ? ctx.signingSecret(name) : noCtx()),
+        (name, what) => this.#opts.logger?.('debug', `secret \`${name}\` used to sign (${what}, connection ${ctx.id})`),
+      ),
       'connhost:connector/secrets': {
         has: (name) => (ctx ? !!ctx.secrets.has(name) : noCtx()),
         set: (name, value) => {
@@ -373,11 +400,16 @@ export class Connector {
     };
     const { instantiate, getCoreModule } = this.#prepared;
     const exportsAll = instantiate(getCoreModule, imports);
-    return exportsAll['connhost:connector/connector@0.3.0'] ?? exportsAll.connector;
+    return exportsAll['connhost:connector/connector@0.3.1']
+      ?? exportsAll['connhost:connector/connector@0.3.0']
+      ?? exportsAll.connector;
   }
 
   /** The http import and `request`'s sending: policy checks, then the worker. */
-  #send(ctx, req) {
+  #send(ctx, req, extra) {
+    if (extra.length > MAX_EXTRA_CREDENTIALS) {
+      return { err: { tag: 'invalid-request', val: `more than ${MAX_EXTRA_CREDENTIALS} extra credentials` } };
+    }
     let url;
     try {
       url = new URL(req.url);
@@ -392,11 +424,12 @@ export class Connector {
     }
     let out;
     try {
-      out = attachSecrets(req, url, (name) => {
+      const getSecret = (name) => {
         const v = ctx.secrets.get(name);
         if (v !== undefined && v !== null) ctx.touched.add(String(v));
         return v;
-      });
+      };
+      out = attachExtra(attachSecrets(req, url, getSecret), extra, getSecret);
       out.headers = checkHeaders(out.headers);
     } catch (e) {
       if (e instanceof HttpError) return { err: { tag: e.tag, val: e.val } };
@@ -423,6 +456,15 @@ export class Connector {
       fields,
       secrets: store,
       touched,
+      // `add-credentials` of this instance, for the request
+      // `authenticate-request` returns.
+      staged: [],
+      // A key for `signing`: redacted from errors and logs like a revealed value.
+      signingSecret: (name) => {
+        const v = store.get(name);
+        if (v !== undefined && v !== null) touched.add(String(v));
+        return v;
+      },
       origins: allowlistFromTemplates(this.#manifestRaw.hosts, fields),
       redact: (t) => redactor(touched)(t),
       definitionOrigins: connection?.definitionOrigins ?? [],
@@ -561,7 +603,10 @@ export class Connector {
         timeoutMs: request.timeoutMs ?? undefined,
       };
       const authed = this.#call(ctx, () => i.authenticateRequest(input, witReq));
-      const r = this.#send(ctx, authed);
+      // With what `add-credentials` staged in `authenticate-request`.
+      const extra = ctx.staged;
+      ctx.staged = [];
+      const r = this.#send(ctx, authed, extra);
       if (r.err) {
         const { tag, val } = r.err;
         switch (tag) {

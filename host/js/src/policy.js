@@ -256,6 +256,116 @@ export function attachSecrets(req, url, getSecret) {
   return { method: String(req.method ?? 'get').toUpperCase(), url: u, headers, body: bytes };
 }
 
+/** Extra credentials one request may carry (`send-with`, `add-credentials`). */
+export const MAX_EXTRA_CREDENTIALS = 8;
+
+/**
+ * Adds `extra` credentials (contract 0.3.1, `http.credential`) to a wire
+ * request that `attachSecrets` made, after its `auth`, as the Rust host's
+ * `attach_extra`: another `name: prefix+secret` header; another
+ * `?name=secret`; Basic from secrets (raw, an empty password when none,
+ * replacing any authorization header); a secret as a string member of the
+ * JSON body at an RFC 6901 pointer. A secret that is not set is named.
+ * Throws HttpError('invalid-request'); returns `out`, changed.
+ */
+export function attachExtra(out, extra, getSecret) {
+  const secret = (name) => {
+    const v = getSecret(name);
+    if (v === undefined || v === null) throw new HttpError('invalid-request', `secret \`${name}\` is not set`);
+    return String(v);
+  };
+  for (const c of extra ?? []) {
+    const v = c?.val;
+    switch (c?.tag) {
+      case 'header': {
+        const name = String(v.name);
+        if (name.toLowerCase() === 'host' || /[\x00-\x20:]/.test(name)) {
+          throw new HttpError('invalid-request', `bad header name \`${name}\``);
+        }
+        out.headers.push([name, `${v.prefix}${secret(v.secret)}`]);
+        break;
+      }
+      case 'query': {
+        const pair = `${formUrlEncode(v.name)}=${formUrlEncode(secret(v.secret))}`;
+        const u = out.url;
+        u.search = u.search && u.search !== '?' ? `${u.search}&${pair}` : `?${pair}`;
+        break;
+      }
+      case 'basic': {
+        const user = secret(v.usernameSecret);
+        if (user.includes(':')) {
+          throw new HttpError('invalid-request',
+            `secret \`${v.usernameSecret}\` holds \`:\`, which a Basic user name cannot (RFC 7617)`);
+        }
+        const password = v.passwordSecret === undefined || v.passwordSecret === null ? '' : secret(v.passwordSecret);
+        out.headers = out.headers.filter(([k]) => String(k).toLowerCase() !== 'authorization');
+        out.headers.push(['authorization', basicHeader(user, password, 'raw')]);
+        break;
+      }
+      case 'json':
+        out.body = jsonWithSecret(out.body, String(v.pointer), () => secret(v.secret));
+        break;
+      default:
+        throw new HttpError('invalid-request', `unknown credential kind \`${c?.tag}\``);
+    }
+  }
+  return out;
+}
+
+const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+
+/** RFC 6901 evaluation as serde_json's `pointer_mut`: `''` is the whole document. */
+function resolvePointer(doc, pointer) {
+  if (pointer === '') return doc;
+  if (!pointer.startsWith('/')) return undefined;
+  let target = doc;
+  for (const raw of pointer.split('/').slice(1)) {
+    const token = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    if (Array.isArray(target)) {
+      if (!/^(0|[1-9][0-9]*)$/.test(token) || Number(token) >= target.length) return undefined;
+      target = target[Number(token)];
+    } else if (target !== null && typeof target === 'object') {
+      if (!hasOwn(target, token)) return undefined;
+      target = target[token];
+    } else {
+      return undefined;
+    }
+  }
+  return target;
+}
+
+/** JSON text as serde_json writes a `Value`: compact, object keys in byte order. */
+function canonicalJson(v) {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const keys = Object.keys(v).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** `body` (JSON bytes) with the string member at `pointer` set to `value()`. */
+function jsonWithSecret(body, pointer, value) {
+  let doc;
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(body ?? new Uint8Array(0));
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new HttpError('invalid-request', `a json credential needs a JSON body: ${e.message}`);
+  }
+  const slash = pointer.lastIndexOf('/');
+  if (slash < 0) throw new HttpError('invalid-request', `\`${pointer}\` is not a JSON pointer`);
+  const parent = pointer.slice(0, slash);
+  const key = pointer.slice(slash + 1).replaceAll('~1', '/').replaceAll('~0', '~');
+  const obj = resolvePointer(doc, parent);
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    throw new HttpError('invalid-request', `the JSON body has no object at \`${parent}\` for \`${pointer}\``);
+  }
+  // defineProperty: a `__proto__` member is an own member, as JSON.parse makes it.
+  Object.defineProperty(obj, key, { value: value(), writable: true, enumerable: true, configurable: true });
+  return Buffer.from(canonicalJson(doc), 'utf8');
+}
+
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**

@@ -25,6 +25,11 @@ pub const API_KEY: &str = "catalogue-api-key-77d2";
 pub const USERNAME: &str = "catalogue-user";
 pub const PASSWORD: &str = "catalogue-password-91ac";
 pub const CODE: &str = "catalogue-code";
+pub const APP_KEY: &str = "catalogue-app-key-5e01";
+pub const AWS_ACCESS_KEY_ID: &str = "AKIDCATALOGUE";
+pub const AWS_SECRET: &str = "catalogue/aws+secret-key";
+/// An RSA key for RS256 tests only (the fake checks with its public half).
+pub const RSA_TEST_KEY: &str = include_str!("test-rsa-key.pem");
 
 /// A field's test value: its default, the first allowed value, or one
 /// that passes its rule.
@@ -117,6 +122,10 @@ pub struct Ledger {
 struct Selected {
     def: Value,
     ledger: Ledger,
+    /// The public halves of the test keys: RS256 (DER RSAPublicKey), ES256
+    /// (uncompressed point).
+    rsa_public: Vec<u8>,
+    ec_public: Vec<u8>,
 }
 
 pub struct CatalogueFake {
@@ -124,6 +133,8 @@ pub struct CatalogueFake {
     hosts: Vec<String>,
     pki: TestPki,
     state: Arc<Mutex<Selected>>,
+    /// A P-256 key made for this run (PKCS#8 PEM), for ES256.
+    ec_private_pem: String,
 }
 
 impl CatalogueFake {
@@ -140,10 +151,16 @@ impl CatalogueFake {
         let pki = TestPki::new(&names);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let ec = rcgen::KeyPair::generate().expect("P-256 key");
+        let rsa =
+            ring::signature::RsaKeyPair::from_pkcs8(&pem_der(RSA_TEST_KEY)).expect("test RSA key");
         let state = Arc::new(Mutex::new(Selected {
             def: Value::Null,
             ledger: Ledger::default(),
+            rsa_public: ring::signature::KeyPair::public_key(&rsa).as_ref().to_vec(),
+            ec_public: ec.public_key_raw().to_vec(),
         }));
+        let ec_private_pem = ec.serialize_pem();
         let st = state.clone();
         spawn_server(
             listener,
@@ -159,11 +176,20 @@ impl CatalogueFake {
             hosts,
             pki,
             state,
+            ec_private_pem,
         })
     }
 
     pub fn ca_pem(&self) -> &str {
         &self.pki.ca_pem
+    }
+
+    /// The private key a definition's JWTs are signed with (its `jwt.alg`).
+    pub fn private_key_for(&self, def: &Value) -> String {
+        match def["jwt"]["alg"].as_str() {
+            Some("ES256") => self.ec_private_pem.clone(),
+            _ => RSA_TEST_KEY.to_string(),
+        }
     }
 
     /// `--connect-to` values: every host's port 443 to this server.
@@ -187,6 +213,9 @@ impl CatalogueFake {
 }
 
 struct Seen {
+    method: String,
+    raw: Vec<u8>,
+    raw_query: String,
     host: String,
     path: String,
     query: BTreeMap<String, String>,
@@ -206,6 +235,8 @@ async fn handle(
         .or_else(|| req.uri().host().map(str::to_string))
         .unwrap_or_default();
     let path = req.uri().path().to_string();
+    let method = req.method().to_string();
+    let raw_query = req.uri().query().unwrap_or("").to_string();
     let query: BTreeMap<String, String> = req
         .uri()
         .query()
@@ -227,6 +258,9 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let seen = Seen {
+        method,
+        raw: body.to_vec(),
+        raw_query,
         host,
         path,
         query,
@@ -235,10 +269,14 @@ async fn handle(
     };
     let mut st = st.lock().unwrap();
     let def = st.def.clone();
+    let keys = Keys {
+        rsa: st.rsa_public.clone(),
+        ec: st.ec_public.clone(),
+    };
     let ledger = &mut st.ledger;
     ledger.requests.push(format!("{}{}", seen.host, seen.path));
     let mut problems = Vec::new();
-    let resp = answer(&def, &seen, ledger, &mut problems);
+    let resp = answer(&def, &seen, ledger, &mut problems, &keys);
     for p in problems {
         ledger
             .errors
@@ -258,11 +296,17 @@ fn is(def: &Value, key: &str, seen: &Seen) -> bool {
         .is_some_and(|(h, p)| h == seen.host && p == seen.path)
 }
 
+struct Keys {
+    rsa: Vec<u8>,
+    ec: Vec<u8>,
+}
+
 fn answer(
     def: &Value,
     seen: &Seen,
     l: &mut Ledger,
     problems: &mut Vec<String>,
+    keys: &Keys,
 ) -> Response<Full<Bytes>> {
     let mode = def["auth_mode"].as_str().unwrap_or("");
     let values = sample_values(def);
@@ -271,10 +315,10 @@ fn answer(
         return key_exchange(def, seen, l, problems);
     }
     if is(def, "token_url", seen) || is_refresh_url {
-        return token(def, seen, l, problems, &values, is_refresh_url);
+        return token(def, seen, l, problems, &values, is_refresh_url, keys);
     }
     if is(def, "introspection_url", seen) {
-        check_client(def, seen, problems);
+        check_client(def, seen, problems, keys);
         let active = seen.form.get("token") == Some(&l.access_token);
         if !active {
             problems.push("introspection of a token the fake did not issue".into());
@@ -285,7 +329,7 @@ fn answer(
         return json(200, json!({}));
     }
     // A resource request: the credentials where the definition says.
-    check_credentials(def, seen, l, problems);
+    check_credentials(def, seen, l, problems, &values);
     for (k, v) in def["headers"].as_object().into_iter().flatten() {
         let want = render(v.as_str().unwrap_or(""), &values);
         if seen.headers.get(&k.to_ascii_lowercase()) != Some(&want) {
@@ -362,13 +406,43 @@ fn put(root: &mut Value, ptr: &str, v: Value) {
     }
 }
 
-fn check_credentials(def: &Value, seen: &Seen, l: &Ledger, problems: &mut Vec<String>) {
+fn check_credentials(
+    def: &Value,
+    seen: &Seen,
+    l: &Ledger,
+    problems: &mut Vec<String>,
+    values: &BTreeMap<String, String>,
+) {
     let mode = def["auth_mode"].as_str().unwrap_or("");
     match mode {
+        "aws_sigv4" => {
+            if let Err(e) = check_sigv4(def, seen, values) {
+                problems.push(format!("SigV4: {e}"));
+            }
+        }
         "api_key" => {
             let k = &def["api_key"];
             let name = k["name"].as_str().unwrap_or("");
+            if let Some(second) = k.get("second").filter(|v| v.is_object()) {
+                let n = second["name"].as_str().unwrap_or("");
+                let want = format!("{}{APP_KEY}", second["prefix"].as_str().unwrap_or(""));
+                let got = match second["in"].as_str() {
+                    Some("query") => seen.query.get(n),
+                    _ => seen.headers.get(&n.to_ascii_lowercase()),
+                };
+                if got != Some(&want) {
+                    problems.push(format!("the second key should be in {n}"));
+                }
+            }
             match k["in"].as_str() {
+                Some("basic_user") => {
+                    let pw = k["password"].as_str().unwrap_or("");
+                    if basic(seen) != Some((API_KEY.to_string(), pw.to_string())) {
+                        problems.push(format!(
+                            "the key should be the Basic user name, password `{pw}`"
+                        ));
+                    }
+                }
                 Some("header") => {
                     let want = format!("{}{API_KEY}", k["prefix"].as_str().unwrap_or(""));
                     if seen.headers.get(&name.to_ascii_lowercase()) != Some(&want) {
@@ -425,9 +499,37 @@ fn check_credentials(def: &Value, seen: &Seen, l: &Ledger, problems: &mut Vec<St
 }
 
 /// Client authentication at the token endpoint, per `client_auth`.
-fn check_client(def: &Value, seen: &Seen, problems: &mut Vec<String>) {
+fn check_client(def: &Value, seen: &Seen, problems: &mut Vec<String>, keys: &Keys) {
     let how = def["client_auth"].as_str().unwrap_or("client_secret_basic");
     match how {
+        "private_key_jwt" => {
+            if seen.form.get("client_assertion_type").map(String::as_str)
+                != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+            {
+                problems.push("private_key_jwt: client_assertion_type missing".into());
+            }
+            let aud = format!("https://{}{}", seen.host, seen.path);
+            match check_jwt(
+                def,
+                seen.form
+                    .get("client_assertion")
+                    .map(String::as_str)
+                    .unwrap_or(""),
+                keys,
+            ) {
+                Ok(c)
+                    if c["iss"] == CLIENT_ID
+                        && c["sub"] == CLIENT_ID
+                        && c["aud"] == aud.as_str()
+                        && c["jti"].is_string() => {}
+                Ok(c) => problems.push(format!("private_key_jwt: claims {c}")),
+                Err(e) => problems.push(format!("private_key_jwt: {e}")),
+            }
+            if seen.form.contains_key("client_secret") || seen.headers.contains_key("authorization")
+            {
+                problems.push("private_key_jwt sends no client secret".into());
+            }
+        }
         "client_secret_post" => {
             if seen.form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
                 || seen.form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
@@ -456,8 +558,13 @@ fn token(
     problems: &mut Vec<String>,
     values: &BTreeMap<String, String>,
     refresh_url: bool,
+    keys: &Keys,
 ) -> Response<Full<Bytes>> {
-    check_client(def, seen, problems);
+    let grant_is_jwt = seen.form.get("grant_type").map(String::as_str)
+        == Some("urn:ietf:params:oauth:grant-type:jwt-bearer");
+    if !grant_is_jwt {
+        check_client(def, seen, problems, keys);
+    }
     let grant = seen.form.get("grant_type").cloned().unwrap_or_default();
     let mode = def["auth_mode"].as_str().unwrap_or("");
     let f = |k: &str| seen.form.get(k).cloned().unwrap_or_default();
@@ -475,6 +582,42 @@ fn token(
             }
         }
         "client_credentials" if mode == "oauth2_cc" => {}
+        // RFC 7523 §2.1 and §3: the assertion is the grant.
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" if mode == "jwt_bearer" => {
+            let aud = format!("https://{}{}", seen.host, seen.path);
+            match check_jwt(
+                def,
+                seen.form.get("assertion").map(String::as_str).unwrap_or(""),
+                keys,
+            ) {
+                Ok(c) => {
+                    let scopes: Vec<&str> = def["default_scopes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    let scope_claim = def["jwt"]["scope_claim"].as_bool().unwrap_or(false);
+                    if c["iss"] != CLIENT_ID || c["aud"] != aud.as_str() {
+                        problems.push(format!("jwt_bearer: iss/aud wrong in {c}"));
+                    }
+                    if scope_claim && !scopes.is_empty() && c["scope"] != scopes.join(" ").as_str()
+                    {
+                        problems.push(format!("jwt_bearer: scope claim wrong in {c}"));
+                    }
+                    for (k, v) in def["jwt"]["claims"].as_object().into_iter().flatten() {
+                        let want = v
+                            .as_str()
+                            .map(|t| json!(render(t, values)))
+                            .unwrap_or(v.clone());
+                        if c[k] != want {
+                            problems.push(format!("jwt_bearer: claim {k} should be {want}"));
+                        }
+                    }
+                }
+                Err(e) => problems.push(format!("jwt_bearer: {e}")),
+            }
+        }
         "password" if mode == "password" => {
             if f("username") != USERNAME || f("password") != PASSWORD {
                 problems.push("wrong username or password".into());
@@ -521,7 +664,7 @@ fn token(
         "token_type": "Bearer",
         "expires_in": 3600,
     });
-    if mode != "oauth2_cc" {
+    if mode != "oauth2_cc" && mode != "jwt_bearer" {
         l.refresh_token = format!("rt-{}", l.issued);
         body["refresh_token"] = json!(l.refresh_token);
     }
@@ -542,7 +685,25 @@ fn key_exchange(
 ) -> Response<Full<Bytes>> {
     let k = &def["key_exchange"];
     let param = k["param"].as_str().unwrap_or("api_key");
-    if param.is_empty() {
+    if k["body"] == "json" {
+        let body: Value = serde_json::from_slice(&seen.raw).unwrap_or(Value::Null);
+        let ptr = k["key_pointer"].as_str().unwrap_or("/api_key");
+        if body.pointer(ptr).and_then(Value::as_str) != Some(API_KEY) {
+            problems.push(format!("the key should be at {ptr} of the JSON body"));
+        }
+        let values = {
+            let mut v = sample_values(def);
+            v.insert("username".into(), USERNAME.into());
+            v
+        };
+        for (name, tpl) in k["json"].as_object().into_iter().flatten() {
+            if let Some(t) = tpl.as_str() {
+                if body[name] != render(t, &values).as_str() {
+                    problems.push(format!("JSON body {name} should be {}", render(t, &values)));
+                }
+            }
+        }
+    } else if param.is_empty() {
         let user = k["username"].as_str().unwrap_or("");
         if basic(seen) != Some((user.to_string(), API_KEY.to_string())) {
             problems.push("the key should be the Basic password".into());
@@ -571,4 +732,145 @@ fn key_exchange(
 
 fn basic(seen: &Seen) -> Option<(String, String)> {
     basic_credentials(seen.headers.get("authorization")?)
+}
+
+/// The DER inside a PEM block.
+fn pem_der(pem: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("PEM base64")
+}
+
+/// A JWT's claims once its signature checks with the test key of the
+/// definition's `jwt.alg` (ring's verifiers, not the host's signer).
+fn check_jwt(def: &Value, jwt: &str, keys: &Keys) -> Result<Value, String> {
+    use base64::Engine as _;
+    use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, c, sig] = parts[..] else {
+        return Err(format!("not a JWT: `{jwt}`"));
+    };
+    let header: Value = serde_json::from_slice(&b64.decode(h).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let claims: Value = serde_json::from_slice(&b64.decode(c).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let sig = b64.decode(sig).map_err(|e| e.to_string())?;
+    let alg = def["jwt"]["alg"].as_str().unwrap_or("RS256");
+    if header["alg"] != alg {
+        return Err(format!("header {header}, expected alg {alg}"));
+    }
+    let signed = format!("{h}.{c}");
+    let ok = match alg {
+        "ES256" => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &keys.ec)
+            .verify(signed.as_bytes(), &sig),
+        _ => UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &keys.rsa)
+            .verify(signed.as_bytes(), &sig),
+    };
+    ok.map_err(|_| "the signature does not verify with the public key".to_string())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (iat, exp) = (
+        claims["iat"].as_u64().unwrap_or(0),
+        claims["exp"].as_u64().unwrap_or(0),
+    );
+    if iat > now + 60 || exp <= now || exp > iat + 3600 {
+        return Err(format!("iat/exp wrong: {claims}"));
+    }
+    Ok(claims)
+}
+
+/// AWS SigV4 checked as AWS does: the canonical request rebuilt from what
+/// arrived, the key derived from the secret, the signature compared.
+/// Written from AWS's documentation, separately from the connector's.
+fn check_sigv4(def: &Value, seen: &Seen, values: &BTreeMap<String, String>) -> Result<(), String> {
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+    let mac = |key: &[u8], data: &[u8]| {
+        let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        m.update(data);
+        m.finalize().into_bytes().to_vec()
+    };
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let auth = seen
+        .headers
+        .get("authorization")
+        .ok_or("no Authorization header")?;
+    let rest = auth
+        .strip_prefix("AWS4-HMAC-SHA256 ")
+        .ok_or("not AWS4-HMAC-SHA256")?;
+    let mut parts = BTreeMap::new();
+    for kv in rest.split(", ") {
+        let (k, v) = kv.split_once('=').ok_or("malformed Authorization")?;
+        parts.insert(k, v);
+    }
+    let region = render(def["aws"]["region"].as_str().unwrap_or("{region}"), values);
+    let service = def["aws"]["service"].as_str().unwrap_or("");
+    let date = seen.headers.get("x-amz-date").ok_or("no x-amz-date")?;
+    let scope = format!("{}/{region}/{service}/aws4_request", &date[..8]);
+    if parts.get("Credential") != Some(&format!("{AWS_ACCESS_KEY_ID}/{scope}").as_str()) {
+        return Err(format!("Credential should be {AWS_ACCESS_KEY_ID}/{scope}"));
+    }
+    let signed_headers = parts.get("SignedHeaders").ok_or("no SignedHeaders")?;
+    for needed in ["host", "x-amz-date"] {
+        if !signed_headers.split(';').any(|h| h == needed) {
+            return Err(format!("{needed} is not signed"));
+        }
+    }
+    let payload = hex(&Sha256::digest(&seen.raw));
+    if seen.headers.get("x-amz-content-sha256") != Some(&payload) {
+        return Err("x-amz-content-sha256 is not the body's hash".into());
+    }
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    let mut q: Vec<(String, String)> = url::form_urlencoded::parse(seen.raw_query.as_bytes())
+        .map(|(k, v)| (enc(&k), enc(&v)))
+        .collect();
+    q.sort();
+    let canonical_query = q
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut canonical_headers = String::new();
+    for h in signed_headers.split(';') {
+        let v = if h == "host" {
+            seen.host.clone()
+        } else {
+            seen.headers.get(h).cloned().unwrap_or_default()
+        };
+        canonical_headers.push_str(&format!("{h}:{}\n", v.trim()));
+    }
+    let canonical = format!(
+        "{}\n{}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload}",
+        seen.method, seen.path
+    );
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
+        hex(&Sha256::digest(canonical.as_bytes()))
+    );
+    let k = mac(format!("AWS4{AWS_SECRET}").as_bytes(), date[..8].as_bytes());
+    let k = mac(&k, region.as_bytes());
+    let k = mac(&k, service.as_bytes());
+    let k = mac(&k, b"aws4_request");
+    let want = hex(&mac(&k, to_sign.as_bytes()));
+    if parts.get("Signature") != Some(&want.as_str()) {
+        return Err(format!(
+            "Signature should be {want}; canonical request:\n{canonical}"
+        ));
+    }
+    Ok(())
 }
