@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 from urllib.parse import urlsplit
 
 #: Headers the host sets itself; a component may not.
@@ -129,6 +130,115 @@ def basic_header(username: str, password: str, form_urlencoded: bool = True) -> 
         username, password = form_encode(username), form_encode(password)
     token = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
     return f"Basic {token}"
+
+
+def append_query(url: str, pair: str) -> str:
+    """`url` with `name=value` (already form-encoded) added to its query,
+    before any fragment, as Rust's `query_pairs_mut().append_pair`."""
+    base, hash_, fragment = url.partition("#")
+    if "?" in base:
+        base += pair if base.endswith("?") else "&" + pair
+    else:
+        base += "?" + pair
+    return base + hash_ + fragment
+
+
+#: Extra credentials one request may carry (`send-with`, `add-credentials`).
+MAX_EXTRA_CREDENTIALS = 8
+
+
+class RequestError(ValueError):
+    """A request the host refuses to send: the http import's `invalid-request`."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A credential beyond a request's `auth` (contract 0.3.1,
+    `http.credential`): `kind` is `header` (`name`, `prefix`, `secret`),
+    `query` (`name`, `secret`), `basic` (`username_secret`, optional
+    `password_secret`) or `json` (`pointer`, `secret`)."""
+    kind: str
+    name: str = ""
+    prefix: str = ""
+    secret: str = ""
+    username_secret: str = ""
+    password_secret: Optional[str] = None
+    pointer: str = ""
+
+
+def attach_extra(url: str, headers: list[tuple[str, str]], body: bytes,
+                 extra: Iterable[Credential], secret: Callable[[str], str]
+                 ) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Adds `extra` credentials to a request whose `auth` is attached, as
+    the Rust host's `attach_extra`: another header or query value; Basic
+    from secrets (raw, an empty password when none, replacing any
+    authorization header); a secret as a string member of the JSON body at
+    an RFC 6901 pointer whose parent is an object. `secret(name)` returns
+    the value or raises (a missing secret is named). Raises RequestError."""
+    headers = list(headers)
+    for c in extra:
+        if c.kind == "header":
+            if c.name.lower() == "host" or any(b <= 0x20 or b == 0x3A for b in c.name.encode("utf-8")):
+                raise RequestError(f"bad header name `{c.name}`")
+            headers.append((c.name, c.prefix + secret(c.secret)))
+        elif c.kind == "query":
+            url = append_query(url, f"{form_encode(c.name)}={form_encode(secret(c.secret))}")
+        elif c.kind == "basic":
+            user = secret(c.username_secret)
+            if ":" in user:
+                raise RequestError(f"secret `{c.username_secret}` holds `:`, which a Basic user "
+                                   "name cannot (RFC 7617)")
+            password = "" if c.password_secret is None else secret(c.password_secret)
+            headers = [h for h in headers if h[0].lower() != "authorization"]
+            headers.append(("authorization", basic_header(user, password, False)))
+        elif c.kind == "json":
+            body = _json_with_secret(body, c.pointer, lambda: secret(c.secret))
+        else:
+            raise RequestError(f"unknown credential kind `{c.kind}`")
+    return url, headers, body
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"`{name}` is not JSON")
+
+
+def _resolve_pointer(doc: Any, pointer: str) -> Any:
+    """RFC 6901 evaluation as serde_json's `pointer_mut` (None: nothing there)."""
+    if pointer == "":
+        return doc
+    if not pointer.startswith("/"):
+        return None
+    target = doc
+    for raw in pointer.split("/")[1:]:
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict):
+            if token not in target:
+                return None
+            target = target[token]
+        elif isinstance(target, list):
+            if not re.fullmatch(r"0|[1-9][0-9]*", token) or int(token) >= len(target):
+                return None
+            target = target[int(token)]
+        else:
+            return None
+    return target
+
+
+def _json_with_secret(body: bytes, pointer: str, value: Callable[[], str]) -> bytes:
+    try:
+        doc = json.loads(bytes(body).decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        raise RequestError(f"a json credential needs a JSON body: {e}") from None
+    parent, slash, key = pointer.rpartition("/")
+    if not slash:
+        raise RequestError(f"`{pointer}` is not a JSON pointer")
+    key = key.replace("~1", "/").replace("~0", "~")
+    obj = _resolve_pointer(doc, parent)
+    if not isinstance(obj, dict):
+        raise RequestError(f"the JSON body has no object at `{parent}` for `{pointer}`")
+    obj[key] = value()
+    # As the Rust host writes it: compact, object keys in order.
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
 def is_public(address: str) -> bool:
