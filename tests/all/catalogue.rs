@@ -294,6 +294,24 @@ async fn run_one(m: &Manager, def: &Value, fake: &CatalogueFake) -> Result<(), S
             return Err("a secret value is in the record or verification".into());
         }
     }
+    // The component never read a secret's value: every secret went by
+    // name (`auth`, form secrets, extra credentials, signing), and a
+    // reveal would be audited.
+    let team = m
+        .team(connhost::Caller {
+            team: connhost::DEFAULT_TEAM.into(),
+            actor: "catalogue".into(),
+        })
+        .map_err(|e| e.to_string())?;
+    let reveals = team
+        .audit(Some(&record.id), None)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|r| r.operation == "secret.reveal")
+        .count();
+    if reveals > 0 {
+        return Err(format!("the component revealed {reveals} secrets"));
+    }
     m.delete(&record.id)
         .await
         .map_err(|e| format!("delete: {e}"))?;

@@ -1,5 +1,6 @@
-"""Run connhost connector components (`connhost:connector@0.3.0`) from
-Python, with the same guarantees as the Rust host.
+"""Run connhost connector components (`connhost:connector@0.3.1`, and
+0.3.0 components unchanged) from Python, with the same guarantees as the
+Rust host.
 
     from connhost import Connector, Connection, MemorySecrets
     c = Connector.load("celonis.wasm")

@@ -1,8 +1,12 @@
 """Loads a connector component and runs its exports with the host's
-imports (`http`, `secrets`, `log`) under the same guarantees as the Rust
-host: a fresh instance per call, a deadline and a memory cap on the
-guest, outbound requests only to the connection's allowlist with secrets
-attached by name (their values never enter the component)."""
+imports (`http`, `secrets`, `signing`, `log`) under the same guarantees as
+the Rust host: a fresh instance per call, a deadline and a memory cap on
+the guest, outbound requests only to the connection's allowlist with
+secrets attached by name, signatures made with secrets by name (their
+values never enter the component).
+
+The imports are defined at contract 0.3.1; wasmtime resolves them by
+semver, so 0.3.0 components load unchanged."""
 
 from __future__ import annotations
 
@@ -19,11 +23,12 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
 import wasmtime
 from wasmtime import component as wc
 
-from . import policy
+from . import policy, signing
 from .net import HttpsClient, NetConfig, NetError
 
-CONTRACT = "connhost:connector@0.3.0"
-_EXPORT = "connhost:connector/connector@0.3.0"
+CONTRACT = "connhost:connector@0.3.1"
+#: The export, newest first (a 0.3.0 component exports the older name).
+_EXPORTS = ("connhost:connector/connector@0.3.1", "connhost:connector/connector@0.3.0")
 _log = logging.getLogger("connhost")
 
 
@@ -117,6 +122,9 @@ class _Call:
     allowlist: policy.Allowlist
     secrets: SecretStore
     connection: str
+    #: `add-credentials` of this call, for the request
+    #: `authenticate-request` returns.
+    staged: list[policy.Credential] = field(default_factory=list)
 
 
 def _rec(**values: Any) -> wc.Record:
@@ -150,6 +158,22 @@ def _unwrap(value: Any) -> Any:
     if isinstance(value, wc.Variant):
         raise _error(value)
     return value
+
+
+def _credential(c: Any) -> policy.Credential:
+    """A lifted `http.credential` (a `Variant` of a record)."""
+    tag, v = c.tag, c.payload
+    if tag == "header":
+        return policy.Credential("header", name=_get(v, "name"), prefix=_get(v, "prefix"),
+                                 secret=_get(v, "secret"))
+    if tag == "query":
+        return policy.Credential("query", name=_get(v, "name"), secret=_get(v, "secret"))
+    if tag == "basic":
+        return policy.Credential("basic", username_secret=_get(v, "username_secret"),
+                                 password_secret=_get(v, "password_secret"))
+    if tag == "json":
+        return policy.Credential("json", pointer=_get(v, "pointer"), secret=_get(v, "secret"))
+    return policy.Credential(str(tag))
 
 
 def _state(s: Any) -> ConnectionState:
@@ -218,14 +242,21 @@ class Connector:
         linker = wc.Linker(self._engine)
         linker.add_wasip2()
         with linker.root() as root:
-            with root.add_instance("connhost:connector/http@0.3.0") as http:
-                http.add_func("send", lambda _store, req: self._send(req))
-            with root.add_instance("connhost:connector/secrets@0.3.0") as secrets:
+            with root.add_instance("connhost:connector/http@0.3.1") as http:
+                http.add_func("send", lambda _store, req: self._send(req, []))
+                http.add_func("send-with", lambda _s, req, extra: self._send(req, extra))
+                http.add_func("add-credentials", lambda _s, extra: self._add_credentials(extra))
+            with root.add_instance("connhost:connector/secrets@0.3.1") as secrets:
                 secrets.add_func("has", lambda _s, name: self._scope().get(name) is not None)
                 secrets.add_func("set", lambda _s, name, value: self._scope().set(name, value))
                 secrets.add_func("remove", lambda _s, name: self._scope().remove(name))
                 secrets.add_func("reveal", lambda _s, name: self._reveal(name))
-            with root.add_instance("connhost:connector/log@0.3.0") as log:
+            with root.add_instance("connhost:connector/signing@0.3.1") as sig:
+                sig.add_func("sign", lambda _s, secret, algorithm, message:
+                             self._sign(secret, algorithm, message))
+                sig.add_func("sign-sigv4", lambda _s, secret, date, region, service, sts:
+                             self._sign_sigv4(secret, date, region, service, sts))
+            with root.add_instance("connhost:connector/log@0.3.1") as log:
                 log.add_func("log", lambda _s, level, message: self._log(level, message))
         return linker
 
@@ -243,14 +274,45 @@ class Connector:
         if self._logger is not None:
             self._logger(level, message)
 
-    def _send(self, req: Any) -> Any:
+    def _sign(self, secret: str, algorithm: Any, message: bytes) -> Any:
+        algorithm = algorithm if isinstance(algorithm, str) else getattr(algorithm, "tag", str(algorithm))
         try:
-            return self._send_checked(req)
+            out = signing.sign_with_secret(self._scope().get, secret, algorithm, bytes(message))
+        except signing.SigningError as e:
+            return wc.Variant(e.tag, e.val)
+        _log.debug("secret %s used to sign (%s)", secret, algorithm)
+        return out
+
+    def _sign_sigv4(self, secret: str, date: str, region: str, service: str,
+                    string_to_sign: str) -> Any:
+        try:
+            out = signing.sigv4_with_secret(self._scope().get, secret, date, region, service,
+                                            string_to_sign)
+        except signing.SigningError as e:
+            return wc.Variant(e.tag, e.val)
+        _log.debug("secret %s used to sign (sigv4)", secret)
+        return out
+
+    def _add_credentials(self, extra: list[Any]) -> None:
+        call = self._call
+        assert call is not None, "an import ran outside a call"
+        # Bounded: a component cannot grow host memory through this list.
+        if len(call.staged) + len(extra) > policy.MAX_EXTRA_CREDENTIALS:
+            raise ConnectorError("plugin", "the connector trapped: add-credentials: more than "
+                                 f"{policy.MAX_EXTRA_CREDENTIALS} credentials")
+        call.staged.extend(_credential(c) for c in extra)
+
+    def _send(self, req: Any, extra: list[Any]) -> Any:
+        try:
+            if len(extra) > policy.MAX_EXTRA_CREDENTIALS:
+                raise NetError("invalid-request",
+                               f"more than {policy.MAX_EXTRA_CREDENTIALS} extra credentials")
+            return self._send_checked(req, [_credential(c) for c in extra])
         except NetError as e:
             payload = e.cap if e.kind == "too-large" else str(e)
             return wc.Variant(e.kind, payload)
 
-    def _send_checked(self, req: Any) -> Any:
+    def _send_checked(self, req: Any, extra: Iterable[policy.Credential] = ()) -> Any:
         call = self._call
         assert call is not None
         url = _get(req, "url")
@@ -280,7 +342,7 @@ class Connector:
         elif tag == "query":
             q = auth.payload
             pair = policy.form_body([(_get(q, "name"), secret(_get(q, "secret")))])
-            url = url + ("&" if "?" in url else "?") + pair
+            url = policy.append_query(url, pair)
         body = _get(req, "body")
         if body is None:
             data = b""
@@ -298,6 +360,11 @@ class Connector:
             headers.append(("content-type", "application/x-www-form-urlencoded"))
         else:
             data = bytes(getattr(body, "payload", b"") or b"")
+        # 0.3.1: credentials after `auth` (`send-with`, `add-credentials`).
+        try:
+            url, headers, data = policy.attach_extra(url, headers, data, extra, secret)
+        except policy.RequestError as e:
+            raise NetError("invalid-request", str(e)) from None
         method = _get(req, "method")
         method = (method if isinstance(method, str) else method.tag).upper()
         status, resp_headers, resp_body = self._client.send(
@@ -328,7 +395,11 @@ class Connector:
             timer.start()
             try:
                 instance = self._linker.instantiate(store, self._component)
-                iface = instance.get_export_index(store, _EXPORT)
+                iface = next((i for i in (instance.get_export_index(store, name)
+                                          for name in _EXPORTS) if i is not None), None)
+                if iface is None:
+                    raise ConnectorError("plugin", "the component exports no "
+                                         "`connhost:connector/connector` 0.3.x")
                 if origins_first and connection is not None:
                     self._allow_origins(store, instance, iface, connection, call)
                 func = instance.get_func(store, instance.get_export_index(store, fn, iface))
@@ -444,9 +515,13 @@ class Connector:
 
         def send(result: Any) -> Any:
             # Sent by the host under the call's policy, as the component's
-            # own requests are.
+            # own requests are, with what `add-credentials` staged in
+            # `authenticate-request`.
+            call = self._call
+            assert call is not None
+            extra, call.staged = call.staged, []
             try:
-                return self._send_checked(_unwrap(result))
+                return self._send_checked(_unwrap(result), extra)
             except NetError as e:
                 # As the Rust host's `ConnectorInstance::send` maps them.
                 kind = {"too-large": "network", "invalid-request": "invalid-input"}.get(
