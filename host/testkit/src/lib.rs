@@ -16,6 +16,7 @@ pub mod conformance;
 pub mod oauth;
 pub mod pki;
 mod server;
+pub mod sigv4;
 pub mod webhook;
 
 pub use pki::TestPki;

@@ -145,6 +145,7 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
     let query_key = req.uri().query().and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "api_key")
@@ -196,6 +197,14 @@ async fn handle(
     let api_delay = state.cfg.lock().unwrap().api_delay;
     if let Some(delay) = api_delay {
         tokio::time::sleep(delay).await;
+    }
+
+    // Contract 0.3.1's credentials, for the shared conformance cases: each
+    // endpoint checks one the way a service would.
+    if let Some(case) = path.strip_prefix("/conformance/") {
+        return Ok(conformance_endpoint(
+            case, &method, &headers, &body, &path, &query,
+        ));
     }
 
     // Resource endpoints: AppKey, or Bearer with a static key or a token;
@@ -267,6 +276,86 @@ async fn handle(
             .body(Full::new(Bytes::new()))
             .expect("response"),
     })
+}
+
+/// Access key id and region/service the SigV4 case signs for.
+pub const SIGV4_ACCESS_KEY_ID: &str = "AKIDCONFORMANCE";
+
+fn conformance_endpoint(
+    case: &str,
+    method: &hyper::Method,
+    headers: &hyper::HeaderMap,
+    body: &[u8],
+    path: &str,
+    query: &str,
+) -> Response<Full<Bytes>> {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match case {
+        // A key as the Basic user name (empty password) and a second key.
+        "two-keys" => {
+            if basic_credentials(h("authorization")) == Some((demo::API_KEY.into(), String::new()))
+                && h("x-second-key") == demo::APP_KEY
+            {
+                json(200, serde_json::json!({"account": "two-keys"}))
+            } else {
+                unauthorized("expected Basic <api key>: and x-second-key")
+            }
+        }
+        // A key inside a JSON body, exchanged for a token.
+        "json-exchange" => {
+            let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            if method == hyper::Method::POST
+                && v.pointer("/auth/secret").and_then(|s| s.as_str()) == Some(demo::API_KEY)
+            {
+                json(
+                    200,
+                    serde_json::json!({"data": {"token": "xt-conformance"}, "ttl": 600}),
+                )
+            } else {
+                unauthorized("expected the key at /auth/secret of a JSON body")
+            }
+        }
+        "json-exchange-me" => {
+            if h("authorization") == "Bearer xt-conformance" {
+                json(200, serde_json::json!({"user": "json-exchange"}))
+            } else {
+                unauthorized("expected the exchanged token")
+            }
+        }
+        // AWS Signature V4, checked from what arrived.
+        "sigv4" => {
+            let map: BTreeMap<String, String> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                .collect();
+            let host = h("host").split(':').next().unwrap_or("").to_string();
+            let received = crate::sigv4::Received {
+                method: method.as_str(),
+                host: &host,
+                path,
+                raw_query: query,
+                headers: &map,
+                body,
+            };
+            match crate::sigv4::check(
+                &received,
+                SIGV4_ACCESS_KEY_ID,
+                demo::API_KEY,
+                "eu-1",
+                "execute-api",
+            ) {
+                Ok(()) => json(
+                    200,
+                    serde_json::json!({"arn": "arn:aws:iam::123456789012:user/conformance"}),
+                ),
+                Err(e) => json(403, serde_json::json!({"message": e})),
+            }
+        }
+        _ => json(
+            404,
+            serde_json::json!({"message": "no such conformance endpoint"}),
+        ),
+    }
 }
 
 fn unauthorized(why: &str) -> Response<Full<Bytes>> {
