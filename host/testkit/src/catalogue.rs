@@ -584,7 +584,10 @@ fn token(
         "client_credentials" if mode == "oauth2_cc" => {}
         // RFC 7523 §2.1 and §3: the assertion is the grant.
         "urn:ietf:params:oauth:grant-type:jwt-bearer" if mode == "jwt_bearer" => {
-            let aud = format!("https://{}{}", seen.host, seen.path);
+            let aud = match def["jwt"]["audience"].as_str() {
+                Some(a) => render(a, values),
+                None => format!("https://{}{}", seen.host, seen.path),
+            };
             match check_jwt(
                 def,
                 seen.form.get("assertion").map(String::as_str).unwrap_or(""),

@@ -96,7 +96,7 @@ pub fn check(
         "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
         hex(&Sha256::digest(canonical.as_bytes()))
     );
-    let k = mac(format!("AWS4{secret}").as_bytes(), date[..8].as_bytes());
+    let k = mac(format!("AWS4{secret}").as_bytes(), &date.as_bytes()[..8]);
     let k = mac(&k, region.as_bytes());
     let k = mac(&k, service.as_bytes());
     let k = mac(&k, b"aws4_request");

@@ -9,8 +9,7 @@ fn form_fields(
     auth: &str,
     advanced: bool,
     values: &HashMap<String, String>,
-    error_field: Option<&str>,
-    error: Option<&str>,
+    (error_field, error): (Option<&str>, Option<&str>),
     team_definitions: &[String],
     provider: Option<&ProviderDetail>,
 ) -> (Vec<Value>, bool) {
@@ -120,8 +119,7 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
         auth,
         advanced,
         values,
-        error_field.as_deref(),
-        message.as_deref(),
+        (error_field.as_deref(), message.as_deref()),
         &team_definitions,
         provider.as_ref(),
     );
