@@ -72,6 +72,15 @@ pub(super) async fn providers(
     key: Key,
     Query(q): Query<ProviderQuery>,
 ) -> Answer<Vec<connhost::catalogue::ProviderSummary>> {
+    // What the document states, enforced.
+    for (field, value, max) in [("search", &q.search, 100), ("category", &q.category, 40)] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+            return Err(fail(connhost::Error::InvalidInput {
+                field: field.into(),
+                reason: format!("must be at most {max} characters"),
+            }));
+        }
+    }
     let mut list = key
         .team(&s)?
         .provider_catalogue(q.search.as_deref(), q.category.as_deref())

@@ -25,6 +25,10 @@ pub enum Behavior {
     Redirect(String),
     /// Exactly this status and body (hostile-input tests).
     Raw(u16, String),
+    /// This status with an OAuth-style JSON error that repeats the request
+    /// back, as careless services do: its `Authorization` header, query
+    /// and body, in `error_description` and `message` (leak tests).
+    Echo(u16),
 }
 
 /// A registered OAuth client.

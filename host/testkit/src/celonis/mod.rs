@@ -275,6 +275,20 @@ async fn handle(
             .header("location", to)
             .body(Full::new(Bytes::new()))
             .expect("response"),
+        Behavior::Echo(status) => {
+            let echoed = format!(
+                "Authorization `{auth}` rejected; query `{query}`; body `{}`",
+                String::from_utf8_lossy(&body)
+            );
+            json(
+                status,
+                serde_json::json!({
+                    "error": "invalid_request",
+                    "error_description": echoed,
+                    "message": echoed,
+                }),
+            )
+        }
     })
 }
 
