@@ -142,10 +142,13 @@ fn new_page(s: &AppState, session: &Session, p: FormPage) -> Response {
         .find(|f| f.name == m.auth_field)
         .map(|f| f.label.clone())
         .unwrap_or("Authentication".into());
-    let default_name = values
-        .get("name")
-        .cloned()
-        .unwrap_or_else(|| format!("My {} connection", m.display_name));
+    let default_name = values.get("name").cloned().unwrap_or_else(|| {
+        let name = provider
+            .as_ref()
+            .map(|p| p.summary.display_name.as_str())
+            .unwrap_or(&m.display_name);
+        format!("My {name} connection")
+    });
     let (action, cancel, title) = match editing {
         Some(id) => (
             format!("/connections/{id}/edit"),
