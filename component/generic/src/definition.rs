@@ -608,7 +608,12 @@ impl Definition {
             decl.validate(name, self.self_hosted)?;
         }
         for (field, tpl) in self.url_templates() {
-            let (sample, _) = template::check_url(&field, tpl, &self.fields, self.self_hosted)?;
+            let (sample, shape) = template::check_url(&field, tpl, &self.fields, self.self_hosted)?;
+            if let Shape::Finite(origins) = &shape {
+                for o in origins {
+                    https_url(&field, o)?;
+                }
+            }
             let u = https_url(&field, &sample)?;
             if field.starts_with("hosts[") && (u.path() != "/" || u.query().is_some()) {
                 return Err(bad(&field, format!("`{tpl}` must be a bare origin")));
@@ -1007,6 +1012,7 @@ impl Definition {
                 }
                 Ok((_, Shape::Under(p))) => push(p),
                 Ok((_, Shape::Field(name))) => push(format!("{{field:{name}}}")),
+                Ok((_, Shape::Finite(origins))) => origins.into_iter().for_each(&mut push),
                 Err(_) => {}
             }
         }

@@ -230,7 +230,13 @@ pub enum Shape {
     Under(String),
     /// The whole host from this field (self-hosted).
     Field(String),
+    /// One of these origins: every host placeholder is a `one_of` field
+    /// (`https://api.{site}` with `site` one of `datadoghq.com`, `datadoghq.eu`).
+    Finite(Vec<String>),
 }
+
+/// Hosts a `one_of` template may expand to.
+const MAX_HOSTS: usize = 64;
 
 /// Checks a URL template against the declared fields; returns the sample
 /// URL (placeholders filled with valid values) and the origin's shape.
@@ -266,8 +272,33 @@ pub fn check_url(
             format!("`{tpl}`: the port cannot be a placeholder"),
         ));
     }
+    let host_fields = placeholders(field, host)?;
+    let finite = !host_fields.is_empty() && host_fields.iter().all(|n| !decls[*n].one_of.is_empty());
     let shape = if !host.contains('{') {
         Shape::Exact
+    } else if finite {
+        // Every value is listed: the host is one of finitely many, each
+        // checked as a public host name when the definition is parsed.
+        let mut hosts = vec![host.to_string()];
+        for n in &host_fields {
+            hosts = hosts
+                .iter()
+                .flat_map(|h| {
+                    decls[*n]
+                        .one_of
+                        .iter()
+                        .map(move |v| h.replace(&format!("{{{n}}}"), v))
+                })
+                .collect();
+            if hosts.len() > MAX_HOSTS {
+                return Err(bad(
+                    field,
+                    format!("`{tpl}`: more than {MAX_HOSTS} hosts from its fields' values"),
+                ));
+            }
+        }
+        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+        Shape::Finite(hosts.iter().map(|h| format!("https://{h}{port}")).collect())
     } else if let Some(name) = host
         .strip_prefix('{')
         .and_then(|h| h.strip_suffix('}'))
@@ -353,9 +384,36 @@ mod tests {
         assert_eq!(shape, Shape::Under("https://*.zendesk.com".into()));
         let (_, shape) =
             check_url("u", "https://api.{region}.example.com:8443", &d, false).unwrap();
-        assert_eq!(shape, Shape::Under("https://*.example.com:8443".into()));
+        // Every value listed: exactly those hosts, tighter than a wildcard.
+        assert_eq!(
+            shape,
+            Shape::Finite(vec![
+                "https://api.us.example.com:8443".into(),
+                "https://api.eu.example.com:8443".into()
+            ])
+        );
         let (_, shape) = check_url("u", "https://{host}/api/v4", &d, true).unwrap();
         assert_eq!(shape, Shape::Field("host".into()));
+        let mut d2 = d.clone();
+        d2.insert(
+            "site".into(),
+            FieldDecl {
+                label: "Site".into(),
+                help: None,
+                rule: None,
+                one_of: vec!["datadoghq.com".into(), "us3.datadoghq.com".into(), "datadoghq.eu".into()],
+                default: None,
+            },
+        );
+        let (_, shape) = check_url("u", "https://api.{site}/v1", &d2, false).unwrap();
+        assert_eq!(
+            shape,
+            Shape::Finite(vec![
+                "https://api.datadoghq.com".into(),
+                "https://api.us3.datadoghq.com".into(),
+                "https://api.datadoghq.eu".into()
+            ])
+        );
         let (_, shape) = check_url("u", "https://api.example.com/{account}/x", &d, false).unwrap();
         assert_eq!(shape, Shape::Exact);
         for bad in [
