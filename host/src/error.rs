@@ -60,6 +60,43 @@ impl ConnectorError {
     }
 }
 
+impl ConnectorError {
+    /// Every text of the error passed through `f` (secret values taken out).
+    pub fn map_text(self, f: impl Fn(&str) -> String) -> Self {
+        use ConnectorError as C;
+        match self {
+            C::InvalidInput { field, reason } => C::InvalidInput {
+                field: f(&field),
+                reason: f(&reason),
+            },
+            C::Unauthorized { message } => C::Unauthorized {
+                message: f(&message),
+            },
+            C::AccountValidation { missing } => C::AccountValidation {
+                missing: missing.iter().map(|m| f(m)).collect(),
+            },
+            C::ReauthorizationRequired { message } => C::ReauthorizationRequired {
+                message: f(&message),
+            },
+            C::RateLimited { retry_after } => C::RateLimited { retry_after },
+            C::ProviderError { status, message } => C::ProviderError {
+                status,
+                message: f(&message),
+            },
+            C::Network { message } => C::Network {
+                message: f(&message),
+            },
+            C::Timeout { message } => C::Timeout {
+                message: f(&message),
+            },
+            C::DeniedHost { target } => C::DeniedHost { target: f(&target) },
+            C::Unsupported { message } => C::Unsupported {
+                message: f(&message),
+            },
+        }
+    }
+}
+
 impl From<wit::ConnectorError> for ConnectorError {
     fn from(e: wit::ConnectorError) -> Self {
         use wit::ConnectorError as W;

@@ -17,6 +17,7 @@ mod holes;
 mod hostile;
 mod migrate;
 mod neighbours;
+mod nextbug;
 mod oauth;
 mod platform;
 mod proxy;

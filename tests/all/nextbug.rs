@@ -99,10 +99,22 @@ async fn a_member_cannot_do_in_bulk_or_by_filter_what_it_may_not_do_singly() {
     let m = Arc::new(Manager::open(library_config(home.path(), &fake)).unwrap());
     m.add_connector(connhost::builtin::CELONIS).await.unwrap();
     let admin = m.team(caller("team-a", "ada")).unwrap();
-    let a = admin.create(app_key("team-a", demo::APP_KEY)).await.unwrap().id;
-    let b = admin.create(app_key("team-a", demo::APP_KEY)).await.unwrap().id;
+    let a = admin
+        .create(app_key("team-a", demo::APP_KEY))
+        .await
+        .unwrap()
+        .id;
+    let b = admin
+        .create(app_key("team-a", demo::APP_KEY))
+        .await
+        .unwrap()
+        .id;
     // `c` is needed only through a dynamic connection.
-    let c = admin.create(app_key("team-a", demo::APP_KEY)).await.unwrap().id;
+    let c = admin
+        .create(app_key("team-a", demo::APP_KEY))
+        .await
+        .unwrap()
+        .id;
     let pick = DynamicConnection {
         name: "pick".into(),
         connector: "celonis".into(),
@@ -151,14 +163,17 @@ async fn a_member_cannot_do_in_bulk_or_by_filter_what_it_may_not_do_singly() {
     );
     // A forced delete blocked directly, or only through `pick`.
     for id in [&b, &c] {
-        is_forbidden(&format!("delete({id}, force)"), member.delete(id, true).await);
+        is_forbidden(
+            &format!("delete({id}, force)"),
+            member.delete(id, true).await,
+        );
         admin.get(id).expect("still there");
     }
     // Re-pointing the dynamic connection an active usage runs through.
     let mut repointed = pick.clone();
     repointed.choices = BTreeMap::from([("x".to_string(), b.clone())]);
     is_forbidden("re-pointing pick", member.put_dynamic(repointed));
-    assert_eq!(admin.dynamics().unwrap(), vec![pick.clone()]);
+    assert_eq!(admin.dynamics().unwrap(), vec![pick]);
     assert_eq!(admin.usages().unwrap(), all, "nothing changed");
     assert_eq!(admin.list().unwrap().len(), 3);
 
@@ -221,7 +236,7 @@ async fn a_member_cannot_do_in_bulk_or_by_filter_what_it_may_not_do_singly() {
     )
     .await;
     assert_eq!((status, &v["removed"]), (200, &Value::from(1)), "{v}");
-    let mut expected = vec![all[1].clone(), all[2].clone(), all[3].clone()];
+    let mut expected = all[1..4].to_vec();
     assert_eq!(admin.usages().unwrap(), expected);
     // An admin's bulk removals work, and remove only what they name.
     let (status, v) = remove(admin_key.expose(), "consumer=flow-sched".into()).await;
@@ -333,14 +348,19 @@ async fn a_process_opened_before_a_key_rotation_writes_nothing_with_the_old_key(
         }
     }
     // And a write that reads first.
-    let e = a.rename(&id, "late").expect_err("A renamed with the old key");
+    let e = a
+        .rename(&id, "late")
+        .expect_err("A renamed with the old key");
     assert_eq!(e.kind(), "wrong-master-key", "{e}");
 
     // A fresh process with the new key (master.key now holds it).
     let b = Manager::open(library_config(home, &fake)).unwrap();
     let audit = b.verify_audit().unwrap();
     assert_eq!(audit.broken, None, "{audit:?}");
-    assert_eq!(audit.verified, audit_before.verified, "no record added or lost");
+    assert_eq!(
+        audit.verified, audit_before.verified,
+        "no record added or lost"
+    );
     assert_eq!(b.quarantined().unwrap(), Vec::<String>::new());
     let refused = b.refused_documents().unwrap();
     assert!(refused.is_empty(), "{refused:?}");
@@ -369,11 +389,7 @@ async fn a_process_opened_before_a_key_rotation_writes_nothing_with_the_old_key(
     let marker = format!("v2.{old_kid}.");
     for f in files.iter().filter(|f| !f.starts_with(home.join("cache"))) {
         let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
-        assert!(
-            !text.contains(&marker),
-            "{} names the old key",
-            f.display()
-        );
+        assert!(!text.contains(&marker), "{} names the old key", f.display());
     }
     // The secret opens with the new key, and the store takes writes.
     b.verify(&id).await.unwrap();
@@ -386,27 +402,47 @@ async fn a_process_opened_before_a_key_rotation_writes_nothing_with_the_old_key(
 // 3. A secret repeated inside a provider's error
 // ---------------------------------------------------------------------
 
-#[track_caller]
-fn assert_no_secret(what: &str, text: &str, secrets: &[&str]) {
-    for (i, s) in secrets.iter().enumerate() {
-        assert!(
-            !text.contains(s),
-            "{what} repeats secret #{i} (of {}), echoed by the provider: {text}",
-            secrets.len()
+/// Every place a secret came back, collected so that one run names all
+/// of them (the library error, `last_error`, the record, the API, the CLI).
+#[derive(Default)]
+struct Leaks(std::sync::Mutex<Vec<String>>);
+
+impl Leaks {
+    fn check(&self, what: &str, text: &str, secrets: &[&str]) {
+        for (i, s) in secrets.iter().enumerate() {
+            if text.contains(s) {
+                self.0.lock().unwrap().push(format!(
+                    "{what} repeats secret #{i} of {}: {text}",
+                    secrets.len()
+                ));
+            }
+        }
+    }
+
+    /// A library error as Display, Debug and the JSON the CLI and API show.
+    fn error(&self, what: &str, e: &Error, secrets: &[&str]) {
+        self.check(&format!("{what}: error"), &e.to_string(), secrets);
+        self.check(
+            &format!("{what}: error (Debug)"),
+            &format!("{e:?}"),
+            secrets,
+        );
+        self.check(
+            &format!("{what}: error (JSON)"),
+            &e.to_json().to_string(),
+            secrets,
         );
     }
-}
 
-/// A library error as Display, Debug and the JSON the CLI and API show.
-#[track_caller]
-fn assert_error_clean(what: &str, e: &Error, secrets: &[&str]) {
-    assert_no_secret(&format!("{what}: error"), &e.to_string(), secrets);
-    assert_no_secret(&format!("{what}: error (Debug)"), &format!("{e:?}"), secrets);
-    assert_no_secret(
-        &format!("{what}: error (JSON)"),
-        &e.to_json().to_string(),
-        secrets,
-    );
+    fn assert_none(&self) {
+        let leaks = self.0.lock().unwrap();
+        assert!(
+            leaks.is_empty(),
+            "{} places repeat a secret the provider echoed:\n{}",
+            leaks.len(),
+            leaks.join("\n")
+        );
+    }
 }
 
 /// The stored record's bytes (its `last_error` is not sealed).
@@ -427,6 +463,7 @@ async fn a_secret_the_provider_echoes_back_is_in_no_error_or_last_error() {
     let home = env.home().to_path_buf();
     let m = Arc::new(Manager::open(library_config(&home, &env.fake)).unwrap());
     m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let leaks = Leaks::default();
 
     // Static keys: the fake repeats `Authorization: AppKey <key>`.
     let mut echoed: Vec<(String, String, &str)> = Vec::new();
@@ -454,11 +491,15 @@ async fn a_secret_the_provider_echoes_back_is_in_no_error_or_last_error() {
             );
         }
         let what = format!("verify, HTTP {status}");
-        assert_error_clean(&what, &e, &[key.as_str()]);
+        leaks.error(&what, &e, &[key.as_str()]);
         let last = m.get(&id).unwrap().last_error.expect("the failure is kept");
         assert_eq!(last.kind, kind);
-        assert_no_secret(&format!("{what}: last_error"), &last.message, &[key.as_str()]);
-        assert_no_secret(
+        leaks.check(
+            &format!("{what}: last_error"),
+            &last.message,
+            &[key.as_str()],
+        );
+        leaks.check(
             &format!("{what}: stored record"),
             &record_file(&home, &id),
             &[key.as_str()],
@@ -479,10 +520,7 @@ async fn a_secret_the_provider_echoes_back_is_in_no_error_or_last_error() {
                 ("client_id".into(), demo::CLIENT_ID.into()),
                 ("scopes".into(), "studio".into()),
             ]),
-            secrets: BTreeMap::from([(
-                "client_secret".into(),
-                Secret::new(demo::CLIENT_SECRET),
-            )]),
+            secrets: BTreeMap::from([("client_secret".into(), Secret::new(demo::CLIENT_SECRET))]),
         })
         .await
         .unwrap()
@@ -506,13 +544,20 @@ async fn a_secret_the_provider_echoes_back_is_in_no_error_or_last_error() {
         ))
     });
     let client_secrets = [demo::CLIENT_SECRET, encoded.as_str(), basic.as_str()];
-    let e = m.refresh(&oauth).await.expect_err("the token endpoint refused");
+    let e = m
+        .refresh(&oauth)
+        .await
+        .expect_err("the token endpoint refused");
     assert_eq!(e.kind(), "unauthorized", "{}", e.kind());
-    assert_error_clean("refresh, token endpoint 400", &e, &client_secrets);
-    let last = m.get(&oauth).unwrap().last_error.expect("the failure is kept");
+    leaks.error("refresh, token endpoint 400", &e, &client_secrets);
+    let last = m
+        .get(&oauth)
+        .unwrap()
+        .last_error
+        .expect("the failure is kept");
     assert_eq!(last.kind, "unauthorized");
-    assert_no_secret("refresh: last_error", &last.message, &client_secrets);
-    assert_no_secret(
+    leaks.check("refresh: last_error", &last.message, &client_secrets);
+    leaks.check(
         "refresh: stored record",
         &record_file(&home, &oauth),
         &client_secrets,
@@ -533,28 +578,36 @@ async fn a_secret_the_provider_echoes_back_is_in_no_error_or_last_error() {
         }
     };
     for (id, key, kind) in &echoed {
-        let (status, text) = call(reqwest::Method::POST, format!("/v1/connections/{id}/verify")).await;
+        let (status, text) = call(
+            reqwest::Method::POST,
+            format!("/v1/connections/{id}/verify"),
+        )
+        .await;
         assert!(status >= 400, "{status}: {text}");
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["error"]["kind"], *kind, "{text}");
-        assert_no_secret("POST …/verify", &text, &[key.as_str()]);
+        leaks.check("POST …/verify", &text, &[key.as_str()]);
         let (status, text) = call(reqwest::Method::GET, format!("/v1/connections/{id}")).await;
         assert_eq!(status, 200, "{text}");
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["last_error"]["kind"], *kind, "{text}");
-        assert_no_secret("GET /v1/connections/{id}", &text, &[key.as_str()]);
+        leaks.check("GET /v1/connections/{id}", &text, &[key.as_str()]);
     }
-    let (status, text) = call(reqwest::Method::POST, format!("/v1/connections/{oauth}/refresh")).await;
+    let (status, text) = call(
+        reqwest::Method::POST,
+        format!("/v1/connections/{oauth}/refresh"),
+    )
+    .await;
     assert_eq!(status, 502, "{text}");
-    assert_no_secret("POST …/refresh", &text, &client_secrets);
+    leaks.check("POST …/refresh", &text, &client_secrets);
     let (status, text) = call(reqwest::Method::GET, format!("/v1/connections/{oauth}")).await;
     assert_eq!(status, 200, "{text}");
-    assert_no_secret("GET the OAuth connection", &text, &client_secrets);
+    leaks.check("GET the OAuth connection", &text, &client_secrets);
     let (status, text) = call(reqwest::Method::GET, "/v1/audit".into()).await;
     assert_eq!(status, 200, "{text}");
     let keys: Vec<&str> = echoed.iter().map(|(_, k, _)| k.as_str()).collect();
-    assert_no_secret("GET /v1/audit", &text, &keys);
-    assert_no_secret("GET /v1/audit", &text, &client_secrets);
+    leaks.check("GET /v1/audit", &text, &keys);
+    leaks.check("GET /v1/audit", &text, &client_secrets);
     env.fake.configure(|c| c.token_response = None);
 
     // The CLI, `--json` and not.
@@ -592,7 +645,8 @@ async fn a_secret_the_provider_echoes_back_is_in_no_error_or_last_error() {
     env.run(&["connection", "show", &id]).await.ok();
     env.run(&["--json", "connection", "list"]).await.ok();
     let transcript = env.transcript.lock().unwrap().clone();
-    assert_no_secret("the CLI's output", &transcript, &[key]);
-    assert_no_secret("the CLI's output", &transcript, &keys);
-    assert_no_secret("stored record (CLI)", &record_file(&home, &id), &[key]);
+    leaks.check("the CLI's output", &transcript, &[key]);
+    leaks.check("the CLI's output", &transcript, &keys);
+    leaks.check("stored record (CLI)", &record_file(&home, &id), &[key]);
+    leaks.assert_none();
 }

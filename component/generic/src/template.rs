@@ -273,7 +273,8 @@ pub fn check_url(
         ));
     }
     let host_fields = placeholders(field, host)?;
-    let finite = !host_fields.is_empty() && host_fields.iter().all(|n| !decls[*n].one_of.is_empty());
+    let finite =
+        !host_fields.is_empty() && host_fields.iter().all(|n| !decls[*n].one_of.is_empty());
     let shape = if !host.contains('{') {
         Shape::Exact
     } else if finite {
@@ -401,7 +402,11 @@ mod tests {
                 label: "Site".into(),
                 help: None,
                 rule: None,
-                one_of: vec!["datadoghq.com".into(), "us3.datadoghq.com".into(), "datadoghq.eu".into()],
+                one_of: vec![
+                    "datadoghq.com".into(),
+                    "us3.datadoghq.com".into(),
+                    "datadoghq.eu".into(),
+                ],
                 default: None,
             },
         );

@@ -277,12 +277,42 @@ function errorPayloadJs(tag, val) {
   }
 }
 
+/**
+ * Takes each value out of a text: as is, form-encoded and inside base64
+ * (a Basic header a provider echoed), as the Rust host's
+ * `SecretScope::scrub` does. Values shorter than 6 characters stay.
+ */
 function redactor(values) {
+  const forms = new Set();
+  for (const v of values) {
+    if (!v || v.length < 6) continue;
+    const enc = formUrlEncodeValue(v);
+    forms.add(v).add(enc).add(enc.split('+').join('%20'));
+  }
+  const sorted = [...forms].sort((a, b) => b.length - a.length);
   return (text) => {
     let t = String(text);
-    for (const v of values) if (v && v.length >= 3) t = t.split(v).join('[redacted]');
-    return t;
+    if (!sorted.length) return t;
+    for (const f of sorted) t = t.split(f).join('[redacted]');
+    return t.replace(/[A-Za-z0-9+/=_-]{8,}/g, (run) => {
+      for (const enc of ['base64', 'base64url']) {
+        const d = Buffer.from(run.replace(/=+$/, ''), enc).toString('utf8');
+        if (sorted.some((f) => d.includes(f))) return '[redacted]';
+      }
+      return run;
+    });
   };
+}
+
+function formUrlEncodeValue(v) {
+  let out = '';
+  for (const b of Buffer.from(String(v), 'utf8')) {
+    const c = String.fromCharCode(b);
+    if (/[A-Za-z0-9*\-._]/.test(c)) out += c;
+    else if (b === 0x20) out += '+';
+    else out += '%' + b.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
 }
 
 function redactPayload(p, redact) {
@@ -466,7 +496,18 @@ export class Connector {
         return v;
       },
       origins: allowlistFromTemplates(this.#manifestRaw.hosts, fields),
-      redact: (t) => redactor(touched)(t),
+      // The connection's secrets and what the component saw: providers
+      // repeat in their errors what they were sent.
+      redact: (t) => {
+        const all = new Set(touched);
+        if (typeof store.names === 'function') {
+          for (const n of store.names()) {
+            const v = store.get(n);
+            if (v !== undefined && v !== null) all.add(String(v));
+          }
+        }
+        return redactor(all)(t);
+      },
       definitionOrigins: connection?.definitionOrigins ?? [],
     };
   }

@@ -138,25 +138,36 @@ def _get(r: Any, name: str) -> Any:
     return getattr(r, name.replace("_", "-"))
 
 
-def _error(payload: Any) -> ConnectorError:
-    """A lifted connector-error (a `Variant`) as the exception."""
+def _error(payload: Any, values: Iterable[str] = ()) -> ConnectorError:
+    """A lifted connector-error (a `Variant`) as the exception, with the
+    connection's secret values taken out of its text: providers repeat
+    what they were sent."""
+    values = list(values)
+    clean = (lambda t: policy.scrub(t, values)) if values else (lambda t: t)
     kind, val = payload.tag, payload.payload
     if kind == "invalid-input":
-        val = {"field": _get(val, "field"), "reason": _get(val, "reason")}
+        val = {"field": clean(_get(val, "field")), "reason": clean(_get(val, "reason"))}
     elif kind == "provider-error":
-        val = {"status": _get(val, "status"), "message": _get(val, "message")}
+        val = {"status": _get(val, "status"), "message": clean(_get(val, "message"))}
+    elif isinstance(val, str):
+        val = clean(val)
+    elif isinstance(val, list):
+        val = [clean(v) if isinstance(v, str) else v for v in val]
     return ConnectorError(kind, val)
 
 
-def _unwrap(value: Any) -> Any:
+def _unwrap(value: Any, secrets: Optional["SecretStore"] = None) -> Any:
     """A lifted `result<T, connector-error>`: wasmtime-py tags it only
     when its cases' Python types clash, so both shapes are handled."""
+    values: list[str] = []
+    if secrets is not None:
+        values = [v for v in (secrets.get(n) for n in secrets.names()) if v]
     if isinstance(value, wc.Variant) and value.tag in ("ok", "err"):
         if value.tag == "err":
-            raise _error(value.payload)
+            raise _error(value.payload, values)
         return value.payload
     if isinstance(value, wc.Variant):
-        raise _error(value)
+        raise _error(value, values)
     return value
 
 
@@ -445,16 +456,16 @@ class Connector:
 
     def create(self, connection: Connection, secrets: SecretStore) -> ConnectionState:
         return _state(_unwrap(self._run(connection, secrets, "create", self._input(connection),
-                                        origins_first=True)))
+                                        origins_first=True), secrets))
 
     def verify(self, connection: Connection, secrets: SecretStore) -> Verification:
         v = _unwrap(self._run(connection, secrets, "verify", self._input(connection),
-                              origins_first=True))
+                              origins_first=True), secrets)
         return Verification(account_label=_get(v, "account_label"))
 
     def refresh(self, connection: Connection, secrets: SecretStore) -> RefreshOutcome:
         o = _unwrap(self._run(connection, secrets, "refresh", self._input(connection),
-                              origins_first=True))
+                              origins_first=True), secrets)
         if isinstance(o, str):
             return RefreshOutcome(not_needed=o)
         if isinstance(o, wc.Variant):
@@ -470,7 +481,7 @@ class Connector:
         req = _rec(redirect_uri=redirect_uri, state=state, code_challenge=code_challenge,
                    scopes=list(scopes))
         a = _unwrap(self._run(connection, secrets, "authorize-url", self._input(connection), req,
-                              origins_first=True))
+                              origins_first=True), secrets)
         return Authorization(url=a.url, fields=dict(a.fields))
 
     def exchange_code(self, connection: Connection, secrets: SecretStore, *, code: str,
@@ -479,15 +490,15 @@ class Connector:
         ex = _rec(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier,
                   requested_scopes=list(requested_scopes))
         return _state(_unwrap(self._run(connection, secrets, "exchange-code",
-                                        self._input(connection), ex, origins_first=True)))
+                                        self._input(connection), ex, origins_first=True), secrets))
 
     def revoke(self, connection: Connection, secrets: SecretStore) -> None:
         _unwrap(self._run(connection, secrets, "revoke", self._input(connection),
-                          origins_first=True))
+                          origins_first=True), secrets)
 
     def allowed_origins(self, connection: Connection, secrets: SecretStore) -> list[str]:
         return list(_unwrap(self._run(connection, secrets, "allowed-origins",
-                                      self._input(connection))))
+                                      self._input(connection)), secrets))
 
     def request(self, connection: Connection, secrets: SecretStore, method: str, url: str,
                 headers: Iterable[tuple[str, str]] = (), body: bytes = b"",
@@ -521,7 +532,7 @@ class Connector:
             assert call is not None
             extra, call.staged = call.staged, []
             try:
-                return self._send_checked(_unwrap(result), extra)
+                return self._send_checked(_unwrap(result, call.secrets), extra)
             except NetError as e:
                 # As the Rust host's `ConnectorInstance::send` maps them.
                 kind = {"too-large": "network", "invalid-request": "invalid-input"}.get(

@@ -248,3 +248,40 @@ def is_public(address: str) -> bool:
         return ipaddress.ip_address(address).is_global
     except ValueError:
         return False
+
+
+REDACTED = "[redacted]"
+_B64_RUN = re.compile(r"[A-Za-z0-9+/=_-]{8,}")
+
+
+def scrub(text: str, values: "Iterable[str]") -> str:
+    """`text` with each secret value taken out: as is, form-encoded, and
+    inside base64 (a Basic header a provider echoed), as the Rust host's
+    `SecretScope::scrub` does. Values shorter than 6 characters are kept."""
+    import base64
+    from urllib.parse import quote_plus
+    forms: list[str] = []
+    for v in values:
+        if v and len(v) >= 6:
+            enc = quote_plus(v, safe="*-._")
+            forms += [v, enc.replace("+", "%20"), enc]
+    if not forms:
+        return text
+    forms = sorted(set(forms), key=len, reverse=True)
+    for f in forms:
+        text = text.replace(f, REDACTED)
+
+    def decoded_holds(run: str) -> bool:
+        core = run.rstrip("=")
+        for alt in (None, b"-_"):
+            try:
+                pad = core + "=" * (-len(core) % 4)
+                raw = base64.b64decode(pad, altchars=alt, validate=True)
+            except Exception:
+                continue
+            d = raw.decode("utf-8", "replace")
+            if any(f in d for f in forms):
+                return True
+        return False
+
+    return _B64_RUN.sub(lambda m: REDACTED if decoded_holds(m.group(0)) else m.group(0), text)

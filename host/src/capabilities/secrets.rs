@@ -31,6 +31,45 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// What stands where a secret was.
+pub const REDACTED: &str = "[redacted]";
+
+/// Runs of base64 (standard or URL-safe) that decode to text holding one
+/// of `values`, replaced.
+fn scrub_base64(text: &str, values: &[&str]) -> String {
+    use base64::Engine as _;
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || "+/=_-".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let trimmed = run.trim_end_matches('=');
+        let decoded = [
+            base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .any(|d| values.iter().any(|v| d.contains(v)));
+        if run.len() >= 8 && decoded {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if is_b64(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 /// The secrets of one connection, in memory for the length of a call.
 #[derive(Clone, Debug, Default)]
 pub struct SecretScope {
@@ -53,6 +92,40 @@ impl SecretScope {
         self.values.get(name)
     }
     /// All values.
+    /// `text` with every value of this scope taken out: as is,
+    /// form-encoded, and inside base64 (a Basic header a provider echoed).
+    /// Providers repeat what they were sent in their errors; what a
+    /// connector reports reaches logs, records and people.
+    pub fn scrub(&self, text: &str) -> String {
+        // Shorter values (a fixed `X` password) are no secret and would
+        // mangle ordinary words.
+        const MIN: usize = 6;
+        let values: Vec<&str> = self
+            .values
+            .values()
+            .map(|s| s.expose())
+            .filter(|v| v.len() >= MIN)
+            .collect();
+        if values.is_empty() {
+            return text.to_string();
+        }
+        // Each value as is and form-encoded (RFC 6749 §2.3.1 encodes a
+        // client secret before Basic's base64).
+        let mut forms: Vec<String> = Vec::new();
+        for v in &values {
+            let encoded: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+            forms.extend([v.to_string(), encoded.replace('+', "%20"), encoded]);
+        }
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        let mut out = text.to_string();
+        for form in &forms {
+            out = out.replace(form.as_str(), REDACTED);
+        }
+        let forms: Vec<&str> = forms.iter().map(String::as_str).collect();
+        scrub_base64(&out, &forms)
+    }
+
     pub fn values(&self) -> &BTreeMap<String, Secret> {
         &self.values
     }
@@ -152,5 +225,27 @@ mod tests {
         assert!(scope.changed());
         assert_eq!(scope.reveals(), ["k"]);
         assert_eq!(scope.get("t").unwrap().expose(), "tok");
+    }
+
+    #[test]
+    fn scrub_takes_out_values_encoded_and_in_base64() {
+        use base64::Engine as _;
+        let scope = SecretScope::new(BTreeMap::from([
+            ("client_secret".into(), Secret::new("s3cr:et/+%&=x")),
+            ("short".into(), Secret::new("X")),
+        ]));
+        let basic = base64::engine::general_purpose::STANDARD.encode("client-id:s3cr:et/+%&=x");
+        let basic_encoded =
+            base64::engine::general_purpose::STANDARD.encode("client-id:s3cr%3Aet%2F%2B%25%26%3Dx");
+        let form: String = url::form_urlencoded::byte_serialize(b"s3cr:et/+%&=x").collect();
+        let text = format!(
+            "bad client s3cr:et/+%&=x; body client_secret={form}; header Basic {basic}; X stays"
+        );
+        let clean = scope.scrub(&text);
+        assert!(!clean.contains("s3cr"), "{clean}");
+        assert!(!clean.contains(&form) && !clean.contains(&basic), "{clean}");
+        assert_eq!(clean.matches(REDACTED).count(), 3, "{clean}");
+        assert!(clean.ends_with("X stays"), "{clean}");
+        assert_eq!(scope.scrub("nothing here"), "nothing here");
     }
 }

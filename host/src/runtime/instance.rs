@@ -44,7 +44,9 @@ macro_rules! export_calls {
                     let guest = self.bindings.connhost_connector_connector();
                     let call = guest.$call(&mut self.store, $($arg),*);
                     let result = bounded(&self.connector, self.timeout, self.max_memory_bytes, call).await?;
-                    result.map_err(|e| Error::Connector(ConnectorError::from(e)))
+                    // A provider's words may repeat what it was sent.
+                    let secrets = &self.store.data().secrets;
+                    result.map_err(|e| Error::Connector(ConnectorError::from(e).map_text(|t| secrets.scrub(t))))
                 }
             )*
         }

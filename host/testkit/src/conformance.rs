@@ -15,6 +15,8 @@ pub fn keys() -> Vec<(&'static str, Behavior)> {
             Behavior::InsufficientScope(vec!["intelligence.knowledge-models:read".into()]),
         ),
         ("conformance-429", Behavior::RateLimited(7)),
+        // Repeats the request's Authorization header in its 401 body.
+        ("conformance-echo-7d1e", Behavior::Echo(401)),
         ("conformance-500", Behavior::ServerError),
         ("conformance-huge", Behavior::Huge(5 << 20)),
         ("conformance-slow", Behavior::Slow(Duration::from_secs(5))),
