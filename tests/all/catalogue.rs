@@ -8,7 +8,8 @@
 use connhost::{ApiRequest, HostConfig, Manager, NewConnection, Secret};
 use connhost_testkit::catalogue::{
     label_of, render, sample_values, token_origin_for, CatalogueFake, API_KEY, APP_KEY,
-    AWS_ACCESS_KEY_ID, AWS_SECRET, CLIENT_ID, CLIENT_SECRET, CODE, PASSWORD, USERNAME,
+    AWS_ACCESS_KEY_ID, AWS_SECRET, CLIENT_ID, CLIENT_SECRET, CODE, HMAC_KEY_ID, HMAC_SECRET,
+    PASSWORD, USERNAME,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -115,6 +116,10 @@ async fn run_one(m: &Manager, def: &Value, fake: &CatalogueFake) -> Result<(), S
     }
     if def["api_key"]["second"].is_object() {
         secrets.insert("app_key".to_string(), Secret::new(APP_KEY));
+    }
+    if mode == "hmac" {
+        fields.insert("key_id".into(), HMAC_KEY_ID.into());
+        secrets.insert("signing_secret".to_string(), Secret::new(HMAC_SECRET));
     }
     if mode == "aws_sigv4" {
         fields.insert("access_key_id".into(), AWS_ACCESS_KEY_ID.into());
@@ -238,7 +243,7 @@ async fn run_one(m: &Manager, def: &Value, fake: &CatalogueFake) -> Result<(), S
             verified.account_label
         ));
     }
-    if !matches!(mode, "api_key" | "basic" | "aws_sigv4") {
+    if !matches!(mode, "api_key" | "basic" | "aws_sigv4" | "hmac") {
         match m
             .refresh(&record.id)
             .await
@@ -384,6 +389,15 @@ async fn added_v2_definitions_in_every_mode_run_against_the_fake() {
         json!({"format": 2, "id": "t-private-key-jwt", "auth_mode": "oauth2_cc",
                "token_url": "https://login.pkjwt.example/oauth2/v2.0/token", "client_auth": "private_key_jwt",
                "jwt": {"alg": "ES256"}, "default_scopes": ["api://x/.default"]}),
+        json!({"format": 2, "id": "t-hmac-hex", "auth_mode": "hmac",
+               "hmac": {"string_to_sign": "{timestamp}{method}{path}{body}", "header": "CB-ACCESS-SIGN",
+                        "key_header": "CB-ACCESS-KEY", "timestamp_header": "CB-ACCESS-TIMESTAMP"},
+               "verify": {"url": "https://api.hmac.example/v2/user?fields=all", "label": "/data/name"}}),
+        json!({"format": 2, "id": "t-hmac-base64-sha1", "auth_mode": "hmac", "fields": fields,
+               "hmac": {"algorithm": "hmac-sha1", "encoding": "base64", "prefix": "HMAC ",
+                        "string_to_sign": "{method}\n{path}\n{nonce}\n{key_id}\n{subdomain}", "header": "Authorization",
+                        "nonce_header": "X-Nonce", "key_header": "X-Key"},
+               "verify": {"url": "https://{subdomain}.hmac2.example/me", "label": "/id"}}),
         json!({"format": 2, "id": "t-refresh-verify", "auth_mode": "oauth2",
                "authorize_url": "https://auth.rv.example/authorize", "token_url": "https://auth.rv.example/token",
                "client_auth": "client_secret_basic_raw", "pkce": false, "scope_separator": ",",

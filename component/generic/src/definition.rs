@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use url::Url;
 
-// `SHIPPED`: every `providers/*.json`, by id (written by build.rs).
-include!(concat!(env!("OUT_DIR"), "/shipped.rs"));
+pub use crate::shipped::SHIPPED;
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -29,6 +28,8 @@ pub enum AuthMode {
     AwsSigv4,
     /// RFC 7523 §2.1: a JWT signed with the user's private key is the grant.
     JwtBearer,
+    /// An HMAC of each request (a provider's own string to sign) in a header.
+    Hmac,
 }
 
 impl AuthMode {
@@ -42,6 +43,7 @@ impl AuthMode {
             AuthMode::KeyExchange => "key_exchange",
             AuthMode::AwsSigv4 => "aws_sigv4",
             AuthMode::JwtBearer => "jwt_bearer",
+            AuthMode::Hmac => "hmac",
         }
     }
 }
@@ -102,6 +104,47 @@ pub struct AwsSpec {
 
 fn region_tpl() -> String {
     "{region}".into()
+}
+
+/// `hmac`: how a provider signs a request with the connection's secret
+/// `signing_secret` (the host computes the MAC).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HmacSpec {
+    /// `hmac-sha256` (default) or `hmac-sha1`.
+    #[serde(default = "sha256_alg")]
+    pub algorithm: String,
+    /// `hex` (default) or `base64`.
+    #[serde(default = "hex_enc")]
+    pub encoding: String,
+    /// A template over `{timestamp}`, `{nonce}`, `{method}`, `{path}`
+    /// (with the query), `{body}`, `{key_id}` and the declared fields;
+    /// `\n` is a newline.
+    pub string_to_sign: String,
+    /// Header carrying the signature, with `prefix` before it.
+    pub header: String,
+    #[serde(default)]
+    pub prefix: String,
+    /// Header carrying the connection's `key_id`, if the provider wants one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_header: Option<String>,
+    /// `unix` (default), `unix_ms` or `iso8601`.
+    #[serde(default = "unix")]
+    pub timestamp: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce_header: Option<String>,
+}
+
+fn sha256_alg() -> String {
+    "hmac-sha256".into()
+}
+fn hex_enc() -> String {
+    "hex".into()
+}
+fn unix() -> String {
+    "unix".into()
 }
 
 /// A JWT the connector builds and the host signs (`jwt_bearer`,
@@ -341,6 +384,8 @@ pub struct Definition {
     pub aws: Option<AwsSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<JwtSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac: Option<HmacSpec>,
     /// Origins the connection may call besides the endpoints above.
     #[serde(default)]
     pub hosts: Vec<String>,
@@ -526,6 +571,7 @@ impl Definition {
             ("self_hosted", self.self_hosted),
             ("aws", self.aws.is_some()),
             ("jwt", self.jwt.is_some()),
+            ("hmac", self.hmac.is_some()),
             ("scopes", scope_specs),
             ("api_key.in", keyed_basic),
             (
@@ -536,6 +582,7 @@ impl Definition {
                         | AuthMode::KeyExchange
                         | AuthMode::AwsSigv4
                         | AuthMode::JwtBearer
+                        | AuthMode::Hmac
                 ),
             ),
             ("verify", self.verify.is_none()),
@@ -656,6 +703,57 @@ impl Definition {
                     ));
                 }
                 template::check_value("aws.region", &a.region, &self.fields)?;
+            }
+            AuthMode::Hmac => {
+                let Some(h) = &self.hmac else {
+                    return Err(bad(
+                        "hmac",
+                        "is required for auth_mode hmac: {\"string_to_sign\": …, \"header\": …}",
+                    ));
+                };
+                if !matches!(h.algorithm.as_str(), "hmac-sha256" | "hmac-sha1") {
+                    return Err(bad("hmac.algorithm", "must be hmac-sha256 or hmac-sha1"));
+                }
+                if !matches!(h.encoding.as_str(), "hex" | "base64") {
+                    return Err(bad("hmac.encoding", "must be hex or base64"));
+                }
+                if !matches!(h.timestamp.as_str(), "unix" | "unix_ms" | "iso8601") {
+                    return Err(bad("hmac.timestamp", "must be unix, unix_ms or iso8601"));
+                }
+                check_header_name("hmac.header", &h.header)?;
+                for (f, name) in [
+                    ("hmac.key_header", &h.key_header),
+                    ("hmac.timestamp_header", &h.timestamp_header),
+                    ("hmac.nonce_header", &h.nonce_header),
+                ] {
+                    if let Some(n) = name {
+                        check_header_name(f, n)?;
+                    }
+                }
+                let builtin = ["timestamp", "nonce", "method", "path", "body", "key_id"];
+                // The provider must be able to rebuild what was signed.
+                for (name, header) in [
+                    ("timestamp", &h.timestamp_header),
+                    ("nonce", &h.nonce_header),
+                ] {
+                    if h.string_to_sign.contains(&format!("{{{name}}}")) && header.is_none() {
+                        return Err(bad(
+                            &format!("hmac.{name}_header"),
+                            format!("is required: the string to sign uses {{{name}}}, so it must be sent"),
+                        ));
+                    }
+                }
+                for n in template::placeholders("hmac.string_to_sign", &h.string_to_sign)? {
+                    if !builtin.contains(&n) && !self.fields.contains_key(n) {
+                        return Err(bad(
+                            "hmac.string_to_sign",
+                            format!(
+                                "`{{{n}}}` is neither a declared field nor one of {}",
+                                builtin.join(", ")
+                            ),
+                        ));
+                    }
+                }
             }
             AuthMode::JwtBearer => {
                 if self.token_url.is_none() {
@@ -1110,6 +1208,7 @@ impl Metadata {
             self_hosted: false,
             aws: None,
             jwt: None,
+            hmac: None,
             auth_mode,
             issuer: Some(issuer.to_string()),
             authorize_url: self.authorization_endpoint,

@@ -6,6 +6,10 @@
 //! alone (RFC 8414 / OpenID discovery).
 
 mod definition;
+/// `SHIPPED`: every `providers/*.json`, by id (written by build.rs).
+mod shipped {
+    include!(concat!(env!("OUT_DIR"), "/shipped.rs"));
+}
 mod provider;
 mod signed;
 mod template;
@@ -57,6 +61,7 @@ impl Connector for Generic {
                     "basic",
                     "key_exchange",
                     "aws_sigv4",
+                    "hmac",
                 ]),
         )
         .field(field("scopes", "Scopes").help("Space- or comma-separated; default: the provider's"))
@@ -125,6 +130,16 @@ impl Connector for Generic {
             ],
         ))
         .auth_kind(auth_kind(
+            "hmac",
+            "A key id and a secret that signs every request (HMAC)",
+            vec![
+                field("key_id", "Key ID").required(),
+                field("signing_secret", "Signing secret")
+                    .required()
+                    .secret(),
+            ],
+        ))
+        .auth_kind(auth_kind(
             "aws_sigv4",
             "AWS Signature Version 4 (access key)",
             vec![
@@ -174,6 +189,11 @@ impl Connector for Generic {
             AuthMode::Password => p.password_grant(&input),
             AuthMode::KeyExchange => p.exchange_key(&input),
             AuthMode::JwtBearer => p.jwt_grant(&input),
+            AuthMode::Hmac => {
+                need("signing_secret")?;
+                Fields::of(&input).require("key_id")?;
+                Ok(ConnectionState { fields: p.state_fields(), ..state() })
+            }
             AuthMode::AwsSigv4 => {
                 need("secret_access_key")?;
                 Fields::of(&input).require("access_key_id")?;
@@ -253,7 +273,7 @@ impl Connector for Generic {
                 let state = p.state(&req.send()?, &input.granted_scopes)?;
                 Ok(RefreshOutcome::Refreshed(state))
             }
-            AuthMode::ApiKey | AuthMode::Basic | AuthMode::AwsSigv4 => {
+            AuthMode::ApiKey | AuthMode::Basic | AuthMode::AwsSigv4 | AuthMode::Hmac => {
                 Ok(RefreshOutcome::NotNeeded(
                     "static credentials do not expire; nothing to refresh".into(),
                 ))

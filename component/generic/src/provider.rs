@@ -35,6 +35,7 @@ pub(crate) fn auth_mode(f: &Fields) -> Result<AuthMode, ConnectorError> {
         "key_exchange" => AuthMode::KeyExchange,
         "aws_sigv4" => AuthMode::AwsSigv4,
         "jwt_bearer" => AuthMode::JwtBearer,
+        "hmac" => AuthMode::Hmac,
         other => {
             return Err(invalid(
                 "auth_mode",
@@ -585,7 +586,7 @@ impl Provider {
                 req.basic(user, "password", BasicEncoding::Raw)
             }
             // Signed last, over the request as it will be sent.
-            AuthMode::AwsSigv4 => req,
+            AuthMode::AwsSigv4 | AuthMode::Hmac => req,
             AuthMode::ApiKey => {
                 let spec = self
                     .def
@@ -636,6 +637,9 @@ impl Provider {
 
     /// SigV4 over the request as it goes out (after `shaped`).
     fn sigv4(&self, input: &ConnectionInput, req: Request) -> Result<Request, ConnectorError> {
+        if self.def.auth_mode == AuthMode::Hmac {
+            return self.hmac(input, req);
+        }
         if self.def.auth_mode != AuthMode::AwsSigv4 {
             return Ok(req);
         }
@@ -685,6 +689,106 @@ impl Provider {
         extra
             .into_iter()
             .fold(Request::from_wire(wire), |r, c| r.credential(c))
+    }
+}
+
+impl Provider {
+    /// `hmac`: the provider's string to sign, MACed by the host with the
+    /// secret `signing_secret`, in the provider's header.
+    fn hmac(&self, input: &ConnectionInput, req: Request) -> Result<Request, ConnectorError> {
+        use base64::Engine as _;
+        let spec = self
+            .def
+            .hmac
+            .as_ref()
+            .ok_or_else(|| invalid("definition.hmac", "is required"))?;
+        need("signing_secret")?;
+        let key_id = Fields::of(input).require("key_id")?.to_string();
+        let (mut wire, extra) = req.into_parts();
+        let url = Url::parse(&wire.url).map_err(|e| invalid("url", e.to_string()))?;
+        let body = match &wire.body {
+            connhost_sdk::bindings::connhost::connector::http::Body::Bytes(b) => {
+                String::from_utf8_lossy(b).into_owned()
+            }
+            connhost_sdk::bindings::connhost::connector::http::Body::Empty => String::new(),
+            connhost_sdk::bindings::connhost::connector::http::Body::Form(_) => {
+                return Err(invalid(
+                    "body",
+                    "an HMAC-signed request needs its body as bytes",
+                ))
+            }
+        };
+        let now = connhost_sdk::now_unix();
+        let timestamp = match spec.timestamp.as_str() {
+            "unix_ms" => format!("{}000", now),
+            "iso8601" => {
+                let d = crate::signed::amz_date(now);
+                format!(
+                    "{}-{}-{}T{}:{}:{}Z",
+                    &d[0..4],
+                    &d[4..6],
+                    &d[6..8],
+                    &d[9..11],
+                    &d[11..13],
+                    &d[13..15]
+                )
+            }
+            _ => now.to_string(),
+        };
+        let nonce = crate::signed::nonce();
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        use connhost_sdk::http::Method as M;
+        let method = match wire.method {
+            M::Get => "GET",
+            M::Head => "HEAD",
+            M::Post => "POST",
+            M::Put => "PUT",
+            M::Patch => "PATCH",
+            M::Delete => "DELETE",
+        };
+        let mut values = self.values.clone();
+        for (k, v) in [
+            ("timestamp", timestamp.clone()),
+            ("nonce", nonce.clone()),
+            ("method", method.to_string()),
+            ("path", path),
+            ("body", body),
+            ("key_id", key_id.clone()),
+        ] {
+            values.insert(k.into(), v);
+        }
+        let to_sign = crate::template::fill(&spec.string_to_sign.replace("\\n", "\n"), &values);
+        let algorithm = if spec.algorithm == "hmac-sha1" {
+            connhost_sdk::signing::Algorithm::HmacSha1
+        } else {
+            connhost_sdk::signing::Algorithm::HmacSha256
+        };
+        let mac = connhost_sdk::signing::sign("signing_secret", algorithm, to_sign.as_bytes())?;
+        let encoded = if spec.encoding == "base64" {
+            base64::engine::general_purpose::STANDARD.encode(&mac)
+        } else {
+            mac.iter().map(|b| format!("{b:02x}")).collect()
+        };
+        let mut set = |name: &str, value: String| {
+            wire.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+            wire.headers.push((name.to_string(), value));
+        };
+        set(&spec.header, format!("{}{encoded}", spec.prefix));
+        if let Some(h) = &spec.key_header {
+            set(h, key_id);
+        }
+        if let Some(h) = &spec.timestamp_header {
+            set(h, timestamp);
+        }
+        if let Some(h) = &spec.nonce_header {
+            set(h, nonce);
+        }
+        Ok(extra
+            .into_iter()
+            .fold(Request::from_wire(wire), |r, c| r.credential(c)))
     }
 }
 

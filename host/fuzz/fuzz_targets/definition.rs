@@ -9,8 +9,15 @@
 #[allow(dead_code)]
 #[path = "../../../component/generic/src/definition.rs"]
 mod definition;
+#[allow(dead_code)]
+#[path = "../../../component/generic/src/template.rs"]
+mod template;
+/// The shipped definitions are the unit tests' to check; none here.
+mod shipped {
+    pub const SHIPPED: &[(&str, &str)] = &[];
+}
 
-use connhost_policy::Origin;
+use connhost_policy::{Origin, OriginPattern};
 use connhost_sdk::ConnectorError;
 use definition::Definition;
 use libfuzzer_sys::fuzz_target;
@@ -35,10 +42,28 @@ fuzz_target!(|data: &[u8]| {
     let text = serde_json::to_string(&d).expect("serialize");
     let again = Definition::parse(&text).expect("a written definition parses");
     assert_eq!(serde_json::to_string(&again).unwrap(), text);
-    // Its origins are what the host accepts as added origins.
-    for o in d.origins() {
-        if let Err(e) = Origin::parse_bare(&o) {
-            panic!("origin {o:?} of an accepted definition refused by the host: {e}");
+    // What it may call is what the host accepts as approved origins:
+    // exact origins or bounded patterns, never `{definition}`/`{issuer}`.
+    for o in d.origin_patterns() {
+        match OriginPattern::parse(&o) {
+            Ok(OriginPattern::Exact(_) | OriginPattern::Subdomains { .. } | OriginPattern::Field(_)) => {}
+            other => panic!("origin {o:?} of an accepted definition refused by the host: {other:?}"),
+        }
+    }
+    // Filled with values that pass their rules, every origin is a bare one.
+    let values: std::collections::BTreeMap<String, String> = d
+        .fields
+        .iter()
+        .filter_map(|(name, decl)| {
+            let v = decl.default.clone().or(decl.one_of.first().cloned())?;
+            Some((name.clone(), v))
+        })
+        .collect();
+    if values.len() == d.fields.len() {
+        for o in d.origins(&values, None) {
+            if let Err(e) = Origin::parse_bare(&o) {
+                panic!("origin {o:?} of an accepted definition refused by the host: {e}");
+            }
         }
     }
 });

@@ -28,6 +28,8 @@ pub const CODE: &str = "catalogue-code";
 pub const APP_KEY: &str = "catalogue-app-key-5e01";
 pub const AWS_ACCESS_KEY_ID: &str = "AKIDCATALOGUE";
 pub const AWS_SECRET: &str = "catalogue/aws+secret-key";
+pub const HMAC_KEY_ID: &str = "catalogue-key-id";
+pub const HMAC_SECRET: &str = "catalogue-hmac-secret-9a2f";
 /// An RSA key for RS256 tests only (the fake checks with its public half).
 pub const RSA_TEST_KEY: &str = include_str!("test-rsa-key.pem");
 
@@ -420,6 +422,11 @@ fn check_credentials(
                 problems.push(format!("SigV4: {e}"));
             }
         }
+        "hmac" => {
+            if let Err(e) = check_hmac(def, seen, values) {
+                problems.push(format!("HMAC: {e}"));
+            }
+        }
         "api_key" => {
             let k = &def["api_key"];
             let name = k["name"].as_str().unwrap_or("");
@@ -803,4 +810,73 @@ fn check_sigv4(def: &Value, seen: &Seen, values: &BTreeMap<String, String>) -> R
         &region,
         def["aws"]["service"].as_str().unwrap_or(""),
     )
+}
+
+/// An HMAC request signature rebuilt from what arrived: the string to
+/// sign from the definition's template, the timestamp and nonce from
+/// their headers, the MAC with ring (not the host's signer).
+fn check_hmac(def: &Value, seen: &Seen, values: &BTreeMap<String, String>) -> Result<(), String> {
+    use base64::Engine as _;
+    let h = &def["hmac"];
+    let header = |key: &str| {
+        h[key]
+            .as_str()
+            .and_then(|n| seen.headers.get(&n.to_ascii_lowercase()).cloned())
+    };
+    let mut v = values.clone();
+    v.insert(
+        "timestamp".into(),
+        header("timestamp_header").unwrap_or_default(),
+    );
+    v.insert("nonce".into(), header("nonce_header").unwrap_or_default());
+    v.insert("method".into(), seen.method.clone());
+    let path = if seen.raw_query.is_empty() {
+        seen.path.clone()
+    } else {
+        format!("{}?{}", seen.path, seen.raw_query)
+    };
+    v.insert("path".into(), path);
+    v.insert(
+        "body".into(),
+        String::from_utf8_lossy(&seen.raw).into_owned(),
+    );
+    v.insert("key_id".into(), HMAC_KEY_ID.into());
+    if h["key_header"].is_string() && header("key_header").as_deref() != Some(HMAC_KEY_ID) {
+        return Err("the key id header is missing".into());
+    }
+    let to_sign = render(h["string_to_sign"].as_str().unwrap_or(""), &v).replace("\\n", "\n");
+    let alg = if h["algorithm"] == "hmac-sha1" {
+        ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY
+    } else {
+        ring::hmac::HMAC_SHA256
+    };
+    let mac = ring::hmac::sign(
+        &ring::hmac::Key::new(alg, HMAC_SECRET.as_bytes()),
+        to_sign.as_bytes(),
+    );
+    let encoded = if h["encoding"] == "base64" {
+        base64::engine::general_purpose::STANDARD.encode(mac.as_ref())
+    } else {
+        mac.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let want = format!("{}{encoded}", h["prefix"].as_str().unwrap_or(""));
+    let got = header("header").unwrap_or_default();
+    if got != want {
+        return Err(format!(
+            "signature `{got}`, expected `{want}` over {to_sign:?}"
+        ));
+    }
+    if let Some(ts) = header("timestamp_header") {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let secs = ts.get(..10).and_then(|t| t.parse::<u64>().ok());
+        if h["timestamp"].as_str().unwrap_or("unix") != "iso8601"
+            && secs.is_none_or(|t| t.abs_diff(now) > 300)
+        {
+            return Err(format!("timestamp `{ts}` is not now"));
+        }
+    }
+    Ok(())
 }
