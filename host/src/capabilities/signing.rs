@@ -208,6 +208,24 @@ mod tests {
         );
     }
 
+    /// RFC 5849 §1.2's example request, signed with HMAC-SHA1 under the
+    /// key `consumer_secret&token_secret` (what OAuth 1.0a needs).
+    #[test]
+    fn hmac_sha1_matches_rfc_5849() {
+        use base64::Engine as _;
+        let base = "GET&http%3A%2F%2Fphotos.example.net%2Fphotos&file%3Dvacation.jpg%26oauth_consumer_key%3Ddpf43f3p2l4k3l03%26oauth_nonce%3Dkllo9940pd9333jh%26oauth_signature_method%3DHMAC-SHA1%26oauth_timestamp%3D1191242096%26oauth_token%3Dnnch734d00sl2jdk%26oauth_version%3D1.0%26size%3Doriginal";
+        let sig = sign(
+            Algorithm::HmacSha1,
+            "kd94hf93k423kf44&pfkkdhi9sl3r4s00",
+            base.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD.encode(sig),
+            "tR3+Ty81lMeYAr/Fid0kMTYa/WM="
+        );
+    }
+
     #[test]
     fn a_key_that_is_not_pem_is_refused_without_showing_it() {
         let e = sign(Algorithm::Rs256, "hunter2-not-a-key", b"m").unwrap_err();
