@@ -480,6 +480,30 @@ async fn added_v2_definitions_in_every_mode_run_against_the_fake() {
         );
     }
     assert_eq!(m.list(None).unwrap().len(), before);
+
+    // Verifying by refresh and refreshing at once never spend one
+    // rotating refresh token twice (the fake refuses a stale one): a
+    // verify that renews holds the renewal lock like a refresh.
+    let m = std::sync::Arc::new(m);
+    let def = by("t-refresh-verify");
+    fake.select(&def);
+    let rec = connect(&m, &def).await;
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (m, id) = (m.clone(), rec.id.clone());
+        calls.spawn(async move {
+            if i % 2 == 0 {
+                m.verify(&id).await.map(|_| ())
+            } else {
+                m.refresh(&id).await.map(|_| ())
+            }
+        });
+    }
+    while let Some(done) = calls.join_next().await {
+        done.unwrap().unwrap();
+    }
+    assert_eq!(fake.ledger(|l| l.errors.clone()), Vec::<String>::new());
+    assert!(fake.ledger(|l| l.issued) >= 2, "the calls renewed");
 }
 
 async fn create(

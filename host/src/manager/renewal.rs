@@ -13,12 +13,30 @@ use crate::store::{ConnectionRecord, LastError, Status};
 use crate::util::now;
 use std::time::Duration;
 
+/// Both renewal locks of one connection; the shared one is released
+/// first (fields drop in order).
+pub(super) struct RenewalGuard {
+    _shared: crate::store::Held,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
 impl Manager {
     /// Calls the service to prove the connection works and records the
     /// outcome (status, account label or last error) either way. One
     /// record read, one instance, one write on the usual path.
     pub async fn verify(&self, id: &str) -> Result<Verified> {
-        let (mut record, mut refreshed_first) = self.fresh(id).await?;
+        // A connector may renew while it verifies (a provider without a
+        // verification endpoint is verified by a refresh): under the
+        // renewal lock, like every renewal, so a rotating refresh token
+        // is never spent by two at once.
+        let _renewal = self.renewal_guard(id).await?;
+        let mut record = self.store.get(id)?;
+        let mut refreshed_first = false;
+        if self.expiring(&record) {
+            let seen = record.token_generation;
+            record = self.renew_held(id, |r| self.expiring(r)).await?.0;
+            refreshed_first = record.token_generation != seen;
+        }
         let scope = self.store.open_secrets(&record)?;
         let (manifest, mut instance) = self.instance(&record, scope).await?;
         let mut result = instance.verify(&input_of(&record)).await;
@@ -28,10 +46,7 @@ impl Manager {
         );
         if unauthorized && renewable(&manifest, &record) {
             let seen = record.token_generation;
-            record = self
-                .renew_locked(id, |r| r.token_generation == seen)
-                .await?
-                .0;
+            record = self.renew_held(id, |r| r.token_generation == seen).await?.0;
             refreshed_first = true;
             let scope = self.store.open_secrets(&record)?;
             let (_, again) = self.instance(&record, scope).await?;
@@ -179,6 +194,13 @@ impl Manager {
         id: &str,
         needed: impl Fn(&ConnectionRecord) -> bool,
     ) -> Result<(ConnectionRecord, Option<String>)> {
+        let _renewal = self.renewal_guard(id).await?;
+        self.renew_held(id, needed).await
+    }
+
+    /// This connection's renewal locks (in-process, then the store's),
+    /// held until the guard is dropped.
+    pub(super) async fn renewal_guard(&self, id: &str) -> Result<RenewalGuard> {
         let local = self
             .renewal_locks
             .lock()
@@ -196,15 +218,27 @@ impl Manager {
             lock: format!("{id} renewal"),
             waited_ms: wait.as_millis() as u64,
         };
-        let _local = tokio::time::timeout(wait, local.lock())
+        let local = tokio::time::timeout(wait, local.lock_owned())
             .await
             .map_err(|_| lock_timeout())?;
         let (backend, lock_id) = (self.store.backend().clone(), id.to_string());
-        let _shared = tokio::task::spawn_blocking(move || {
+        let shared = tokio::task::spawn_blocking(move || {
             crate::store::renewal_lock(&*backend, &lock_id, wait)
         })
         .await
         .map_err(|e| Error::Runtime(format!("lock task: {e}")))??;
+        Ok(RenewalGuard {
+            _shared: shared,
+            _local: local,
+        })
+    }
+
+    /// [`Manager::renew_locked`] for a caller that holds the guard.
+    async fn renew_held(
+        &self,
+        id: &str,
+        needed: impl Fn(&ConnectionRecord) -> bool,
+    ) -> Result<(ConnectionRecord, Option<String>)> {
         let record = self.store.get(id)?;
         if !needed(&record) {
             return Ok((record, None));
