@@ -31,6 +31,22 @@ fn shipped() -> Vec<Value> {
     out
 }
 
+/// A manager with the generic connector whose every provider host is the fake.
+async fn generic_manager(home: &std::path::Path, fake: &CatalogueFake) -> Manager {
+    let ca = home.join("ca.pem");
+    std::fs::write(&ca, fake.ca_pem()).unwrap();
+    let mut cfg = HostConfig::new(home);
+    cfg.net.connect_to = fake
+        .connect_to()
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    cfg.net.add_ca_file(&ca).unwrap();
+    let m = Manager::open(cfg).unwrap();
+    m.add_connector(connhost::builtin::GENERIC).await.unwrap();
+    m
+}
+
 fn query(url: &str) -> BTreeMap<String, String> {
     url::Url::parse(url)
         .unwrap()
@@ -44,17 +60,7 @@ async fn every_shipped_definition_runs_against_a_fake_of_itself() {
     let defs = shipped();
     let fake = CatalogueFake::start(&defs).await.unwrap();
     let home = tempfile::tempdir().unwrap();
-    let ca = home.path().join("ca.pem");
-    std::fs::write(&ca, fake.ca_pem()).unwrap();
-    let mut cfg = HostConfig::new(home.path());
-    cfg.net.connect_to = fake
-        .connect_to()
-        .iter()
-        .map(|c| c.parse().unwrap())
-        .collect();
-    cfg.net.add_ca_file(&ca).unwrap();
-    let m = Manager::open(cfg).unwrap();
-    m.add_connector(connhost::builtin::GENERIC).await.unwrap();
+    let m = generic_manager(home.path(), &fake).await;
 
     let mut by_mode: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures: Vec<String> = Vec::new();
@@ -405,17 +411,7 @@ async fn added_v2_definitions_in_every_mode_run_against_the_fake() {
     ];
     let fake = CatalogueFake::start(&defs).await.unwrap();
     let home = tempfile::tempdir().unwrap();
-    let ca = home.path().join("ca.pem");
-    std::fs::write(&ca, fake.ca_pem()).unwrap();
-    let mut cfg = HostConfig::new(home.path());
-    cfg.net.connect_to = fake
-        .connect_to()
-        .iter()
-        .map(|c| c.parse().unwrap())
-        .collect();
-    cfg.net.add_ca_file(&ca).unwrap();
-    let m = Manager::open(cfg).unwrap();
-    m.add_connector(connhost::builtin::GENERIC).await.unwrap();
+    let m = generic_manager(home.path(), &fake).await;
     let mut failures = Vec::new();
     for def in &defs {
         m.add_provider(connhost::DEFAULT_TEAM, "generic", &def.to_string())

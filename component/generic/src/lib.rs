@@ -6,6 +6,9 @@
 //! alone (RFC 8414 / OpenID discovery).
 
 mod definition;
+mod discovery;
+mod spec;
+mod validate;
 /// `SHIPPED`: every `providers/*.json`, by id (written by build.rs).
 mod shipped {
     include!(concat!(env!("OUT_DIR"), "/shipped.rs"));

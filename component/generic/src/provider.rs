@@ -2,9 +2,8 @@
 //! host handed in, or one discovered from an issuer) and the requests its
 //! auth mode makes: token requests, authenticated calls, secret checks.
 
-use crate::definition::{
-    origin_of, AuthMode, Definition, KeyLocation, Metadata, API_ORIGIN, SHIPPED,
-};
+use crate::definition::{origin_of, AuthMode, Definition, KeyLocation, API_ORIGIN, SHIPPED};
+use crate::discovery::Metadata;
 use crate::template::Values;
 use connhost_sdk::http::{classify, BasicEncoding, Request, ResponseExt};
 use connhost_sdk::oauth::{self, ClientAuth, ACCESS_TOKEN};

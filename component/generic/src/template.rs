@@ -145,16 +145,7 @@ impl FieldDecl {
                     && name.contains('.')
                     && name.len() <= 253
                     && name.parse::<std::net::Ipv4Addr>().is_err()
-                    && ![
-                        "localhost",
-                        "local",
-                        "internal",
-                        "localdomain",
-                        "arpa",
-                        "home",
-                        "lan",
-                    ]
-                    .contains(&tld)
+                    && !crate::validate::LOCAL_TLDS.contains(&tld)
             }
             None => self.one_of.iter().any(|o| o == v),
         };

@@ -12,6 +12,11 @@ mod definition;
 #[allow(dead_code)]
 #[path = "../../../component/generic/src/template.rs"]
 mod template;
+#[allow(dead_code)]
+#[path = "../../../component/generic/src/spec.rs"]
+mod spec;
+#[path = "../../../component/generic/src/validate.rs"]
+mod validate;
 /// The shipped definitions are the unit tests' to check; none here.
 mod shipped {
     pub const SHIPPED: &[(&str, &str)] = &[];
