@@ -19,6 +19,7 @@ mod migrate;
 mod neighbours;
 mod nextbug;
 mod oauth;
+mod oauth1;
 mod platform;
 mod proxy;
 mod replicas;

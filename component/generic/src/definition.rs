@@ -84,6 +84,8 @@ pub struct Definition {
     pub jwt: Option<JwtSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hmac: Option<HmacSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth1: Option<OAuth1Spec>,
     /// Origins the connection may call besides the endpoints above.
     #[serde(default)]
     pub hosts: Vec<String>,
@@ -145,6 +147,13 @@ impl Definition {
         }
         if let Some(k) = &self.key_exchange {
             out.push(("key_exchange.url".into(), &k.url));
+        }
+        if let Some(u) = self
+            .oauth1
+            .as_ref()
+            .and_then(|o| o.request_token_url.as_deref())
+        {
+            out.push(("oauth1.request_token_url".into(), u));
         }
         for (i, h) in self.hosts.iter().enumerate() {
             out.push((format!("hosts[{i}]"), h));

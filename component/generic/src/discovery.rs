@@ -85,6 +85,7 @@ impl Metadata {
             aws: None,
             jwt: None,
             hmac: None,
+            oauth1: None,
             auth_mode,
             issuer: Some(issuer.to_string()),
             authorize_url: self.authorization_endpoint,

@@ -7,6 +7,7 @@
 
 mod definition;
 mod discovery;
+mod oauth1;
 mod spec;
 mod validate;
 /// `SHIPPED`: every `providers/*.json`, by id (written by build.rs).
@@ -65,6 +66,8 @@ impl Connector for Generic {
                     "key_exchange",
                     "aws_sigv4",
                     "hmac",
+                    "oauth1",
+                    "oauth1_token",
                 ]),
         )
         .field(field("scopes", "Scopes").help("Space- or comma-separated; default: the provider's"))
@@ -142,6 +145,33 @@ impl Connector for Generic {
                     .secret(),
             ],
         ))
+        .auth_kind(
+            auth_kind(
+                "oauth1",
+                "OAuth 1.0a (browser consent; every request signed by the host)",
+                vec![
+                    field("client_id", "Consumer key").required(),
+                    field("client_secret", "Consumer secret")
+                        .required()
+                        .secret(),
+                ],
+            )
+            .authorization_code(),
+        )
+        .auth_kind(auth_kind(
+            "oauth1_token",
+            "OAuth 1.0 with a token you created at the provider (token-based authentication)",
+            vec![
+                field("client_id", "Consumer key").required(),
+                field("client_secret", "Consumer secret")
+                    .required()
+                    .secret(),
+                field(oauth1::GIVEN_TOKEN_FIELD, "Token ID").required(),
+                field(oauth1::GIVEN_TOKEN_SECRET, "Token secret")
+                    .required()
+                    .secret(),
+            ],
+        ))
         .auth_kind(auth_kind(
             "aws_sigv4",
             "AWS Signature Version 4 (access key)",
@@ -173,7 +203,7 @@ impl Connector for Generic {
         .scopes_field("scopes")
         // `authorize_url` hands back the provider's issuer in this field.
         .issuer_field("issuer")
-        .token_secrets(&[ACCESS_TOKEN, REFRESH_TOKEN])
+        .token_secrets(&[ACCESS_TOKEN, REFRESH_TOKEN, oauth1::TOKEN_SECRET])
         .refresh_secret(REFRESH_TOKEN);
         // The fields definitions may declare (`https://{subdomain}.…`).
         template::TEMPLATE_FIELDS.iter().fold(m, |m, name| {
@@ -217,8 +247,16 @@ impl Connector for Generic {
                 Fields::of(&input).require("username")?;
                 Ok(ConnectionState { fields: p.state_fields(), ..state() })
             }
-            AuthMode::Oauth2 => Err(ConnectorError::Unsupported(
-                "oauth2 connections are created through the consent flow (authorize-url, exchange-code)".into(),
+            AuthMode::Oauth1Token => {
+                need("client_secret")?;
+                need(oauth1::GIVEN_TOKEN_SECRET)?;
+                let f = Fields::of(&input);
+                f.require("client_id")?;
+                f.require(oauth1::GIVEN_TOKEN_FIELD)?;
+                Ok(ConnectionState { fields: p.state_fields(), ..state() })
+            }
+            AuthMode::Oauth2 | AuthMode::Oauth1 => Err(ConnectorError::Unsupported(
+                format!("{} connections are created through the consent flow (authorize-url, exchange-code)", p.def.auth_mode.id()),
             )),
         }
     }
@@ -276,11 +314,14 @@ impl Connector for Generic {
                 let state = p.state(&req.send()?, &input.granted_scopes)?;
                 Ok(RefreshOutcome::Refreshed(state))
             }
-            AuthMode::ApiKey | AuthMode::Basic | AuthMode::AwsSigv4 | AuthMode::Hmac => {
-                Ok(RefreshOutcome::NotNeeded(
-                    "static credentials do not expire; nothing to refresh".into(),
-                ))
-            }
+            AuthMode::ApiKey
+            | AuthMode::Basic
+            | AuthMode::AwsSigv4
+            | AuthMode::Hmac
+            | AuthMode::Oauth1
+            | AuthMode::Oauth1Token => Ok(RefreshOutcome::NotNeeded(
+                "static credentials do not expire; nothing to refresh".into(),
+            )),
         }
     }
 
@@ -289,6 +330,9 @@ impl Connector for Generic {
         req: AuthorizeRequest,
     ) -> Result<Authorization, ConnectorError> {
         let p = provider(&input)?;
+        if p.def.auth_mode == AuthMode::Oauth1 {
+            return p.oauth1_authorize(&input, &req);
+        }
         let base = p.def.authorize_url.as_deref().ok_or_else(|| {
             invalid(
                 "definition.authorize_url",
@@ -335,6 +379,9 @@ impl Connector for Generic {
         ex: CodeExchange,
     ) -> Result<ConnectionState, ConnectorError> {
         let p = provider(&input)?;
+        if p.def.auth_mode == AuthMode::Oauth1 {
+            return p.oauth1_exchange(&input, &ex);
+        }
         let mut req = p
             .token_request(&input)?
             .form("grant_type", "authorization_code")

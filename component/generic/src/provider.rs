@@ -35,10 +35,12 @@ pub(crate) fn auth_mode(f: &Fields) -> Result<AuthMode, ConnectorError> {
         "aws_sigv4" => AuthMode::AwsSigv4,
         "jwt_bearer" => AuthMode::JwtBearer,
         "hmac" => AuthMode::Hmac,
+        "oauth1" => AuthMode::Oauth1,
+        "oauth1_token" => AuthMode::Oauth1Token,
         other => {
             return Err(invalid(
                 "auth_mode",
-                format!("must be oauth2, oauth2_cc, password, jwt_bearer, api_key, basic, key_exchange or aws_sigv4, got `{other}`"),
+                format!("must be oauth2, oauth2_cc, password, jwt_bearer, api_key, basic, key_exchange, aws_sigv4, hmac, oauth1 or oauth1_token, got `{other}`"),
             ))
         }
     })
@@ -585,7 +587,7 @@ impl Provider {
                 req.basic(user, "password", BasicEncoding::Raw)
             }
             // Signed last, over the request as it will be sent.
-            AuthMode::AwsSigv4 | AuthMode::Hmac => req,
+            AuthMode::AwsSigv4 | AuthMode::Hmac | AuthMode::Oauth1 | AuthMode::Oauth1Token => req,
             AuthMode::ApiKey => {
                 let spec = self
                     .def
@@ -638,6 +640,9 @@ impl Provider {
     fn sigv4(&self, input: &ConnectionInput, req: Request) -> Result<Request, ConnectorError> {
         if self.def.auth_mode == AuthMode::Hmac {
             return self.hmac(input, req);
+        }
+        if matches!(self.def.auth_mode, AuthMode::Oauth1 | AuthMode::Oauth1Token) {
+            return self.oauth1_sign(input, req);
         }
         if self.def.auth_mode != AuthMode::AwsSigv4 {
             return Ok(req);

@@ -25,6 +25,11 @@ pub enum AuthMode {
     JwtBearer,
     /// An HMAC of each request (a provider's own string to sign) in a header.
     Hmac,
+    /// OAuth 1.0a three-legged consent (RFC 5849), every request signed.
+    Oauth1,
+    /// OAuth 1.0 with a token the user created at the provider (NetSuite's
+    /// token-based authentication, X's own access tokens), every request signed.
+    Oauth1Token,
 }
 
 impl AuthMode {
@@ -39,6 +44,8 @@ impl AuthMode {
             AuthMode::AwsSigv4 => "aws_sigv4",
             AuthMode::JwtBearer => "jwt_bearer",
             AuthMode::Hmac => "hmac",
+            AuthMode::Oauth1 => "oauth1",
+            AuthMode::Oauth1Token => "oauth1_token",
         }
     }
 }
@@ -140,6 +147,30 @@ fn hex_enc() -> String {
 }
 fn unix() -> String {
     "unix".into()
+}
+
+/// `oauth1`, `oauth1_token`: where the temporary credentials come from and
+/// how requests are signed (RFC 5849).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth1Spec {
+    /// The temporary-credential endpoint (§2.1); `oauth1` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_token_url: Option<String>,
+    /// `HMAC-SHA1` (default) or `HMAC-SHA256`.
+    #[serde(default = "hmac_sha1")]
+    pub signature_method: String,
+    /// `realm` in the `Authorization` header, a template (e.g. `{account}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+    /// The authorization URL's parameter for scopes (`scope`); scopes are
+    /// not sent when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_param: Option<String>,
+}
+
+fn hmac_sha1() -> String {
+    "HMAC-SHA1".into()
 }
 
 /// A JWT the connector builds and the host signs (`jwt_bearer`,

@@ -91,7 +91,8 @@ const RESERVED_PARAMS: &[&str] = &[
 fn check_params(field: &str, params: &BTreeMap<String, String>) -> Result<(), ConnectorError> {
     for (k, v) in params {
         let lower = k.to_ascii_lowercase();
-        if RESERVED_PARAMS.contains(&lower.as_str()) {
+        // `oauth_*` are OAuth 1.0a's protocol parameters (RFC 5849 §3.1).
+        if RESERVED_PARAMS.contains(&lower.as_str()) || lower.starts_with("oauth_") {
             return Err(bad(
                 &format!("{field}.{k}"),
                 "is an OAuth parameter the connector sets itself; a definition may not set it",
@@ -164,6 +165,7 @@ impl Definition {
             ("aws", self.aws.is_some()),
             ("jwt", self.jwt.is_some()),
             ("hmac", self.hmac.is_some()),
+            ("oauth1", self.oauth1.is_some()),
             ("scopes", scope_specs),
             ("api_key.in", keyed_basic),
             (
@@ -175,6 +177,8 @@ impl Definition {
                         | AuthMode::AwsSigv4
                         | AuthMode::JwtBearer
                         | AuthMode::Hmac
+                        | AuthMode::Oauth1
+                        | AuthMode::Oauth1Token
                 ),
             ),
             ("verify", self.verify.is_none()),
@@ -420,6 +424,41 @@ impl Definition {
                         "api_key.prefix",
                         "must not hold control characters (CR, LF, …)",
                     ));
+                }
+            }
+            AuthMode::Oauth1 | AuthMode::Oauth1Token => {
+                let spec = self.oauth1.clone().unwrap_or_default();
+                if !matches!(spec.signature_method.as_str(), "HMAC-SHA1" | "HMAC-SHA256") {
+                    return Err(bad(
+                        "oauth1.signature_method",
+                        "must be HMAC-SHA1 or HMAC-SHA256 (RSA-SHA1 and PLAINTEXT are not supported)",
+                    ));
+                }
+                if let Some(r) = &spec.realm {
+                    template::check_value("oauth1.realm", r, &self.fields)?;
+                }
+                if let Some(p) = &spec.scope_param {
+                    if p.is_empty() || p.starts_with("oauth_") || p.chars().any(char::is_control) {
+                        return Err(bad(
+                            "oauth1.scope_param",
+                            "must be a parameter name, not an `oauth_` one",
+                        ));
+                    }
+                }
+                if self.auth_mode == AuthMode::Oauth1 {
+                    let mode = "is required for auth_mode oauth1";
+                    if spec.request_token_url.is_none() {
+                        return Err(bad("oauth1.request_token_url", mode));
+                    }
+                    if self.authorize_url.is_none() {
+                        return Err(bad("authorize_url", mode));
+                    }
+                    if self.token_url.is_none() {
+                        return Err(bad(
+                            "token_url",
+                            format!("{mode} (the access-token endpoint, RFC 5849 §2.3)"),
+                        ));
+                    }
                 }
             }
             AuthMode::Basic => {}

@@ -1,5 +1,5 @@
-//! Signatures made by the host with a secret by name (contract 0.3.1):
-//! the secret's value never enters the component.
+//! Signatures made by the host with a secret by name (contract 0.3.1;
+//! `oauth1` 0.3.2): the secret's value never enters the component.
 
 use crate::bindings::connhost::connector::signing as wit;
 use crate::ConnectorError;
@@ -28,4 +28,20 @@ pub fn sigv4(
     string_to_sign: &str,
 ) -> Result<String, ConnectorError> {
     wit::sign_sigv4(secret, date, region, service, string_to_sign).map_err(failed)
+}
+
+/// OAuth 1.0a's `oauth_signature` (base64) of `base_string` (RFC 5849
+/// §3.4.1), keyed with secrets `consumer_secret` and `token_secret`
+/// (§3.4.2; `None` before there is a token). `algorithm` is HMAC-SHA1 or
+/// HMAC-SHA256.
+pub fn oauth1(
+    algorithm: Algorithm,
+    consumer_secret: &str,
+    token_secret: Option<&str>,
+    base_string: &str,
+) -> Result<String, ConnectorError> {
+    wit::sign_oauth1(algorithm, consumer_secret, token_secret, base_string).map_err(|e| match e {
+        wit::SigningError::UnknownSecret(name) => crate::invalid(&name, "is required"),
+        wit::SigningError::BadKey(why) => crate::invalid("signature_method", why),
+    })
 }

@@ -1,4 +1,4 @@
-// Types for @connhost/host (connhost:connector@0.3.1; 0.3.0 components load unchanged).
+// Types for @connhost/host (connhost:connector@0.3.2; 0.3.0 and 0.3.1 components load unchanged).
 
 export type ErrorKind =
   | 'invalid-input' | 'unauthorized' | 'account-validation' | 'reauthorization-required'

@@ -1,5 +1,5 @@
-// @connhost/host: runs connhost connector components (connhost:connector@0.3.1,
-// and 0.3.0 components unchanged) in Node.js with the same outbound policy
+// @connhost/host: runs connhost connector components (connhost:connector@0.3.2,
+// and 0.3.0 and 0.3.1 components unchanged) in Node.js with the same outbound policy
 // as the Rust host.
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -18,9 +18,9 @@ import { signingImports } from './signing.js';
 export {
   RESERVED_HEADERS, MAX_EXTRA_CREDENTIALS, HttpError, allowlistFromTemplates, attachExtra, basicHeader, formUrlEncode,
 } from './policy.js';
-export { sign, sigv4, SigningKeyError } from './signing.js';
+export { sign, sigv4, oauth1, SigningKeyError } from './signing.js';
 
-const VERSION = '0.3.1';
+const VERSION = '0.3.2';
 const USER_AGENT = `connhost-js/${VERSION}`;
 const KINDS = [
   'invalid-input', 'unauthorized', 'account-validation', 'reauthorization-required',
@@ -430,7 +430,8 @@ export class Connector {
     };
     const { instantiate, getCoreModule } = this.#prepared;
     const exportsAll = instantiate(getCoreModule, imports);
-    return exportsAll['connhost:connector/connector@0.3.1']
+    return exportsAll['connhost:connector/connector@0.3.2']
+      ?? exportsAll['connhost:connector/connector@0.3.1']
       ?? exportsAll['connhost:connector/connector@0.3.0']
       ?? exportsAll.connector;
   }

@@ -1,4 +1,4 @@
-// The `signing` import (contract 0.3.1), as the Rust host's
+// The `signing` import (contract 0.3.2), as the Rust host's
 // host/src/capabilities/signing.rs: signatures made with a connection's
 // secret by name, so the value never enters the component. Keys are parsed
 // per call and dropped; errors never carry key material. Pure functions
@@ -108,6 +108,49 @@ export function sigv4(secret, date, region, service, stringToSign) {
   return step(kSigning, stringToSign).toString('hex');
 }
 
+/** RFC 5849 §3.6: every byte but ALPHA, DIGIT, `-`, `.`, `_`, `~` as `%XX`. */
+export function oauth1Encode(s) {
+  let out = '';
+  for (const b of Buffer.from(String(s), 'utf8')) {
+    const c = String.fromCharCode(b);
+    out += /[A-Za-z0-9\-._~]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * RFC 5849 §3.4.2: HMAC (`hmac-sha1` or `hmac-sha256`) of `base` keyed
+ * `enc(consumer)&enc(token ?? '')`; base64. Throws SigningKeyError for
+ * another algorithm.
+ */
+export function oauth1(algorithm, consumer, token, base) {
+  if (algorithm !== 'hmac-sha1' && algorithm !== 'hmac-sha256') {
+    throw new SigningKeyError('OAuth 1.0a signs with hmac-sha1 or hmac-sha256');
+  }
+  const key = `${oauth1Encode(consumer)}&${oauth1Encode(token ?? '')}`;
+  return Buffer.from(sign(algorithm, key, base)).toString('base64');
+}
+
+/** The `sign-oauth1` import (0.3.2): `{ok: base64}` or `{err: {tag, val}}`. */
+export function oauth1WithSecrets(getSecret, algorithm, consumerName, tokenName, base) {
+  if (Buffer.byteLength(String(base), 'utf8') > MAX_MESSAGE_BYTES) {
+    return { err: { tag: 'bad-key', val: 'the base string is too large' } };
+  }
+  const consumer = getSecret(consumerName);
+  if (consumer === undefined || consumer === null) return { err: { tag: 'unknown-secret', val: String(consumerName) } };
+  let token;
+  if (tokenName !== undefined && tokenName !== null) {
+    token = getSecret(tokenName);
+    if (token === undefined || token === null) return { err: { tag: 'unknown-secret', val: String(tokenName) } };
+  }
+  try {
+    return { ok: oauth1(algorithm, String(consumer), token === undefined ? undefined : String(token), String(base)) };
+  } catch (e) {
+    if (e instanceof SigningKeyError) return { err: { tag: 'bad-key', val: e.message } };
+    throw e;
+  }
+}
+
 /**
  * The `sign` import: `{ok: Uint8Array}` or `{err: {tag, val}}` with the
  * contract's `signing-error` (`unknown-secret(name)`, `bad-key(reason)`).
@@ -155,6 +198,12 @@ export function signingImports(getSecret, onUse) {
       const r = sigv4WithSecret(getSecret, secret, date, region, service, stringToSign);
       if (r.err) throw { payload: r.err };
       onUse?.(secret, 'sigv4');
+      return r.ok;
+    },
+    signOauth1: (algorithm, consumerSecret, tokenSecret, baseString) => {
+      const r = oauth1WithSecrets(getSecret, algorithm, consumerSecret, tokenSecret, baseString);
+      if (r.err) throw { payload: r.err };
+      onUse?.(consumerSecret, 'oauth1');
       return r.ok;
     },
   };

@@ -1,4 +1,4 @@
-// The `signing` import (contract 0.3.1) at the function level, with the
+// The `signing` import (contract 0.3.2) at the function level, with the
 // fixed vectors of host/src/capabilities/signing.rs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   sign, sigv4, signWithSecret, sigv4WithSecret, signingImports, SigningKeyError, MAX_MESSAGE_BYTES,
+  oauth1, oauth1Encode, oauth1WithSecrets,
 } from '../src/signing.js';
 
 const probeWat = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../tests/conformance/signing-probe.wat');
@@ -24,6 +25,19 @@ test('HMAC matches RFC 2202 case 2 (SHA-1) and RFC 4231 case 2 (SHA-256)', () =>
   // Keyed with the secret's UTF-8 bytes.
   assert.equal(hex(sign('hmac-sha256', 'ключ', m)), createHmac('sha256', Buffer.from('ключ', 'utf8')).update(m).digest('hex'));
   assert.equal(hex(sign('hmac-sha1', 'Jefe', 'what do ya want for nothing?')), 'effcdf6ae5eb2fa2d27416d5f184df9c259a7c79');
+});
+
+test('sign-oauth1 matches RFC 5849 §1.2 with the key built from both secrets', () => {
+  const base = 'GET&http%3A%2F%2Fphotos.example.net%2Fphotos&file%3Dvacation.jpg%26oauth_consumer_key%3Ddpf43f3p2l4k3l03%26oauth_nonce%3Dkllo9940pd9333jh%26oauth_signature_method%3DHMAC-SHA1%26oauth_timestamp%3D1191242096%26oauth_token%3Dnnch734d00sl2jdk%26oauth_version%3D1.0%26size%3Doriginal';
+  assert.equal(oauth1('hmac-sha1', 'kd94hf93k423kf44', 'pfkkdhi9sl3r4s00', base), 'tR3+Ty81lMeYAr/Fid0kMTYa/WM=');
+  assert.equal(oauth1('hmac-sha1', 'c', undefined, base), oauth1('hmac-sha1', 'c', '', base));
+  assert.notEqual(oauth1('hmac-sha1', 'a&b', undefined, base), oauth1('hmac-sha1', 'a', 'b', base));
+  assert.equal(oauth1Encode('a b&c=d/é~'), 'a%20b%26c%3Dd%2F%C3%A9~');
+  const secrets = { cs: 'kd94hf93k423kf44', ts: 'pfkkdhi9sl3r4s00' };
+  assert.deepEqual(oauth1WithSecrets((n) => secrets[n], 'hmac-sha1', 'cs', 'ts', base), { ok: 'tR3+Ty81lMeYAr/Fid0kMTYa/WM=' });
+  assert.deepEqual(oauth1WithSecrets((n) => secrets[n], 'hmac-sha1', 'cs', 'missing', base), { err: { tag: 'unknown-secret', val: 'missing' } });
+  assert.equal(oauth1WithSecrets((n) => secrets[n], 'rs256', 'cs', 'ts', base).err.tag, 'bad-key');
+  assert.throws(() => signingImports((n) => secrets[n]).signOauth1('hmac-sha1', 'nope', undefined, base), (e) => e.payload.tag === 'unknown-secret');
 });
 
 test('SigV4 matches AWS\'s published example', () => {

@@ -1,4 +1,4 @@
-"""Run connhost connector components (`connhost:connector@0.3.1`, and
+"""Run connhost connector components (`connhost:connector@0.3.2`, and
 0.3.0 components unchanged) from Python, with the same guarantees as the
 Rust host.
 

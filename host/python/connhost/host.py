@@ -5,8 +5,8 @@ the guest, outbound requests only to the connection's allowlist with
 secrets attached by name, signatures made with secrets by name (their
 values never enter the component).
 
-The imports are defined at contract 0.3.1; wasmtime resolves them by
-semver, so 0.3.0 components load unchanged."""
+The imports are defined at contract 0.3.2; wasmtime resolves them by
+semver, so 0.3.0 and 0.3.1 components load unchanged."""
 
 from __future__ import annotations
 
@@ -26,9 +26,13 @@ from wasmtime import component as wc
 from . import policy, signing
 from .net import HttpsClient, NetConfig, NetError
 
-CONTRACT = "connhost:connector@0.3.1"
+CONTRACT = "connhost:connector@0.3.2"
 #: The export, newest first (a 0.3.0 component exports the older name).
-_EXPORTS = ("connhost:connector/connector@0.3.1", "connhost:connector/connector@0.3.0")
+_EXPORTS = (
+    "connhost:connector/connector@0.3.2",
+    "connhost:connector/connector@0.3.1",
+    "connhost:connector/connector@0.3.0",
+)
 _log = logging.getLogger("connhost")
 
 
@@ -253,21 +257,23 @@ class Connector:
         linker = wc.Linker(self._engine)
         linker.add_wasip2()
         with linker.root() as root:
-            with root.add_instance("connhost:connector/http@0.3.1") as http:
+            with root.add_instance("connhost:connector/http@0.3.2") as http:
                 http.add_func("send", lambda _store, req: self._send(req, []))
                 http.add_func("send-with", lambda _s, req, extra: self._send(req, extra))
                 http.add_func("add-credentials", lambda _s, extra: self._add_credentials(extra))
-            with root.add_instance("connhost:connector/secrets@0.3.1") as secrets:
+            with root.add_instance("connhost:connector/secrets@0.3.2") as secrets:
                 secrets.add_func("has", lambda _s, name: self._scope().get(name) is not None)
                 secrets.add_func("set", lambda _s, name, value: self._scope().set(name, value))
                 secrets.add_func("remove", lambda _s, name: self._scope().remove(name))
                 secrets.add_func("reveal", lambda _s, name: self._reveal(name))
-            with root.add_instance("connhost:connector/signing@0.3.1") as sig:
+            with root.add_instance("connhost:connector/signing@0.3.2") as sig:
                 sig.add_func("sign", lambda _s, secret, algorithm, message:
                              self._sign(secret, algorithm, message))
                 sig.add_func("sign-sigv4", lambda _s, secret, date, region, service, sts:
                              self._sign_sigv4(secret, date, region, service, sts))
-            with root.add_instance("connhost:connector/log@0.3.1") as log:
+                sig.add_func("sign-oauth1", lambda _s, algorithm, consumer, token, base:
+                             self._sign_oauth1(algorithm, consumer, token, base))
+            with root.add_instance("connhost:connector/log@0.3.2") as log:
                 log.add_func("log", lambda _s, level, message: self._log(level, message))
         return linker
 
@@ -302,6 +308,16 @@ class Connector:
         except signing.SigningError as e:
             return wc.Variant(e.tag, e.val)
         _log.debug("secret %s used to sign (sigv4)", secret)
+        return out
+
+    def _sign_oauth1(self, algorithm: Any, consumer: str, token: Optional[str],
+                     base: str) -> Any:
+        algorithm = algorithm if isinstance(algorithm, str) else getattr(algorithm, "tag", str(algorithm))
+        try:
+            out = signing.oauth1_with_secrets(self._scope().get, algorithm, consumer, token, base)
+        except signing.SigningError as e:
+            return wc.Variant(e.tag, e.val)
+        _log.debug("secrets %s and %s used to sign (oauth1)", consumer, token)
         return out
 
     def _add_credentials(self, extra: list[Any]) -> None:

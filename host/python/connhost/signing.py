@@ -1,4 +1,4 @@
-"""The `signing` import (contract 0.3.1), as the Rust host's
+"""The `signing` import (contract 0.3.2), as the Rust host's
 `host/src/capabilities/signing.rs`: signatures made with a connection's
 secret by name, so its value never enters the component. Keys are parsed
 per call and dropped; errors never carry key material. HMAC and SigV4
@@ -142,3 +142,40 @@ def sigv4_with_secret(get_secret: Callable[[str], Optional[str]], name: str, dat
     if key is None:
         raise SigningError("unknown-secret", name)
     return sigv4(key, date, region, service, string_to_sign)
+
+
+def oauth1_encode(s: str) -> str:
+    """RFC 5849 §3.6: every byte but ALPHA, DIGIT, `-`, `.`, `_`, `~` as `%XX`."""
+    out = []
+    for b in s.encode("utf-8"):
+        c = chr(b)
+        out.append(c if (c.isascii() and c.isalnum()) or c in "-._~" else f"%{b:02X}")
+    return "".join(out)
+
+
+def oauth1(algorithm: str, consumer: str, token: Optional[str], base: str) -> str:
+    """RFC 5849 §3.4.2: HMAC of `base` keyed `enc(consumer)&enc(token)`;
+    base64. SigningKeyError for an algorithm other than HMAC."""
+    if algorithm not in ("hmac-sha1", "hmac-sha256"):
+        raise SigningKeyError("OAuth 1.0a signs with hmac-sha1 or hmac-sha256")
+    key = f"{oauth1_encode(consumer)}&{oauth1_encode(token or '')}"
+    return base64.b64encode(sign(algorithm, key, base.encode("utf-8"))).decode("ascii")
+
+
+def oauth1_with_secrets(get_secret: Callable[[str], Optional[str]], algorithm: str,
+                        consumer_name: str, token_name: Optional[str], base: str) -> str:
+    """The `sign-oauth1` import (0.3.2): base64, or SigningError."""
+    if len(base.encode("utf-8")) > MAX_MESSAGE_BYTES:
+        raise SigningError("bad-key", "the base string is too large")
+    consumer = get_secret(consumer_name)
+    if consumer is None:
+        raise SigningError("unknown-secret", consumer_name)
+    token = None
+    if token_name is not None:
+        token = get_secret(token_name)
+        if token is None:
+            raise SigningError("unknown-secret", token_name)
+    try:
+        return oauth1(algorithm, consumer, token, base)
+    except SigningKeyError as e:
+        raise SigningError("bad-key", str(e)) from None

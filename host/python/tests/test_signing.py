@@ -20,7 +20,7 @@ from connhost.host import Connector, _Call
 from connhost.net import NetConfig
 from connhost.signing import (
     MAX_MESSAGE_BYTES, SigningError, SigningKeyError, sign, sign_with_secret, sigv4,
-    sigv4_with_secret,
+    sigv4_with_secret, oauth1, oauth1_encode, oauth1_with_secrets,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -52,6 +52,26 @@ class Vectors(unittest.TestCase):
         # Keyed with the secret's UTF-8 bytes.
         self.assertEqual(sign("hmac-sha256", "ключ", JEFE),
                          hmac.new("ключ".encode(), JEFE, hashlib.sha256).digest())
+
+    def test_oauth1_matches_rfc_5849_with_the_key_from_both_secrets(self) -> None:
+        base = ("GET&http%3A%2F%2Fphotos.example.net%2Fphotos&file%3Dvacation.jpg%26oauth_consumer_key"
+                "%3Ddpf43f3p2l4k3l03%26oauth_nonce%3Dkllo9940pd9333jh%26oauth_signature_method%3DHMAC-SHA1"
+                "%26oauth_timestamp%3D1191242096%26oauth_token%3Dnnch734d00sl2jdk%26oauth_version%3D1.0"
+                "%26size%3Doriginal")
+        self.assertEqual(oauth1("hmac-sha1", "kd94hf93k423kf44", "pfkkdhi9sl3r4s00", base),
+                         "tR3+Ty81lMeYAr/Fid0kMTYa/WM=")
+        self.assertEqual(oauth1("hmac-sha1", "c", None, base), oauth1("hmac-sha1", "c", "", base))
+        self.assertNotEqual(oauth1("hmac-sha1", "a&b", None, base), oauth1("hmac-sha1", "a", "b", base))
+        self.assertEqual(oauth1_encode("a b&c=d/é~"), "a%20b%26c%3Dd%2F%C3%A9~")
+        secrets = {"cs": "kd94hf93k423kf44", "ts": "pfkkdhi9sl3r4s00"}
+        self.assertEqual(oauth1_with_secrets(secrets.get, "hmac-sha1", "cs", "ts", base),
+                         "tR3+Ty81lMeYAr/Fid0kMTYa/WM=")
+        with self.assertRaises(SigningError) as e:
+            oauth1_with_secrets(secrets.get, "hmac-sha1", "cs", "missing", base)
+        self.assertEqual((e.exception.tag, e.exception.val), ("unknown-secret", "missing"))
+        with self.assertRaises(SigningError) as e:
+            oauth1_with_secrets(secrets.get, "rs256", "cs", "ts", base)
+        self.assertEqual(e.exception.tag, "bad-key")
 
     def test_sigv4_matches_aws_published_example(self) -> None:
         self.assertEqual(sigv4(AWS_SECRET, "20150830", "us-east-1", "service", STS), SIGV4)

@@ -123,7 +123,7 @@ impl Manager {
         &self,
         manifest: &Manifest,
         mut record: ConnectionRecord,
-        mut secrets: BTreeMap<String, Secret>,
+        secrets: BTreeMap<String, Secret>,
         (redirect_uri, return_url): (&str, Option<&str>),
         reauthorize: Reauthorize,
     ) -> Result<AuthorizeStart> {
@@ -144,10 +144,12 @@ impl Manager {
             code_challenge: pkce_challenge(&verifier),
             scopes: requested.clone(),
         };
-        let scope = SecretScope::new(secrets.clone());
+        let scope = SecretScope::new(secrets);
         let (_, mut instance) = self.instance_with_origins(&mut record, scope).await?;
         let authorization = instance.authorize_url(&input_of(&record), &request).await?;
-        self.finish(&record, instance)?;
+        // What the connector stored on the way (OAuth 1.0a's temporary
+        // secret) stays sealed with the pending authorization.
+        let mut secrets = self.finish(&record, instance)?.into_values();
         add_fields(&mut record, authorization.fields);
         secrets.insert(PKCE_VERIFIER.into(), Secret::new(verifier));
         secrets.insert(OAUTH_STATE.into(), Secret::new(state));
@@ -288,8 +290,10 @@ impl Manager {
                 ));
             }
         }
+        // OAuth 1.0a's callback carries `oauth_verifier` (RFC 5849 §2.2).
         let code = params
             .get("code")
+            .or_else(|| params.get("oauth_verifier"))
             .ok_or_else(|| Error::invalid("redirect-url", "has no `code` parameter"))?;
         // Only what the user gave goes into the exchange; old tokens stay out.
         for token in &manifest.token_secrets {

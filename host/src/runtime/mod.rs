@@ -34,7 +34,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::WasiCtx;
 
 /// The contract version this host implements.
-pub const CONTRACT: &str = "connhost:connector@0.3.1";
+pub const CONTRACT: &str = "connhost:connector@0.3.2";
 
 /// Limits and switches for the runtime.
 #[derive(Clone, Debug)]
