@@ -151,7 +151,7 @@ fn unix() -> String {
 
 /// `oauth1`, `oauth1_token`: where the temporary credentials come from and
 /// how requests are signed (RFC 5849).
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuth1Spec {
     /// The temporary-credential endpoint (§2.1); `oauth1` only.
@@ -171,6 +171,18 @@ pub struct OAuth1Spec {
 
 fn hmac_sha1() -> String {
     "HMAC-SHA1".into()
+}
+
+// What an `oauth1_token` definition without an `oauth1` key means.
+impl Default for OAuth1Spec {
+    fn default() -> Self {
+        OAuth1Spec {
+            request_token_url: None,
+            signature_method: hmac_sha1(),
+            realm: None,
+            scope_param: None,
+        }
+    }
 }
 
 /// A JWT the connector builds and the host signs (`jwt_bearer`,

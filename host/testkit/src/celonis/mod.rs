@@ -336,6 +336,33 @@ fn conformance_endpoint(
                 unauthorized("expected the exchanged token")
             }
         }
+        // OAuth 1.0 (contract 0.3.2's sign-oauth1): the consumer secret is
+        // the API key, the token secret the app key; checked from the wire.
+        "oauth1" => {
+            use crate::oauth1::{base_string, header_params, signature};
+            let oauth = header_params(h("authorization")).unwrap_or_default();
+            let get = |k: &str| oauth.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let pairs = |q: &str| -> Vec<(String, String)> {
+                url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+            };
+            let base = base_string(
+                method.as_str(),
+                &format!("https://{}{path}", h("host")),
+                &pairs(query),
+                &[],
+                &oauth,
+            );
+            let expected = signature("HMAC-SHA1", demo::API_KEY, demo::APP_KEY, &base);
+            if get("oauth_consumer_key") == Some("conformance-consumer")
+                && get("oauth_token") == Some("conformance-token")
+                && get("oauth_signature_method") == Some("HMAC-SHA1")
+                && get("oauth_signature") == Some(expected.as_str())
+            {
+                json(200, serde_json::json!({"account": "oauth1"}))
+            } else {
+                unauthorized("expected an OAuth 1.0 HMAC-SHA1 signature")
+            }
+        }
         // AWS Signature V4, checked from what arrived.
         "sigv4" => {
             let map: BTreeMap<String, String> = headers
