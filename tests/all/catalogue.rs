@@ -9,7 +9,7 @@ use connhost::{ApiRequest, HostConfig, Manager, NewConnection, Secret};
 use connhost_testkit::catalogue::{
     label_of, render, sample_values, token_origin_for, CatalogueFake, API_KEY, APP_KEY,
     AWS_ACCESS_KEY_ID, AWS_SECRET, CLIENT_ID, CLIENT_SECRET, CODE, HMAC_KEY_ID, HMAC_SECRET,
-    PASSWORD, USERNAME,
+    OAUTH1_TEMP_TOKEN, OAUTH1_TOKEN, OAUTH1_TOKEN_SECRET, PASSWORD, USERNAME,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -107,11 +107,15 @@ async fn run_one(m: &Manager, def: &Value, fake: &CatalogueFake) -> Result<(), S
     fields.insert("auth_mode".into(), mode.into());
     let mut secrets = BTreeMap::new();
     match mode {
-        "oauth2" | "oauth2_cc" | "password" => {
+        "oauth2" | "oauth2_cc" | "password" | "oauth1" | "oauth1_token" => {
             fields.insert("client_id".into(), CLIENT_ID.into());
             secrets.insert("client_secret".to_string(), Secret::new(CLIENT_SECRET));
         }
         _ => {}
+    }
+    if mode == "oauth1_token" {
+        fields.insert("token_id".into(), OAUTH1_TOKEN.into());
+        secrets.insert("token_secret".to_string(), Secret::new(OAUTH1_TOKEN_SECRET));
     }
     if mode == "jwt_bearer" || def["client_auth"] == "private_key_jwt" {
         fields.insert("client_id".into(), CLIENT_ID.into());
@@ -208,6 +212,39 @@ async fn run_one(m: &Manager, def: &Value, fake: &CatalogueFake) -> Result<(), S
         m.authorize_finish(&start.pending_id, back.as_str())
             .await
             .map_err(|e| format!("authorize finish: {e}"))?
+    } else if mode == "oauth1" {
+        let start = m
+            .authorize_start(new, REDIRECT, None)
+            .await
+            .map_err(|e| format!("authorize start: {e}"))?;
+        let q = query(&start.authorize_url);
+        let want_base = render(def["authorize_url"].as_str().unwrap(), &values);
+        if !start
+            .authorize_url
+            .starts_with(want_base.split('?').next().unwrap())
+            || q.get("oauth_token").map(String::as_str) != Some(OAUTH1_TEMP_TOKEN)
+        {
+            return Err(format!(
+                "consent URL {} is not at {want_base} for the temporary token",
+                start.authorize_url
+            ));
+        }
+        for (k, v) in def["authorize_params"].as_object().into_iter().flatten() {
+            if q.get(k) != Some(&render(v.as_str().unwrap(), &values)) {
+                return Err(format!("consent URL: authorize param {k} missing"));
+            }
+        }
+        // The provider redirects to the callback it was given (§2.2).
+        let callback = fake
+            .ledger(|l| l.oauth1_callback.clone())
+            .ok_or("no temporary-credential request with oauth_callback")?;
+        let mut back = url::Url::parse(&callback).map_err(|e| e.to_string())?;
+        back.query_pairs_mut()
+            .append_pair("oauth_token", OAUTH1_TEMP_TOKEN)
+            .append_pair("oauth_verifier", CODE);
+        m.authorize_finish(&start.pending_id, back.as_str())
+            .await
+            .map_err(|e| format!("authorize finish: {e}"))?
     } else {
         m.create(new).await.map_err(|e| format!("create: {e}"))?
     };
@@ -249,7 +286,10 @@ async fn run_one(m: &Manager, def: &Value, fake: &CatalogueFake) -> Result<(), S
             verified.account_label
         ));
     }
-    if !matches!(mode, "api_key" | "basic" | "aws_sigv4" | "hmac") {
+    if !matches!(
+        mode,
+        "api_key" | "basic" | "aws_sigv4" | "hmac" | "oauth1" | "oauth1_token"
+    ) {
         match m
             .refresh(&record.id)
             .await
@@ -299,6 +339,7 @@ async fn run_one(m: &Manager, def: &Value, fake: &CatalogueFake) -> Result<(), S
         PASSWORD,
         APP_KEY,
         AWS_SECRET,
+        OAUTH1_TOKEN_SECRET,
         "PRIVATE KEY",
     ] {
         if shown.contains(s) {
@@ -408,6 +449,16 @@ async fn added_v2_definitions_in_every_mode_run_against_the_fake() {
                "authorize_url": "https://auth.rv.example/authorize", "token_url": "https://auth.rv.example/token",
                "client_auth": "client_secret_basic_raw", "pkce": false, "scope_separator": ",",
                "default_scopes": ["a", "b"], "authorize_params": {"audience": "api.rv.example"}}),
+        json!({"format": 2, "id": "t-oauth1-sha256", "auth_mode": "oauth1", "fields": fields,
+               "oauth1": {"request_token_url": "https://{subdomain}.one.example/oauth/request", "signature_method": "HMAC-SHA256"},
+               "authorize_url": "https://{subdomain}.one.example/oauth/authorize",
+               "token_url": "https://{subdomain}.one.example/oauth/access", "authorize_params": {"perms": "read"},
+               "verify": {"url": "https://api.one.example/me?format=json", "label": "/user/name"},
+               "hosts": ["https://api.one.example"]}),
+        json!({"format": 2, "id": "t-oauth1-token", "auth_mode": "oauth1_token",
+               "fields": {"account": {"label": "Account", "rule": "id"}, "subdomain": {"label": "Subdomain", "rule": "dns_label"}},
+               "oauth1": {"signature_method": "HMAC-SHA256", "realm": "{account}"},
+               "verify": {"url": "https://{subdomain}.suite.example/rest/me?q=a%20b", "label": ""}}),
     ];
     let fake = CatalogueFake::start(&defs).await.unwrap();
     let home = tempfile::tempdir().unwrap();

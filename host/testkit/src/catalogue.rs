@@ -30,6 +30,12 @@ pub const AWS_ACCESS_KEY_ID: &str = "AKIDCATALOGUE";
 pub const AWS_SECRET: &str = "catalogue/aws+secret-key";
 pub const HMAC_KEY_ID: &str = "catalogue-key-id";
 pub const HMAC_SECRET: &str = "catalogue-hmac-secret-9a2f";
+/// OAuth 1.0a: the temporary credentials and the token the fake issues
+/// (and the token an `oauth1_token` connection is given).
+pub const OAUTH1_TEMP_TOKEN: &str = "catalogue-temp-token";
+pub const OAUTH1_TEMP_SECRET: &str = "catalogue&temp secret";
+pub const OAUTH1_TOKEN: &str = "catalogue-oauth1-token";
+pub const OAUTH1_TOKEN_SECRET: &str = "catalogue/oauth1&token-secret";
 /// An RSA key for RS256 tests only (the fake checks with its public half).
 pub const RSA_TEST_KEY: &str = include_str!("test-rsa-key.pem");
 
@@ -89,7 +95,11 @@ fn urls(def: &Value) -> Vec<String> {
             out.push(render(u, &v));
         }
     }
-    for u in [&def["verify"]["url"], &def["key_exchange"]["url"]] {
+    for u in [
+        &def["verify"]["url"],
+        &def["key_exchange"]["url"],
+        &def["oauth1"]["request_token_url"],
+    ] {
         if let Some(u) = u.as_str() {
             out.push(render(u, &v));
         }
@@ -118,6 +128,8 @@ pub struct Ledger {
     pub requests: Vec<String>,
     pub access_token: String,
     pub refresh_token: String,
+    /// The `oauth_callback` of the last OAuth 1.0a temporary-credential request.
+    pub oauth1_callback: Option<String>,
     pub issued: usize,
 }
 
@@ -292,6 +304,7 @@ fn is(def: &Value, key: &str, seen: &Seen) -> bool {
     let url = match key {
         "verify" => def["verify"]["url"].as_str(),
         "key_exchange" => def["key_exchange"]["url"].as_str(),
+        "request_token_url" => def["oauth1"]["request_token_url"].as_str(),
         k => def[k].as_str(),
     };
     url.and_then(|u| host_path(&render(u, &values)))
@@ -315,6 +328,9 @@ fn answer(
     let is_refresh_url = def["refresh_url"].is_string() && is(def, "refresh_url", seen);
     if mode == "key_exchange" && is(def, "key_exchange", seen) {
         return key_exchange(def, seen, l, problems);
+    }
+    if mode == "oauth1" && (is(def, "request_token_url", seen) || is(def, "token_url", seen)) {
+        return oauth1_step(def, seen, l, problems);
     }
     if is(def, "token_url", seen) || is_refresh_url {
         return token(def, seen, l, problems, &values, is_refresh_url, keys);
@@ -425,6 +441,19 @@ fn check_credentials(
         "hmac" => {
             if let Err(e) = check_hmac(def, seen, values) {
                 problems.push(format!("HMAC: {e}"));
+            }
+        }
+        "oauth1" | "oauth1_token" => {
+            let realm = def["oauth1"]["realm"].as_str().map(|r| render(r, values));
+            match check_oauth1(def, seen, OAUTH1_TOKEN_SECRET) {
+                Ok(p) if p.get("oauth_token").map(String::as_str) != Some(OAUTH1_TOKEN) => {
+                    problems.push("OAuth 1.0a: not the token the fake issued".into())
+                }
+                Ok(p) if p.get("realm") != realm.as_ref() => {
+                    problems.push(format!("OAuth 1.0a: realm should be {realm:?}"))
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(format!("OAuth 1.0a: {e}")),
             }
         }
         "api_key" => {
@@ -879,4 +908,122 @@ fn check_hmac(def: &Value, seen: &Seen, values: &BTreeMap<String, String>) -> Re
         }
     }
     Ok(())
+}
+
+/// An OAuth 1.0a request's signature, recomputed from the wire with the
+/// consumer secret and `token_secret` (RFC 5849 §3.4); its parameters.
+fn check_oauth1(
+    def: &Value,
+    seen: &Seen,
+    token_secret: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    use crate::oauth1::{base_string, header_params, signature};
+    let auth = seen
+        .headers
+        .get("authorization")
+        .map(String::as_str)
+        .unwrap_or("");
+    let oauth = header_params(auth).ok_or("no `Authorization: OAuth …` header")?;
+    let p: BTreeMap<String, String> = oauth.iter().cloned().collect();
+    let method = def["oauth1"]["signature_method"]
+        .as_str()
+        .unwrap_or("HMAC-SHA1");
+    if p.get("oauth_signature_method").map(String::as_str) != Some(method) {
+        return Err(format!("oauth_signature_method should be {method}"));
+    }
+    if p.get("oauth_consumer_key").map(String::as_str) != Some(CLIENT_ID) {
+        return Err("oauth_consumer_key is not the client id".into());
+    }
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(seen.raw_query.as_bytes())
+        .into_owned()
+        .collect();
+    let form = seen
+        .headers
+        .get("content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let body: Vec<(String, String)> = if form {
+        url::form_urlencoded::parse(&seen.raw)
+            .into_owned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let base = base_string(
+        &seen.method,
+        &format!("https://{}{}", seen.host, seen.path),
+        &query,
+        &body,
+        &oauth,
+    );
+    let secret = if p.contains_key("oauth_token") {
+        token_secret
+    } else {
+        ""
+    };
+    if p.get("oauth_signature") != Some(&signature(method, CLIENT_SECRET, secret, &base)) {
+        return Err(format!("signature mismatch over {base}"));
+    }
+    Ok(p)
+}
+
+/// OAuth 1.0a's temporary-credential (§2.1) and token (§2.3) endpoints.
+fn oauth1_step(
+    def: &Value,
+    seen: &Seen,
+    l: &mut Ledger,
+    problems: &mut Vec<String>,
+) -> Response<Full<Bytes>> {
+    use crate::oauth1::encode;
+    let form = |status: u16, body: String| {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(body)))
+            .expect("response")
+    };
+    if seen.method != "POST" {
+        problems.push("OAuth 1.0a endpoints take POST".into());
+    }
+    if is(def, "request_token_url", seen) {
+        match check_oauth1(def, seen, "") {
+            Ok(p) if p.contains_key("oauth_callback") && !p.contains_key("oauth_token") => {
+                l.oauth1_callback = p.get("oauth_callback").cloned();
+                return form(
+                    200,
+                    format!(
+                        "oauth_token={OAUTH1_TEMP_TOKEN}&oauth_token_secret={}&oauth_callback_confirmed=true",
+                        encode(OAUTH1_TEMP_SECRET)
+                    ),
+                );
+            }
+            Ok(_) => {
+                problems.push("temporary credentials: oauth_callback and no token expected".into())
+            }
+            Err(e) => problems.push(format!("temporary credentials: {e}")),
+        }
+        return form(401, "oauth_problem=signature_invalid".into());
+    }
+    match check_oauth1(def, seen, OAUTH1_TEMP_SECRET) {
+        Ok(p)
+            if p.get("oauth_token").map(String::as_str) == Some(OAUTH1_TEMP_TOKEN)
+                && p.get("oauth_verifier").map(String::as_str) == Some(CODE) =>
+        {
+            l.issued += 1;
+            form(
+                200,
+                format!(
+                    "oauth_token={OAUTH1_TOKEN}&oauth_token_secret={}",
+                    encode(OAUTH1_TOKEN_SECRET)
+                ),
+            )
+        }
+        Ok(_) => {
+            problems.push("token credentials: the temporary token and verifier expected".into());
+            form(401, "oauth_problem=token_rejected".into())
+        }
+        Err(e) => {
+            problems.push(format!("token credentials: {e}"));
+            form(401, "oauth_problem=signature_invalid".into())
+        }
+    }
 }

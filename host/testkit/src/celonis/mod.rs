@@ -343,7 +343,9 @@ fn conformance_endpoint(
             let oauth = header_params(h("authorization")).unwrap_or_default();
             let get = |k: &str| oauth.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
             let pairs = |q: &str| -> Vec<(String, String)> {
-                url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
             };
             let base = base_string(
                 method.as_str(),
