@@ -650,3 +650,50 @@ async fn a_secret_the_provider_echoes_back_is_in_no_error_or_last_error() {
     leaks.check("stored record (CLI)", &record_file(&home, &id), &[key]);
     leaks.assert_none();
 }
+
+/// Mutation testing found these unchecked (scripts/mutants.sh sessions): a
+/// connect-session token is its id *and* its secret, and its lifetime is
+/// the one asked for, capped at an hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_session_token_needs_its_own_secret_and_lives_as_long_as_asked() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = now();
+    let (s, token) = m
+        .create_connect_session(connhost::DEFAULT_TEAM, "celonis", 600)
+        .unwrap();
+    assert!(
+        (before + 600..=now() + 600).contains(&s.expires_at),
+        "{}",
+        s.expires_at
+    );
+    let t = token.expose().to_string();
+    // The same session id with another secret of the same shape.
+    let mut forged = t.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(matches!(
+        m.connect_session(&forged),
+        Err(Error::Unauthenticated(_))
+    ));
+    let (_, other) = m
+        .create_connect_session(connhost::DEFAULT_TEAM, "celonis", 600)
+        .unwrap();
+    // `cst_cs_<16 hex>_` then the secret: this id, the other's secret.
+    let swapped = format!("{}{}", &t[..24], &other.expose()[24..]);
+    assert!(m.connect_session(&swapped).is_err());
+    assert!(m.connect_session(other.expose()).is_ok());
+    assert_eq!(m.connect_session(&t).unwrap().id, s.id);
+    let (long, _) = m
+        .create_connect_session(connhost::DEFAULT_TEAM, "celonis", 1_000_000)
+        .unwrap();
+    assert!(long.expires_at <= now() + 3600, "{}", long.expires_at);
+}
