@@ -15,6 +15,7 @@ mod cli;
 mod costs;
 mod holes;
 mod hostile;
+mod mcp;
 mod migrate;
 mod neighbours;
 mod nextbug;

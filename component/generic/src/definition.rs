@@ -40,6 +40,9 @@ pub struct Definition {
     pub revocation_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introspection_url: Option<String>,
+    /// RFC 7591 dynamic client registration, used when no `client_id` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_url: Option<String>,
     #[serde(default)]
     pub default_scopes: Vec<String>,
     #[serde(default)]
@@ -137,6 +140,7 @@ impl Definition {
             ("refresh_url", &self.refresh_url),
             ("revocation_url", &self.revocation_url),
             ("introspection_url", &self.introspection_url),
+            ("registration_url", &self.registration_url),
             ("api_base", &self.api_base),
         ]
         .into_iter()

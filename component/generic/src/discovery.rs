@@ -20,6 +20,8 @@ pub struct Metadata {
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
     #[serde(default)]
+    pub registration_endpoint: Option<String>,
+    #[serde(default)]
     pub scopes_supported: Vec<String>,
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
@@ -30,10 +32,15 @@ pub struct Metadata {
 impl Metadata {
     /// A definition from discovered metadata; `issuer` must match exactly
     /// (RFC 8414 §3.3).
+    /// With `resource` (an RFC 9728 protected resource, e.g. an MCP
+    /// server): RFC 8707's `resource` on authorization and token requests,
+    /// the resource as the API base, and no userinfo needed (verification
+    /// asks the resource itself).
     pub fn into_definition(
         self,
         issuer: &str,
         auth_mode: AuthMode,
+        resource: Option<&str>,
     ) -> Result<Definition, ConnectorError> {
         if self.issuer != issuer {
             return Err(invalid(
@@ -54,32 +61,45 @@ impl Metadata {
         } else {
             "client_secret_post"
         };
-        let verify_url = self.userinfo_endpoint.clone().ok_or_else(|| {
-            invalid(
-                "issuer",
-                "the metadata has no userinfo_endpoint to verify with",
-            )
-        })?;
+        let verify = match (resource, self.userinfo_endpoint.clone()) {
+            (Some(_), _) => None,
+            (None, Some(url)) => Some(VerifySpec {
+                method: "GET".into(),
+                url,
+                expected_status: 200,
+                label: Some("/email".into()),
+            }),
+            (None, None) => {
+                return Err(invalid(
+                    "issuer",
+                    "the metadata has no userinfo_endpoint to verify with",
+                ))
+            }
+        };
+        let resource_param: BTreeMap<String, String> = resource
+            .map(|r| BTreeMap::from([("resource".to_string(), r.to_string())]))
+            .unwrap_or_default();
         let id: String = issuer
             .trim_start_matches("https://")
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
         let d = Definition {
-            format: None,
+            format: resource.map(|_| 2),
             id,
-            display_name: None,
+            display_name: resource.map(|r| format!("MCP server {r}")),
             category: None,
             docs: None,
             fields: BTreeMap::new(),
             refresh_url: None,
             introspection_url: None,
+            registration_url: resource.and(self.registration_endpoint),
             refresh_params: BTreeMap::new(),
             token: None,
             key_exchange: None,
             headers: BTreeMap::new(),
             query: BTreeMap::new(),
-            api_base: None,
+            api_base: resource.map(str::to_string),
             token_origin: None,
             self_hosted: false,
             aws: None,
@@ -103,8 +123,8 @@ impl Metadata {
                 .collect(),
             scope_separator: " ".into(),
             client_auth: Some(client_auth.into()),
-            authorize_params: BTreeMap::new(),
-            token_params: BTreeMap::new(),
+            authorize_params: resource_param.clone(),
+            token_params: resource_param,
             pkce: self.code_challenge_methods_supported.is_empty()
                 || self
                     .code_challenge_methods_supported
@@ -112,12 +132,7 @@ impl Metadata {
                     .any(|m| m == "S256"),
             default_lifetime: Some(3600),
             api_key: None,
-            verify: Some(VerifySpec {
-                method: "GET".into(),
-                url: verify_url,
-                expected_status: 200,
-                label: Some("/email".into()),
-            }),
+            verify,
             hosts: vec![],
         };
         d.validate().map_err(|e| match e {

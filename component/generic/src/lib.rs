@@ -7,6 +7,7 @@
 
 mod definition;
 mod discovery;
+mod mcp;
 mod oauth1;
 mod spec;
 mod validate;
@@ -52,6 +53,9 @@ impl Connector for Generic {
             field("issuer", "Issuer URL")
                 .help("Discover endpoints from RFC 8414 / OpenID metadata"),
         )
+        .field(field(provider::MCP_SERVER, "MCP server URL").help(
+            "An OAuth-protected MCP server: its authorization server is found from the server (RFC 9728), and a client registered when no client ID is given (RFC 7591)",
+        ))
         .field(
             field("auth_mode", "Auth mode")
                 .required()
@@ -77,7 +81,9 @@ impl Connector for Generic {
                 "oauth2",
                 "OAuth 2.0 authorization code (browser consent, PKCE)",
                 vec![
-                    client_id(),
+                    field("client_id", "Client ID").help(
+                        "Required, unless the provider registers clients on the fly (an MCP server)",
+                    ),
                     field("client_secret", "Client secret")
                         .secret()
                         .help("Omit for public clients (PKCE only)"),
@@ -341,12 +347,21 @@ impl Connector for Generic {
         })?;
         let mut url = Url::parse(&p.url(base))
             .map_err(|e| invalid("definition.authorize_url", e.to_string()))?;
-        let client_id = Fields::of(&input).require("client_id")?;
         let scopes = if req.scopes.is_empty() {
             p.requested_scopes(&input)
         } else {
             req.scopes.clone()
         };
+        // RFC 7591: no client given, one registered for this redirect URI.
+        let (client_id, registered) = match Fields::of(&input).get("client_id") {
+            Some(id) => (id.to_string(), None),
+            None if p.def.registration_url.is_some() => {
+                let id = p.register_client(&req.redirect_uri, &scopes)?;
+                (id.clone(), Some(id))
+            }
+            None => return Err(invalid("client_id", "is required")),
+        };
+        let client_id = client_id.as_str();
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("response_type", "code")
@@ -368,6 +383,7 @@ impl Connector for Generic {
         if let Some(iss) = &p.def.issuer {
             fields.push(("issuer".into(), iss.clone()));
         }
+        fields.extend(registered.map(|id| ("client_id".to_string(), id)));
         Ok(Authorization {
             url: url.to_string(),
             fields,
@@ -456,11 +472,18 @@ impl Connector for Generic {
             // what its connections may call, bounded.
             Some(def) if Fields::of(&input).get("auth_mode").is_none() => Ok(def.origin_patterns()),
             Some(def) => Ok(Provider::new(def, false, &input)?.origins()),
-            // Before discovery: only the issuer itself.
+            // Before discovery: only the issuer itself (and the MCP
+            // server that named it).
             None => {
                 let issuer = issuer_of(&input)?;
                 let u = Url::parse(&issuer).map_err(|e| invalid("issuer", e.to_string()))?;
-                Ok(vec![origin_of(&u)])
+                let mut out = vec![origin_of(&u)];
+                if let Some(server) = Fields::of(&input).get(provider::MCP_SERVER) {
+                    let s = Url::parse(server)
+                        .map_err(|e| invalid(provider::MCP_SERVER, e.to_string()))?;
+                    out.push(origin_of(&s));
+                }
+                Ok(out)
             }
         }
     }
@@ -480,7 +503,12 @@ fn shipped_origins() -> Vec<String> {
             }
         }
     }
-    out.extend(["{definition}".to_string(), "{issuer}".to_string()]);
+    out.extend([
+        "{definition}".to_string(),
+        "{issuer}".to_string(),
+        // The host reads this resource's metadata for the issuer (RFC 9728).
+        format!("{{resource:{}}}", provider::MCP_SERVER),
+    ]);
     out
 }
 

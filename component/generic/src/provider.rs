@@ -46,6 +46,10 @@ pub(crate) fn auth_mode(f: &Fields) -> Result<AuthMode, ConnectorError> {
     })
 }
 
+/// An OAuth-protected MCP server (RFC 9728): the host reads its metadata
+/// and fills `issuer` with its authorization server.
+pub(crate) const MCP_SERVER: &str = "mcp_server";
+
 /// The definition, without network access (none for `issuer` alone).
 pub(crate) fn known(input: &ConnectionInput) -> Result<Option<Definition>, ConnectorError> {
     let f = Fields::of(input);
@@ -84,7 +88,11 @@ pub(crate) fn issuer_of(input: &ConnectionInput) -> Result<String, ConnectorErro
 
 /// RFC 8414 §3: `/.well-known/oauth-authorization-server` inserted before
 /// the issuer's path; then OpenID Connect Discovery's location.
-pub(crate) fn discover(issuer: &str, mode: AuthMode) -> Result<Definition, ConnectorError> {
+pub(crate) fn discover(
+    issuer: &str,
+    mode: AuthMode,
+    resource: Option<&str>,
+) -> Result<Definition, ConnectorError> {
     let u = Url::parse(issuer).map_err(|e| invalid("issuer", e.to_string()))?;
     let path = u.path().trim_end_matches('/');
     let origin = origin_of(&u);
@@ -100,7 +108,7 @@ pub(crate) fn discover(issuer: &str, mode: AuthMode) -> Result<Definition, Conne
         let resp = Request::get(&url).send()?;
         if resp.status == 200 {
             let meta: Metadata = resp.json()?;
-            return meta.into_definition(issuer, mode);
+            return meta.into_definition(issuer, mode, resource);
         }
         last = Some(resp.status);
     }
@@ -118,7 +126,7 @@ pub(crate) fn provider(input: &ConnectionInput) -> Result<Provider, ConnectorErr
     let mode = auth_mode(&f)?;
     let (def, discovered) = match known(input)? {
         Some(d) => (d, false),
-        None => (discover(&issuer_of(input)?, mode)?, true),
+        None => (discover(&issuer_of(input)?, mode, f.get(MCP_SERVER))?, true),
     };
     if def.auth_mode != mode {
         return Err(invalid(

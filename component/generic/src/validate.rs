@@ -154,6 +154,7 @@ impl Definition {
             ("fields", !self.fields.is_empty()),
             ("refresh_url", self.refresh_url.is_some()),
             ("introspection_url", self.introspection_url.is_some()),
+            ("registration_url", self.registration_url.is_some()),
             ("refresh_params", !self.refresh_params.is_empty()),
             ("token", self.token.is_some()),
             ("key_exchange", self.key_exchange.is_some()),

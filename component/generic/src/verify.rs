@@ -12,6 +12,9 @@ pub(crate) fn without_endpoint(
     p: &Provider,
     input: &ConnectionInput,
 ) -> Result<Verification, ConnectorError> {
+    if let Some(server) = connhost_sdk::Fields::of(input).get(crate::provider::MCP_SERVER) {
+        return p.mcp_initialize(input, server);
+    }
     let how = if let Some(url) = &p.def.introspection_url {
         introspect(p, input, &p.url(url))?;
         "token introspection"

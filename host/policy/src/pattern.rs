@@ -13,7 +13,11 @@
 //!   user entered;
 //! * `{field:NAME}`: the origin of the host the user entered in field
 //!   `NAME` (a self-hosted service's `https://{host}`). Like `{issuer}`
-//!   it is the user's choice; egress still refuses non-public addresses.
+//!   it is the user's choice; egress still refuses non-public addresses;
+//! * `{resource:NAME}`: as `{field:NAME}`, for an OAuth 2.0 protected
+//!   resource URL (RFC 9728, e.g. an MCP server). It also tells the host to
+//!   read that resource's metadata and take the authorization server it
+//!   names as the connection's issuer (so `{issuer}` then matches it).
 
 use crate::origin::{Origin, TemplateError};
 
@@ -35,6 +39,8 @@ pub enum OriginPattern {
     Issuer,
     /// `{field:NAME}`.
     Field(String),
+    /// `{resource:NAME}`.
+    Resource(String),
 }
 
 /// What a connection brings to matching: the patterns approved with its
@@ -97,10 +103,10 @@ impl OriginPattern {
             "{issuer}" => return Ok(OriginPattern::Issuer),
             _ => {}
         }
-        if let Some(name) = text
-            .strip_prefix("{field:")
-            .and_then(|r| r.strip_suffix('}'))
-        {
+        for (prefix, resource) in [("{field:", false), ("{resource:", true)] {
+            let Some(name) = text.strip_prefix(prefix).and_then(|r| r.strip_suffix('}')) else {
+                continue;
+            };
             if name.is_empty()
                 || !name
                     .chars()
@@ -108,10 +114,14 @@ impl OriginPattern {
             {
                 return Err(bad(
                     text,
-                    "a field pattern is `{field:NAME}` with NAME of [A-Za-z0-9_-]",
+                    "a field pattern is `{field:NAME}` or `{resource:NAME}` with NAME of [A-Za-z0-9_-]",
                 ));
             }
-            return Ok(OriginPattern::Field(name.to_string()));
+            return Ok(if resource {
+                OriginPattern::Resource(name.to_string())
+            } else {
+                OriginPattern::Field(name.to_string())
+            });
         }
         let Some(rest) = text.strip_prefix("https://*.") else {
             let o = Origin::parse_bare(text)?;
@@ -155,7 +165,7 @@ impl OriginPattern {
                     && p.matches(origin, scope)
             }),
             OriginPattern::Issuer => scope.issuer == Some(origin),
-            OriginPattern::Field(name) => scope
+            OriginPattern::Field(name) | OriginPattern::Resource(name) => scope
                 .fields
                 .get(name)
                 .and_then(|v| origin_of_field(v))
@@ -245,7 +255,28 @@ mod tests {
         assert!(field.matches(&o("https://git.corp.io"), &scope));
         assert!(!field.matches(&o("https://git.corp.io.evil.com"), &scope));
         assert!(!field.matches(&o("https://git.corp.io"), &MatchScope::none()));
-        for bad in ["{field:}", "{field:a b}", "{field:x"] {
+        // `{resource:NAME}`: the origin of a protected resource's URL.
+        let fields = std::collections::BTreeMap::from([(
+            "mcp_server".to_string(),
+            "https://mcp.tools.io/v1/mcp".to_string(),
+        )]);
+        let scope = MatchScope {
+            approved: &[],
+            issuer: None,
+            fields: &fields,
+        };
+        let res = OriginPattern::parse("{resource:mcp_server}").unwrap();
+        assert_eq!(res, OriginPattern::Resource("mcp_server".into()));
+        assert!(res.matches(&o("https://mcp.tools.io"), &scope));
+        assert!(!res.matches(&o("https://tools.io"), &scope));
+        assert!(!res.matches(&o("https://mcp.tools.io:8443"), &scope));
+        for bad in [
+            "{field:}",
+            "{field:a b}",
+            "{field:x",
+            "{resource:}",
+            "{resource:a/b}",
+        ] {
             assert!(OriginPattern::parse(bad).is_err(), "{bad}");
         }
     }

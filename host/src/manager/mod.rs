@@ -18,6 +18,7 @@ mod consent;
 mod events;
 mod renewal;
 mod request;
+mod resource;
 mod sessions;
 
 pub use consent::pkce_challenge;
@@ -278,6 +279,7 @@ impl Manager {
     ) -> Result<(Arc<Manifest>, ConnectorInstance)> {
         let before = std::mem::take(&mut record.origins);
         let (manifest, mut instance) = self.instance(record, secrets).await?;
+        self.discover_resource(&manifest, record).await?;
         let origins = instance.allowed_origins(&input_of(record)).await?;
         instance.allow_origins(&origins)?;
         check_declared(&manifest, record, &origins)?;

@@ -7,6 +7,8 @@
 //!   Push APIs), behaviour chosen by the credential used;
 //! * [`oauth`]: a fake OAuth 2.0 / OpenID provider (authorization code
 //!   with PKCE, refresh rotation, revocation, discovery);
+//! * [`mcp`]: a fake OAuth-protected MCP server and its authorization
+//!   server (RFC 9728, 8414, 7591, 8707);
 //! * [`oauth1`]: a fake OAuth 1.0a provider (RFC 5849, signatures
 //!   recomputed from the wire);
 //! * [`conformance`]: the provider set-up of the cross-host conformance suite;
@@ -15,6 +17,7 @@
 pub mod catalogue;
 pub mod celonis;
 pub mod conformance;
+pub mod mcp;
 pub mod oauth;
 pub mod oauth1;
 pub mod pki;
