@@ -485,7 +485,7 @@ async fn handle(
                             return Ok(unauthorized(&state, format!("realm must be {realm}")));
                         }
                     }
-                    if p.get("oauth_token").is_none() {
+                    if !p.contains_key("oauth_token") {
                         return Ok(unauthorized(&state, "no oauth_token".into()));
                     }
                     json(
