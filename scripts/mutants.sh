@@ -20,10 +20,10 @@ case "$area" in
     args=("${host[@]}" "${f[@]}"); tests=(net:: sandbox:: hostile:: holes:: trust:: nextbug:: proxy::) ;;
   roles)
     mapfile -t f < <(files host/src/platform/roles.rs host/src/platform/team.rs)
-    args=("${host[@]}" "${f[@]}"); tests=(platform:: trust:: holes:: nextbug:: serve:: cli::) ;;
+    args=("${host[@]}" "${f[@]}"); tests=(platform:: trust:: holes:: nextbug:: serve:: cli:: oauth:: rollback::) ;;
   consent)
     mapfile -t f < <(files host/src/manager/consent.rs host/src/platform/consent.rs)
-    args=("${host[@]}" "${f[@]}"); tests=(consent oauth:: holes:: nextbug:: trust::) ;;
+    args=("${host[@]}" "${f[@]}"); tests=(consent oauth:: oauth1:: mcp:: holes:: nextbug:: trust:: serve::) ;;
   sessions)
     mapfile -t f < <(files host/src/manager/sessions.rs host/src/store/sessions.rs)
     args=("${host[@]}" "${f[@]}"); tests=(session platform:: rollback:: holes:: nextbug:: serve::) ;;

@@ -697,3 +697,45 @@ async fn a_connect_session_token_needs_its_own_secret_and_lives_as_long_as_asked
         .unwrap();
     assert!(long.expires_at <= now() + 3600, "{}", long.expires_at);
 }
+
+/// Mutation testing found these unchecked (scripts/mutants.sh roles): a
+/// member's key is refused every team setting (provider definitions,
+/// consent return URLs), and a team name must be an id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_settings_are_an_admin_s_and_team_names_are_ids() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    m.add_connector(connhost::builtin::GENERIC).await.unwrap();
+    let def = serde_json::json!({
+        "id": "acme-x", "auth_mode": "api_key",
+        "api_key": {"in": "header", "name": "X-Key"},
+        "verify": {"url": "https://api.acme-x.example/me", "label": "/name"},
+    })
+    .to_string();
+    let back = vec!["https://app.example.com/connections/done".to_string()];
+    let member = || {
+        m.team(caller("team-a", "bob"))
+            .unwrap()
+            .acting_as(Role::Member)
+    };
+    let admin = || m.team(caller("team-a", "ada")).unwrap();
+    let forbidden =
+        |r: connhost::Result<()>| assert!(matches!(r, Err(Error::Forbidden(_))), "{r:?}");
+    forbidden(member().add_provider("generic", &def).await.map(|_| ()));
+    forbidden(member().set_return_urls(back.clone()).map(|_| ()));
+    assert_eq!(
+        admin().add_provider("generic", &def).await.unwrap(),
+        "acme-x"
+    );
+    forbidden(member().remove_provider("acme-x"));
+    admin().set_return_urls(back.clone()).unwrap();
+    assert_eq!(admin().return_urls().unwrap(), back);
+    admin().remove_provider("acme-x").unwrap();
+    for bad in ["../team-b", "a/b", "", "team a", &"x".repeat(65)] {
+        assert!(
+            matches!(m.team(caller(bad, "ada")), Err(Error::InvalidInput { .. })),
+            "{bad:?}"
+        );
+    }
+}
