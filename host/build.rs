@@ -90,6 +90,14 @@ fn main() {
     )
     .unwrap_or_else(|e| panic!("compose celonis.standalone.wasm: {e}"));
     std::fs::write(out.join("celonis.standalone.wasm"), &standalone).unwrap();
+    // The generic connector too: its signing modes (HMAC, SigV4, OAuth 1.0a)
+    // use the adapter's `signing`.
+    let generic_standalone = compose(
+        &built.join("connector_generic.wasm"),
+        &built.join("connector_standalone.wasm"),
+    )
+    .unwrap_or_else(|e| panic!("compose generic.standalone.wasm: {e}"));
+    std::fs::write(out.join("generic.standalone.wasm"), &generic_standalone).unwrap();
 
     // Also where a user finds them: target/components/.
     let public = root.join("target").join("components");
@@ -100,6 +108,7 @@ fn main() {
     )
     .unwrap();
     std::fs::write(public.join("celonis.standalone.wasm"), &standalone).unwrap();
+    std::fs::write(public.join("generic.standalone.wasm"), &generic_standalone).unwrap();
     std::fs::copy(
         built.join("connector_generic.wasm"),
         public.join("generic.wasm"),

@@ -17,6 +17,8 @@ fi
 cargo test
 # The provider definition format and every shipped definition (native).
 cargo test -p connector-generic
+# The standalone adapter's signing against the published vectors (native).
+cargo test -p connector-standalone
 # Timing-sensitive: the noisy-neighbour proof runs alone.
 cargo test -p connhost-cli --test all -- --ignored --exact \
   neighbours::a_noisy_team_leaves_a_quiet_team_its_latency --nocapture

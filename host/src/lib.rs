@@ -84,6 +84,11 @@ pub mod builtin {
     /// by stock runtimes.
     pub const CELONIS_STANDALONE: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/celonis.standalone.wasm"));
+    /// The generic connector composed the same way (tests; also written to
+    /// `target/components/generic.standalone.wasm`).
+    #[doc(hidden)]
+    pub const GENERIC_STANDALONE: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/generic.standalone.wasm"));
     /// `component/examples/apikey`, the smallest connector (tests).
     #[doc(hidden)]
     pub const EXAMPLE_APIKEY: &[u8] =

@@ -148,3 +148,68 @@ async fn verify_runs_under_the_wasmtime_cli_against_the_fake() {
     let (_, stdout, _) = run(&base(true), &[("CONNHOST_SECRET_APP_KEY", "wrong")]).await;
     assert!(stdout.contains("err(unauthorized("), "{stdout}");
 }
+
+/// The generic connector composed with the adapter signs with the
+/// adapter's `signing`: an OAuth 1.0 request (consumer and token secrets
+/// from the environment) verifies at the fake, which recomputes the
+/// signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(wasmtime_cli),
+    ignore = "needs the wasmtime CLI on PATH (.ci/run installs it)"
+)]
+async fn the_generic_connector_signs_oauth1_under_the_wasmtime_cli() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let plain = fake.serve_plain_http().await.unwrap();
+    let mut f = tempfile::Builder::new().suffix(".wasm").tempfile().unwrap();
+    std::io::Write::write_all(&mut f, connhost::builtin::GENERIC_STANDALONE).unwrap();
+    let definition = serde_json::json!({
+        "format": 2, "id": "oauth1c", "auth_mode": "oauth1_token",
+        "verify": {"url": format!("https://{}/conformance/oauth1?b=2&a=1%2F+x", demo::DOMAIN), "label": "/account"},
+    })
+    .to_string();
+    let wave = |s: &str| serde_json::to_string(s).unwrap();
+    let call = format!(
+        "verify({{id: \"standalone\", fields: [(\"definition\", {}), (\"auth_mode\", \"oauth1_token\"), (\"client_id\", \"conformance-consumer\"), (\"token_id\", \"conformance-token\")], granted-scopes: [], expires-at: none}})",
+        wave(&definition)
+    );
+    let args: Vec<String> = vec![
+        "run".into(),
+        "-S".into(),
+        "http".into(),
+        "-S".into(),
+        "config".into(),
+        "-S".into(),
+        format!("config-var=allowed-origins=https://{}", demo::DOMAIN),
+        "-S".into(),
+        format!(
+            "config-var=connect-to={}:443:127.0.0.1:{}",
+            demo::DOMAIN,
+            plain.port()
+        ),
+        "--env".into(),
+        "CONNHOST_SECRET_CLIENT_SECRET".into(),
+        "--env".into(),
+        "CONNHOST_SECRET_TOKEN_SECRET".into(),
+        "--invoke".into(),
+        call,
+        f.path().display().to_string(),
+    ];
+    let env = [
+        ("CONNHOST_SECRET_CLIENT_SECRET", demo::API_KEY),
+        ("CONNHOST_SECRET_TOKEN_SECRET", demo::APP_KEY),
+    ];
+    let (ok, stdout, stderr) = run(&args, &env).await;
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("ok({account-label: \"oauth1\"})"),
+        "{stdout}\n{stderr}"
+    );
+    // A wrong token secret: the fake refuses the signature.
+    let env = [
+        ("CONNHOST_SECRET_CLIENT_SECRET", demo::API_KEY),
+        ("CONNHOST_SECRET_TOKEN_SECRET", "wrong"),
+    ];
+    let (_, stdout, _) = run(&args, &env).await;
+    assert!(stdout.contains("err(unauthorized("), "{stdout}");
+}

@@ -1,4 +1,4 @@
-//! connhost's `http`, `secrets` and `log` implemented on standard WASI, to
+//! connhost's `http`, `secrets`, `log` and `signing` implemented on standard WASI, to
 //! be composed with a connector (`wac plug`, or `host/build.rs` with
 //! `wac-graph`) into a component any WASI 0.2 runtime can run:
 //!
@@ -25,6 +25,8 @@ mod bindings {
         generate_all,
     });
 }
+
+mod signing;
 
 use bindings::exports::connhost::connector::http::{
     self as http, Auth, BasicEncoding, Body, Credential, FormValue, Method, Request, Response,

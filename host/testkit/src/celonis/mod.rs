@@ -347,9 +347,15 @@ fn conformance_endpoint(
                     .into_owned()
                     .collect()
             };
+            // The plain-HTTP listener stands behind a loopback override
+            // (`serve_plain_http`): the request was for the demo domain.
+            let host = match h("host") {
+                h if h.starts_with("127.0.0.1") => demo::DOMAIN,
+                h => h,
+            };
             let base = base_string(
                 method.as_str(),
-                &format!("https://{}{path}", h("host")),
+                &format!("https://{host}{path}"),
                 &pairs(query),
                 &[],
                 &oauth,
