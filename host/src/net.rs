@@ -195,8 +195,40 @@ impl Pool {
 #[derive(Clone)]
 pub struct HttpsClient {
     tls: tokio_rustls::TlsConnector,
+    /// The trust roots, for connections that present a client certificate.
+    roots: Arc<rustls::RootCertStore>,
     cfg: Arc<NetConfig>,
     pool: Arc<Pool>,
+}
+
+/// A TLS client certificate chain and its key (mutual TLS). `Debug` shows
+/// neither.
+pub struct ClientIdentity {
+    chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    key: rustls_pki_types::PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientIdentity({} certificates)", self.chain.len())
+    }
+}
+
+impl ClientIdentity {
+    /// From PEM text; an error says which part is wrong, never its content.
+    pub fn from_pem(chain: &str, key: &str) -> Result<Self, String> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|_| "the certificate is not PEM".to_string())?;
+        if chain.is_empty() {
+            return Err("the certificate holds no `BEGIN CERTIFICATE` block".into());
+        }
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
+            .map_err(|_| "the key is not a PEM private key (PKCS#8, PKCS#1 or SEC1)".to_string())?;
+        Ok(ClientIdentity { chain, key })
+    }
 }
 
 impl HttpsClient {
@@ -208,18 +240,25 @@ impl HttpsClient {
                 .add(cert.clone())
                 .map_err(|e| format!("extra trust root: {e}"))?;
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let roots = Arc::new(roots);
         Ok(HttpsClient {
-            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
+            tls: connector(roots.clone(), None)?,
+            roots,
             cfg: Arc::new(cfg),
             pool: Arc::default(),
         })
+    }
+
+    /// [`HttpsClient::send`] on a new connection that presents `identity`
+    /// (mutual TLS); never pooled, so no other request reuses it.
+    pub async fn send_with_identity(
+        &self,
+        req: OutRequest,
+        identity: ClientIdentity,
+    ) -> Result<OutResponse, NetError> {
+        let tls =
+            connector(self.roots.clone(), Some(identity)).map_err(NetError::InvalidRequest)?;
+        self.send_on(req, Some(&tls)).await
     }
 
     pub fn config(&self) -> &NetConfig {
@@ -228,6 +267,14 @@ impl HttpsClient {
 
     /// Sends `req` and reads the whole response, within its deadline.
     pub async fn send(&self, req: OutRequest) -> Result<OutResponse, NetError> {
+        self.send_on(req, None).await
+    }
+
+    async fn send_on(
+        &self,
+        req: OutRequest,
+        own: Option<&tokio_rustls::TlsConnector>,
+    ) -> Result<OutResponse, NetError> {
         let timeout = req
             .timeout
             .unwrap_or(self.cfg.default_timeout)
@@ -237,7 +284,7 @@ impl HttpsClient {
             req.url.scheme(),
             req.url.host_str().unwrap_or_default()
         );
-        match tokio::time::timeout(timeout, self.exchange(req)).await {
+        match tokio::time::timeout(timeout, self.exchange(req, own)).await {
             Ok(r) => r,
             Err(_) => Err(NetError::Timeout(format!(
                 "{target} did not answer within {} ms",
@@ -246,7 +293,11 @@ impl HttpsClient {
         }
     }
 
-    async fn exchange(&self, req: OutRequest) -> Result<OutResponse, NetError> {
+    async fn exchange(
+        &self,
+        req: OutRequest,
+        own: Option<&tokio_rustls::TlsConnector>,
+    ) -> Result<OutResponse, NetError> {
         if req.url.scheme() != "https" {
             return Err(NetError::InvalidRequest(format!(
                 "only https URLs are allowed, got {}://",
@@ -265,8 +316,12 @@ impl HttpsClient {
         // A pooled connection the provider closed meanwhile gives the
         // request back unsent; it then goes on another or a new connection.
         let (sender, resp) = loop {
-            let Some(mut sender) = self.pool.take(&key) else {
-                let mut sender = self.connect(&host, port).await?;
+            let pooled = match own {
+                Some(_) => None,
+                None => self.pool.take(&key),
+            };
+            let Some(mut sender) = pooled else {
+                let mut sender = self.connect(&host, port, own.unwrap_or(&self.tls)).await?;
                 let resp = sender
                     .send_request(http_req)
                     .await
@@ -300,7 +355,7 @@ impl HttpsClient {
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
             .collect();
         let body = read_capped(resp.into_body(), self.cfg.max_body_bytes, &host).await?;
-        if !close {
+        if !close && own.is_none() {
             self.pool.put(key, sender);
         }
         Ok(OutResponse {
@@ -312,7 +367,12 @@ impl HttpsClient {
 
     /// A new TLS connection to `host:port`, its driver running until the
     /// sender is dropped or the provider closes it.
-    async fn connect(&self, host: &str, port: u16) -> Result<Sender, NetError> {
+    async fn connect(
+        &self,
+        host: &str,
+        port: u16,
+        tls: &tokio_rustls::TlsConnector,
+    ) -> Result<Sender, NetError> {
         let tcp = match self
             .cfg
             .connect_to
@@ -331,8 +391,7 @@ impl HttpsClient {
             .to_string();
         let name = ServerName::try_from(bare)
             .map_err(|e| NetError::InvalidRequest(format!("host `{host}`: {e}")))?;
-        let tls = self
-            .tls
+        let tls = tls
             .connect(name, tcp)
             .await
             .map_err(|e| NetError::Network(format!("TLS with {host}:{port}: {e}")))?;
@@ -344,6 +403,29 @@ impl HttpsClient {
         });
         Ok(sender)
     }
+}
+
+/// The TLS connector: the roots, ALPN `http/1.1`, and a client certificate
+/// when given.
+fn connector(
+    roots: Arc<rustls::RootCertStore>,
+    identity: Option<ClientIdentity>,
+) -> Result<tokio_rustls::TlsConnector, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let mut tls = match identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => builder
+            .with_client_auth_cert(id.chain, id.key)
+            .map_err(|_| {
+                "the client certificate and key do not form a usable identity".to_string()
+            })?,
+    };
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(tls)))
 }
 
 /// Whether `url` may be a destination of the host's requests, checked

@@ -17,6 +17,7 @@ mod holes;
 mod hostile;
 mod mcp;
 mod migrate;
+mod mtls;
 mod neighbours;
 mod nextbug;
 mod oauth;

@@ -96,7 +96,13 @@ impl Connector for Generic {
             "OAuth 2.0 client credentials",
             vec![
                 client_id(),
-                field("client_secret", "Client secret").required().secret(),
+                field("client_secret", "Client secret")
+                    .secret()
+                    .help("Required unless the provider authenticates clients by certificate or key"),
+                field(provider::CLIENT_CERTIFICATE, "Client certificate (PEM)")
+                    .secret()
+                    .help("For mutual TLS (RFC 8705 tls_client_auth): the chain, leaf first"),
+                field(provider::CLIENT_KEY, "Client certificate key (PEM)").secret(),
             ],
         ))
         .auth_kind(auth_kind(

@@ -251,6 +251,15 @@ impl Provider {
         for (k, v) in self.params(params) {
             req = req.form(&k, &v);
         }
+        // RFC 8705 §2: the client is its TLS certificate; `client_id` names it.
+        if self.mtls() {
+            let id = client_id.ok_or_else(|| invalid("client_id", "is required"))?;
+            need(CLIENT_CERTIFICATE)?;
+            need(CLIENT_KEY)?;
+            return Ok(req
+                .form("client_id", id)
+                .client_certificate(CLIENT_CERTIFICATE, CLIENT_KEY));
+        }
         // RFC 7523 §2.2: a JWT signed with the client's key instead of a secret.
         if self.def.client_auth.as_deref() == Some("private_key_jwt") {
             let id = client_id.ok_or_else(|| invalid("client_id", "is required"))?;
@@ -340,7 +349,7 @@ impl Provider {
     }
 
     pub(crate) fn cc_request(&self, input: &ConnectionInput) -> Result<Request, ConnectorError> {
-        if self.def.client_auth.as_deref() != Some("private_key_jwt") {
+        if !self.mtls() && self.def.client_auth.as_deref() != Some("private_key_jwt") {
             need("client_secret")?;
         }
         let scopes = self.requested_scopes(input);
@@ -801,6 +810,21 @@ impl Provider {
         Ok(extra
             .into_iter()
             .fold(Request::from_wire(wire), |r, c| r.credential(c)))
+    }
+}
+
+/// Mutual TLS client authentication (RFC 8705): the certificate chain and
+/// its key, both secrets, presented by the host.
+pub(crate) const CLIENT_CERTIFICATE: &str = "client_certificate";
+pub(crate) const CLIENT_KEY: &str = "client_key";
+
+impl Provider {
+    /// Whether the client authenticates with a TLS certificate.
+    pub(crate) fn mtls(&self) -> bool {
+        matches!(
+            self.def.client_auth.as_deref(),
+            Some("tls_client_auth" | "self_signed_tls_client_auth")
+        )
     }
 }
 

@@ -147,7 +147,10 @@ impl Definition {
         let scope_specs = self.scopes.iter().any(|s| matches!(s, ScopeEntry::Spec(_)));
         let keyed_basic = self.api_key.as_ref().is_some_and(|k| {
             matches!(k.location, KeyLocation::Basic | KeyLocation::BasicUser) || k.second.is_some()
-        }) || self.client_auth.as_deref() == Some("private_key_jwt");
+        }) || matches!(
+            self.client_auth.as_deref(),
+            Some("private_key_jwt" | "tls_client_auth" | "self_signed_tls_client_auth")
+        );
         [
             ("category", self.category.is_some()),
             ("docs", self.docs.is_some()),
@@ -536,10 +539,12 @@ impl Definition {
                     | "client_secret_basic_raw"
                     | "client_secret_post"
                     | "private_key_jwt"
+                    | "tls_client_auth"
+                    | "self_signed_tls_client_auth"
             ) {
                 return Err(bad(
                     "client_auth",
-                    format!("`{ca}`: expected client_secret_basic, client_secret_basic_raw, client_secret_post or private_key_jwt"),
+                    format!("`{ca}`: expected client_secret_basic, client_secret_basic_raw, client_secret_post, private_key_jwt, tls_client_auth or self_signed_tls_client_auth"),
                 ));
             }
         }

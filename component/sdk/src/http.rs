@@ -4,11 +4,17 @@ use crate::bindings::connhost::connector::http as wit;
 use crate::{ConnectorError, ProviderFailure};
 use serde::de::DeserializeOwned;
 
-pub use wit::{BasicEncoding, Credential, JsonSecret, Method, Response, SecretBasic};
+pub use wit::{
+    BasicEncoding, ClientCertificate, Credential, JsonSecret, Method, Response, SecretBasic,
+};
 
 /// A request being built. Secrets are attached by name; the host fills in
 /// their values when it sends.
-pub struct Request(wit::Request, Vec<wit::Credential>);
+pub struct Request(
+    wit::Request,
+    Vec<wit::Credential>,
+    Option<wit::ClientCertificate>,
+);
 
 impl Request {
     /// A request with `method` to the absolute `https://` `url`.
@@ -23,6 +29,7 @@ impl Request {
                 timeout_ms: None,
             },
             Vec::new(),
+            None,
         )
     }
 
@@ -117,7 +124,7 @@ impl Request {
 
     /// The request as the contract carries it (`authenticate-request`).
     pub fn from_wire(request: wit::Request) -> Self {
-        Request(request, Vec::new())
+        Request(request, Vec::new(), None)
     }
 
     /// The contract's request; extra credentials are dropped (see
@@ -165,8 +172,21 @@ impl Request {
         }))
     }
 
+    /// Presents a TLS client certificate from secrets when sent (mutual
+    /// TLS, contract 0.3.2: RFC 8705 `tls_client_auth`).
+    pub fn client_certificate(mut self, certificate_secret: &str, key_secret: &str) -> Self {
+        self.2 = Some(wit::ClientCertificate {
+            certificate_secret: certificate_secret.into(),
+            key_secret: key_secret.into(),
+        });
+        self
+    }
+
     /// Sends the request. Any response, whatever its status, is `Ok`.
     pub fn send(self) -> Result<Response, ConnectorError> {
+        if let Some(identity) = &self.2 {
+            return wit::send_mtls(&self.0, &self.1, identity).map_err(transport_error);
+        }
         if self.1.is_empty() {
             wit::send(&self.0).map_err(transport_error)
         } else {

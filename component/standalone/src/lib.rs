@@ -224,6 +224,17 @@ impl http::Guest for Providers {
     /// `authenticate-request` returns (the Rust host does).
     fn add_credentials(_extra: Vec<Credential>) {}
 
+    /// `wasi:http` (0.2) has no way to present a client certificate.
+    fn send_mtls(
+        _req: Request,
+        _extra: Vec<Credential>,
+        _identity: http::ClientCertificate,
+    ) -> Result<Response, http::Error> {
+        Err(http::Error::InvalidRequest(
+            "mutual TLS is not available in the standalone adapter (wasi:http 0.2 cannot present a client certificate); run this connector in a connhost host".into(),
+        ))
+    }
+
     fn send_with(req: Request, extra: Vec<Credential>) -> Result<Response, http::Error> {
         let mut url = Url::parse(&req.url)
             .map_err(|e| http::Error::InvalidRequest(format!("bad URL: {e}")))?;

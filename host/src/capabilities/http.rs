@@ -7,7 +7,7 @@ use super::secrets::SecretScope;
 use crate::bindings::http::{
     self, Auth, BasicEncoding, Body, Credential, FormValue, Method, Request, Response,
 };
-use crate::net::{HttpsClient, NetError, OutRequest};
+use crate::net::{ClientIdentity, HttpsClient, NetError, OutRequest};
 use connhost_policy::{basic, Allowlist, Origin};
 use std::time::Duration;
 use tracing::Instrument;
@@ -84,6 +84,33 @@ impl http::Host for HttpView<'_> {
         self.send_extra(req, extra).await
     }
 
+    async fn send_mtls(
+        &mut self,
+        req: Request,
+        extra: Vec<Credential>,
+        identity: http::ClientCertificate,
+    ) -> wasmtime::Result<Result<Response, http::Error>> {
+        let pem = |name: &str| {
+            self.secrets
+                .get(name)
+                .map(|s| s.expose().to_string())
+                .ok_or_else(|| http::Error::InvalidRequest(format!("secret `{name}` is not set")))
+        };
+        let id = match (pem(&identity.certificate_secret), pem(&identity.key_secret)) {
+            (Ok(chain), Ok(key)) => ClientIdentity::from_pem(&chain, &key).map_err(|why| {
+                http::Error::InvalidRequest(format!(
+                    "secrets `{}` and `{}`: {why}",
+                    identity.certificate_secret, identity.key_secret
+                ))
+            }),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        match id {
+            Ok(id) => self.send_extra_on(req, extra, Some(id)).await,
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
     async fn add_credentials(&mut self, extra: Vec<Credential>) -> wasmtime::Result<()> {
         // Bounded: a plugin cannot grow host memory through this list.
         if self.ctx.staged.len() + extra.len() > MAX_EXTRA_CREDENTIALS {
@@ -105,6 +132,17 @@ impl HttpView<'_> {
         &mut self,
         req: Request,
         extra: Vec<Credential>,
+    ) -> wasmtime::Result<Result<Response, http::Error>> {
+        self.send_extra_on(req, extra, None).await
+    }
+
+    /// [`HttpView::send_extra`], presenting `identity` in the TLS handshake
+    /// when given (mutual TLS).
+    async fn send_extra_on(
+        &mut self,
+        req: Request,
+        extra: Vec<Credential>,
+        identity: Option<ClientIdentity>,
     ) -> wasmtime::Result<Result<Response, http::Error>> {
         if extra.len() > MAX_EXTRA_CREDENTIALS {
             return Ok(Err(http::Error::InvalidRequest(format!(
@@ -130,24 +168,32 @@ impl HttpView<'_> {
         let span = tracing::info_span!("http.send", connection = %self.connection,
             method = %out.method, host = out.url.host_str().unwrap_or(""), path = out.url.path());
         self.ctx.requests += 1;
-        Ok(
-            match self.ctx.client.send(out).instrument(span.clone()).await {
-                Ok(r) => {
-                    tracing::debug!(parent: &span, status = r.status, bytes = r.body.len(), "response");
-                    Ok(Response {
-                        status: r.status,
-                        headers: r.headers,
-                        body: r.body,
-                    })
-                }
-                Err(e) => Err(match e {
-                    NetError::InvalidRequest(m) => http::Error::InvalidRequest(m),
-                    NetError::Network(m) => http::Error::Network(m),
-                    NetError::Timeout(m) => http::Error::Timeout(m),
-                    NetError::TooLarge(n) => http::Error::TooLarge(n),
-                }),
-            },
-        )
+        let sent = match identity {
+            Some(id) => {
+                self.ctx
+                    .client
+                    .send_with_identity(out, id)
+                    .instrument(span.clone())
+                    .await
+            }
+            None => self.ctx.client.send(out).instrument(span.clone()).await,
+        };
+        Ok(match sent {
+            Ok(r) => {
+                tracing::debug!(parent: &span, status = r.status, bytes = r.body.len(), "response");
+                Ok(Response {
+                    status: r.status,
+                    headers: r.headers,
+                    body: r.body,
+                })
+            }
+            Err(e) => Err(match e {
+                NetError::InvalidRequest(m) => http::Error::InvalidRequest(m),
+                NetError::Network(m) => http::Error::Network(m),
+                NetError::Timeout(m) => http::Error::Timeout(m),
+                NetError::TooLarge(n) => http::Error::TooLarge(n),
+            }),
+        })
     }
 }
 

@@ -9,6 +9,8 @@
 //!   with PKCE, refresh rotation, revocation, discovery);
 //! * [`mcp`]: a fake OAuth-protected MCP server and its authorization
 //!   server (RFC 9728, 8414, 7591, 8707);
+//! * [`mtls`]: a fake token endpoint that authenticates clients by TLS
+//!   certificate (RFC 8705);
 //! * [`oauth1`]: a fake OAuth 1.0a provider (RFC 5849, signatures
 //!   recomputed from the wire);
 //! * [`conformance`]: the provider set-up of the cross-host conformance suite;
@@ -18,6 +20,7 @@ pub mod catalogue;
 pub mod celonis;
 pub mod conformance;
 pub mod mcp;
+pub mod mtls;
 pub mod oauth;
 pub mod oauth1;
 pub mod pki;

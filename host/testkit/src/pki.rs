@@ -10,6 +10,8 @@ pub struct TestPki {
     pub ca_pem: String,
     cert: CertificateDer<'static>,
     key: Vec<u8>,
+    ca: CertificateDer<'static>,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
 }
 
 impl TestPki {
@@ -39,7 +41,47 @@ impl TestPki {
             ca_pem: ca_cert.pem(),
             cert: leaf.der().clone(),
             key: leaf_key.serialize_der(),
+            ca: ca_cert.der().clone(),
+            issuer,
         }
+    }
+
+    /// A client certificate for `name` signed by this CA, and its key
+    /// (PEM, PKCS#8), for mutual TLS.
+    pub fn client_certificate(&self, name: &str) -> (String, String) {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+        let key = KeyPair::generate().expect("client key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.issuer).expect("client cert");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// An acceptor that takes a client certificate this CA signed (and
+    /// refuses any other); the handler sees whether one was presented.
+    pub(crate) fn mtls_acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca.clone()).expect("CA as a client root");
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        // A certificate is checked when presented; the token
+        // endpoint requires one, resource calls need none.
+        .allow_unauthenticated()
+        .build()
+        .expect("client verifier");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()));
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![self.cert.clone()], key)
+            .expect("server cert");
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
     }
 
     pub(crate) fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
