@@ -387,6 +387,13 @@ export class Connector {
           if (r.err) throw { payload: r.err };
           return r.ok;
         },
+        // 0.3.2: mutual TLS with a client certificate from secrets.
+        sendMtls: (req, extra, identity) => {
+          if (!ctx) noCtx();
+          const r = this.#send(ctx, req, extra, identity);
+          if (r.err) throw { payload: r.err };
+          return r.ok;
+        },
         // 0.3.1: staged in `authenticate-request` for the request it
         // returns (see `request`); bounded, or the call traps.
         addCredentials: (extra) => {
@@ -437,7 +444,7 @@ export class Connector {
   }
 
   /** The http import and `request`'s sending: policy checks, then the worker. */
-  #send(ctx, req, extra) {
+  #send(ctx, req, extra, identity) {
     if (extra.length > MAX_EXTRA_CREDENTIALS) {
       return { err: { tag: 'invalid-request', val: `more than ${MAX_EXTRA_CREDENTIALS} extra credentials` } };
     }
@@ -466,10 +473,23 @@ export class Connector {
       if (e instanceof HttpError) return { err: { tag: e.tag, val: e.val } };
       throw e;
     }
+    // A client certificate (mutual TLS): both secrets must be set and PEM,
+    // checked here as the Rust host does, named but never shown.
+    let tlsIdentity;
+    if (identity) {
+      const names = `secrets \`${identity.certificateSecret}\` and \`${identity.keySecret}\``;
+      const cert = ctx.signingSecret(identity.certificateSecret);
+      const key = ctx.signingSecret(identity.keySecret);
+      if (cert === undefined || cert === null) return { err: { tag: 'invalid-request', val: `secret \`${identity.certificateSecret}\` is not set` } };
+      if (key === undefined || key === null) return { err: { tag: 'invalid-request', val: `secret \`${identity.keySecret}\` is not set` } };
+      if (!/-----BEGIN CERTIFICATE-----/.test(String(cert))) return { err: { tag: 'invalid-request', val: `${names}: the certificate holds no \`BEGIN CERTIFICATE\` block` } };
+      if (!/-----BEGIN (RSA |EC )?PRIVATE KEY-----/.test(String(key))) return { err: { tag: 'invalid-request', val: `${names}: the key is not a PEM private key (PKCS#8, PKCS#1 or SEC1)` } };
+      tlsIdentity = { cert: String(cert), key: String(key) };
+    }
     const timeoutMs = Math.min(req.timeoutMs ?? this.#opts.timeoutMs, this.#opts.maxTimeoutMs);
     const r = this.#getSender().send({
       method: out.method, url: out.url.href, headers: out.headers, body: out.body,
-      timeoutMs, maxBodyBytes: this.#opts.maxBodyBytes,
+      timeoutMs, maxBodyBytes: this.#opts.maxBodyBytes, identity: tlsIdentity,
     }, timeoutMs);
     if (r.err) {
       if (r.err.tag === 'too-large') return { err: { tag: 'too-large', val: BigInt(r.err.val) } };

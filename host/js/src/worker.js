@@ -89,6 +89,16 @@ async function perform(id, r) {
   if (body || !['GET', 'HEAD', 'DELETE'].includes(r.method)) {
     headers.push(['content-length', String(body ? body.length : 0)]);
   }
+  // Mutual TLS: a context with the client's certificate, on a connection
+  // of its own (never pooled, so no other request rides on it).
+  let ownContext;
+  if (r.identity) {
+    try {
+      ownContext = tls.createSecureContext({ ca: ca ?? tls.rootCertificates, cert: r.identity.cert, key: r.identity.key });
+    } catch {
+      return finish({ err: { tag: 'invalid-request', val: 'the client certificate and key do not form a usable identity' } });
+    }
+  }
   let stage = 'connect';
   try {
     req = https.request({
@@ -98,8 +108,8 @@ async function perform(id, r) {
       path: url.pathname + url.search,
       headers: headers.flat(),
       servername: net.isIP(bare) ? undefined : bare,
-      secureContext,
-      agent,
+      secureContext: ownContext ?? secureContext,
+      agent: ownContext ? false : agent,
       ALPNProtocols: ['http/1.1'],
       setHost: false,
     });

@@ -261,6 +261,8 @@ class Connector:
                 http.add_func("send", lambda _store, req: self._send(req, []))
                 http.add_func("send-with", lambda _s, req, extra: self._send(req, extra))
                 http.add_func("add-credentials", lambda _s, extra: self._add_credentials(extra))
+                http.add_func("send-mtls", lambda _s, req, extra, identity:
+                              self._send(req, extra, identity))
             with root.add_instance("connhost:connector/secrets@0.3.2") as secrets:
                 secrets.add_func("has", lambda _s, name: self._scope().get(name) is not None)
                 secrets.add_func("set", lambda _s, name, value: self._scope().set(name, value))
@@ -329,17 +331,37 @@ class Connector:
                                  f"{policy.MAX_EXTRA_CREDENTIALS} credentials")
         call.staged.extend(_credential(c) for c in extra)
 
-    def _send(self, req: Any, extra: list[Any]) -> Any:
+    def _send(self, req: Any, extra: list[Any], identity: Any = None) -> Any:
         try:
             if len(extra) > policy.MAX_EXTRA_CREDENTIALS:
                 raise NetError("invalid-request",
                                f"more than {policy.MAX_EXTRA_CREDENTIALS} extra credentials")
-            return self._send_checked(req, [_credential(c) for c in extra])
+            return self._send_checked(req, [_credential(c) for c in extra],
+                                      self._identity(identity) if identity is not None else None)
         except NetError as e:
             payload = e.cap if e.kind == "too-large" else str(e)
             return wc.Variant(e.kind, payload)
 
-    def _send_checked(self, req: Any, extra: Iterable[policy.Credential] = ()) -> Any:
+    def _identity(self, identity: Any) -> tuple[str, str]:
+        """0.3.2 `send-mtls`: the certificate and key from secrets, checked
+        as the Rust host does (named, never shown)."""
+        cert_name = _get(identity, "certificate_secret")
+        key_name = _get(identity, "key_secret")
+        secrets = self._scope()
+        cert, key = secrets.get(cert_name), secrets.get(key_name)
+        for name, value in ((cert_name, cert), (key_name, key)):
+            if value is None:
+                raise NetError("invalid-request", f"secret `{name}` is not set")
+        names = f"secrets `{cert_name}` and `{key_name}`"
+        if "-----BEGIN CERTIFICATE-----" not in cert:
+            raise NetError("invalid-request", f"{names}: the certificate holds no `BEGIN CERTIFICATE` block")
+        if not any(f"-----BEGIN {k}PRIVATE KEY-----" in key for k in ("", "RSA ", "EC ")):
+            raise NetError("invalid-request",
+                           f"{names}: the key is not a PEM private key (PKCS#8, PKCS#1 or SEC1)")
+        return cert, key
+
+    def _send_checked(self, req: Any, extra: Iterable[policy.Credential] = (),
+                      identity: Optional[tuple[str, str]] = None) -> Any:
         call = self._call
         assert call is not None
         url = _get(req, "url")
@@ -395,7 +417,7 @@ class Connector:
         method = _get(req, "method")
         method = (method if isinstance(method, str) else method.tag).upper()
         status, resp_headers, resp_body = self._client.send(
-            method, url, headers, data, _get(req, "timeout_ms"))
+            method, url, headers, data, _get(req, "timeout_ms"), identity)
         return _rec(status=status, headers=resp_headers, body=resp_body)
 
     # ---- calls ----

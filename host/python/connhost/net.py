@@ -8,9 +8,11 @@ pool only after its response was read whole."""
 from __future__ import annotations
 
 import http.client
+import os
 import select
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -112,8 +114,32 @@ class HttpsClient:
             raise NetError("network", f"{host}: not a public address; refused")
         return addresses[0], port
 
+    def _identity_context(self, cert_pem: str, key_pem: str) -> ssl.SSLContext:
+        """A context presenting a client certificate (mutual TLS). `ssl`
+        reads a certificate chain only from files: they live in a private
+        temporary directory for the duration of the load."""
+        ctx = ssl.create_default_context()
+        if self.cfg.ca_pem:
+            ctx.load_verify_locations(cadata=self.cfg.ca_pem)
+        with tempfile.TemporaryDirectory(prefix="connhost-mtls-") as d:
+            cert_file = os.path.join(d, "cert.pem")
+            key_file = os.path.join(d, "key.pem")
+            for path, text in ((cert_file, cert_pem), (key_file, key_pem)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(text)
+            try:
+                ctx.load_cert_chain(cert_file, key_file)
+            except (ssl.SSLError, ValueError):
+                raise NetError("invalid-request",
+                               "the client certificate and key do not form a usable identity") from None
+        return ctx
+
     def send(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes,
-             timeout_ms: Optional[int]) -> tuple[int, list[tuple[str, str]], bytes]:
+             timeout_ms: Optional[int],
+             identity: Optional[tuple[str, str]] = None) -> tuple[int, list[tuple[str, str]], bytes]:
+        """`identity`: a client certificate and key (PEM) to present, on a
+        connection of its own (never pooled)."""
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
             raise NetError("invalid-request", f"only https URLs are allowed, got {parts.scheme}://")
@@ -136,10 +162,11 @@ class HttpsClient:
             path += "?" + parts.query
         addr = self._address(host, port)
         key = (host, port, addr)
-        conn = self._take(key)
+        tls = self._identity_context(*identity) if identity else self.tls
+        conn = None if identity else self._take(key)
         reused = conn is not None
         if conn is None:
-            conn = _Connection(host, port, addr, context=self.tls, timeout=left())
+            conn = _Connection(host, port, addr, context=tls, timeout=left())
         keep = False
         try:
             try:
@@ -149,7 +176,7 @@ class HttpsClient:
                 if not reused or method not in IDEMPOTENT:
                     raise
                 conn.close()
-                conn = _Connection(host, port, addr, context=self.tls, timeout=left())
+                conn = _Connection(host, port, addr, context=tls, timeout=left())
                 resp = self._exchange(conn, host, port, method, path, headers, body, left)
             out = bytearray()
             cap = self.cfg.max_body_bytes
@@ -163,7 +190,7 @@ class HttpsClient:
                     raise NetError("too-large", f"response body over {cap} bytes", cap)
                 out += chunk
             resp_headers = [(k.lower(), v) for k, v in resp.getheaders()]
-            keep = not resp.will_close
+            keep = not resp.will_close and identity is None
             # Read whole: closing it readies the connection for the next.
             resp.close()
             return resp.status, resp_headers, bytes(out)

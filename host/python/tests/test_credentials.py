@@ -132,7 +132,7 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, list[tuple[str, str]], bytes]] = []
 
-    def send(self, method, url, headers, body, timeout_ms):  # type: ignore[no-untyped-def]
+    def send(self, method, url, headers, body, timeout_ms, identity=None):  # type: ignore[no-untyped-def]
         self.sent.append((method, url, headers, body))
         return 200, [], b"{}"
 

@@ -41,6 +41,8 @@ pub fn provider() -> FakeConfig {
 pub struct Fakes {
     pub celonis: crate::celonis::FakeCelonis,
     pub oauth: crate::oauth::FakeOAuth,
+    /// A token endpoint that authenticates clients by TLS certificate.
+    pub mtls: crate::mtls::FakeMtls,
 }
 
 impl Fakes {
@@ -48,6 +50,7 @@ impl Fakes {
         Ok(Fakes {
             celonis: crate::celonis::FakeCelonis::start(provider()).await?,
             oauth: crate::oauth::FakeOAuth::start(Default::default()).await?,
+            mtls: crate::mtls::FakeMtls::conformance().await?,
         })
     }
 
@@ -57,18 +60,20 @@ impl Fakes {
         for host in [demo::DOMAIN, "other.eu-1.celonis.cloud"] {
             map.insert(format!("{host}:443"), self.celonis.addr().to_string());
         }
-        let oauth = self.oauth.connect_to();
-        let (name, addr) = oauth.split_once(":443:").expect("HOST:443:ADDR:PORT");
-        map.insert(format!("{name}:443"), addr.to_string());
+        for c in [self.oauth.connect_to(), self.mtls.connect_to()] {
+            let (name, addr) = c.split_once(":443:").expect("HOST:443:ADDR:PORT");
+            map.insert(format!("{name}:443"), addr.to_string());
+        }
         map
     }
 
     /// Both test CAs, PEM, one after the other.
     pub fn ca_pem(&self) -> String {
         format!(
-            "{}\n{}",
+            "{}\n{}\n{}",
             self.celonis.ca_pem().trim_end(),
-            self.oauth.ca_pem()
+            self.oauth.ca_pem().trim_end(),
+            self.mtls.ca_pem()
         )
     }
 }

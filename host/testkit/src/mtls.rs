@@ -46,19 +46,47 @@ impl Drop for FakeMtls {
     }
 }
 
+/// The conformance suite's client: a certificate, its key and the CA that
+/// signed it, committed for tests only (nothing trusts that CA but this
+/// fake), so every host's runner presents the same identity.
+pub const CONFORMANCE_CLIENT_PEM: &str = include_str!("../../../tests/conformance/mtls-client.pem");
+pub const CONFORMANCE_CLIENT_KEY_PEM: &str =
+    include_str!("../../../tests/conformance/mtls-client-key.pem");
+const CONFORMANCE_CLIENT_CA_PEM: &str =
+    include_str!("../../../tests/conformance/mtls-client-ca.pem");
+
+fn der(pem: &str) -> rustls::pki_types::CertificateDer<'static> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).expect("a PEM certificate")
+}
+
 impl FakeMtls {
+    /// With a client certificate made for this run.
     pub async fn start() -> std::io::Result<FakeMtls> {
         let pki = TestPki::new(&[HOST]);
         let client_pem = pki.client_certificate(CLIENT_ID);
-        let registered: Vec<u8> = {
-            use rustls::pki_types::pem::PemObject;
-            rustls::pki_types::CertificateDer::from_pem_slice(client_pem.0.as_bytes())
-                .expect("client cert")
-                .to_vec()
-        };
+        Self::serve(pki, client_pem, None).await
+    }
+
+    /// With the conformance suite's committed client certificate.
+    pub async fn conformance() -> std::io::Result<FakeMtls> {
+        let pki = TestPki::new(&[HOST]);
+        let client_pem = (
+            CONFORMANCE_CLIENT_PEM.to_string(),
+            CONFORMANCE_CLIENT_KEY_PEM.to_string(),
+        );
+        Self::serve(pki, client_pem, Some(der(CONFORMANCE_CLIENT_CA_PEM))).await
+    }
+
+    async fn serve(
+        pki: TestPki,
+        client_pem: (String, String),
+        client_ca: Option<rustls::pki_types::CertificateDer<'static>>,
+    ) -> std::io::Result<FakeMtls> {
+        let registered: Vec<u8> = der(&client_pem.0).to_vec();
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let acceptor = pki.mtls_acceptor();
+        let acceptor = pki.mtls_acceptor(client_ca);
         let state = Arc::new(Mutex::new(Ledger::default()));
         let st = state.clone();
         let task = tokio::spawn(async move {

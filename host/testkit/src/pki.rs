@@ -58,12 +58,18 @@ impl TestPki {
         (cert.pem(), key.serialize_pem())
     }
 
-    /// An acceptor that takes a client certificate this CA signed (and
-    /// refuses any other); the handler sees whether one was presented.
-    pub(crate) fn mtls_acceptor(&self) -> tokio_rustls::TlsAcceptor {
+    /// An acceptor that takes a client certificate this CA (or
+    /// `client_ca`) signed, and refuses any other; the handler sees
+    /// whether one was presented.
+    pub(crate) fn mtls_acceptor(
+        &self,
+        client_ca: Option<CertificateDer<'static>>,
+    ) -> tokio_rustls::TlsAcceptor {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca.clone()).expect("CA as a client root");
+        roots
+            .add(client_ca.unwrap_or_else(|| self.ca.clone()))
+            .expect("CA as a client root");
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
             Arc::new(roots),
             provider.clone(),
