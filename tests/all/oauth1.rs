@@ -229,6 +229,57 @@ async fn three_legged_consent_then_signed_verify_and_requests() {
     let names: Vec<&str> = record.secret_names().collect();
     assert!(names.contains(&"oauth_token_secret"), "{names:?}");
     assert!(!names.contains(&"oauth1_request_secret"), "{names:?}");
+
+    // The user refuses (RFC 5849 servers redirect with `denied`): a typed
+    // refusal, and the connection stays as it was.
+    let refusal = m
+        .reauthorize_start(&record.id, REDIRECT, None)
+        .await
+        .unwrap();
+    let location = s.consent(&refusal.authorize_url).await;
+    let mut denied = url::Url::parse(&location).unwrap();
+    let state = denied
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    denied
+        .query_pairs_mut()
+        .clear()
+        .append_pair("state", &state)
+        .append_pair("denied", "temp-x");
+    match m
+        .authorize_finish(&refusal.pending_id, denied.as_str())
+        .await
+    {
+        Err(Error::Authorization { error, .. }) => assert_eq!(error, "access_denied"),
+        other => panic!("expected access_denied, got {other:?}"),
+    }
+    assert_eq!(
+        m.get(&record.id).unwrap().fields["oauth_token"],
+        record.fields["oauth_token"]
+    );
+
+    // Reauthorization: new temporary credentials, a new token for the same
+    // connection, and signing with the new token's secret.
+    let again = m
+        .reauthorize_start(&record.id, REDIRECT, None)
+        .await
+        .unwrap();
+    let location = s.consent(&again.authorize_url).await;
+    let renewed = m
+        .authorize_finish(&again.pending_id, &location)
+        .await
+        .unwrap();
+    assert_eq!(renewed.id, record.id);
+    assert_ne!(renewed.fields["oauth_token"], record.fields["oauth_token"]);
+    assert_eq!(
+        m.verify(&record.id).await.unwrap().account_label,
+        SCREEN_NAME
+    );
+    let refused = s.fake.ledger(|l| l.refused.clone());
+    assert!(refused.is_empty(), "{refused:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

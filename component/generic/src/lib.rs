@@ -87,6 +87,10 @@ impl Connector for Generic {
                     field("client_secret", "Client secret")
                         .secret()
                         .help("Omit for public clients (PKCE only)"),
+                    field(provider::CLIENT_CERTIFICATE, "Client certificate (PEM)")
+                        .secret()
+                        .help("For mutual TLS (RFC 8705 tls_client_auth): the chain, leaf first"),
+                    field(provider::CLIENT_KEY, "Client certificate key (PEM)").secret(),
                 ],
             )
             .authorization_code(),
@@ -435,7 +439,10 @@ impl Connector for Generic {
                 let req = Request::post(&url)
                     .form_secret("token", secret)
                     .form("token_type_hint", hint);
-                let req = if secrets::has("client_secret") {
+                let req = if p.mtls() {
+                    req.form("client_id", client_id)
+                        .client_certificate(provider::CLIENT_CERTIFICATE, provider::CLIENT_KEY)
+                } else if secrets::has("client_secret") {
                     p.client_auth()?.apply(req, client_id, "client_secret")
                 } else {
                     req.form("client_id", client_id)

@@ -54,6 +54,11 @@ impl signing::Guest for Providers {
         algorithm: Algorithm,
         message: Vec<u8>,
     ) -> Result<Vec<u8>, SigningError> {
+        if message.len() > 1 << 20 {
+            return Err(SigningError::BadKey(
+                "the message is larger than 1048576 bytes".into(),
+            ));
+        }
         hmac(algorithm, key(&secret)?.as_bytes(), &message)
     }
 
@@ -80,6 +85,9 @@ impl signing::Guest for Providers {
         token_secret: Option<String>,
         base_string: String,
     ) -> Result<String, SigningError> {
+        if base_string.len() > 1 << 20 {
+            return Err(SigningError::BadKey("the base string is too large".into()));
+        }
         let consumer = key(&consumer_secret)?;
         let token = match token_secret {
             Some(name) => key(&name)?,

@@ -127,8 +127,12 @@ export function matchesOriginPattern(origin, patterns, { fields = {}, issuerFiel
       if (approved.length && matchesOriginPattern(origin, approved, { fields })) return true;
       continue;
     }
-    if (p.startsWith('{field:') && p.endsWith('}')) {
-      const v = fields[p.slice('{field:'.length, -1)];
+    // `{resource:NAME}` (0.3.2) matches as `{field:NAME}`; reading the
+    // resource's metadata for the issuer is the embedding platform's step
+    // here (the Rust host's connection manager does it).
+    const fieldPattern = p.match(/^\{(field|resource):([A-Za-z0-9_-]+)\}$/);
+    if (fieldPattern) {
+      const v = fields[fieldPattern[2]];
       if (v && fieldOrigin(v) === origin) return true;
       continue;
     }

@@ -203,7 +203,7 @@ export function signingImports(getSecret, onUse) {
     signOauth1: (algorithm, consumerSecret, tokenSecret, baseString) => {
       const r = oauth1WithSecrets(getSecret, algorithm, consumerSecret, tokenSecret, baseString);
       if (r.err) throw { payload: r.err };
-      onUse?.(consumerSecret, 'oauth1');
+      onUse?.(tokenSecret ? `${consumerSecret}\` and \`${tokenSecret}` : consumerSecret, 'oauth1');
       return r.ok;
     },
   };

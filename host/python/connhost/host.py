@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
+from urllib.parse import urlsplit
 
 import wasmtime
 from wasmtime import component as wc
@@ -336,8 +337,7 @@ class Connector:
             if len(extra) > policy.MAX_EXTRA_CREDENTIALS:
                 raise NetError("invalid-request",
                                f"more than {policy.MAX_EXTRA_CREDENTIALS} extra credentials")
-            return self._send_checked(req, [_credential(c) for c in extra],
-                                      self._identity(identity) if identity is not None else None)
+            return self._send_checked(req, [_credential(c) for c in extra], identity)
         except NetError as e:
             payload = e.cap if e.kind == "too-large" else str(e)
             return wc.Variant(e.kind, payload)
@@ -361,7 +361,7 @@ class Connector:
         return cert, key
 
     def _send_checked(self, req: Any, extra: Iterable[policy.Credential] = (),
-                      identity: Optional[tuple[str, str]] = None) -> Any:
+                      identity: Any = None) -> Any:
         call = self._call
         assert call is not None
         url = _get(req, "url")
@@ -369,6 +369,8 @@ class Connector:
             origin = policy.origin_of(url)
             raise NetError("denied-host", str(origin) if origin else url)
         secrets = call.secrets
+        # After the allowlist, as the Rust and JS hosts check.
+        pems = self._identity(identity) if identity is not None else None
 
         def secret(name: str) -> str:
             value = secrets.get(name)
@@ -417,7 +419,7 @@ class Connector:
         method = _get(req, "method")
         method = (method if isinstance(method, str) else method.tag).upper()
         status, resp_headers, resp_body = self._client.send(
-            method, url, headers, data, _get(req, "timeout_ms"), identity)
+            method, url, headers, data, _get(req, "timeout_ms"), pems)
         return _rec(status=status, headers=resp_headers, body=resp_body)
 
     # ---- calls ----
@@ -588,19 +590,32 @@ def _pattern_allows(pattern: str, origin: policy.Origin, connection: Connection)
     """An `origin-patterns` entry: `https://host[:port]`,
     `https://*.domain.tld[:port]`, `{definition}` (the connection's
     approved definition origins and patterns), `{field:NAME}` (the host
-    in that field). `{issuer}` is not supported here."""
+    in that field; `{resource:NAME}` likewise, the RFC 9728 step being the
+    embedding platform's here). `{issuer}` is not supported here."""
     if pattern == "{definition}":
         return any(_pattern_allows(o, origin, connection) for o in connection.definition_origins
                    if o not in ("{definition}", "{issuer}"))
-    if pattern.startswith("{field:") and pattern.endswith("}"):
-        value = connection.fields.get(pattern[len("{field:"):-1])
+    for prefix in ("{field:", "{resource:"):
+        if pattern.startswith(prefix) and pattern.endswith("}"):
+            break
+    else:
+        prefix = ""
+    if prefix:
+        value = connection.fields.get(pattern[len(prefix):-1])
         if not value:
             return False
+        # A host name or an https URL (a protected resource's), as the Rust
+        # host reads it: its origin.
+        text = value if value.startswith("https://") else "https://" + value
         try:
-            named = policy.parse_origin(value if value.startswith("https://") else "https://" + value)
+            parts = urlsplit(text)
+            parts.port
         except ValueError:
             return False
-        return named == origin
+        if parts.scheme != "https" or not parts.hostname or parts.username or parts.password:
+            return False
+        named = policy.origin_of(text)
+        return named is not None and named == origin
     if pattern.startswith("{"):
         return False
     try:

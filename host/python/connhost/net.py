@@ -117,11 +117,14 @@ class HttpsClient:
     def _identity_context(self, cert_pem: str, key_pem: str) -> ssl.SSLContext:
         """A context presenting a client certificate (mutual TLS). `ssl`
         reads a certificate chain only from files: they live in a private
-        temporary directory for the duration of the load."""
+        temporary directory (in memory where possible) for the duration of
+        the load."""
         ctx = ssl.create_default_context()
         if self.cfg.ca_pem:
             ctx.load_verify_locations(cadata=self.cfg.ca_pem)
-        with tempfile.TemporaryDirectory(prefix="connhost-mtls-") as d:
+        # In memory where the system has it (/dev/shm), not on disk.
+        shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+        with tempfile.TemporaryDirectory(prefix="connhost-mtls-", dir=shm) as d:
             cert_file = os.path.join(d, "cert.pem")
             key_file = os.path.join(d, "key.pem")
             for path, text in ((cert_file, cert_pem), (key_file, key_pem)):
@@ -129,7 +132,8 @@ class HttpsClient:
                 with os.fdopen(fd, "w") as f:
                     f.write(text)
             try:
-                ctx.load_cert_chain(cert_file, key_file)
+                # An encrypted key is refused, never prompted for.
+                ctx.load_cert_chain(cert_file, key_file, password=lambda: b"")
             except (ssl.SSLError, ValueError):
                 raise NetError("invalid-request",
                                "the client certificate and key do not form a usable identity") from None

@@ -90,25 +90,7 @@ impl http::Host for HttpView<'_> {
         extra: Vec<Credential>,
         identity: http::ClientCertificate,
     ) -> wasmtime::Result<Result<Response, http::Error>> {
-        let pem = |name: &str| {
-            self.secrets
-                .get(name)
-                .map(|s| s.expose().to_string())
-                .ok_or_else(|| http::Error::InvalidRequest(format!("secret `{name}` is not set")))
-        };
-        let id = match (pem(&identity.certificate_secret), pem(&identity.key_secret)) {
-            (Ok(chain), Ok(key)) => ClientIdentity::from_pem(&chain, &key).map_err(|why| {
-                http::Error::InvalidRequest(format!(
-                    "secrets `{}` and `{}`: {why}",
-                    identity.certificate_secret, identity.key_secret
-                ))
-            }),
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
-        match id {
-            Ok(id) => self.send_extra_on(req, extra, Some(id)).await,
-            Err(e) => Ok(Err(e)),
-        }
+        self.send_extra_on(req, extra, Some(identity)).await
     }
 
     async fn add_credentials(&mut self, extra: Vec<Credential>) -> wasmtime::Result<()> {
@@ -136,13 +118,32 @@ impl HttpView<'_> {
         self.send_extra_on(req, extra, None).await
     }
 
-    /// [`HttpView::send_extra`], presenting `identity` in the TLS handshake
-    /// when given (mutual TLS).
+    /// The client certificate and key the secrets `identity` names hold,
+    /// parsed; an error names the secrets, never their text.
+    fn identity(&self, identity: &http::ClientCertificate) -> Result<ClientIdentity, http::Error> {
+        let pem = |name: &str| {
+            self.secrets
+                .get(name)
+                .map(|s| zeroize::Zeroizing::new(s.expose().to_string()))
+                .ok_or_else(|| http::Error::InvalidRequest(format!("secret `{name}` is not set")))
+        };
+        let chain = pem(&identity.certificate_secret)?;
+        let key = pem(&identity.key_secret)?;
+        ClientIdentity::from_pem(&chain, &key).map_err(|why| {
+            http::Error::InvalidRequest(format!(
+                "secrets `{}` and `{}`: {why}",
+                identity.certificate_secret, identity.key_secret
+            ))
+        })
+    }
+
+    /// [`HttpView::send_extra`], presenting the client certificate
+    /// `identity` names in the TLS handshake when given (mutual TLS).
     async fn send_extra_on(
         &mut self,
         req: Request,
         extra: Vec<Credential>,
-        identity: Option<ClientIdentity>,
+        identity: Option<http::ClientCertificate>,
     ) -> wasmtime::Result<Result<Response, http::Error>> {
         if extra.len() > MAX_EXTRA_CREDENTIALS {
             return Ok(Err(http::Error::InvalidRequest(format!(
@@ -157,6 +158,11 @@ impl HttpView<'_> {
             tracing::warn!(connection = %self.connection, target = %target(&url), "denied outbound request");
             return Ok(Err(denied));
         }
+        // After the allowlist, as the JS and Python hosts check.
+        let identity = match identity.map(|i| self.identity(&i)).transpose() {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(e)),
+        };
         let out = match self
             .hooks
             .attach_secrets(req, url, self.secrets)

@@ -103,12 +103,19 @@ impl Manager {
         redirect_uri: &str,
         return_url: Option<&str>,
     ) -> Result<AuthorizeStart> {
-        let record = self.store.get(id)?;
+        let mut record = self.store.get(id)?;
         let manifest = self.connector(&record.connector)?;
         let mut secrets = self.store.open_secrets(&record)?.into_values();
         for token in &manifest.token_secrets {
             secrets.remove(token);
         }
+        // What the connector stored as fields (undeclared: a token's
+        // identifier, an API origin, OAuth 1.0a's temporary token) belongs
+        // to the grant being replaced; a connector never changes a field
+        // once set, so the new consent starts without them.
+        record
+            .fields
+            .retain(|name, _| manifest.field(name).is_some());
         self.start_pending(
             &manifest,
             record,
@@ -264,6 +271,13 @@ impl Manager {
             return Err(failed(
                 "expired",
                 "the authorization took too long; start again",
+            ));
+        }
+        // OAuth 1.0a servers (X, Tumblr) say a refusal with `denied`.
+        if params.contains_key("denied") && !params.contains_key("oauth_verifier") {
+            return Err(failed(
+                "access_denied",
+                "the user or the provider denied access",
             ));
         }
         if let Some(err) = params.get("error") {

@@ -52,7 +52,8 @@ impl Manager {
             return Ok(());
         };
         let server = authorization_server(&self.cfg.net, field, &resource).await?;
-        tracing::info!(connection = %record.id, resource = %resource, server = %server, "protected resource names its authorization server");
+        // Origins only: a resource URL may carry a token in its path.
+        tracing::info!(connection = %record.id, server = %server, "protected resource names its authorization server");
         record.fields.insert(issuer_field.to_string(), server);
         Ok(())
     }
@@ -63,10 +64,15 @@ impl Manager {
 /// must be an https issuer identifier (RFC 8414 §2).
 pub async fn authorization_server(net: &NetConfig, field: &str, resource: &str) -> Result<String> {
     let url = Url::parse(resource).map_err(|e| Error::invalid(field, e.to_string()))?;
-    if url.scheme() != "https" || url.fragment().is_some() || url.host_str().is_none() {
+    if url.scheme() != "https"
+        || url.fragment().is_some()
+        || url.host_str().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return Err(Error::invalid(
             field,
-            "must be an https URL without a fragment (RFC 9728 §1.2)",
+            "must be an https URL without user info or a fragment (RFC 9728 §1.2)",
         ));
     }
     let origin = match url.port() {
@@ -76,8 +82,9 @@ pub async fn authorization_server(net: &NetConfig, field: &str, resource: &str) 
     // §3.1: the well-known suffix goes between the host and the path; a
     // server that only publishes it at the root is common (MCP allows it).
     let path = url.path().trim_end_matches('/');
+    let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
     let mut candidates = vec![format!(
-        "{origin}/.well-known/oauth-protected-resource{path}"
+        "{origin}/.well-known/oauth-protected-resource{path}{query}"
     )];
     if !path.is_empty() {
         candidates.push(format!("{origin}/.well-known/oauth-protected-resource"));
@@ -96,7 +103,7 @@ pub async fn authorization_server(net: &NetConfig, field: &str, resource: &str) 
             .await
             .map_err(|e| {
                 Error::Connector(ConnectorError::Network {
-                    message: format!("reading the protected-resource metadata of {resource}: {e}"),
+                    message: format!("reading the protected-resource metadata at {origin}: {e}"),
                 })
             })?;
         if resp.status == 404 {
@@ -133,6 +140,8 @@ pub async fn authorization_server(net: &NetConfig, field: &str, resource: &str) 
                 && u.query().is_none()
                 && u.fragment().is_none()
                 && u.host_str().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
         });
         if !ok {
             return Err(Error::invalid(
@@ -144,6 +153,6 @@ pub async fn authorization_server(net: &NetConfig, field: &str, resource: &str) 
     }
     Err(Error::invalid(
         field,
-        format!("no protected-resource metadata (RFC 9728) at {resource} (HTTP {last})"),
+        format!("no protected-resource metadata (RFC 9728) at {origin} (HTTP {last})"),
     ))
 }
