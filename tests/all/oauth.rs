@@ -888,6 +888,27 @@ async fn a_member_cannot_narrow_what_usages_need_by_edit_or_consent() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "forbidden", "{err}");
+    // An edit that keeps asking for what the usage needs is a member's to
+    // make (mutants: a scope kept counted as dropped).
+    member
+        .edit_authorize_start(&rec.id, new_conn(Some("profile email")), REDIRECT, None)
+        .await
+        .unwrap();
+    // So is one that keeps asking for the provider's defaults, as the
+    // connection did (what they grant is not known before consent).
+    let defaults = s.connect(&m, None).await;
+    admin
+        .add_usage(connhost::Usage {
+            consumer: "profile-flow".into(),
+            connection: defaults.id.clone(),
+            scopes: vec![defaults.granted_scopes[0].clone()],
+            state: connhost::UsageState::Active,
+        })
+        .unwrap();
+    member
+        .edit_authorize_start(&defaults.id, new_conn(None), REDIRECT, None)
+        .await
+        .unwrap();
     // The usage narrowed first: refused too.
     let err = member
         .add_usage(connhost::Usage {
