@@ -32,8 +32,12 @@ pub const REQUEST_SECRET: &str = "oauth1_request_secret";
 
 /// §3.6: every byte but ALPHA, DIGIT, `-`, `.`, `_`, `~` as `%XX`.
 pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
+    encode_bytes(s.as_bytes())
+}
+
+fn encode_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(b as char);
         } else {
@@ -41,6 +45,29 @@ pub fn encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// §3.4.1.3.1: `application/x-www-form-urlencoded` pairs (a query or a
+/// form body), decoded to bytes (`+` is a space) and encoded again by
+/// §3.6, so a value that is not UTF-8 is signed as it is sent.
+pub fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
+    let decode = |part: &[u8]| -> Vec<u8> {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&spaced).collect()
+    };
+    raw.split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = match p.iter().position(|&b| b == b'=') {
+                Some(i) => (&p[..i], &p[i + 1..]),
+                None => (p, &[][..]),
+            };
+            (encode_bytes(&decode(k)), encode_bytes(&decode(v)))
+        })
+        .collect()
 }
 
 fn method_name(m: Method) -> &'static str {
@@ -55,8 +82,9 @@ fn method_name(m: Method) -> &'static str {
 }
 
 /// §3.4.1: `METHOD&enc(base URI)&enc(normalized parameters)`, where the
-/// parameters are the query's, a form body's and `oauth` (without
-/// `realm` and `oauth_signature`), each encoded, sorted by name then value.
+/// parameters are the query's, a form body's (`body`, already encoded by
+/// [`form_pairs`]) and `oauth` (without `realm` and `oauth_signature`),
+/// each encoded, sorted by name then value.
 pub fn base_string(
     method: &str,
     url: &Url,
@@ -70,11 +98,8 @@ pub fn base_string(
         base.push_str(&format!(":{p}"));
     }
     base.push_str(url.path());
-    let mut params: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (encode(&k), encode(&v)))
-        .collect();
-    params.extend(body.iter().map(|(k, v)| (encode(k), encode(v))));
+    let mut params = form_pairs(url.query().unwrap_or("").as_bytes());
+    params.extend(body.iter().cloned());
     params.extend(oauth.iter().map(|(k, v)| (encode(k), encode(v))));
     params.sort();
     let normalized = params
@@ -118,6 +143,13 @@ impl Signer<'_> {
         let algorithm = self.algorithm()?;
         let (mut wire, extra) = req.into_parts();
         let url = Url::parse(&wire.url).map_err(|e| invalid("url", e.to_string()))?;
+        // §3.5: protocol parameters go in one place, here the header.
+        if url.query_pairs().any(|(k, _)| k.starts_with("oauth_")) {
+            return Err(invalid(
+                "url",
+                "carries OAuth 1.0a protocol parameters (oauth_*); the host's signature puts them in the Authorization header",
+            ));
+        }
         let form_type = wire.headers.iter().any(|(n, v)| {
             n.eq_ignore_ascii_case("content-type")
                 && v.to_ascii_lowercase()
@@ -126,14 +158,12 @@ impl Signer<'_> {
         // §3.4.1.3.1: a form body's parameters are signed too.
         let body: Vec<(String, String)> = match &wire.body {
             Body::Empty => Vec::new(),
-            Body::Bytes(b) if form_type => url::form_urlencoded::parse(b)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
+            Body::Bytes(b) if form_type => form_pairs(b),
             Body::Bytes(_) => Vec::new(),
             Body::Form(pairs) => pairs
                 .iter()
                 .map(|(k, v)| match v {
-                    FormValue::Text(t) => Ok((k.clone(), t.clone())),
+                    FormValue::Text(t) => Ok((encode(k), encode(t))),
                     FormValue::Secret(_) => Err(invalid(
                         "body",
                         "an OAuth 1.0a request cannot sign a secret form value",
@@ -377,9 +407,7 @@ mod tests {
     #[test]
     fn base_string_matches_rfc_5849_section_3_4_1_1() {
         let url = Url::parse("http://example.com/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b").unwrap();
-        let body: Vec<(String, String)> = url::form_urlencoded::parse(b"c2&a3=2+q")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let body = form_pairs(b"c2&a3=2+q");
         let oauth: Vec<(String, String)> = [
             ("oauth_consumer_key", "9djdj82h48djs9d2"),
             ("oauth_token", "kkk9d7dh3k39sjv7"),
@@ -393,6 +421,18 @@ mod tests {
         assert_eq!(
             base_string("POST", &url, &body, &oauth),
             "POST&http%3A%2F%2Fexample.com%2Frequest&a2%3Dr%2520b%26a3%3D2%2520q%26a3%3Da%26b5%3D%253D%25253D%26c%2540%3D%26c2%3D%26oauth_consumer_key%3D9djdj82h48djs9d2%26oauth_nonce%3D7d8f3e4a%26oauth_signature_method%3DHMAC-SHA1%26oauth_timestamp%3D137131201%26oauth_token%3Dkkk9d7dh3k39sjv7"
+        );
+    }
+
+    /// A value that is not UTF-8 is signed as sent, not as U+FFFD.
+    #[test]
+    fn bytes_that_are_not_utf8_are_signed_as_sent() {
+        assert_eq!(
+            form_pairs(b"a=%E9&b=x+y"),
+            [
+                ("a".to_string(), "%E9".to_string()),
+                ("b".into(), "x%20y".into())
+            ]
         );
     }
 
