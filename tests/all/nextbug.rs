@@ -739,3 +739,44 @@ async fn team_settings_are_an_admin_s_and_team_names_are_ids() {
         );
     }
 }
+
+/// Mutation testing found this unchecked (scripts/mutants.sh roles): a
+/// usage through a dynamic connection blocks deleting that dynamic
+/// connection's targets only, not another dynamic connection's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_usage_blocks_only_its_own_targets() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let admin = m.team(caller("team-a", "ada")).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(
+            admin
+                .create(app_key("team-a", demo::APP_KEY))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    for (name, target) in [("used", &ids[0]), ("unused", &ids[1])] {
+        admin
+            .put_dynamic(DynamicConnection {
+                name: name.into(),
+                connector: "celonis".into(),
+                key: "dept".into(),
+                choices: BTreeMap::from([("x".to_string(), target.clone())]),
+                default: None,
+            })
+            .unwrap();
+    }
+    admin
+        .add_usage(usage("flow", "dynamic:used", UsageState::Active))
+        .unwrap();
+    assert_eq!(admin.blocking_usages(&ids[0]).unwrap().len(), 1);
+    assert!(admin.blocking_usages(&ids[1]).unwrap().is_empty());
+    // The unused one's target goes without force; the used one's does not.
+    admin.delete(&ids[1], false).await.unwrap();
+    assert!(admin.delete(&ids[0], false).await.is_err());
+}
