@@ -780,3 +780,53 @@ async fn a_dynamic_usage_blocks_only_its_own_targets() {
     admin.delete(&ids[1], false).await.unwrap();
     assert!(admin.delete(&ids[0], false).await.is_err());
 }
+
+/// Mutation testing found this unchecked (scripts/mutants.sh roles): a
+/// consumer calls through a connection only with a usage of its own on
+/// that connection; its usage elsewhere, or another consumer's usage here,
+/// is not one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_calls_only_through_connections_it_has_a_usage_of() {
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let m = Manager::open(library_config(home.path(), &fake)).unwrap();
+    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let admin = m.team(caller("team-a", "ada")).unwrap();
+    let a = admin
+        .create(app_key("team-a", demo::APP_KEY))
+        .await
+        .unwrap()
+        .id;
+    let b = admin
+        .create(app_key("team-a", demo::APP_KEY))
+        .await
+        .unwrap()
+        .id;
+    // No scopes needed: the usage itself is what is checked.
+    let bare = |consumer: &str, connection: &str| Usage {
+        scopes: vec![],
+        ..usage(consumer, connection, UsageState::Active)
+    };
+    admin.add_usage(bare("flow", &a)).unwrap();
+    admin.add_usage(bare("other", &b)).unwrap();
+    let req = connhost::ApiRequest {
+        method: "GET".into(),
+        url: "/api/cloud".into(),
+        headers: vec![],
+        body: vec![],
+        timeout_ms: None,
+    };
+    let none = BTreeMap::new();
+    assert_eq!(
+        admin
+            .request(&a, &req, Some("flow"), &none)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    match admin.request(&b, &req, Some("flow"), &none).await {
+        Err(Error::NotFound { what: "usage", .. }) => {}
+        other => panic!("expected no usage of `flow` on b, got {other:?}"),
+    }
+}
