@@ -829,4 +829,22 @@ async fn a_consumer_calls_only_through_connections_it_has_a_usage_of() {
         Err(Error::NotFound { what: "usage", .. }) => {}
         other => panic!("expected no usage of `flow` on b, got {other:?}"),
     }
+    // A usage whose scopes the connection lacks: the platform's
+    // AccountValidationError, naming them; other errors are not one.
+    admin
+        .add_usage(usage("studio-flow", &a, UsageState::Active))
+        .unwrap();
+    let e = admin
+        .request(&a, &req, Some("studio-flow"), &none)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        connhost::is_account_validation(&e),
+        Some(&["studio".to_string()][..])
+    );
+    let e = admin
+        .request(&b, &req, Some("flow"), &none)
+        .await
+        .unwrap_err();
+    assert_eq!(connhost::is_account_validation(&e), None);
 }
