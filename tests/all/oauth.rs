@@ -1324,3 +1324,38 @@ async fn a_member_s_client_credentials_edit_cannot_narrow_the_grant() {
     let after = admin.edit(&rec.id, conn()).await.unwrap();
     assert_eq!(after.granted_scopes, ["profile"]);
 }
+
+/// Mutation testing found these unchecked (scripts/mutants.sh consent): a
+/// pending authorization expires after the configured time, and an edit
+/// keeps the connection's connector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_consent_lives_its_ttl_and_an_edit_keeps_the_connector() {
+    let s = Setup::new(OAuthConfig::default()).await;
+    let m = s
+        .manager(|c| c.pending_ttl = Duration::from_secs(300))
+        .await;
+    let before = now();
+    let st = start(&m, None).await;
+    assert!(
+        (before + 300..=now() + 300).contains(&st.expires_at),
+        "{}",
+        st.expires_at
+    );
+    let rec = s.connect(&m, None).await;
+    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let mut other = new_conn(None);
+    other.connector = "celonis".into();
+    match m.edit_authorize_start(&rec.id, other, REDIRECT, None).await {
+        Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "connector"),
+        r => panic!(
+            "expected the connector refused, got {:?}",
+            r.map(|a| a.pending_id)
+        ),
+    }
+    // The same connector, named or left empty, is an edit.
+    let mut same = new_conn(None);
+    same.connector = String::new();
+    m.edit_authorize_start(&rec.id, same, REDIRECT, None)
+        .await
+        .unwrap();
+}
