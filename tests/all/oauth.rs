@@ -1352,6 +1352,22 @@ async fn a_pending_consent_lives_its_ttl_and_an_edit_keeps_the_connector() {
             r.map(|a| a.pending_id)
         ),
     }
+    // The callback must come back to the redirect URI: same origin and
+    // path, each checked (another port or path is refused, nothing spent).
+    let st = start(&m, None).await;
+    let location = s.consent(&st.authorize_url, true).await;
+    for (from, to) in [
+        ("127.0.0.1:1/callback", "127.0.0.1:1/elsewhere"),
+        ("127.0.0.1:1/", "127.0.0.1:2/"),
+    ] {
+        let wrong = location.replacen(from, to, 1);
+        assert_ne!(wrong, location);
+        match m.authorize_finish(&st.pending_id, &wrong).await {
+            Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "redirect-url"),
+            r => panic!("expected {wrong} refused, got {:?}", r.map(|c| c.id)),
+        }
+    }
+    m.authorize_finish(&st.pending_id, &location).await.unwrap();
     // The same connector, named or left empty, is an edit.
     let mut same = new_conn(None);
     same.connector = String::new();
