@@ -217,3 +217,16 @@ pub fn bin() -> std::path::PathBuf {
         .map(Into::into)
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_connhost").into())
 }
+
+/// Egress to one fake provider: its `HOST:443:ADDR:PORT` overrides and its
+/// test CA (written under `home`).
+pub fn fake_net(home: &Path, connect_to: &[String], ca_pem: &str) -> connhost::net::NetConfig {
+    let ca = home.join("fake-ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let mut net = connhost::net::NetConfig {
+        connect_to: connect_to.iter().map(|c| c.parse().unwrap()).collect(),
+        ..Default::default()
+    };
+    net.add_ca_file(&ca).unwrap();
+    net
+}

@@ -28,19 +28,11 @@ impl Setup {
     }
 
     fn net(&self) -> NetConfig {
-        let ca = self.home.path().join("mcp-ca.pem");
-        std::fs::write(&ca, self.fake.ca_pem()).unwrap();
-        let mut net = NetConfig {
-            connect_to: self
-                .fake
-                .connect_to()
-                .iter()
-                .map(|c| c.parse().unwrap())
-                .collect(),
-            ..Default::default()
-        };
-        net.add_ca_file(&ca).unwrap();
-        net
+        crate::common::fake_net(
+            self.home.path(),
+            &self.fake.connect_to(),
+            self.fake.ca_pem(),
+        )
     }
 
     async fn manager(&self) -> Manager {

@@ -4,21 +4,13 @@
 //! enters the component. The fake requires a client certificate from its
 //! CA and issues tokens only to the certificate registered for the client.
 
-use connhost::net::NetConfig;
 use connhost::{Error, HostConfig, Manager, NewConnection, Refreshed, Secret};
 use connhost_testkit::mtls::{FakeMtls, BASE, CLIENT_ID};
 use std::collections::BTreeMap;
 
 async fn manager(fake: &FakeMtls, home: &std::path::Path) -> Manager {
-    let ca = home.join("mtls-ca.pem");
-    std::fs::write(&ca, fake.ca_pem()).unwrap();
-    let mut net = NetConfig {
-        connect_to: vec![fake.connect_to().parse().unwrap()],
-        ..Default::default()
-    };
-    net.add_ca_file(&ca).unwrap();
     let mut cfg = HostConfig::new(home);
-    cfg.net = net;
+    cfg.net = crate::common::fake_net(home, &[fake.connect_to()], fake.ca_pem());
     let m = Manager::open(cfg).unwrap();
     m.add_connector(connhost::builtin::GENERIC).await.unwrap();
     let def = serde_json::json!({

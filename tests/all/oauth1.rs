@@ -29,14 +29,11 @@ impl Setup {
     }
 
     fn net(&self) -> NetConfig {
-        let ca = self.home.path().join("oauth1-ca.pem");
-        std::fs::write(&ca, self.fake.ca_pem()).unwrap();
-        let mut net = NetConfig {
-            connect_to: vec![self.fake.connect_to().parse().unwrap()],
-            ..Default::default()
-        };
-        net.add_ca_file(&ca).unwrap();
-        net
+        crate::common::fake_net(
+            self.home.path(),
+            &[self.fake.connect_to()],
+            self.fake.ca_pem(),
+        )
     }
 
     async fn manager(&self, mode: &str) -> Manager {

@@ -8,10 +8,10 @@
 //! `initialize` handshake answered as a server-sent event.
 
 use crate::pki::TestPki;
-use crate::server::{json, oauth_error, spawn_server};
+use crate::server::{json, oauth_error, spawn_server, Received};
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use sha2::Digest;
@@ -20,7 +20,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
-use url::form_urlencoded;
 
 pub const MCP_HOST: &str = "mcp.example.com";
 pub const MCP_URL: &str = "https://mcp.example.com/mcp";
@@ -139,38 +138,10 @@ async fn handle(
     st: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let host = req
-        .headers()
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .map(|h| h.split(':').next().unwrap_or(h).to_string())
-        .unwrap_or_default();
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
-    let query: BTreeMap<String, String> = req
-        .uri()
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let auth = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let accept = req
-        .headers()
-        .get("accept")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let form: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let r = Received::read(req).await;
+    let (host, method, path) = (r.host_name(), r.method.clone(), r.uri.path().to_string());
+    let (query, form, body) = (r.query(), r.form(), r.body.clone());
+    let (auth, accept) = (r.header("authorization"), r.header("accept"));
     let cfg = &st.cfg;
     let mut l = st.ledger.lock().unwrap();
     Ok(match (host.as_str(), method.as_str(), path.as_str()) {

@@ -5,16 +5,14 @@
 //! client certificate needed) takes the token it issued.
 
 use crate::pki::TestPki;
-use crate::server::{json, oauth_error};
+use crate::server::{json, oauth_error, Received};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
-use url::form_urlencoded;
 
 pub const HOST: &str = "mtls.example.com";
 pub const BASE: &str = "https://mtls.example.com";
@@ -149,20 +147,12 @@ async fn handle(
     registered_cert: bool,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
-    let path = req.uri().path().to_string();
-    let auth = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let form: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let r = Received::read(req).await;
+    let (path, auth, form) = (
+        r.uri.path().to_string(),
+        r.header("authorization"),
+        r.form(),
+    );
     let mut l = st.lock().unwrap();
     match path.as_str() {
         "/token" => {

@@ -8,10 +8,10 @@
 //! checked for freshness and nonces for reuse.
 
 use crate::pki::TestPki;
-use crate::server::{json, spawn_server};
+use crate::server::{json, spawn_server, Received};
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -344,33 +344,18 @@ async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let method = req.method().to_string();
-    let uri = req.uri().clone();
-    let host = req
-        .headers()
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(HOST)
-        .to_string();
-    let auth = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let form_body = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let raw = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let body: Vec<(String, String)> = if form_body {
-        form_urlencoded::parse(&raw).into_owned().collect()
+    let r = Received::read(req).await;
+    let (method, uri, auth) = (r.method.clone(), r.uri.clone(), r.header("authorization"));
+    let host = if r.host.is_empty() {
+        HOST.to_string()
+    } else {
+        r.host.clone()
+    };
+    let body: Vec<(String, String)> = if r
+        .header("content-type")
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        form_urlencoded::parse(&r.body).into_owned().collect()
     } else {
         Vec::new()
     };

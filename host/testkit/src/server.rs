@@ -103,3 +103,63 @@ pub(crate) fn oauth_error(status: u16, code: &str, description: &str) -> Respons
         serde_json::json!({"error": code, "error_description": description}),
     )
 }
+
+/// What a fake reads from every request: method, `Host` (as sent), path,
+/// query, headers by name, the whole body.
+pub(crate) struct Received {
+    pub method: String,
+    pub host: String,
+    pub uri: hyper::Uri,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub async fn read(req: Request<Incoming>) -> Received {
+        use http_body_util::BodyExt as _;
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Received {
+            method: parts.method.to_string(),
+            host: parts
+                .headers
+                .get("host")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// A header's text, `""` when absent or not text.
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// The host name without its port.
+    pub fn host_name(&self) -> String {
+        self.host.split(':').next().unwrap_or_default().to_string()
+    }
+
+    pub fn query(&self) -> BTreeMap<String, String> {
+        self.uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The body as form pairs (whatever its content type).
+    pub fn form(&self) -> BTreeMap<String, String> {
+        form_urlencoded::parse(&self.body).into_owned().collect()
+    }
+}
