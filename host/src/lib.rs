@@ -1,16 +1,34 @@
 //! connhost: a wasmtime host for sandboxed connector components.
 //!
 //! A connector component (see `wit/connector.wit`) holds the connection
-//! logic of one service. This library loads it and gives it exactly three
+//! logic of one service. This library loads it and gives it exactly four
 //! powers, one small module each under `capabilities/`: `http` (outbound
 //! HTTPS to the origins its manifest allows for the connection), `secrets`
-//! (the connection's own secrets, encrypted at rest by the store) and
-//! `log`.
+//! (the connection's own secrets, for one call), `signing` (signatures
+//! made with those secrets by name) and `log`.
 //!
-//! Data flows one way: [`Manager`] (and the team-scoped [`TeamView`]) →
-//! the plugin runtime ([`runtime`]) → the component → the capabilities →
-//! the store.
+//! # Layers
 //!
+//! Each layer names only itself, the layers below it and the foundation
+//! (`src/layers.rs` checks this over the source):
+//!
+//! * **platform** (`platform/`): who may do what in a team, and the audit
+//!   record of it ([`TeamView`]);
+//! * **manager** (`manager/`): the engine: one connection, one component,
+//!   one operation ([`Manager`]);
+//! * **runtime** (`runtime/`) over **capabilities** (`capabilities/`):
+//!   wasmtime, instances, and the powers a component gets;
+//! * **store** (`store/`): bytes at rest and the leaf: sealed records,
+//!   signed documents, anti-rollback versions, locks, and what the team
+//!   layer keeps (usages, the audit chain);
+//! * **foundation**: errors, secret values (`secret.rs`), the manifest,
+//!   the network primitives (`net.rs`), the generated bindings.
+//!
+//! A call goes down: the team layer checks and audits, the manager opens
+//! the record and its secrets from the store, runs the component through
+//! the runtime, and seals and writes what changed. The capabilities work
+//! on the in-memory copy and never touch the store.
+
 //! ```no_run
 //! # async fn demo() -> connhost::Result<()> {
 //! use connhost::{HostConfig, Manager, NewConnection, Secret};
@@ -33,16 +51,18 @@ mod bindings;
 mod capabilities;
 pub mod catalogue;
 mod error;
+#[cfg(test)]
+mod layers;
 mod manager;
 mod manifest;
 pub mod net;
 mod platform;
 pub mod runtime;
+mod secret;
 mod store;
 mod util;
 
 pub use capabilities::http::HttpHooks;
-pub use capabilities::{Secret, SecretScope};
 /// The outbound policy (origins, allowlists), shared with the standalone adapter.
 pub use connhost_policy as policy;
 pub use error::{ConnectorError, Error, Result};
@@ -53,17 +73,17 @@ pub use manager::{
 };
 pub use manifest::{AuthKind, DefinitionFields, FieldSpec, Manifest, ScopeSpec};
 pub use net::{ConnectTo, NetConfig};
-pub use platform::{
-    is_account_validation, plan_scopes, AuditRecord, Caller, ChainReport, DynamicConnection,
-    TeamView, Usage, UsageCheck, UsageState, DYNAMIC_PREFIX,
-};
+pub use platform::{is_account_validation, plan_scopes, TeamView, UsageCheck};
 pub use runtime::RuntimeConfig;
+pub use secret::{Secret, SecretScope};
+pub use store::audit::{AuditRecord, ChainReport};
+pub use store::usage::{DynamicConnection, Usage, UsageState, DYNAMIC_PREFIX};
 pub use store::{
     backend::postgres::DATABASE_URL_ENV, migrate::migrate as store_migrate,
     migrate::MigrationReport, read_key_file, Backend, FileBackend, Held, PostgresBackend, Store,
 };
 pub use store::{
-    rotate as rotate_key, ApiKey, ConnectSession, ConnectionRecord, HookState, LastError,
+    rotate as rotate_key, ApiKey, Caller, ConnectSession, ConnectionRecord, HookState, LastError,
     MasterKey, NewKey, Pending, Refused, Role, RotationReport, Status, Webhook, MASTER_KEY_ENV,
 };
 

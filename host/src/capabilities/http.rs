@@ -3,11 +3,11 @@
 //! target), then [`HttpHooks::attach_secrets`] fills in secrets referenced
 //! by name, then the request goes out through [`HttpsClient`].
 
-use super::secrets::SecretScope;
 use crate::bindings::http::{
     self, Auth, BasicEncoding, Body, Credential, FormValue, Method, Request, Response,
 };
 use crate::net::{ClientIdentity, HttpsClient, NetError, OutRequest};
+use crate::secret::SecretScope;
 use connhost_policy::{basic, Allowlist, Origin};
 use std::time::Duration;
 use tracing::Instrument;
@@ -365,8 +365,8 @@ pub fn attach_secrets(
 mod tests {
     use super::*;
     use crate::bindings::http::{BasicAuth, Host as _, SecretHeader};
-    use crate::capabilities::Secret;
     use crate::net::NetConfig;
+    use crate::secret::Secret;
     use std::collections::BTreeMap;
 
     fn request(url: &str, auth: Auth) -> Request {

@@ -12,5 +12,3 @@ pub mod http;
 pub mod log;
 pub mod secrets;
 pub mod signing;
-
-pub use secrets::{Secret, SecretScope};

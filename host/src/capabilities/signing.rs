@@ -4,8 +4,8 @@
 //! parsed per call from the secret and dropped with it; errors never
 //! carry key material. Algorithms are ring's.
 
-use super::secrets::SecretScope;
 use crate::bindings::signing::{self, Algorithm, SigningError};
+use crate::secret::SecretScope;
 use ring::{hmac, rand, signature};
 use wasmtime::component::{HasData, Linker};
 

@@ -3,8 +3,8 @@
 //! connectors and settings only.
 
 use super::Manager;
-use crate::capabilities::Secret;
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 use crate::store::{ApiKey, Role};
 use crate::util::{constant_time_eq, hex, now};
 use base64::Engine as _;

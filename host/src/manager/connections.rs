@@ -2,9 +2,9 @@
 
 use super::{allowlist_for, input_of, Deleted, Manager, NewConnection, DEFAULT_TEAM};
 use crate::bindings::types as wit;
-use crate::capabilities::SecretScope;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
+use crate::secret::SecretScope;
 use crate::store::{ConnectionRecord, Status};
 use crate::util::{now, random_hex};
 use std::collections::BTreeSet;
@@ -221,7 +221,7 @@ impl Manager {
         &self,
         id: &str,
         name: &str,
-        value: crate::capabilities::Secret,
+        value: crate::secret::Secret,
     ) -> Result<ConnectionRecord> {
         self.set_secret_keeping(id, name, value, &[]).await
     }
@@ -232,7 +232,7 @@ impl Manager {
         &self,
         id: &str,
         name: &str,
-        value: crate::capabilities::Secret,
+        value: crate::secret::Secret,
         keep: &[String],
     ) -> Result<ConnectionRecord> {
         let record = self.store.get(id)?;

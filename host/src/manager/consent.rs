@@ -6,9 +6,9 @@
 use super::connections::add_fields;
 use super::{input_of, AuthorizeStart, Manager, NewConnection};
 use crate::bindings::types as wit;
-use crate::capabilities::{Secret, SecretScope};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
+use crate::secret::{Secret, SecretScope};
 use crate::store::{ConnectionRecord, Pending, Status};
 use crate::util::{constant_time_eq, now, random_hex, random_token};
 use std::collections::BTreeMap;

@@ -10,10 +10,10 @@
 //! Failed deliveries are retried with backoff; every attempt is logged.
 
 use super::Manager;
-use crate::capabilities::Secret;
 use crate::error::{Error, Result};
 use crate::net::{HttpsClient, OutRequest};
-use crate::platform::AuditRecord;
+use crate::secret::Secret;
+use crate::store::audit::AuditRecord;
 use crate::store::{HookState, Webhook};
 use crate::util::{hex, now};
 use hmac::{Hmac, Mac};
@@ -134,7 +134,7 @@ impl Manager {
             integrity: String::new(),
         };
         // Events from now on: a new webhook gets none of the past.
-        let last = crate::platform::audit::AuditLog::of(self.store())
+        let last = crate::store::audit::AuditLog::of(self.store())
             .last()?
             .map_or(0, |r| r.seq);
         self.store
@@ -217,7 +217,7 @@ impl Manager {
         batch: usize,
         skip: impl Fn(&str) -> bool,
     ) -> Result<Vec<Delivery>> {
-        let log = crate::platform::audit::AuditLog::of(self.store());
+        let log = crate::store::audit::AuditLog::of(self.store());
         // Called every second: when nothing was appended, read only the
         // log's tail.
         let Some(last) = log.last()?.map(|r| r.seq) else {

@@ -30,11 +30,11 @@ pub use renewal::Sweep;
 pub use request::{resolve_url as resolve_request_url, ApiRequest, ApiResponse};
 
 use crate::bindings::types as wit;
-use crate::capabilities::{Secret, SecretScope};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::net::{HttpsClient, NetConfig};
 use crate::runtime::{CallContext, ConnectorInstance, Plugin, Runtime, RuntimeConfig};
+use crate::secret::{Secret, SecretScope};
 use crate::store::{ConnectionRecord, MasterKey, Store};
 use connhost_policy::{Allowlist, TemplateError};
 use std::collections::{BTreeMap, HashMap};
@@ -223,8 +223,8 @@ impl Manager {
 
     /// Walks the whole audit chain (operator): how many records verify and
     /// the first broken link, if any.
-    pub fn verify_audit(&self) -> Result<crate::platform::audit::ChainReport> {
-        crate::platform::audit::AuditLog::of(self.store()).verify()
+    pub fn verify_audit(&self) -> Result<crate::store::audit::ChainReport> {
+        crate::store::audit::AuditLog::of(self.store()).verify()
     }
 
     /// Store files moved to `quarantine/` because they were corrupt, failed
@@ -348,8 +348,8 @@ impl Manager {
         via: Option<String>,
         result: &str,
     ) -> Result<()> {
-        let log = crate::platform::audit::AuditLog::of(self.store());
-        let mut entry = crate::platform::AuditRecord {
+        let log = crate::store::audit::AuditLog::of(self.store());
+        let mut entry = crate::store::audit::AuditRecord {
             time: crate::util::now(),
             team: record.team.clone(),
             actor: actor.into(),
@@ -455,7 +455,7 @@ fn check_declared(
         let declared =
             base.origins().contains(&o) || patterns.iter().any(|p| p.matches(&o, &scope));
         if !declared {
-            return Err(Error::Connector(crate::ConnectorError::DeniedHost {
+            return Err(Error::Connector(crate::error::ConnectorError::DeniedHost {
                 target: o.to_string(),
             }));
         }

@@ -2,9 +2,9 @@
 //! user; the end user's one `create` (or consent start) spends it.
 
 use super::{AuthorizeStart, Manager, NewConnection};
-use crate::capabilities::Secret;
 use crate::error::{Error, Result};
-use crate::platform::Caller;
+use crate::secret::Secret;
+use crate::store::Caller;
 use crate::store::{ConnectSession, ConnectionRecord};
 use crate::util::{constant_time_eq, hex, now};
 use base64::Engine as _;

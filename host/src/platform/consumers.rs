@@ -3,8 +3,8 @@
 //! is a locked read-modify-write of the team's registry, and audited.
 
 use super::team::{valid_name, TeamView, UsageCheck};
-use super::usage::{self, DynamicConnection, Usage, UsageState, DYNAMIC_PREFIX};
 use crate::error::{Error, Result};
+use crate::store::usage::{DynamicConnection, Usage, UsageState, DYNAMIC_PREFIX};
 use std::collections::BTreeMap;
 
 impl TeamView<'_> {
@@ -27,7 +27,7 @@ impl TeamView<'_> {
             .map(|s| s.name)
             .collect();
         if !catalogue.is_empty() {
-            usage::plan_scopes(&catalogue, std::slice::from_ref(&usage.scopes))?;
+            plan_scopes(&catalogue, std::slice::from_ref(&usage.scopes))?;
         }
         let reference = usage.connection.clone();
         let member = !self.role().is_admin();
@@ -121,7 +121,7 @@ impl TeamView<'_> {
             .into_iter()
             .map(|s| s.name)
             .collect();
-        usage::plan_scopes(&catalogue, needs)
+        plan_scopes(&catalogue, needs)
     }
 
     /// Resolves a reference (`conn_…` or `dynamic:NAME`) for a context to a
@@ -283,5 +283,40 @@ impl TeamView<'_> {
             Ok(())
         });
         self.log("dynamic.remove", None, None, Some(reference.clone()), r)
+    }
+}
+
+/// The least-privilege scope set for usages: their union, in first-seen
+/// order, each checked against the connector's catalogue.
+pub fn plan_scopes(catalogue: &[String], needs: &[Vec<String>]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for scope in needs.iter().flatten() {
+        if !catalogue.contains(scope) {
+            return Err(Error::invalid(
+                "scopes",
+                format!("`{scope}` is not in the connector's scope catalogue"),
+            ));
+        }
+        if !out.contains(scope) {
+            out.push(scope.clone());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_is_the_union_and_names_unknown_scopes() {
+        let cat: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let needs = vec![
+            vec!["a".to_string(), "b".to_string()],
+            vec!["b".to_string(), "c".to_string()],
+        ];
+        assert_eq!(plan_scopes(&cat, &needs).unwrap(), ["a", "b", "c"]);
+        let err = plan_scopes(&cat, &[vec!["z".to_string()]]).unwrap_err();
+        assert!(err.to_string().contains("`z`"), "{err}");
     }
 }

@@ -5,17 +5,15 @@
 //! * [`team`]: the team-scoped API ([`TeamView`]);
 //! * `consumers`, `providers`: the team's usages, dynamic connections and
 //!   provider definitions, through [`TeamView`];
-//! * [`usage`]: usages, dynamic connections, scope plans;
-//! * [`audit`]: the append-only audit log.
+//!
+//! What the team layer stores (usages, dynamic connections, return URLs,
+//! the audit chain) is kept by `store::usage` and `store::audit`.
 
-pub mod audit;
 mod consent;
 mod consumers;
 mod providers;
 mod roles;
 pub mod team;
-pub mod usage;
 
-pub use audit::{AuditRecord, ChainReport};
-pub use team::{is_account_validation, Caller, TeamView, UsageCheck};
-pub use usage::{plan_scopes, DynamicConnection, Usage, UsageState, DYNAMIC_PREFIX};
+pub use consumers::plan_scopes;
+pub use team::{is_account_validation, TeamView, UsageCheck};

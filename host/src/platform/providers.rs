@@ -7,7 +7,7 @@ use crate::error::Result;
 
 impl TeamView<'_> {
     /// Adds (or replaces) a connector component, audited as this caller.
-    pub async fn add_connector(&self, wasm: &[u8]) -> Result<crate::Manifest> {
+    pub async fn add_connector(&self, wasm: &[u8]) -> Result<crate::manifest::Manifest> {
         let r = self.m.add_connector(wasm).await;
         let id = r.as_ref().ok().map(|m| m.id.clone());
         self.log("connector.add", None, id.as_deref(), None, r)
@@ -71,7 +71,7 @@ impl TeamView<'_> {
             .iter()
             .find(|d| d.summary.id == id)
             .cloned()
-            .ok_or_else(|| crate::Error::NotFound {
+            .ok_or_else(|| crate::error::Error::NotFound {
                 what: "provider",
                 id: id.to_string(),
             })

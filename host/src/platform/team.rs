@@ -5,20 +5,13 @@
 //! usages, least-privilege scope plans, the pre-run scope check
 //! (`AccountValidationError`), dynamic connections and the delete guard.
 
-use super::audit::{AuditLog, AuditRecord};
-use super::usage::{Registry, Usage, UsageState, DYNAMIC_PREFIX};
-use crate::capabilities::Secret;
 use crate::error::{ConnectorError, Error, Result};
 use crate::manager::{Deleted, Manager, NewConnection, Refreshed, Verified};
-use crate::store::{ConnectionRecord, Role};
+use crate::secret::Secret;
+use crate::store::audit::{AuditLog, AuditRecord};
+use crate::store::usage::{Registry, Usage, UsageState, DYNAMIC_PREFIX};
+use crate::store::{Caller, ConnectionRecord, Role};
 use crate::util::now;
-
-/// Who is asking: the platform maps its users onto a team and an actor.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    pub team: String,
-    pub actor: String,
-}
 
 /// The outcome of a usage's pre-run check.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -299,10 +292,10 @@ impl TeamView<'_> {
     pub async fn request(
         &self,
         reference: &str,
-        req: &crate::ApiRequest,
+        req: &crate::manager::ApiRequest,
         consumer: Option<&str>,
         context: &std::collections::BTreeMap<String, String>,
-    ) -> Result<crate::ApiResponse> {
+    ) -> Result<crate::manager::ApiResponse> {
         let resolved = self.resolve(reference, context);
         let (conn, via) = match &resolved {
             Ok((id, via)) => (Some(id.clone()), via.clone()),
@@ -347,7 +340,7 @@ impl TeamView<'_> {
     }
 
     /// A page of the team's audit records after `after` (see
-    /// [`crate::platform::audit::AuditLog::read_page`]); `true` when more
+    /// [`crate::store::audit::AuditLog::read_page`]); `true` when more
     /// follow.
     pub fn audit_page(
         &self,

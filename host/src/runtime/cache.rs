@@ -10,6 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::util::{hex, write_atomic};
+use connhost_seal::{KeyRing, MasterKey};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
@@ -82,4 +83,24 @@ fn name(engine: &Engine, bytes: &[u8]) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     format!("{}-{:016x}", hex(&Sha256::digest(bytes)), h.finish())
+}
+
+/// The keys authenticate compiled artifacts in the runtime's cache.
+impl ArtifactKey for KeyRing {
+    fn tag(&self, message: &[u8]) -> String {
+        KeyRing::tag(self, message)
+    }
+    fn check(&self, message: &[u8], tag: &str) -> bool {
+        KeyRing::check(self, message, tag).is_ok()
+    }
+}
+
+/// One key alone authenticates a cache too (benchmarks, embedders).
+impl ArtifactKey for MasterKey {
+    fn tag(&self, message: &[u8]) -> String {
+        MasterKey::tag(self, message)
+    }
+    fn check(&self, message: &[u8], tag: &str) -> bool {
+        KeyRing::new(self.clone()).check(message, tag).is_ok()
+    }
 }

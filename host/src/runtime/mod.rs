@@ -18,10 +18,11 @@ pub use cache::ArtifactKey;
 pub use instance::{CallOutcome, ConnectorInstance};
 
 use crate::bindings::ConnectorPluginPre;
+use crate::capabilities;
 use crate::capabilities::http::HttpCtx;
-use crate::capabilities::{self, SecretScope};
 use crate::error::{Error, Result};
 use crate::net::HttpsClient;
+use crate::secret::SecretScope;
 use connhost_policy::Allowlist;
 use limits::EPOCH_TICK;
 use state::PluginState;

@@ -4,8 +4,9 @@
 
 use crate::capabilities::http::{HttpCtx, HttpView};
 use crate::capabilities::log::LogView;
-use crate::capabilities::secrets::{SecretScope, SecretsView};
+use crate::capabilities::secrets::SecretsView;
 use crate::capabilities::signing::SigningView;
+use crate::secret::SecretScope;
 use connhost_policy::Allowlist;
 use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;

@@ -38,6 +38,14 @@ fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
+/// Who is asking: the platform maps its users onto a team and an actor
+/// (an API key names both).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub team: String,
+    pub actor: String,
+}
+
 /// A team key's role, after the platforms' team roles.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

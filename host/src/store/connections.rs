@@ -10,8 +10,8 @@ use super::backend;
 use super::crypto::OpenError;
 use super::signed::{self, Signed};
 use super::Store;
-use crate::capabilities::{Secret, SecretScope};
 use crate::error::{Error, Result};
+use crate::secret::{Secret, SecretScope};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -157,7 +157,7 @@ pub fn migrate(
         .iter()
         .filter(|p| super::versions::Kind::of(p).is_some())
         .count() as u64;
-    let chain = crate::platform::audit::AuditLog::of(&dest).verify()?;
+    let chain = crate::store::audit::AuditLog::of(&dest).verify()?;
     if let Some((line, why)) = chain.broken {
         return Err(Error::Tampered(format!(
             "audit log at the destination, record {line}: {why}"

@@ -9,7 +9,10 @@
 //! * [`versions`]: the same for every other signed document;
 //! * [`rotate`]: key rotation and the write guard;
 //! * one module per kind of entity: [`connections`], [`connectors`],
-//!   [`pending`], [`providers`], [`apikeys`], [`sessions`], [`webhooks`].
+//!   [`pending`], [`providers`], [`apikeys`], [`sessions`], [`webhooks`];
+//! * what the team layer keeps: [`usage`] (a team's usages, dynamic
+//!   connections and return URLs, one signed list each) and [`audit`]
+//!   (the hash-chained audit log).
 //!
 //! Secrets are sealed under a per-value key (`connhost-seal`) with
 //! `connection id + secret name` as associated data, so a ciphertext moved
@@ -18,6 +21,7 @@
 //! a crash leaves the old or the new state, never half of one.
 
 pub(crate) mod apikeys;
+pub(crate) mod audit;
 pub mod backend;
 pub(crate) mod connections;
 pub(crate) mod connectors;
@@ -31,10 +35,11 @@ pub(crate) mod providers;
 pub(crate) mod rotate;
 pub(crate) mod sessions;
 pub(crate) mod signed;
+pub(crate) mod usage;
 pub(crate) mod versions;
 pub(crate) mod webhooks;
 
-pub use apikeys::{ApiKey, Role};
+pub use apikeys::{ApiKey, Caller, Role};
 pub use backend::{file::FileBackend, postgres::PostgresBackend, Backend, Held};
 pub use connections::{ConnectionRecord, LastError, Status};
 pub use crypto::{KeyRing, MasterKey, MASTER_KEY_ENV};
@@ -310,7 +315,7 @@ pub fn renewal_lock(backend: &dyn Backend, id: &str, wait: std::time::Duration) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capabilities::Secret;
+    use crate::secret::Secret;
     use std::collections::BTreeMap;
 
     fn record(id: &str) -> ConnectionRecord {

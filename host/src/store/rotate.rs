@@ -360,14 +360,14 @@ fn rewrap_all(ring: &KeyRing, run: &mut Run) -> Result<()> {
                 stem(&team),
                 path.file_name().unwrap().to_string_lossy()
             );
-            crate::platform::usage::rewrap_list(ring, &path, &id)?;
+            crate::store::usage::rewrap_list(ring, &path, &id)?;
             run.report.files += 1;
             run.step();
         }
     }
     run.report.files += super::webhooks::rewrap(home, ring)?;
     run.step();
-    let log = crate::platform::audit::AuditLog::new(
+    let log = crate::store::audit::AuditLog::new(
         std::sync::Arc::new(super::FileBackend::new(home)),
         home,
         ring.clone(),

@@ -396,7 +396,7 @@ impl Kind {
             Kind::Cursor => <super::webhooks::Cursor as Versioned>::KIND,
             Kind::Provider => <super::providers::ProviderDoc as Versioned>::KIND,
             Kind::Connector => <super::connectors::ConnectorDoc as Versioned>::KIND,
-            Kind::TeamList => crate::platform::usage::LIST_KIND,
+            Kind::TeamList => crate::store::usage::LIST_KIND,
             Kind::Pending => <super::Pending as Versioned>::KIND,
         }
     }
@@ -445,7 +445,7 @@ impl Kind {
             Kind::Cursor => go::<super::webhooks::Cursor>(keys, bytes, id, path),
             Kind::Provider => go::<super::providers::ProviderDoc>(keys, bytes, id, path),
             Kind::Connector => go::<super::connectors::ConnectorDoc>(keys, bytes, id, path),
-            Kind::TeamList => crate::platform::usage::list_version(keys, bytes, id, path),
+            Kind::TeamList => crate::store::usage::list_version(keys, bytes, id, path),
             Kind::Pending => go::<super::Pending>(keys, bytes, id, path),
         }
     }

@@ -6,8 +6,8 @@ use super::crypto::{KeyRing, OpenError};
 use super::signed::{self, Signed};
 use super::versions::Versioned;
 use super::Store;
-use crate::capabilities::Secret;
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 
 /// A team's webhook (its secret never shown after creation).

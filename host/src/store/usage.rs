@@ -291,24 +291,6 @@ pub(crate) fn list_version(keys: &KeyRing, bytes: &[u8], id: &str, path: &str) -
     }
 }
 
-/// The least-privilege scope set for usages: their union, in first-seen
-/// order, each checked against the connector's catalogue.
-pub fn plan_scopes(catalogue: &[String], needs: &[Vec<String>]) -> Result<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for scope in needs.iter().flatten() {
-        if !catalogue.contains(scope) {
-            return Err(Error::invalid(
-                "scopes",
-                format!("`{scope}` is not in the connector's scope catalogue"),
-            ));
-        }
-        if !out.contains(scope) {
-            out.push(scope.clone());
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,17 +333,5 @@ mod tests {
             .resolve(&BTreeMap::from([("department".into(), "legal".into())]))
             .unwrap_err();
         assert!(err.to_string().contains("legal"), "{err}");
-    }
-
-    #[test]
-    fn plan_is_the_union_and_names_unknown_scopes() {
-        let cat: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
-        let needs = vec![
-            vec!["a".to_string(), "b".to_string()],
-            vec!["b".to_string(), "c".to_string()],
-        ];
-        assert_eq!(plan_scopes(&cat, &needs).unwrap(), ["a", "b", "c"]);
-        let err = plan_scopes(&cat, &[vec!["z".to_string()]]).unwrap_err();
-        assert!(err.to_string().contains("`z`"), "{err}");
     }
 }
