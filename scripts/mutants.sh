@@ -23,7 +23,7 @@ case "$area" in
     args=("${host[@]}" "${f[@]}"); tests=(platform:: trust:: holes:: nextbug:: serve:: cli:: oauth:: rollback::) ;;
   consent)
     mapfile -t f < <(files host/src/manager/consent.rs host/src/platform/consent.rs)
-    args=("${host[@]}" "${f[@]}"); tests=(consent oauth:: oauth1:: mcp:: holes:: nextbug:: trust:: serve::) ;;
+    args=("${host[@]}" "${f[@]}"); tests=(consent oauth:: oauth1:: mcp:: holes:: nextbug:: trust:: serve:: catalogue::added_v2) ;;
   sessions)
     mapfile -t f < <(files host/src/manager/sessions.rs host/src/store/sessions.rs)
     args=("${host[@]}" "${f[@]}"); tests=(session platform:: rollback:: holes:: nextbug:: serve::) ;;

@@ -9,6 +9,7 @@ mod common;
 mod conformance;
 #[allow(dead_code)]
 mod db;
+mod docs;
 
 mod catalogue;
 mod cli;

@@ -630,6 +630,27 @@ async fn access_denied_and_issuer_mismatch_are_reported() {
     assert!(err.to_string().contains("denied"), "{err}");
     assert!(m.list(None).unwrap().is_empty());
 
+    // A provider that says only `error=access_denied` still gets the
+    // denial told as one, not as a generic refusal.
+    let st = start(&m, None).await;
+    let location = s.consent(&st.authorize_url, false).await;
+    let mut bare = url::Url::parse(&location).unwrap();
+    let pairs: Vec<(String, String)> = bare
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k != "error_description")
+        .collect();
+    bare.query_pairs_mut().clear().extend_pairs(pairs);
+    let err = m
+        .authorize_finish(&st.pending_id, bare.as_str())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "access-denied");
+    assert!(
+        err.to_string().contains("denied access"),
+        "a bare access_denied should read as a denial: {err}"
+    );
+
     // RFC 9207: a callback claiming another issuer is refused.
     let st = start(&m, None).await;
     let location = s.consent(&st.authorize_url, true).await;
