@@ -33,7 +33,9 @@ fn the_embedding_snippets_are_excerpts_of_a_compiled_example() {
             for line in block.iter().filter(|l| !l.starts_with("use ")) {
                 match example[at..].iter().position(|e| e == line) {
                     Some(i) => at += i + 1,
-                    None => panic!("{doc}: `{line}` is not in host/examples/embed.rs (in this order)"),
+                    None => {
+                        panic!("{doc}: `{line}` is not in host/examples/embed.rs (in this order)")
+                    }
                 }
                 checked += 1;
             }

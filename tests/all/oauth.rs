@@ -1396,3 +1396,32 @@ async fn a_pending_consent_lives_its_ttl_and_an_edit_keeps_the_connector() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_team_cannot_finish_a_teams_consent() {
+    let s = Setup::new(OAuthConfig::default()).await;
+    let m = s.manager(|_| {}).await;
+    let st = start(&m, None).await;
+    let location = s.consent(&st.authorize_url, true).await;
+    let as_team = |team: &str| {
+        m.team(connhost::Caller {
+            team: team.into(),
+            actor: "user:1".into(),
+        })
+        .unwrap()
+    };
+    // Even with the real callback, another team's finish is not-found
+    // and leaves the authorization unspent.
+    let err = as_team("other")
+        .authorize_finish(&st.pending_id, &location)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "not-found", "{err}");
+    assert_eq!(s.fake.grants("authorization_code"), 0);
+    assert!(m.list(None).unwrap().is_empty());
+    let rec = as_team(connhost::DEFAULT_TEAM)
+        .authorize_finish(&st.pending_id, &location)
+        .await
+        .unwrap();
+    assert_eq!(rec.team, connhost::DEFAULT_TEAM);
+}
