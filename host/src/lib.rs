@@ -73,7 +73,10 @@ pub use manager::{
 };
 pub use manifest::{AuthKind, DefinitionFields, FieldSpec, Manifest, ScopeSpec};
 pub use net::{ConnectTo, NetConfig};
-pub use platform::{is_account_validation, plan_scopes, TeamView, UsageCheck};
+pub use platform::{
+    is_account_validation, permission, plan_scopes, Operation, Rule, TeamView, UsageCheck,
+    PERMISSIONS,
+};
 pub use runtime::RuntimeConfig;
 pub use secret::{Secret, SecretScope};
 pub use store::audit::{AuditRecord, ChainReport};

@@ -26,7 +26,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use connhost::{ApiKey, Role};
+use connhost::{ApiKey, Operation, Rule};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -160,14 +160,17 @@ fn route_auth(method: &Method, path: &str) -> Option<&'static str> {
         .map(|r| r.auth)
 }
 
-/// Team settings: an admin's, refused to members before the body.
-fn admin_only(method: &Method, path: &str) -> bool {
-    matches!(
-        (method.as_str(), path),
-        ("POST" | "DELETE", "/v1/providers" | "/v1/providers/{id}")
-            | ("POST" | "DELETE", "/v1/webhooks" | "/v1/webhooks/{id}")
-            | ("PUT", "/v1/settings/return-urls")
-    )
+/// The team operation a settings route is, so the permissions table can
+/// refuse it before the body is read.
+fn settings_operation(method: &Method, path: &str) -> Option<Operation> {
+    Some(match (method.as_str(), path) {
+        ("POST", "/v1/providers") => Operation::AddProvider,
+        ("DELETE", "/v1/providers/{id}") => Operation::RemoveProvider,
+        ("POST", "/v1/webhooks") => Operation::AddWebhook,
+        ("DELETE", "/v1/webhooks/{id}") => Operation::RemoveWebhook,
+        ("PUT", "/v1/settings/return-urls") => Operation::SetReturnUrls,
+        _ => return None,
+    })
 }
 
 fn body_cap(limits: &Limits, method: &Method, path: &str, anonymous: bool) -> usize {
@@ -240,7 +243,9 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
         if auth == Some("operator") && key.team.is_some() {
             return close(crate::error::forbidden("this needs an operator key"));
         }
-        if admin_only(&method, &path) && key.role == Role::Member {
+        let denied = settings_operation(&method, &path)
+            .is_some_and(|op| connhost::permission(key.role, op) == Rule::Denied);
+        if denied {
             return close(crate::error::forbidden(
                 "team settings are for admin keys; this key is a member's",
             ));

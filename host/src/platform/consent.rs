@@ -1,6 +1,7 @@
 //! Browser consent for the team: where it may return the browser, and
 //! starting (new, reauthorize, edit) and finishing it as this caller.
 
+use super::roles::Operation;
 use super::team::TeamView;
 use crate::error::{Error, Result};
 use crate::manager::{AuthorizeStart, NewConnection};
@@ -16,7 +17,7 @@ impl TeamView<'_> {
     /// URL; http only on localhost).
     pub fn set_return_urls(&self, urls: Vec<String>) -> Result<Vec<String>> {
         let r = (|| {
-            self.admin_only("change where consent returns")?;
+            self.may(Operation::SetReturnUrls)?;
             for u in &urls {
                 connhost_policy::return_url::parse(u)
                     .map_err(|e| Error::invalid("return_urls", e))?;

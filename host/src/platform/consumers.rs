@@ -2,6 +2,7 @@
 //! check and least-privilege plans) and dynamic connections. Every change
 //! is a locked read-modify-write of the team's registry, and audited.
 
+use super::roles::Operation;
 use super::team::{valid_name, TeamView, UsageCheck};
 use crate::error::{Error, Result};
 use crate::store::usage::{DynamicConnection, Usage, UsageState, DYNAMIC_PREFIX};
@@ -30,7 +31,7 @@ impl TeamView<'_> {
             plan_scopes(&catalogue, std::slice::from_ref(&usage.scopes))?;
         }
         let reference = usage.connection.clone();
-        let member = !self.role().is_admin();
+        let member = self.keeps_usages(Operation::SetUsage);
         let r = self.registry.update_usages(|all| {
             // A member may not switch a blocking usage off or narrow what
             // it needs (either would let a delete or an edit break it).
@@ -83,7 +84,7 @@ impl TeamView<'_> {
 
     /// Removes a consumer's usages (of one connection, or all); returns how many.
     pub fn remove_usage(&self, consumer: &str, connection: Option<&str>) -> Result<usize> {
-        let member = !self.role().is_admin();
+        let member = self.keeps_usages(Operation::RemoveUsage);
         let r = self.registry.update_usages(|all| {
             let targets =
                 |u: &Usage| u.consumer == consumer && connection.is_none_or(|c| u.connection == c);
@@ -228,7 +229,9 @@ impl TeamView<'_> {
         }
         // A member may add dynamic connections, not re-point one that
         // active or scheduled usages run through.
-        if !self.role().is_admin() && self.dynamics()?.iter().any(|x| x.name == d.name) {
+        if self.keeps_usages(Operation::SetDynamic)
+            && self.dynamics()?.iter().any(|x| x.name == d.name)
+        {
             let reference = format!("{DYNAMIC_PREFIX}{}", d.name);
             let used = self
                 .usages()?

@@ -12,8 +12,9 @@
 mod consent;
 mod consumers;
 mod providers;
-mod roles;
+pub mod roles;
 pub mod team;
 
 pub use consumers::plan_scopes;
+pub use roles::{permission, Operation, Rule, PERMISSIONS};
 pub use team::{is_account_validation, TeamView, UsageCheck};

@@ -2,6 +2,7 @@
 //! team adds its own; no team can shadow a shipped provider or reach
 //! another team's. Every change is audited.
 
+use super::roles::Operation;
 use super::team::TeamView;
 use crate::error::Result;
 
@@ -15,7 +16,7 @@ impl TeamView<'_> {
 
     /// Checks a definition with `connector` and stores it for this team.
     pub async fn add_provider(&self, connector: &str, json: &str) -> Result<String> {
-        let r = match self.admin_only("add provider definitions") {
+        let r = match self.may(Operation::AddProvider) {
             Ok(()) => {
                 self.m
                     .add_provider(&self.caller.team, connector, json)
@@ -80,7 +81,7 @@ impl TeamView<'_> {
     /// Removes one of this team's provider definitions.
     pub fn remove_provider(&self, id: &str) -> Result<()> {
         let r = self
-            .admin_only("remove provider definitions")
+            .may(Operation::RemoveProvider)
             .and_then(|()| self.m.remove_provider(&self.caller.team, id));
         self.log(
             "provider.remove",

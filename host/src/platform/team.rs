@@ -5,6 +5,7 @@
 //! usages, least-privilege scope plans, the pre-run scope check
 //! (`AccountValidationError`), dynamic connections and the delete guard.
 
+use super::roles::Operation;
 use crate::error::{ConnectorError, Error, Result};
 use crate::manager::{Deleted, Manager, NewConnection, Refreshed, Verified};
 use crate::secret::Secret;
@@ -263,10 +264,12 @@ impl TeamView<'_> {
     pub async fn delete(&self, id: &str, force: bool) -> Result<Deleted> {
         self.on("connection.delete", id, || async {
             let blocking = self.blocking_usages(id)?;
-            if !blocking.is_empty() && force && !self.role.is_admin() {
-                return Err(Error::Forbidden(format!(
-                    "usages still need `{id}`; only a team admin may delete it anyway"
-                )));
+            if !blocking.is_empty() && force {
+                self.may(Operation::DeleteInUse).map_err(|_| {
+                    Error::Forbidden(format!(
+                        "usages still need `{id}`; only a team admin may delete it anyway"
+                    ))
+                })?;
             }
             if !blocking.is_empty() && !force {
                 return Err(Error::InUse {

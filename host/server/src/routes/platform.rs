@@ -203,7 +203,7 @@ pub(super) async fn add_webhook(
     Json(w): Json<NewWebhook>,
 ) -> Answer<NewWebhookAnswer> {
     let t = key.team(&s)?;
-    t.admin_only("add webhooks").map_err(fail)?;
+    t.may(connhost::Operation::AddWebhook).map_err(fail)?;
     let (hook, secret) = s
         .manager
         .add_webhook(&t.caller().team, &w.url)
@@ -242,7 +242,7 @@ pub(super) async fn remove_webhook(
     Path(id): Path<String>,
 ) -> Answer<Removed> {
     let t = key.team(&s)?;
-    t.admin_only("remove webhooks").map_err(fail)?;
+    t.may(connhost::Operation::RemoveWebhook).map_err(fail)?;
     s.manager
         .remove_webhook(&t.caller().team, &id)
         .map_err(fail)?;

@@ -290,7 +290,7 @@ fn delete_page(s: &AppState, session: &Session, id: &str, status: StatusCode) ->
             id => r.id,
             name => r.name,
             consumers => consumers,
-            may_force => t.role().is_admin(),
+            may_force => t.may(connhost::Operation::DeleteInUse).is_ok(),
         },
     )
 }
