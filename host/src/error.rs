@@ -190,7 +190,7 @@ pub enum Error {
     #[error("authorization failed ({error}): {description}")]
     Authorization { error: String, description: String },
     /// Active or scheduled usages still need this connection.
-    #[error("connection `{connection}` is used by {}: deleting it would break them (use --force to delete anyway)", consumers.join(", "))]
+    #[error("connection `{connection}` is used by {}: deleting it would break them", consumers.join(", "))]
     InUse {
         connection: String,
         consumers: Vec<String>,
@@ -262,7 +262,10 @@ impl Error {
                     }
                 }
             }
-            Error::InvalidInput { field, .. } => err["field"] = field.clone().into(),
+            Error::InvalidInput { field, reason } => {
+                err["field"] = field.clone().into();
+                err["reason"] = reason.clone().into();
+            }
             Error::InUse { consumers, .. } => err["consumers"] = consumers.clone().into(),
             Error::Busy { retry_after, .. } => err["retry_after"] = (*retry_after).into(),
             _ => {}

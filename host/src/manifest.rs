@@ -237,11 +237,16 @@ impl Manifest {
     ) -> Result<Resolved> {
         for name in given.keys() {
             match self.field(name) {
-                None => return Err(Error::invalid(name, format!("is not a field of connector `{}`", self.id))),
+                None => {
+                    return Err(Error::invalid(
+                        name,
+                        format!("is not a field of connector `{}`", self.id),
+                    ))
+                }
                 Some(f) if f.secret => {
                     return Err(Error::invalid(
                         name,
-                        "is secret: give it with --secret NAME=env:VAR|file:PATH|stdin, never as a plain value",
+                        "is secret: give it as a secret, never as a plain field",
                     ))
                 }
                 _ => {}
@@ -250,7 +255,7 @@ impl Manifest {
         for name in secret_names {
             match self.field(name) {
                 Some(f) if f.secret => {}
-                Some(_) => return Err(Error::invalid(name, "is not secret: give it with --field")),
+                Some(_) => return Err(Error::invalid(name, "is not secret: give it as a field")),
                 None => {
                     return Err(Error::invalid(
                         name,
@@ -287,7 +292,7 @@ impl Manifest {
                 if spec.required && !secret_names.contains(&spec.name) {
                     return Err(Error::invalid(
                         &spec.name,
-                        format!("is required for auth `{auth_id}` (give it with --secret {}=env:VAR|file:PATH|stdin)", spec.name),
+                        format!("is required for auth `{auth_id}` (a secret)"),
                     ));
                 }
                 continue;

@@ -82,14 +82,11 @@ impl NetConfig {
     /// Adds every certificate in a PEM file as a trust root.
     pub fn add_ca_file(&mut self, path: &Path) -> Result<(), String> {
         let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("--ca-file {}: {e}", path.display()))?
+            .map_err(|e| format!("CA file {}: {e}", path.display()))?
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
+            .map_err(|e| format!("CA file {}: {e}", path.display()))?;
         if certs.is_empty() {
-            return Err(format!(
-                "--ca-file {}: no certificate found",
-                path.display()
-            ));
+            return Err(format!("CA file {}: no certificate found", path.display()));
         }
         self.extra_roots.extend(certs);
         Ok(())

@@ -521,6 +521,13 @@ async fn delete_is_refused_while_usages_need_it_and_force_breaks_them_clearly() 
         "inactive usages do not block: {msg}"
     );
     env.run(&["--json", "connection", "show", &id]).await.ok();
+    // The library's message names no flag; the CLI adds its own advice.
+    assert!(!msg.contains("--"), "{msg}");
+    let human = env
+        .run(&["connection", "delete", &id, "--yes"])
+        .await
+        .failed();
+    assert!(human.stderr.contains("use --force"), "{}", human.stderr);
 
     let d = env
         .run(&["--json", "connection", "delete", &id, "--yes", "--force"])

@@ -221,6 +221,10 @@ async fn every_route_needs_a_key_and_a_team_key_reaches_only_its_team() {
         .as_str()
         .unwrap()
         .contains("flow-1"));
+    // The API's advice is in its own terms, never a CLI flag.
+    let advice = e["error"]["advice"].as_str().unwrap();
+    assert!(advice.contains("force=true"), "{advice}");
+    assert!(!e.to_string().contains("--force"), "{e}");
     let (st, _) = s
         .call(
             Some(b),

@@ -79,7 +79,9 @@ fn host_config(g: &Global) -> anyhow::Result<HostConfig> {
     }
     cfg.net.connect_to = g.connect_to.clone();
     for ca in &g.ca_file {
-        cfg.net.add_ca_file(ca).map_err(|e| anyhow!(e))?;
+        cfg.net
+            .add_ca_file(ca)
+            .map_err(|e| anyhow!("--ca-file: {e}"))?;
     }
     cfg.net.default_timeout = Duration::from_millis(g.http_timeout_ms);
     cfg.runtime.call_timeout = Duration::from_millis(g.call_timeout_ms);

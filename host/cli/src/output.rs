@@ -494,6 +494,42 @@ impl Out {
             };
             eprintln!("{mark}{}", printable(&format!("{e:#}")));
         }
+        // `--json` readers get the library's own object, unchanged.
+        if let Some(advice) = lib.and_then(advice).filter(|_| !self.json) {
+            eprintln!("  {advice}");
+        }
         ExitCode::from(1)
+    }
+}
+
+/// What to do about `e` with this CLI's flags: the library says what went
+/// wrong in terms any front end shares; the flags are the CLI's.
+fn advice(e: &connhost::Error) -> Option<String> {
+    match e {
+        connhost::Error::InUse { .. } => {
+            Some("use --force to delete it anyway (an admin's key)".into())
+        }
+        connhost::Error::InvalidInput { field, reason } => {
+            let secret = format!("give it with --secret {field}=env:VAR|file:PATH|stdin");
+            if reason.starts_with("is secret") || reason.ends_with("(a secret)") {
+                Some(secret)
+            } else if reason.starts_with("is not secret") {
+                Some(format!("give it with --field {field}=VALUE"))
+            } else if reason
+                .ends_with("needs the browser consent flow: start an authorization instead")
+            {
+                Some(
+                    "use `connection create --redirect-uri …` or `connection authorize start`"
+                        .into(),
+                )
+            } else if reason
+                .ends_with("does not use the consent flow: create the connection directly")
+            {
+                Some("use `connection create`".into())
+            } else {
+                None
+            }
+        }
+        _ => None,
     }
 }

@@ -47,11 +47,13 @@ impl IntoResponse for ApiError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!("request failed: {}", self.0);
         }
-        let mut response = (
-            status,
-            Json(serde_json::json!({ "error": self.0.to_json() })),
-        )
-            .into_response();
+        let mut error = self.0.to_json();
+        // The API's own way out, beside the library's account of the cause.
+        if let connhost::Error::InUse { .. } = &self.0 {
+            error["advice"] =
+                "repeat the DELETE with `?force=true` (an admin's key) to delete it anyway".into();
+        }
+        let mut response = (status, Json(serde_json::json!({ "error": error }))).into_response();
         if let connhost::Error::Busy { retry_after, .. } = &self.0 {
             response
                 .headers_mut()

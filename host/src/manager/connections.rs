@@ -304,9 +304,9 @@ pub(super) fn resolve(
         .is_some_and(|k| k.authorization_code);
     if is_consent != consent {
         let advice = if consent {
-            "does not use the consent flow; use `connection create`"
+            "does not use the consent flow: create the connection directly"
         } else {
-            "needs the browser consent flow: use `connection create --redirect-uri …` or `connection authorize start`"
+            "needs the browser consent flow: start an authorization instead"
         };
         return Err(Error::invalid(
             &manifest.auth_field,

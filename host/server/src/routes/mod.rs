@@ -424,7 +424,10 @@ fn error_schema() -> serde_json::Value {
         "type": "object",
         "required": ["error"],
         "properties": {"error": {"type": "object", "required": ["kind", "message"], "properties": {
-            "kind": {"type": "string"}, "message": {"type": "string"}}}},
+            "kind": {"type": "string"}, "message": {"type": "string"},
+            "field": {"type": "string", "description": "the input field at fault (invalid-input)"},
+            "reason": {"type": "string", "description": "what is wrong with that field"},
+            "advice": {"type": "string", "description": "what to send instead, in this API's terms"}}}},
     })
 }
 
