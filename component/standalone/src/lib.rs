@@ -34,10 +34,10 @@ use bindings::exports::connhost::connector::http::{
 use bindings::exports::connhost::connector::log::{self, Level};
 use bindings::exports::connhost::connector::secrets;
 use bindings::wasi::config::store as config;
-use connhost_policy::{basic, Allowlist, Origin};
+use connhost_policy::{attach, basic, Allowlist, Origin};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use url::{form_urlencoded, Url};
+use url::Url;
 use wasip2::http::types as wasi;
 
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -143,18 +143,6 @@ fn target(url: &Url) -> Result<(wasi::Scheme, String), http::Error> {
     Ok((wasi::Scheme::Https, format!("{host}:{port}")))
 }
 
-fn need(name: &str) -> Result<String, http::Error> {
-    secret(name).ok_or_else(|| http::Error::InvalidRequest(format!("secret `{name}` is not set")))
-}
-
-fn basic(user: &str, password: &str, enc: BasicEncoding) -> String {
-    let encoding = match enc {
-        BasicEncoding::FormUrlencoded => basic::Encoding::FormUrlencoded,
-        BasicEncoding::Raw => basic::Encoding::Raw,
-    };
-    basic::header(user, password, encoding)
-}
-
 fn map_error(e: wasi::ErrorCode) -> http::Error {
     use wasi::ErrorCode as E;
     match e {
@@ -166,53 +154,78 @@ fn map_error(e: wasi::ErrorCode) -> http::Error {
     }
 }
 
-/// `extra` credentials (0.3.1) on the headers, URL and body being built.
-fn add_extra(
-    extra: Vec<Credential>,
-    headers: &mut Vec<(String, String)>,
-    url: &mut Url,
-    body: &mut Vec<u8>,
-) -> Result<(), http::Error> {
-    for c in extra {
-        match c {
-            Credential::Header(h) => {
-                headers.push((h.name, format!("{}{}", h.prefix, need(&h.secret)?)))
-            }
-            Credential::Query(q) => {
-                let value = need(&q.secret)?;
-                url.query_pairs_mut().append_pair(&q.name, &value);
-            }
-            Credential::Basic(b) => {
-                let user = need(&b.username_secret)?;
-                let password = match &b.password_secret {
-                    Some(p) => need(p)?,
-                    None => String::new(),
+fn refused(e: attach::AttachError) -> http::Error {
+    http::Error::InvalidRequest(e.to_string())
+}
+
+/// The request's `auth`, body and `extra` credentials (0.3.1), placed by
+/// `connhost_policy::attach`: the same code as the Rust host's.
+fn attach_all(req: &Request, url: Url, extra: &[Credential]) -> Result<attach::Draft, http::Error> {
+    let mut d = attach::Draft {
+        url,
+        headers: req.headers.clone(),
+        body: Vec::new(),
+    };
+    let placement = match &req.auth {
+        Auth::None => None,
+        Auth::Header(h) => Some(attach::Placement::Header {
+            name: &h.name,
+            prefix: &h.prefix,
+            secret: &h.secret,
+        }),
+        Auth::Query(q) => Some(attach::Placement::Query {
+            name: &q.name,
+            secret: &q.secret,
+        }),
+        Auth::Basic(b) => Some(attach::Placement::Basic {
+            username: &b.username,
+            password_secret: &b.password_secret,
+            encoding: match b.encoding {
+                BasicEncoding::FormUrlencoded => basic::Encoding::FormUrlencoded,
+                BasicEncoding::Raw => basic::Encoding::Raw,
+            },
+        }),
+    };
+    if let Some(p) = placement {
+        attach::place(&mut d, p, &secret).map_err(refused)?;
+    }
+    match &req.body {
+        Body::Empty => {}
+        Body::Bytes(b) => d.body = b.clone(),
+        Body::Form(fields) => {
+            let fields = fields.iter().map(|(name, value)| {
+                let value = match value {
+                    FormValue::Text(t) => attach::FormValue::Text(t),
+                    FormValue::Secret(s) => attach::FormValue::Secret(s),
                 };
-                headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
-                headers.push((
-                    "authorization".into(),
-                    basic(&user, &password, BasicEncoding::Raw),
-                ));
-            }
-            Credential::Json(j) => {
-                let mut doc: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-                    http::Error::InvalidRequest(format!("a json credential needs a JSON body: {e}"))
-                })?;
-                let (parent, key) = j.pointer.rsplit_once('/').unwrap_or(("", &j.pointer));
-                let Some(serde_json::Value::Object(obj)) = doc.pointer_mut(parent) else {
-                    return Err(http::Error::InvalidRequest(format!(
-                        "no JSON object at `{parent}`"
-                    )));
-                };
-                obj.insert(
-                    key.replace("~1", "/").replace("~0", "~"),
-                    need(&j.secret)?.into(),
-                );
-                *body = serde_json::to_vec(&doc).unwrap_or_default();
-            }
+                (name.as_str(), value)
+            });
+            attach::form(&mut d, fields, &secret).map_err(refused)?;
         }
     }
-    Ok(())
+    for c in extra {
+        let p = match c {
+            Credential::Header(h) => attach::Placement::Header {
+                name: &h.name,
+                prefix: &h.prefix,
+                secret: &h.secret,
+            },
+            Credential::Query(q) => attach::Placement::Query {
+                name: &q.name,
+                secret: &q.secret,
+            },
+            Credential::Basic(b) => attach::Placement::BasicSecretUser {
+                username_secret: &b.username_secret,
+                password_secret: b.password_secret.as_deref(),
+            },
+            Credential::Json(j) => attach::Placement::Json {
+                pointer: &j.pointer,
+                secret: &j.secret,
+            },
+        };
+        attach::place(&mut d, p, &secret).map_err(refused)?;
+    }
+    Ok(d)
 }
 
 impl http::Guest for Providers {
@@ -236,45 +249,13 @@ impl http::Guest for Providers {
     }
 
     fn send_with(req: Request, extra: Vec<Credential>) -> Result<Response, http::Error> {
-        let mut url = Url::parse(&req.url)
+        let url = Url::parse(&req.url)
             .map_err(|e| http::Error::InvalidRequest(format!("bad URL: {e}")))?;
         if !allowlist().allows(&url) {
             return Err(http::Error::DeniedHost(origin(&url)));
         }
         let (scheme, authority) = target(&url)?;
-        let mut headers = req.headers;
-        match req.auth {
-            Auth::None => {}
-            Auth::Header(h) => headers.push((h.name, format!("{}{}", h.prefix, need(&h.secret)?))),
-            Auth::Basic(b) => headers.push((
-                "authorization".into(),
-                basic(&b.username, &need(&b.password_secret)?, b.encoding),
-            )),
-            Auth::Query(q) => {
-                let value = need(&q.secret)?;
-                url.query_pairs_mut().append_pair(&q.name, &value);
-            }
-        }
-        let body = match req.body {
-            Body::Empty => Vec::new(),
-            Body::Bytes(b) => b,
-            Body::Form(fields) => {
-                let mut form = form_urlencoded::Serializer::new(String::new());
-                for (k, v) in fields {
-                    match v {
-                        FormValue::Text(t) => form.append_pair(&k, &t),
-                        FormValue::Secret(s) => form.append_pair(&k, &need(&s)?),
-                    };
-                }
-                headers.push((
-                    "content-type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ));
-                form.finish().into_bytes()
-            }
-        };
-        let mut body = body;
-        add_extra(extra, &mut headers, &mut url, &mut body)?;
+        let attach::Draft { url, headers, body } = attach_all(&req, url, &extra)?;
         let fields: Vec<(String, Vec<u8>)> = headers
             .into_iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.into_bytes()))

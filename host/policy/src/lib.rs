@@ -4,6 +4,7 @@
 //!
 //! * [`origin`]: which origins a connection may call (deny by default);
 //! * [`address`]: which IP addresses a request may reach (public only);
+//! * [`attach`]: where a connection's secrets go on a request;
 //! * [`basic`]: `Authorization: Basic` per RFC 6749 §2.3.1;
 //! * [`ids`]: what an id that names a file or a team may contain;
 //! * [`return_url`]: where a browser may be sent after consent.
@@ -11,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod address;
+pub mod attach;
 pub mod basic;
 pub mod ids;
 pub mod origin;

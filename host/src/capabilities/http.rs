@@ -8,10 +8,10 @@ use crate::bindings::http::{
 };
 use crate::net::{ClientIdentity, HttpsClient, NetError, OutRequest};
 use crate::secret::SecretScope;
-use connhost_policy::{basic, Allowlist, Origin};
+use connhost_policy::{attach, basic, Allowlist, Origin};
 use std::time::Duration;
 use tracing::Instrument;
-use url::{form_urlencoded, Url};
+use url::Url;
 use wasmtime::component::{HasData, Linker};
 
 /// Embedder policy for outbound requests: the one place each passes. The
@@ -216,80 +216,53 @@ pub fn add_to_linker<T: Send + 'static>(
     http::add_to_linker::<T, HasHttp>(linker, view)
 }
 
+/// The secret lookup attachment uses: a value by name, from the call's scope.
+fn lookup(secrets: &SecretScope) -> impl Fn(&str) -> Option<String> + '_ {
+    |name| secrets.get(name).map(|s| s.expose().to_string())
+}
+
+fn refused(e: attach::AttachError) -> http::Error {
+    http::Error::InvalidRequest(e.to_string())
+}
+
 /// `extra` credentials on a request whose `auth` is attached: more
 /// headers and query parameters, Basic from secrets, secrets inside a
-/// JSON body. A secret that is not set is named, never guessed.
+/// JSON body (`connhost_policy::attach`, shared with the standalone
+/// adapter).
 pub fn attach_extra(
     mut out: OutRequest,
     extra: Vec<Credential>,
     secrets: &SecretScope,
 ) -> Result<OutRequest, http::Error> {
-    let secret = |name: &str| {
-        secrets
-            .get(name)
-            .map(|s| s.expose().to_string())
-            .ok_or_else(|| http::Error::InvalidRequest(format!("secret `{name}` is not set")))
+    let lookup = lookup(secrets);
+    let mut d = attach::Draft {
+        url: out.url,
+        headers: out.headers,
+        body: out.body,
     };
-    for c in extra {
-        match c {
-            Credential::Header(h) => {
-                if h.name.eq_ignore_ascii_case("host")
-                    || h.name.bytes().any(|b| b <= b' ' || b == b':')
-                {
-                    return Err(http::Error::InvalidRequest(format!(
-                        "bad header name `{}`",
-                        h.name
-                    )));
-                }
-                out.headers
-                    .push((h.name, format!("{}{}", h.prefix, secret(&h.secret)?)));
-            }
-            Credential::Query(q) => {
-                out.url
-                    .query_pairs_mut()
-                    .append_pair(&q.name, &secret(&q.secret)?);
-            }
-            Credential::Basic(b) => {
-                let user = secret(&b.username_secret)?;
-                if user.contains(':') {
-                    return Err(http::Error::InvalidRequest(format!(
-                        "secret `{}` holds `:`, which a Basic user name cannot (RFC 7617)",
-                        b.username_secret
-                    )));
-                }
-                let password = match &b.password_secret {
-                    Some(p) => secret(p)?,
-                    None => String::new(),
-                };
-                out.headers
-                    .retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
-                out.headers.push((
-                    "authorization".into(),
-                    basic::header(&user, &password, basic::Encoding::Raw),
-                ));
-            }
-            Credential::Json(j) => {
-                let mut doc: serde_json::Value =
-                    serde_json::from_slice(&out.body).map_err(|e| {
-                        http::Error::InvalidRequest(format!(
-                            "a json credential needs a JSON body: {e}"
-                        ))
-                    })?;
-                let (parent, key) = j.pointer.rsplit_once('/').ok_or_else(|| {
-                    http::Error::InvalidRequest(format!("`{}` is not a JSON pointer", j.pointer))
-                })?;
-                let key = key.replace("~1", "/").replace("~0", "~");
-                let Some(serde_json::Value::Object(obj)) = doc.pointer_mut(parent) else {
-                    return Err(http::Error::InvalidRequest(format!(
-                        "the JSON body has no object at `{parent}` for `{}`",
-                        j.pointer
-                    )));
-                };
-                obj.insert(key, serde_json::Value::String(secret(&j.secret)?));
-                out.body = serde_json::to_vec(&doc).expect("a JSON value serializes");
-            }
-        }
+    for c in &extra {
+        let p = match c {
+            Credential::Header(h) => attach::Placement::Header {
+                name: &h.name,
+                prefix: &h.prefix,
+                secret: &h.secret,
+            },
+            Credential::Query(q) => attach::Placement::Query {
+                name: &q.name,
+                secret: &q.secret,
+            },
+            Credential::Basic(b) => attach::Placement::BasicSecretUser {
+                username_secret: &b.username_secret,
+                password_secret: b.password_secret.as_deref(),
+            },
+            Credential::Json(j) => attach::Placement::Json {
+                pointer: &j.pointer,
+                secret: &j.secret,
+            },
+        };
+        attach::place(&mut d, p, &lookup).map_err(refused)?;
     }
+    (out.url, out.headers, out.body) = (d.url, d.headers, d.body);
     Ok(out)
 }
 
@@ -297,54 +270,53 @@ pub fn attach_extra(
 /// §2.3.1 (or raw), and secret form fields.
 pub fn attach_secrets(
     req: Request,
-    mut url: Url,
+    url: Url,
     secrets: &SecretScope,
 ) -> Result<OutRequest, http::Error> {
-    let secret = |name: &str| {
-        secrets
-            .get(name)
-            .map(|s| s.expose().to_string())
-            .ok_or_else(|| http::Error::InvalidRequest(format!("secret `{name}` is not set")))
+    let lookup = lookup(secrets);
+    let mut d = attach::Draft {
+        url,
+        headers: req.headers,
+        body: Vec::new(),
     };
-    let mut headers = req.headers;
-    match req.auth {
-        Auth::None => {}
-        Auth::Header(h) => headers.push((h.name, format!("{}{}", h.prefix, secret(&h.secret)?))),
-        Auth::Query(q) => {
-            url.query_pairs_mut()
-                .append_pair(&q.name, &secret(&q.secret)?);
-        }
-        Auth::Basic(b) => {
-            let encoding = match b.encoding {
+    let placement = match &req.auth {
+        Auth::None => None,
+        Auth::Header(h) => Some(attach::Placement::Header {
+            name: &h.name,
+            prefix: &h.prefix,
+            secret: &h.secret,
+        }),
+        Auth::Query(q) => Some(attach::Placement::Query {
+            name: &q.name,
+            secret: &q.secret,
+        }),
+        Auth::Basic(b) => Some(attach::Placement::Basic {
+            username: &b.username,
+            password_secret: &b.password_secret,
+            encoding: match b.encoding {
                 BasicEncoding::FormUrlencoded => basic::Encoding::FormUrlencoded,
                 BasicEncoding::Raw => basic::Encoding::Raw,
-            };
-            let password = secret(&b.password_secret)?;
-            headers.push((
-                "authorization".into(),
-                basic::header(&b.username, &password, encoding),
-            ));
+            },
+        }),
+    };
+    if let Some(p) = placement {
+        attach::place(&mut d, p, &lookup).map_err(refused)?;
+    }
+    match req.body {
+        Body::Empty => {}
+        Body::Bytes(b) => d.body = b,
+        Body::Form(fields) => {
+            let fields = fields.iter().map(|(name, value)| {
+                let value = match value {
+                    FormValue::Text(t) => attach::FormValue::Text(t),
+                    FormValue::Secret(s) => attach::FormValue::Secret(s),
+                };
+                (name.as_str(), value)
+            });
+            attach::form(&mut d, fields, &lookup).map_err(refused)?;
         }
     }
-    let body = match req.body {
-        Body::Empty => Vec::new(),
-        Body::Bytes(b) => b,
-        Body::Form(fields) => {
-            let mut form = form_urlencoded::Serializer::new(String::new());
-            for (name, value) in fields {
-                match value {
-                    FormValue::Text(t) => form.append_pair(&name, &t),
-                    FormValue::Secret(s) => form.append_pair(&name, &secret(&s)?),
-                };
-            }
-            headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
-            headers.push((
-                "content-type".into(),
-                "application/x-www-form-urlencoded".into(),
-            ));
-            form.finish().into_bytes()
-        }
-    };
+    let (url, headers, body) = (d.url, d.headers, d.body);
     Ok(OutRequest {
         method: match req.method {
             Method::Get => hyper::Method::GET,
