@@ -96,6 +96,19 @@ fn event_of(r: &AuditRecord) -> Option<Event> {
     })
 }
 
+/// Seconds a failing webhook waits before its next round, after
+/// `failures` failed rounds in a row: 1, 2, 4 … at most [`MAX_BACKOFF_SECS`].
+fn round_backoff(failures: u32) -> u64 {
+    (1u64 << failures.saturating_sub(1).min(16)).min(MAX_BACKOFF_SECS)
+}
+
+/// The pause after failed attempt `attempt` of `attempts` within one
+/// round (200 ms, 400 ms, 800 ms …); none after the last.
+fn pause_after(attempt: u32, attempts: u32) -> Option<Duration> {
+    (attempt < attempts)
+        .then(|| Duration::from_millis(200) * 2u32.pow(attempt.saturating_sub(1).min(10)))
+}
+
 /// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 pub fn signature(secret: &str, time: u64, body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("any length");
@@ -283,10 +296,10 @@ impl Manager {
         for (seq, event) in d.events.iter().filter(|(seq, _)| *seq > from) {
             if !self.deliver(&client, &d.hook, event, attempts).await? {
                 state.failures = state.failures.saturating_add(1);
-                let wait = 1u64 << (state.failures - 1).min(16);
-                state.retry_at = now() + wait.min(MAX_BACKOFF_SECS);
+                let wait = round_backoff(state.failures);
+                state.retry_at = now() + wait;
                 self.store.set_hook_state(&mut state)?;
-                tracing::warn!(webhook = %d.hook.id, event = %event.id, failures = state.failures, "webhook failing; next try in {} s", wait.min(MAX_BACKOFF_SECS));
+                tracing::warn!(webhook = %d.hook.id, event = %event.id, failures = state.failures, "webhook failing; next try in {wait} s");
                 return Ok(delivered);
             }
             delivered += 1;
@@ -362,8 +375,8 @@ impl Manager {
             if ok {
                 return Ok(true);
             }
-            if attempt < attempts {
-                tokio::time::sleep(Duration::from_millis(200) * 2u32.pow(attempt - 1)).await;
+            if let Some(pause) = pause_after(attempt, attempts) {
+                tokio::time::sleep(pause).await;
             }
         }
         Ok(false)
@@ -385,6 +398,82 @@ fn public(mut h: Webhook) -> Webhook {
 
 #[cfg(test)]
 mod tests {
+    use super::{AuditRecord, MAX_BACKOFF_SECS};
+    fn record(operation: &str, result: &str) -> AuditRecord {
+        AuditRecord {
+            time: 7,
+            team: "t".into(),
+            actor: "a".into(),
+            operation: operation.into(),
+            connection: Some("conn_1".into()),
+            connector: Some("celonis".into()),
+            via: None,
+            result: result.into(),
+            seq: 42,
+            prev: String::new(),
+            mac: String::new(),
+        }
+    }
+
+    #[test]
+    fn each_audited_outcome_is_its_event_or_none() {
+        for (operation, result, kind) in [
+            ("connection.create", "ok", Some("connection.created")),
+            (
+                "connection.authorize-finish",
+                "ok",
+                Some("connection.created"),
+            ),
+            ("connection.create", "invalid-input", None),
+            ("connection.verify", "ok", Some("connection.verified")),
+            (
+                "connection.verify",
+                "unauthorized",
+                Some("connection.failed"),
+            ),
+            ("connection.renew", "ok", Some("connection.renewed")),
+            (
+                "connection.renew",
+                "reauthorization-required",
+                Some("connection.reauthorization_required"),
+            ),
+            (
+                "connection.renew",
+                "network",
+                Some("connection.renewal_failed"),
+            ),
+            ("connection.delete", "ok", Some("connection.deleted")),
+            ("connection.delete", "in-use", None),
+            ("connection.rename", "ok", None),
+        ] {
+            let e = super::event_of(&record(operation, result));
+            assert_eq!(
+                e.as_ref().map(|e| e.kind.as_str()),
+                kind,
+                "{operation} {result}"
+            );
+            if let Some(e) = e {
+                assert_eq!(
+                    (e.id.as_str(), e.result.as_str(), e.time),
+                    ("evt_42", result, 7)
+                );
+                assert_eq!(e.connection.as_deref(), Some("conn_1"));
+            }
+        }
+    }
+
+    #[test]
+    fn rounds_back_off_doubling_to_a_cap_and_attempts_pause_between() {
+        let waits: Vec<u64> = (1..=6).map(super::round_backoff).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32]);
+        assert_eq!(super::round_backoff(0), 1);
+        assert_eq!(super::round_backoff(40), MAX_BACKOFF_SECS);
+        assert!(super::round_backoff(9) <= MAX_BACKOFF_SECS);
+        let ms = |a, n| super::pause_after(a, n).map(|d| d.as_millis());
+        assert_eq!((ms(1, 3), ms(2, 3), ms(3, 3)), (Some(200), Some(400), None));
+        assert_eq!(ms(1, 1), None);
+    }
+
     /// A fixed vector computed outside this code (Python's `hmac`), so the
     /// signature and its test cannot change together.
     #[test]
