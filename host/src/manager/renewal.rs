@@ -210,10 +210,11 @@ impl Manager {
             .clone();
         // Whoever holds the renewal runs one call (plus retries): wait for
         // about that long, then give up with a typed error.
-        let attempts = self.cfg.refresh_attempts.max(1);
-        let wait = self.cfg.runtime.call_timeout * 2 * attempts
-            + self.cfg.refresh_backoff * 2u32.pow(attempts.min(16))
-            + Duration::from_secs(10) * (attempts - 1);
+        let wait = renewal_wait(
+            self.cfg.runtime.call_timeout,
+            self.cfg.refresh_backoff,
+            self.cfg.refresh_attempts,
+        );
         let lock_timeout = || Error::LockTimeout {
             lock: format!("{id} renewal"),
             waited_ms: wait.as_millis() as u64,
@@ -366,4 +367,33 @@ fn record_failure(record: &mut ConnectionRecord, e: &ConnectorError) {
         message: e.to_string(),
         at: now(),
     });
+}
+
+/// How long a caller waits for another's renewal: the holder's calls
+/// (twice the call deadline per attempt), its backoffs, and ten seconds
+/// of slack per retry.
+fn renewal_wait(call_timeout: Duration, backoff: Duration, attempts: u32) -> Duration {
+    let attempts = attempts.max(1);
+    call_timeout * 2 * attempts
+        + backoff * 2u32.pow(attempts.min(16))
+        + Duration::from_secs(10) * (attempts - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_renewal_waiter_waits_for_the_holders_calls_backoffs_and_slack() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // 2 × 5 s × 3 + 100 ms × 2³ + 10 s × 2
+        assert_eq!(
+            super::renewal_wait(s(5), ms(100), 3),
+            ms(30_000 + 800 + 20_000)
+        );
+        // One attempt: no slack; zero attempts count as one.
+        assert_eq!(super::renewal_wait(s(5), ms(100), 1), ms(10_000 + 200));
+        assert_eq!(super::renewal_wait(s(5), ms(100), 0), ms(10_200));
+    }
 }
