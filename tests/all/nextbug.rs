@@ -848,3 +848,73 @@ async fn a_consumer_calls_only_through_connections_it_has_a_usage_of() {
         .unwrap_err();
     assert_eq!(connhost::is_account_validation(&e), None);
 }
+
+/// A webhook whose endpoint failed waits out its backoff (no request
+/// before `retry_at`), then delivers what it owes once, in order, and
+/// never sends an event twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_webhook_waits_out_its_backoff_then_delivers_each_event_once() {
+    use connhost_testkit::webhook::{WebhookReceiver, HOST};
+    let fake = FakeCelonis::start(FakeConfig::default()).await.unwrap();
+    let hooks = WebhookReceiver::start(1).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut cfg = library_config(home.path(), &fake);
+    cfg.net.connect_to.push(hooks.connect_to().parse().unwrap());
+    let ca = home.path().join("hooks-ca.pem");
+    std::fs::write(&ca, hooks.ca_pem()).unwrap();
+    cfg.net.add_ca_file(&ca).unwrap();
+    let m = Manager::open(cfg).unwrap();
+    m.add_connector(connhost::builtin::CELONIS).await.unwrap();
+    let (hook, _) = m
+        .add_webhook("team-a", &format!("https://{HOST}/a"))
+        .await
+        .unwrap();
+    let team = m
+        .team(Caller {
+            team: "team-a".into(),
+            actor: "test".into(),
+        })
+        .unwrap();
+    let connection = || NewConnection {
+        connector: "celonis".into(),
+        fields: BTreeMap::from([
+            ("domain".to_string(), demo::DOMAIN.to_string()),
+            ("auth_type".to_string(), "app-key".to_string()),
+        ]),
+        secrets: BTreeMap::from([("app_key".into(), Secret::new(demo::APP_KEY))]),
+        ..Default::default()
+    };
+    let secs = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    team.create(connection()).await.unwrap();
+    // The receiver answers 500 once: the round fails and backs off.
+    assert_eq!(m.deliver_events(100, 1).await.unwrap(), 0);
+    let state = m.webhook_state("team-a", &hook.id).unwrap();
+    assert_eq!(state.failures, 1);
+    assert!(state.retry_at > 0);
+    if secs() < state.retry_at {
+        assert_eq!(m.deliver_events(100, 1).await.unwrap(), 0);
+        assert_eq!(hooks.received().len(), 1, "a request before retry_at");
+        assert_eq!(m.webhook_state("team-a", &hook.id).unwrap().failures, 1);
+    }
+    while secs() < state.retry_at {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(m.deliver_events(100, 1).await.unwrap(), 1);
+    assert_eq!(m.webhook_state("team-a", &hook.id).unwrap().failures, 0);
+    team.create(connection()).await.unwrap();
+    assert_eq!(m.deliver_events(100, 1).await.unwrap(), 1);
+    assert_eq!(m.deliver_events(100, 1).await.unwrap(), 0, "nothing owed");
+    let ids: Vec<String> = hooks
+        .received()
+        .iter()
+        .map(|d| serde_json::from_slice::<Value>(&d.body).unwrap()["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(ids[0], ids[1], "the failed event is retried");
+    assert_ne!(ids[1], ids[2], "each event once after that: {ids:?}");
+}
