@@ -891,11 +891,17 @@ async fn a_failing_webhook_waits_out_its_backoff_then_delivers_each_event_once()
             .as_secs()
     };
     team.create(connection()).await.unwrap();
-    // The receiver answers 500 once: the round fails and backs off.
+    // The receiver answers 500 once: the round fails and backs off one
+    // second from when it failed.
+    let before = secs();
     assert_eq!(m.deliver_events(100, 1).await.unwrap(), 0);
     let state = m.webhook_state("team-a", &hook.id).unwrap();
     assert_eq!(state.failures, 1);
-    assert!(state.retry_at > 0);
+    assert!(
+        (before + 1..=secs() + 1).contains(&state.retry_at),
+        "retry_at {} for a round failed at {before}",
+        state.retry_at
+    );
     if secs() < state.retry_at {
         assert_eq!(m.deliver_events(100, 1).await.unwrap(), 0);
         assert_eq!(hooks.received().len(), 1, "a request before retry_at");
