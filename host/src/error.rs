@@ -273,7 +273,8 @@ impl Error {
         err
     }
 
-    pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> Self {
+    /// `invalid-input` naming `field`.
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
         Error::InvalidInput {
             field: field.to_string(),
             reason: reason.into(),

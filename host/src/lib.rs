@@ -69,7 +69,7 @@ pub use error::{ConnectorError, Error, Result};
 pub use manager::{
     pkce_challenge, resolve_request_url, webhook_signature, ApiRequest, ApiResponse,
     AuthorizeStart, Deleted, Delivery, DeliveryAttempt, Event, HostConfig, Manager, NewConnection,
-    Refreshed, Sweep, Verified, DEFAULT_TEAM, MAX_BACKOFF_SECS, WEBHOOKS_PER_TEAM,
+    Passed, Refreshed, Sweep, Upload, Verified, DEFAULT_TEAM, MAX_BACKOFF_SECS, WEBHOOKS_PER_TEAM,
 };
 pub use manifest::{AuthKind, DefinitionFields, FieldSpec, Manifest, ScopeSpec};
 pub use net::{ConnectTo, NetConfig};

@@ -2,9 +2,10 @@
 //! the whole exchange, a cap on the body, and no redirects followed.
 //! Connections are kept alive in a small pool per origin (a TLS handshake
 //! costs more than most API calls on a fast network); a connection goes back
-//! to the pool only after its response was read whole. `connect_to` reroutes an origin to another socket
-//! address while TLS still checks the original name (curl's `--connect-to`),
-//! which is how tests reach a fake provider on loopback.
+//! to the pool only after its response was read whole (a streamed
+//! response: at its end, [`PassBody`]). `connect_to` reroutes an origin to
+//! another socket address while TLS still checks the original name (curl's
+//! `--connect-to`), which is how tests reach a fake provider on loopback.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -126,6 +127,60 @@ pub struct OutResponse {
     pub body: Vec<u8>,
 }
 
+/// Errors of a request body passed through ([`HttpsClient::stream`]).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request body as sent: whole, or streamed from the caller.
+pub type OutBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+fn whole(body: Vec<u8>) -> OutBody {
+    Full::new(Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A response whose body is still arriving ([`HttpsClient::stream`]).
+pub struct Streamed {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: PassBody,
+}
+
+/// A provider's response body as it arrives. At its end the connection
+/// goes back to the pool (unless the provider said `close`); dropped
+/// early, the connection is dropped with it.
+pub struct PassBody {
+    inner: hyper::body::Incoming,
+    back: Option<(Arc<Pool>, (String, u16), Sender)>,
+}
+
+impl hyper::body::Body for PassBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            if let Some((pool, key, sender)) = this.back.take() {
+                pool.put(key, sender);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Why a request got no response.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NetError {
@@ -156,7 +211,7 @@ const RESERVED_HEADERS: &[&str] = &[
 const MAX_IDLE_PER_ORIGIN: usize = 32;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+type Sender = hyper::client::conn::http1::SendRequest<OutBody>;
 type Idle = Vec<(Sender, Instant)>;
 
 /// Idle keep-alive connections by `(host, port)`. The address was checked
@@ -267,26 +322,45 @@ impl HttpsClient {
         self.send_on(req, None).await
     }
 
+    /// Sends `req` with `body` streamed in place of its own, and answers
+    /// once the response head arrives (within the deadline); the body then
+    /// streams, uncapped, as the caller reads it. A pooled connection the
+    /// provider closed meanwhile is retried only while the body is unsent.
+    pub async fn stream(&self, req: OutRequest, body: OutBody) -> Result<Streamed, NetError> {
+        let timeout = self.deadline(&req);
+        let target = target_of(&req.url);
+        let head = tokio::time::timeout(timeout, self.open(&req, body, None));
+        let (sender, resp, key, close) = match head.await {
+            Ok(r) => r?,
+            Err(_) => return Err(late(&target, timeout)),
+        };
+        let headers = header_pairs(&resp);
+        Ok(Streamed {
+            status: resp.status().as_u16(),
+            headers,
+            body: PassBody {
+                inner: resp.into_body(),
+                back: (!close).then(|| (self.pool.clone(), key, sender)),
+            },
+        })
+    }
+
+    fn deadline(&self, req: &OutRequest) -> Duration {
+        req.timeout
+            .unwrap_or(self.cfg.default_timeout)
+            .min(self.cfg.max_timeout)
+    }
+
     async fn send_on(
         &self,
         req: OutRequest,
         own: Option<&tokio_rustls::TlsConnector>,
     ) -> Result<OutResponse, NetError> {
-        let timeout = req
-            .timeout
-            .unwrap_or(self.cfg.default_timeout)
-            .min(self.cfg.max_timeout);
-        let target = format!(
-            "{}://{}",
-            req.url.scheme(),
-            req.url.host_str().unwrap_or_default()
-        );
+        let timeout = self.deadline(&req);
+        let target = target_of(&req.url);
         match tokio::time::timeout(timeout, self.exchange(req, own)).await {
             Ok(r) => r,
-            Err(_) => Err(NetError::Timeout(format!(
-                "{target} did not answer within {} ms",
-                timeout.as_millis()
-            ))),
+            Err(_) => Err(late(&target, timeout)),
         }
     }
 
@@ -295,6 +369,38 @@ impl HttpsClient {
         req: OutRequest,
         own: Option<&tokio_rustls::TlsConnector>,
     ) -> Result<OutResponse, NetError> {
+        let body = whole(req.body.clone());
+        let (sender, resp, key, close) = self.open(&req, body, own).await?;
+        let status = resp.status().as_u16();
+        let headers = header_pairs(&resp);
+        let body = read_capped(resp.into_body(), self.cfg.max_body_bytes, &key.0).await?;
+        if !close && own.is_none() {
+            self.pool.put(key, sender);
+        }
+        Ok(OutResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends `req` with `body` on a pooled or new connection and waits for
+    /// the response head. Also answers the connection, its pool key, and
+    /// whether the provider said it closes.
+    async fn open(
+        &self,
+        req: &OutRequest,
+        body: OutBody,
+        own: Option<&tokio_rustls::TlsConnector>,
+    ) -> Result<
+        (
+            Sender,
+            hyper::Response<hyper::body::Incoming>,
+            (String, u16),
+            bool,
+        ),
+        NetError,
+    > {
         if req.url.scheme() != "https" {
             return Err(NetError::InvalidRequest(format!(
                 "only https URLs are allowed, got {}://",
@@ -307,7 +413,7 @@ impl HttpsClient {
             .ok_or_else(|| NetError::InvalidRequest("URL has no host".into()))?
             .to_ascii_lowercase();
         let port = req.url.port_or_known_default().unwrap_or(443);
-        let mut http_req = build_request(&req, &host, port)?;
+        let mut http_req = build_request(req, body, &host, port)?;
         let key = (host.clone(), port);
 
         // A pooled connection the provider closed meanwhile gives the
@@ -341,25 +447,12 @@ impl HttpsClient {
                 },
             }
         };
-        let status = resp.status().as_u16();
-        let close = resp
-            .headers()
-            .get(hyper::header::CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        let headers = resp
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect();
-        let body = read_capped(resp.into_body(), self.cfg.max_body_bytes, &host).await?;
-        if !close && own.is_none() {
-            self.pool.put(key, sender);
-        }
-        Ok(OutResponse {
-            status,
-            headers,
-            body,
-        })
+        let close = own.is_some()
+            || resp
+                .headers()
+                .get(hyper::header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        Ok((sender, resp, key, close))
     }
 
     /// A new TLS connection to `host:port`, its driver running until the
@@ -474,11 +567,32 @@ fn all_public(resolved: &[std::net::SocketAddr]) -> bool {
             .all(|a| connhost_policy::address::is_public(a.ip()))
 }
 
+/// `https://host`, for messages.
+fn target_of(url: &Url) -> String {
+    format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
+}
+
+fn late(target: &str, timeout: Duration) -> NetError {
+    NetError::Timeout(format!(
+        "{target} did not answer within {} ms",
+        timeout.as_millis()
+    ))
+}
+
+/// A response's headers whose values are text.
+fn header_pairs<B>(resp: &hyper::Response<B>) -> Vec<(String, String)> {
+    resp.headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect()
+}
+
 fn build_request(
     req: &OutRequest,
+    body: OutBody,
     host: &str,
     port: u16,
-) -> Result<hyper::Request<Full<Bytes>>, NetError> {
+) -> Result<hyper::Request<OutBody>, NetError> {
     let path = match req.url.query() {
         Some(q) => format!("{}?{q}", req.url.path()),
         None => req.url.path().to_string(),
@@ -511,7 +625,7 @@ fn build_request(
         builder = builder.header(name, value);
     }
     builder
-        .body(Full::new(Bytes::from(req.body.clone())))
+        .body(body)
         .map_err(|e| NetError::InvalidRequest(e.to_string()))
 }
 

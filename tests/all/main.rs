@@ -23,6 +23,7 @@ mod neighbours;
 mod nextbug;
 mod oauth;
 mod oauth1;
+mod passthrough;
 mod platform;
 mod proxy;
 mod replicas;

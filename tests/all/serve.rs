@@ -10,15 +10,15 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-struct Server {
-    base: String,
-    http: Client,
+pub(crate) struct Server {
+    pub(crate) base: String,
+    pub(crate) http: Client,
     /// Every response body seen, for leak checks.
     seen: std::sync::Mutex<String>,
 }
 
 /// A server for `m` on a loopback port; `tweak` adjusts its config.
-async fn start(
+pub(crate) async fn start(
     m: Manager,
     tweak: impl FnOnce(&mut connhost_server::ServerConfig),
 ) -> (Server, Arc<Manager>) {
@@ -45,7 +45,7 @@ async fn start(
 }
 
 impl Server {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         key: Option<&str>,
         method: Method,
@@ -67,7 +67,7 @@ impl Server {
     }
 }
 
-fn app_key_connection() -> Value {
+pub(crate) fn app_key_connection() -> Value {
     json!({
         "connector": "celonis",
         "name": "Acme",

@@ -230,7 +230,9 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
     let Ok(_total) = gate.total.clone().try_acquire_owned() else {
         return close(busy("the server is at its limit of requests in flight"));
     };
-    let auth = route_auth(&method, &path);
+    // The proxy is a team route outside the table; its body streams.
+    let passing = path.starts_with(crate::routes::proxy::PREFIX);
+    let auth = route_auth(&method, &path).or(passing.then_some("team"));
     let keyed = matches!(auth, Some("team" | "operator"));
     let mut req = req;
     // Held until the response is made.
@@ -278,6 +280,10 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
                 )))
             }
         }
+    }
+    if passing {
+        // The provider's answer goes back as it is, never as our error.
+        return next.run(req).await;
     }
     let req = match read_body(gate, req, body_cap(&gate.limits, &method, &path, !keyed)).await {
         Ok((req, budget)) => {

@@ -118,6 +118,35 @@ impl HttpView<'_> {
         self.send_extra_on(req, extra, None).await
     }
 
+    /// `req`'s URL, if the policy lets it go out with `extra`.
+    fn allowed(&self, req: &Request, extra: &[Credential]) -> Result<Url, http::Error> {
+        if extra.len() > MAX_EXTRA_CREDENTIALS {
+            return Err(http::Error::InvalidRequest(format!(
+                "more than {MAX_EXTRA_CREDENTIALS} extra credentials"
+            )));
+        }
+        let url = Url::parse(&req.url)
+            .map_err(|e| http::Error::InvalidRequest(format!("bad URL: {e}")))?;
+        if let Err(denied) = self.hooks.check(&url) {
+            tracing::warn!(connection = %self.connection, target = %target(&url), "denied outbound request");
+            return Err(denied);
+        }
+        Ok(url)
+    }
+
+    /// `req` as it would go out (policy checked, secrets and `extra`
+    /// attached), for a caller that sends it itself: the pass-through
+    /// proxy streams its own body.
+    pub fn outbound(
+        &self,
+        req: Request,
+        extra: Vec<Credential>,
+    ) -> Result<OutRequest, http::Error> {
+        let url = self.allowed(&req, &extra)?;
+        let out = self.hooks.attach_secrets(req, url, self.secrets)?;
+        attach_extra(out, extra, self.secrets)
+    }
+
     /// The client certificate and key the secrets `identity` names hold,
     /// parsed; an error names the secrets, never their text.
     fn identity(&self, identity: &http::ClientCertificate) -> Result<ClientIdentity, http::Error> {
@@ -145,19 +174,10 @@ impl HttpView<'_> {
         extra: Vec<Credential>,
         identity: Option<http::ClientCertificate>,
     ) -> wasmtime::Result<Result<Response, http::Error>> {
-        if extra.len() > MAX_EXTRA_CREDENTIALS {
-            return Ok(Err(http::Error::InvalidRequest(format!(
-                "more than {MAX_EXTRA_CREDENTIALS} extra credentials"
-            ))));
-        }
-        let url = match Url::parse(&req.url) {
+        let url = match self.allowed(&req, &extra) {
             Ok(u) => u,
-            Err(e) => return Ok(Err(http::Error::InvalidRequest(format!("bad URL: {e}")))),
+            Err(e) => return Ok(Err(e)),
         };
-        if let Err(denied) = self.hooks.check(&url) {
-            tracing::warn!(connection = %self.connection, target = %target(&url), "denied outbound request");
-            return Ok(Err(denied));
-        }
         // After the allowlist, as the JS and Python hosts check.
         let identity = match identity.map(|i| self.identity(&i)).transpose() {
             Ok(i) => i,
@@ -193,13 +213,18 @@ impl HttpView<'_> {
                     body: r.body,
                 })
             }
-            Err(e) => Err(match e {
-                NetError::InvalidRequest(m) => http::Error::InvalidRequest(m),
-                NetError::Network(m) => http::Error::Network(m),
-                NetError::Timeout(m) => http::Error::Timeout(m),
-                NetError::TooLarge(n) => http::Error::TooLarge(n),
-            }),
+            Err(e) => Err(from_net(e)),
         })
+    }
+}
+
+/// Why a request got no response, as the guest sees it.
+pub fn from_net(e: NetError) -> http::Error {
+    match e {
+        NetError::InvalidRequest(m) => http::Error::InvalidRequest(m),
+        NetError::Network(m) => http::Error::Network(m),
+        NetError::Timeout(m) => http::Error::Timeout(m),
+        NetError::TooLarge(n) => http::Error::TooLarge(n),
     }
 }
 

@@ -27,7 +27,7 @@ pub use events::{
     WEBHOOKS_PER_TEAM,
 };
 pub use renewal::Sweep;
-pub use request::{resolve_url as resolve_request_url, ApiRequest, ApiResponse};
+pub use request::{resolve_url as resolve_request_url, ApiRequest, ApiResponse, Passed, Upload};
 
 use crate::bindings::types as wit;
 use crate::error::{Error, Result};

@@ -53,6 +53,44 @@ pub struct ApiResponse {
     pub connector: String,
 }
 
+/// A passed-through request's body ([`Manager::pass`]).
+pub enum Upload {
+    Empty,
+    /// Read whole (small): sent again after a renewal.
+    Whole(bytes::Bytes),
+    /// Streamed from the caller: sent once.
+    Stream(crate::net::OutBody),
+}
+
+impl Upload {
+    fn into_out(self) -> crate::net::OutBody {
+        use http_body_util::BodyExt as _;
+        match self {
+            Upload::Empty => http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+            Upload::Whole(b) => http_body_util::Full::new(b)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+            Upload::Stream(s) => s,
+        }
+    }
+}
+
+/// The provider's response to a passed-through request, its body still
+/// arriving.
+pub struct Passed {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: crate::net::PassBody,
+    /// Whether access was renewed for this request.
+    pub renewed: bool,
+    /// Whether it was sent a second time after a 401 and a renewal.
+    pub retried: bool,
+    /// The connector that put the credentials on.
+    pub connector: String,
+}
+
 mod b64 {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine as _;
@@ -104,6 +142,83 @@ impl Manager {
             renewed,
             connector: record.connector,
         })
+    }
+
+    /// Passes `head` with `body` through connection `id`, streaming both
+    /// ways: the connector puts the credentials on (it sees the method,
+    /// URL and headers, never the body), the host sends with the
+    /// connection's policy but no body cap, and answers once the
+    /// provider's response head arrives. A 401 renews access and retries
+    /// once when the body can be sent again ([`Upload::Whole`] or
+    /// [`Upload::Empty`]); after a streamed body the 401 is answered, with
+    /// access renewed for the caller's own retry.
+    pub async fn pass(&self, id: &str, head: &ApiRequest, body: Upload) -> Result<Passed> {
+        let (mut record, mut renewed) = self.fresh(id).await?;
+        let replay = match &body {
+            Upload::Empty => Some(bytes::Bytes::new()),
+            Upload::Whole(b) => Some(b.clone()),
+            Upload::Stream(_) => None,
+        };
+        let (manifest, mut resp) = self.pass_once(&record, head, body.into_out()).await?;
+        let mut retried = false;
+        if resp.status == 401 && super::renewal::renewable(&manifest, &record) {
+            let seen = record.token_generation;
+            record = self
+                .renew_locked(id, |r| r.token_generation == seen)
+                .await?
+                .0;
+            renewed = true;
+            if let Some(again) = replay {
+                drop(resp);
+                resp = self
+                    .pass_once(&record, head, Upload::Whole(again).into_out())
+                    .await?
+                    .1;
+                retried = true;
+            }
+        }
+        Ok(Passed {
+            status: resp.status,
+            headers: resp.headers,
+            body: resp.body,
+            renewed,
+            retried,
+            connector: record.connector,
+        })
+    }
+
+    async fn pass_once(
+        &self,
+        record: &ConnectionRecord,
+        head: &ApiRequest,
+        body: crate::net::OutBody,
+    ) -> Result<(
+        std::sync::Arc<crate::manifest::Manifest>,
+        crate::net::Streamed,
+    )> {
+        let scope = self.store.open_secrets(record)?;
+        let (manifest, mut instance) = self.instance(record, scope).await?;
+        let request = self.wire_request(&manifest, record, head)?;
+        let authed = instance
+            .authenticate_request(&input_of(record), &request)
+            .await?;
+        let out = instance.outbound(authed);
+        self.finish(record, instance)?;
+        let (out, client) = out?;
+        if !out.body.is_empty() {
+            return Err(Error::invalid(
+                "body",
+                format!(
+                    "connector `{}` puts credentials in the request body, which the pass-through proxy streams from the caller; use the JSON request route",
+                    record.connector
+                ),
+            ));
+        }
+        let sent = client
+            .stream(out, body)
+            .await
+            .map_err(crate::runtime::net_failure)?;
+        Ok((manifest, sent))
     }
 
     async fn send_through(

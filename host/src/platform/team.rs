@@ -299,6 +299,53 @@ impl TeamView<'_> {
         consumer: Option<&str>,
         context: &std::collections::BTreeMap<String, String>,
     ) -> Result<crate::manager::ApiResponse> {
+        self.through(
+            "connection.request",
+            reference,
+            consumer,
+            context,
+            |r: &crate::manager::ApiResponse| r.connector.clone(),
+            |id| async move { self.m.request(&id, req).await },
+        )
+        .await
+    }
+
+    /// [`TeamView::request`] with the body streamed both ways (the
+    /// pass-through proxy); see [`Manager::pass`].
+    pub async fn pass(
+        &self,
+        reference: &str,
+        head: &crate::manager::ApiRequest,
+        body: crate::manager::Upload,
+        consumer: Option<&str>,
+        context: &std::collections::BTreeMap<String, String>,
+    ) -> Result<crate::manager::Passed> {
+        self.through(
+            "connection.proxy",
+            reference,
+            consumer,
+            context,
+            |r: &crate::manager::Passed| r.connector.clone(),
+            |id| async move { self.m.pass(&id, head, body).await },
+        )
+        .await
+    }
+
+    /// Resolves `reference` in this team, checks `consumer`'s usages of
+    /// it, runs `send` on the connection id, and audits the outcome.
+    async fn through<T, F, Fut>(
+        &self,
+        operation: &str,
+        reference: &str,
+        consumer: Option<&str>,
+        context: &std::collections::BTreeMap<String, String>,
+        connector_of: impl Fn(&T) -> String,
+        send: F,
+    ) -> Result<T>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let resolved = self.resolve(reference, context);
         let (conn, via) = match &resolved {
             Ok((id, via)) => (Some(id.clone()), via.clone()),
@@ -324,12 +371,12 @@ impl TeamView<'_> {
                     self.m.check_scopes(&id, &u.scopes).await?;
                 }
             }
-            self.m.request(&id, req).await
+            send(id).await
         }
         .await;
-        let connector = result.as_ref().ok().map(|r| r.connector.clone());
+        let connector = result.as_ref().ok().map(connector_of);
         self.log(
-            "connection.request",
+            operation,
             conn.as_deref(),
             connector.as_deref(),
             via,

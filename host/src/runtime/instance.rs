@@ -86,20 +86,44 @@ impl ConnectorInstance {
         // With what `add-credentials` staged in `authenticate-request`.
         let state = self.store.data_mut();
         let extra = std::mem::take(&mut state.http.staged);
-        let sent = state.http().send_extra(request, extra).await;
-        use crate::bindings::http::Error as H;
-        match sent {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(H::DeniedHost(target))) => Err(ConnectorError::DeniedHost { target }.into()),
-            Ok(Err(H::InvalidRequest(reason))) => Err(Error::invalid("request", reason)),
-            Ok(Err(H::Network(message))) => Err(ConnectorError::Network { message }.into()),
-            Ok(Err(H::Timeout(message))) => Err(ConnectorError::Timeout { message }.into()),
-            Ok(Err(H::TooLarge(n))) => Err(ConnectorError::Network {
-                message: format!("the response is larger than the {n}-byte cap"),
-            }
-            .into()),
+        match state.http().send_extra(request, extra).await {
+            Ok(sent) => sent.map_err(refusal),
             Err(e) => Err(Error::Runtime(e.to_string())),
         }
+    }
+
+    /// `request` as [`ConnectorInstance::send`] would send it (policy
+    /// checked, secrets attached), and the client to send it with, for
+    /// the pass-through proxy, which streams the body itself.
+    pub fn outbound(
+        &mut self,
+        request: crate::bindings::http::Request,
+    ) -> Result<(crate::net::OutRequest, crate::net::HttpsClient)> {
+        let state = self.store.data_mut();
+        let extra = std::mem::take(&mut state.http.staged);
+        let client = state.http.client.clone();
+        let out = state.http().outbound(request, extra).map_err(refusal)?;
+        Ok((out, client))
+    }
+}
+
+/// Why a request the host sent itself got no response, as the host's error.
+pub fn net_failure(e: crate::net::NetError) -> Error {
+    refusal(crate::capabilities::http::from_net(e))
+}
+
+/// A refusal or failure of the `http` capability as the host's error.
+fn refusal(e: crate::bindings::http::Error) -> Error {
+    use crate::bindings::http::Error as H;
+    match e {
+        H::DeniedHost(target) => ConnectorError::DeniedHost { target }.into(),
+        H::InvalidRequest(reason) => Error::invalid("request", reason),
+        H::Network(message) => ConnectorError::Network { message }.into(),
+        H::Timeout(message) => ConnectorError::Timeout { message }.into(),
+        H::TooLarge(n) => ConnectorError::Network {
+            message: format!("the response is larger than the {n}-byte cap"),
+        }
+        .into(),
     }
 }
 

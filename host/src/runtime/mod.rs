@@ -15,7 +15,7 @@ mod permits;
 mod state;
 
 pub use cache::ArtifactKey;
-pub use instance::{CallOutcome, ConnectorInstance};
+pub use instance::{net_failure, CallOutcome, ConnectorInstance};
 
 use crate::bindings::ConnectorPluginPre;
 use crate::capabilities;

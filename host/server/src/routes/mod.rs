@@ -5,6 +5,7 @@ mod connections;
 mod connectors;
 mod oauth;
 mod platform;
+pub mod proxy;
 pub mod views;
 
 use crate::error::ApiError;
@@ -132,6 +133,9 @@ macro_rules! api {
             Router::new()
                 $( .route($path, axum::routing::$m($handler)) )*
                 .route("/v1/openapi.json", get(openapi))
+                // The pass-through proxy: any method, any path under it.
+                .route("/v1/proxy/{id}", axum::routing::any(proxy::pass))
+                .route("/v1/proxy/{id}/{*path}", axum::routing::any(proxy::pass))
         }
     };
 }

@@ -230,6 +230,8 @@ async fn handle(
         },
     };
     Ok(match behavior {
+        Behavior::Ok if path == "/api/echo" => echo(&method, &query, &headers, &body),
+        Behavior::Ok if path == "/api/bytes" => bytes_of(&query),
         Behavior::Ok => resource(&state, &path, token_scopes.as_deref()),
         Behavior::InsufficientScope(scopes) => Response::builder()
             .status(403)
@@ -405,6 +407,61 @@ fn conformance_endpoint(
             serde_json::json!({"message": "no such conformance endpoint"}),
         ),
     }
+}
+
+/// What arrived, for pass-through tests: method, raw query, the body's
+/// length and SHA-256, and every header but the credential.
+fn echo(
+    method: &hyper::Method,
+    query: &str,
+    headers: &hyper::HeaderMap,
+    body: &[u8],
+) -> Response<Full<Bytes>> {
+    use sha2::Digest as _;
+    let seen: BTreeMap<String, String> = headers
+        .iter()
+        .filter(|(k, _)| k.as_str() != "authorization")
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let digest: String = sha2::Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut r = json(
+        200,
+        serde_json::json!({
+            "method": method.as_str(),
+            "query": query,
+            "bytes": body.len(),
+            "sha256": digest,
+            "headers": seen,
+        }),
+    );
+    // Hop-by-hop, for the proxy to drop; and one end-to-end header.
+    r.headers_mut().insert(
+        "keep-alive",
+        hyper::header::HeaderValue::from_static("timeout=5"),
+    );
+    r.headers_mut().insert(
+        "x-fake-request-id",
+        hyper::header::HeaderValue::from_static("req-1"),
+    );
+    r
+}
+
+/// `?n=BYTES` (at most 256 MiB) of a repeating pattern `0123456789`.
+fn bytes_of(query: &str) -> Response<Full<Bytes>> {
+    let n = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "n")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(256 << 20);
+    let body: Vec<u8> = (0..n).map(|i| b'0' + (i % 10) as u8).collect();
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/octet-stream")
+        .body(Full::new(Bytes::from(body)))
+        .expect("response")
 }
 
 fn unauthorized(why: &str) -> Response<Full<Bytes>> {
