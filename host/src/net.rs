@@ -164,9 +164,19 @@ impl hyper::body::Body for PassBody {
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
         let this = &mut *self;
         let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
-        if let std::task::Poll::Ready(None) = polled {
+        // A reader may stop at the last frame, when `is_end_stream` says
+        // so, and never poll for the end: the connection goes back then.
+        let done = matches!(
+            polled,
+            std::task::Poll::Ready(None) | std::task::Poll::Ready(Some(Err(_)))
+        ) || this.inner.is_end_stream();
+        if done {
             if let Some((pool, key, sender)) = this.back.take() {
-                pool.put(key, sender);
+                if matches!(polled, std::task::Poll::Ready(Some(Err(_)))) {
+                    drop(sender);
+                } else {
+                    pool.put(key, sender);
+                }
             }
         }
         polled

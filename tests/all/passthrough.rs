@@ -61,6 +61,25 @@ async fn requests_pass_through_with_the_connections_credentials_and_bodies_strea
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["userEmail"], demo::USER);
 
+    // Sequential requests share one kept-alive connection to the provider.
+    let opened = fake.connections();
+    for _ in 0..20 {
+        let r = s
+            .http
+            .get(url("/api/cloud"))
+            .bearer_auth(&a)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.bytes().await.unwrap();
+    }
+    let used = fake.connections() - opened;
+    assert!(
+        used <= 1,
+        "{used} provider connections for 20 sequential requests"
+    );
+
     // A POST: method, raw query, headers and body arrive as sent; the
     // caller's key and connhost's own headers do not.
     let small: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();

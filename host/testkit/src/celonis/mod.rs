@@ -456,11 +456,14 @@ fn bytes_of(query: &str) -> Response<Full<Bytes>> {
         .and_then(|(_, v)| v.parse::<usize>().ok())
         .unwrap_or(0)
         .min(256 << 20);
-    let body: Vec<u8> = (0..n).map(|i| b'0' + (i % 10) as u8).collect();
+    // Built once and shared (a zero-copy slice per response), so a
+    // memory benchmark sees the proxy's memory, not the fake's.
+    static PATTERN: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    let all = PATTERN.get_or_init(|| (0..256usize << 20).map(|i| b'0' + (i % 10) as u8).collect());
     Response::builder()
         .status(200)
         .header("content-type", "application/octet-stream")
-        .body(Full::new(Bytes::from(body)))
+        .body(Full::new(all.slice(0..n)))
         .expect("response")
 }
 
