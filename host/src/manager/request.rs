@@ -127,11 +127,7 @@ impl Manager {
         let (mut record, mut renewed) = self.fresh(id).await?;
         let (manifest, mut resp) = self.send_through(&record, req).await?;
         if resp.status == 401 && super::renewal::renewable(&manifest, &record) {
-            let seen = record.token_generation;
-            record = self
-                .renew_locked(id, |r| r.token_generation == seen)
-                .await?
-                .0;
+            record = self.renew_after_401(id, &record).await?;
             renewed = true;
             resp = self.send_through(&record, req).await?.1;
         }
@@ -162,11 +158,7 @@ impl Manager {
         let (manifest, mut resp) = self.pass_once(&record, head, body.into_out()).await?;
         let mut retried = false;
         if resp.status == 401 && super::renewal::renewable(&manifest, &record) {
-            let seen = record.token_generation;
-            record = self
-                .renew_locked(id, |r| r.token_generation == seen)
-                .await?
-                .0;
+            record = self.renew_after_401(id, &record).await?;
             renewed = true;
             if let Some(again) = replay {
                 drop(resp);
@@ -196,12 +188,7 @@ impl Manager {
         std::sync::Arc<crate::manifest::Manifest>,
         crate::net::Streamed,
     )> {
-        let scope = self.store.open_secrets(record)?;
-        let (manifest, mut instance) = self.instance(record, scope).await?;
-        let request = self.wire_request(&manifest, record, head)?;
-        let authed = instance
-            .authenticate_request(&input_of(record), &request)
-            .await?;
+        let (manifest, mut instance, authed) = self.authenticated(record, head).await?;
         let out = instance.outbound(authed);
         self.finish(record, instance)?;
         let (out, client) = out?;
@@ -226,17 +213,46 @@ impl Manager {
         record: &ConnectionRecord,
         req: &ApiRequest,
     ) -> Result<(std::sync::Arc<crate::manifest::Manifest>, wire::Response)> {
+        let (manifest, mut instance, authed) = self.authenticated(record, req).await?;
+        let sent = instance.send(authed).await;
+        // Reveals are audited whatever the outcome; secret changes made
+        // while authenticating a request are not kept.
+        self.finish(record, instance)?;
+        Ok((manifest, sent?))
+    }
+
+    /// Renews access after a 401, unless another request already did
+    /// (the token generation moved on): one renewal per revoked token.
+    async fn renew_after_401(
+        &self,
+        id: &str,
+        record: &ConnectionRecord,
+    ) -> Result<ConnectionRecord> {
+        let seen = record.token_generation;
+        Ok(self
+            .renew_locked(id, |r| r.token_generation == seen)
+            .await?
+            .0)
+    }
+
+    /// An instance of `record`'s connector and `req` with the
+    /// connection's credentials on (`authenticate-request`).
+    async fn authenticated(
+        &self,
+        record: &ConnectionRecord,
+        req: &ApiRequest,
+    ) -> Result<(
+        std::sync::Arc<crate::manifest::Manifest>,
+        crate::runtime::ConnectorInstance,
+        wire::Request,
+    )> {
         let scope = self.store.open_secrets(record)?;
         let (manifest, mut instance) = self.instance(record, scope).await?;
         let request = self.wire_request(&manifest, record, req)?;
         let authed = instance
             .authenticate_request(&input_of(record), &request)
             .await?;
-        let sent = instance.send(authed).await;
-        // Reveals are audited whatever the outcome; secret changes made
-        // while authenticating a request are not kept.
-        self.finish(record, instance)?;
-        Ok((manifest, sent?))
+        Ok((manifest, instance, authed))
     }
 
     fn wire_request(
