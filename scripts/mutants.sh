@@ -16,7 +16,7 @@ case "$area" in
   policy) args=(-p connhost-policy); tests=() ;;
   seal) args=(-p connhost-seal); tests=() ;;
   egress)
-    mapfile -t f < <(files host/src/net.rs)
+    mapfile -t f < <(files host/src/net/mod.rs host/src/net/egress.rs host/src/net/pool.rs)
     args=("${host[@]}" "${f[@]}"); tests=(net:: sandbox:: hostile:: holes:: trust:: nextbug:: proxy::) ;;
   roles)
     mapfile -t f < <(files host/src/platform/roles.rs host/src/platform/team.rs)

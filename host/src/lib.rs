@@ -22,7 +22,7 @@
 //!   signed documents, anti-rollback versions, locks, and what the team
 //!   layer keeps (usages, the audit chain);
 //! * **foundation**: errors, secret values (`secret.rs`), the manifest,
-//!   the network primitives (`net.rs`), the generated bindings.
+//!   the network primitives (`net/`), the generated bindings.
 //!
 //! A call goes down: the team layer checks and audits, the manager opens
 //! the record and its secrets from the store, runs the component through

@@ -7,18 +7,25 @@
 //! another socket address while TLS still checks the original name (curl's
 //! `--connect-to`), which is how tests reach a fake provider on loopback.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
-use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpStream;
 use url::Url;
+
+mod egress;
+mod pool;
+use pool::{Pool, Sender};
+mod stream;
+pub use egress::check_destination;
+use egress::public_addresses;
+use stream::whole;
+pub use stream::{BoxError, OutBody, PassBody, Streamed};
 
 /// `HOST:PORT:ADDR:PORT`: connect to `ADDR:PORT` when asked for `HOST:PORT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,70 +134,6 @@ pub struct OutResponse {
     pub body: Vec<u8>,
 }
 
-/// Errors of a request body passed through ([`HttpsClient::stream`]).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A request body as sent: whole, or streamed from the caller.
-pub type OutBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
-
-fn whole(body: Vec<u8>) -> OutBody {
-    Full::new(Bytes::from(body))
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-/// A response whose body is still arriving ([`HttpsClient::stream`]).
-pub struct Streamed {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: PassBody,
-}
-
-/// A provider's response body as it arrives. At its end the connection
-/// goes back to the pool (unless the provider said `close`); dropped
-/// early, the connection is dropped with it.
-pub struct PassBody {
-    inner: hyper::body::Incoming,
-    back: Option<(Arc<Pool>, (String, u16), Sender)>,
-}
-
-impl hyper::body::Body for PassBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
-        let this = &mut *self;
-        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
-        // A reader may stop at the last frame, when `is_end_stream` says
-        // so, and never poll for the end: the connection goes back then.
-        let done = matches!(
-            polled,
-            std::task::Poll::Ready(None) | std::task::Poll::Ready(Some(Err(_)))
-        ) || this.inner.is_end_stream();
-        if done {
-            if let Some((pool, key, sender)) = this.back.take() {
-                if matches!(polled, std::task::Poll::Ready(Some(Err(_)))) {
-                    drop(sender);
-                } else {
-                    pool.put(key, sender);
-                }
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 /// Why a request got no response.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NetError {
@@ -216,42 +159,6 @@ const RESERVED_HEADERS: &[&str] = &[
     "proxy-authorization",
     "keep-alive",
 ];
-
-/// Idle connections kept per origin, and for how long.
-const MAX_IDLE_PER_ORIGIN: usize = 32;
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-type Sender = hyper::client::conn::http1::SendRequest<OutBody>;
-type Idle = Vec<(Sender, Instant)>;
-
-/// Idle keep-alive connections by `(host, port)`. The address was checked
-/// when the connection was made, so reuse cannot reach a refused address.
-#[derive(Default)]
-struct Pool {
-    idle: Mutex<HashMap<(String, u16), Idle>>,
-}
-
-impl Pool {
-    fn take(&self, key: &(String, u16)) -> Option<Sender> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.get_mut(key)?;
-        while let Some((sender, since)) = list.pop() {
-            if since.elapsed() < IDLE_TIMEOUT && !sender.is_closed() {
-                return Some(sender);
-            }
-        }
-        None
-    }
-
-    fn put(&self, key: (String, u16), sender: Sender) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.entry(key).or_default();
-        list.retain(|(s, since)| since.elapsed() < IDLE_TIMEOUT && !s.is_closed());
-        if list.len() < MAX_IDLE_PER_ORIGIN {
-            list.push((sender, Instant::now()));
-        }
-    }
-}
 
 /// HTTPS client shared by every plugin call.
 #[derive(Clone)]
@@ -528,55 +435,6 @@ fn connector(
     Ok(tokio_rustls::TlsConnector::from(Arc::new(tls)))
 }
 
-/// Whether `url` may be a destination of the host's requests, checked
-/// as [`HttpsClient`] checks when it connects: an operator's `connect_to`
-/// override counts as checked (tests, local development); otherwise the
-/// name must resolve, to public addresses only. For a URL the host keeps
-/// and calls later (a webhook): refused when it is given, not on every
-/// call. (Egress still checks again on each connection.)
-pub async fn check_destination(cfg: &NetConfig, url: &Url) -> Result<(), NetError> {
-    let host = url
-        .host_str()
-        .ok_or_else(|| NetError::InvalidRequest("URL has no host".into()))?
-        .to_ascii_lowercase();
-    let port = url.port_or_known_default().unwrap_or(443);
-    if cfg
-        .connect_to
-        .iter()
-        .any(|c| c.host == host && c.port == port)
-    {
-        return Ok(());
-    }
-    public_addresses(&host, port).await.map(|_| ())
-}
-
-/// The public addresses `host` resolves to. One refusal text whatever the
-/// reason (loopback, private, link-local, …), so a plugin cannot map the
-/// host's network by the errors it gets; connecting to the addresses
-/// resolved here (not resolving again) leaves no rebinding window.
-async fn public_addresses(host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, NetError> {
-    let refused = || NetError::Network(format!("{host}: not a public address; refused"));
-    let name = host.trim_start_matches('[').trim_end_matches(']');
-    let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name, port))
-        .await
-        .map_err(|_| NetError::Network(format!("{host}: name not resolved")))?
-        .collect();
-    if !all_public(&resolved) {
-        return Err(refused());
-    }
-    Ok(resolved)
-}
-
-/// Whether a name's addresses may be connected to: there is one, and
-/// every one is public (a name that resolves to a public and a private
-/// address is refused, or a retry could land on the private one).
-fn all_public(resolved: &[std::net::SocketAddr]) -> bool {
-    !resolved.is_empty()
-        && resolved
-            .iter()
-            .all(|a| connhost_policy::address::is_public(a.ip()))
-}
-
 /// `https://host`, for messages.
 fn target_of(url: &Url) -> String {
     format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
@@ -674,28 +532,6 @@ mod tests {
         let text = format!("{r:?}");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("authorization"), "{text}");
-    }
-
-    #[test]
-    fn a_name_with_one_private_address_among_public_ones_is_refused() {
-        let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
-        assert!(all_public(&[
-            a("93.184.216.34:443"),
-            a("[2606:2800:220:1::1]:443")
-        ]));
-        for private in [
-            "10.0.0.1:443",
-            "127.0.0.1:443",
-            "169.254.169.254:443",
-            "[::1]:443",
-        ] {
-            assert!(
-                !all_public(&[a("93.184.216.34:443"), a(private)]),
-                "{private} among public ones"
-            );
-            assert!(!all_public(&[a(private), a("93.184.216.34:443")]));
-        }
-        assert!(!all_public(&[]), "no address at all");
     }
 
     #[test]
